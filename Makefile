@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+export DAGSTER_DISABLE_TELEMETRY := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: setup run test ui sql docs bench lint sample clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/cte prepare
+	@touch $@
+
+run: setup          ## generate sample data if none, then ingest -> checks -> dbt -> publish
+	$(BIN)/cte run
+
+test: setup         ## the whole test suite
+	$(BIN)/pytest -q -p no:cacheprovider
+
+ui: setup           ## Dagster UI on http://127.0.0.1:3000 with sensors and schedules
+	$(BIN)/cte ui
+
+sql: setup          ## read-only SQL prompt on the published snapshot
+	$(BIN)/cte sql
+
+docs: setup         ## dbt docs (the analyst's data dictionary) on http://127.0.0.1:8080
+	$(BIN)/cte docs
+
+bench: setup        ## statewide benchmark; writes benchmarks/results/<date>.json and .md
+	$(BIN)/python -m benchmarks.run
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:              ## remove generated data and state (never raw files you placed yourself)
+	rm -rf warehouse/* dbt/target dbt/logs expectations/gx/uncommitted
+	touch warehouse/.gitkeep

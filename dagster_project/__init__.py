@@ -1,0 +1,1 @@
+"""New Mexico CTE effectiveness warehouse: Dagster code location."""

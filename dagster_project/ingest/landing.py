@@ -1,0 +1,91 @@
+"""The landing zone: file names, what they claim, and their fingerprints.
+
+    raw/landing/<family>/<extract>/<extract>__<district|state>__<year>__<yyyymmddThhmmss>.<ext>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from dagster_project.contracts import EXTRACTS_BY_NAME, Extract
+
+STATE = "state"
+_NAME = re.compile(
+    r"^(?P<extract>[a-z_]+)__(?P<district>\d{3}|state)__(?P<year>\d{4})__"
+    r"(?P<ts>\d{8}T\d{6})(?P<ext>\.csv\.gz|\.csv|\.parquet|\.xlsx)$",
+    re.IGNORECASE,
+)
+
+
+class FileNameError(ValueError):
+    """The file's name does not follow the landing-zone convention."""
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    path: Path
+    extract: Extract
+    district: str  # three digits, or "state"
+    year: int
+    submitted_at: datetime
+    suffix: str
+
+    @property
+    def slice_key(self) -> tuple[str, str, int]:
+        """A resubmission replaces exactly this slice."""
+        return (self.extract.name, self.district, self.year)
+
+
+def file_name(extract: str, district: str, year: int, submitted_at: datetime, ext: str = ".csv"):
+    return f"{extract}__{district}__{year}__{submitted_at:%Y%m%dT%H%M%S}{ext}"
+
+
+def landing_path(landing_dir: Path, extract: Extract) -> Path:
+    return landing_dir / extract.family.value / extract.name
+
+
+def parse_file_name(path: Path) -> LandedFile:
+    m = _NAME.match(path.name)
+    if not m:
+        raise FileNameError(
+            f"{path.name}: expected <extract>__<district code or 'state'>__<year>__"
+            "<yyyymmddThhmmss>.csv (or .csv.gz, .parquet, .xlsx)"
+        )
+    name = m["extract"].lower()
+    extract = EXTRACTS_BY_NAME.get(name)
+    if extract is None:
+        raise FileNameError(f"{path.name}: unknown extract {name!r}")
+    district = m["district"].lower()
+    if extract.state_level != (district == STATE):
+        expected = "'state'" if extract.state_level else "a three-digit district code"
+        raise FileNameError(f"{path.name}: {extract.name} files are named with {expected}")
+    ext = m["ext"].lower()
+    if ext not in extract.formats:
+        raise FileNameError(f"{path.name}: {extract.name} does not accept {ext} files")
+    return LandedFile(
+        path=path,
+        extract=extract,
+        district=district,
+        year=int(m["year"]),
+        submitted_at=datetime.strptime(m["ts"], "%Y%m%dT%H%M%S"),
+        suffix=ext,
+    )
+
+
+def list_landed(landing_dir: Path, extract: Extract) -> list[Path]:
+    folder = landing_path(landing_dir, extract)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,46 @@
+"""Reason codes: the one vocabulary shared by the manifest, the quarantine, the Great
+Expectations suites (``meta.reason_code``), the PED report and the tests."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    LOADED = "LOADED"
+    REJECTED = "REJECTED"  # file-level error: nothing from the file is loaded
+    DUPLICATE = "DUPLICATE"  # same bytes (SHA-256) as a file already recorded
+    SUPERSEDED = "SUPERSEDED"  # replaced by a later submission for the same slice
+
+
+class FileReason(StrEnum):
+    """Why a whole file was rejected (or not loaded)."""
+
+    BAD_FILE_NAME = "BAD_FILE_NAME"
+    ZERO_BYTE = "ZERO_BYTE"
+    EMPTY_FILE = "EMPTY_FILE"  # a header and no data rows
+    NOT_CSV = "NOT_CSV"  # binary content behind a .csv name
+    UNREADABLE = "UNREADABLE"  # compressed, Parquet or workbook that cannot be opened
+    WRONG_DELIMITER = "WRONG_DELIMITER"
+    MISSING_COLUMNS = "MISSING_COLUMNS"  # required columns missing or renamed
+    DUPLICATE_FILE = "DUPLICATE_FILE"
+    STALE_SUBMISSION = "STALE_SUBMISSION"  # an earlier timestamp than the loaded submission
+
+
+class RowReason(StrEnum):
+    """Why a row was quarantined. The loader owns structure; the suites own values."""
+
+    # structure (loader)
+    TYPE_MISMATCH = "TYPE_MISMATCH"
+    TRUNCATED_ROW = "TRUNCATED_ROW"
+    DISTRICT_MISMATCH = "DISTRICT_MISMATCH"
+    YEAR_MISMATCH = "YEAR_MISMATCH"
+    DUPLICATE_ROW = "DUPLICATE_ROW"
+    DUPLICATE_KEY = "DUPLICATE_KEY"
+    INVALID_STUDENT_ID = "INVALID_STUDENT_ID"
+    # values (Great Expectations, ERROR severity)
+    MISSING_VALUE = "MISSING_VALUE"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    UNKNOWN_CODE = "UNKNOWN_CODE"
+    FUTURE_DATE = "FUTURE_DATE"
+    INCONSISTENT = "INCONSISTENT"

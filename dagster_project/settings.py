@@ -1,0 +1,79 @@
+"""Where things live and the few knobs an operator sets, all from the environment.
+
+Every path derives from ``CTE_HOME`` (the repository root by default) so tests and the
+benchmark can point a whole pipeline at a scratch folder with one variable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEVELOPMENT_PSEUDONYM_KEY = "nm-cte-development-key-not-for-production"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    landing_dir: Path
+    warehouse_dir: Path
+    dbt_project_dir: Path
+    expectations_dir: Path
+    min_n: int
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The working warehouse: one writer at a time, never opened by analysts."""
+        return self.warehouse_dir / "cte.duckdb"
+
+    @property
+    def published_dir(self) -> Path:
+        return self.warehouse_dir / "published"
+
+    @property
+    def published_path(self) -> Path:
+        return self.published_dir / "cte_marts.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.warehouse_dir / "reports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.warehouse_dir / "dagster_home"
+
+
+def get_settings() -> Settings:
+    home = Path(os.environ.get("CTE_HOME", REPO_ROOT)).resolve()
+    return Settings(
+        home=home,
+        landing_dir=Path(os.environ.get("CTE_LANDING_DIR", home / "raw" / "landing")).resolve(),
+        warehouse_dir=Path(os.environ.get("CTE_WAREHOUSE_DIR", home / "warehouse")).resolve(),
+        dbt_project_dir=REPO_ROOT / "dbt",
+        expectations_dir=REPO_ROOT / "expectations",
+        min_n=int(os.environ.get("CTE_MIN_N", "10")),
+    )
+
+
+def pseudonym_key() -> bytes:
+    """The HMAC secret for student IDs; a fixed development key only when none is set."""
+    key = os.environ.get("CTE_PSEUDONYM_KEY")
+    if key:
+        return key.encode()
+    log.warning(
+        "CTE_PSEUDONYM_KEY is not set: student IDs are hashed with the fixed development key. "
+        "Set a secret before loading real data."
+    )
+    return DEVELOPMENT_PSEUDONYM_KEY.encode()
+
+
+def disable_telemetry() -> None:
+    """Belt and braces beside the project's config files: nothing phones home at run time."""
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

@@ -1,0 +1,114 @@
+"""The working warehouse (warehouse/cte.duckdb): connections and the tables ingest owns.
+
+Schemas: ``raw`` (one table per extract, load_manifest, quarantine) is written by ingest;
+``audit`` (dq_results, run_alerts) by the quality gate and the run-failure sensor; dbt owns
+``reference`` (seeds), ``staging``, ``intermediate`` and ``marts``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.contracts import EXTRACTS
+
+_OPS_DDL = """
+create schema if not exists raw;
+create schema if not exists audit;
+create sequence if not exists raw.manifest_id_seq start 1;
+create table if not exists raw.load_manifest (
+    manifest_id      bigint primary key default nextval('raw.manifest_id_seq'),
+    path             varchar not null,
+    file_name        varchar not null,
+    sha256           varchar not null,
+    extract          varchar,
+    district_code    varchar,
+    school_year      bigint,
+    submitted_at     timestamp,
+    file_bytes       bigint,
+    encoding         varchar,
+    rows_read        bigint,
+    rows_loaded      bigint,
+    rows_quarantined bigint,
+    status           varchar not null,
+    reason_code      varchar,
+    error_message    varchar,
+    notes            varchar,
+    loaded_at        timestamp not null,
+    run_id           varchar
+);
+create table if not exists raw.quarantine (
+    manifest_id  bigint not null,
+    source_row   bigint not null,
+    column_name  varchar,
+    reason_code  varchar not null,
+    message      varchar not null,
+    value        varchar
+);
+create table if not exists audit.dq_results (
+    manifest_id       bigint not null,
+    extract           varchar not null,
+    suite             varchar not null,
+    expectation       varchar not null,
+    column_name       varchar,
+    severity          varchar not null,
+    reason_code       varchar,
+    description       varchar,
+    success           boolean not null,
+    element_count     bigint,
+    unexpected_count  bigint,
+    unexpected_percent double,
+    validated_at      timestamp not null,
+    run_id            varchar
+);
+create table if not exists audit.run_alerts (
+    run_id      varchar not null,
+    job_name    varchar,
+    files       varchar,
+    error       varchar,
+    raised_at   timestamp not null
+);
+"""
+
+
+def raw_table_ddl() -> str:
+    statements = []
+    for extract in EXTRACTS:
+        cols = ",\n    ".join(f"{n} {t}" for n, t in extract.warehouse_columns().items())
+        statements.append(f"create table if not exists raw.{extract.name} (\n    {cols}\n);")
+    return "\n".join(statements)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every ingest-owned table, so dbt sources exist before the first file lands."""
+    con.execute(_OPS_DDL)
+    con.execute(raw_table_ddl())
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False, wait_seconds: float = 60) -> Iterator[
+    duckdb.DuckDBPyConnection
+]:
+    """Open the warehouse, waiting for another writer's lock rather than failing at once.
+
+    Runs are serialized by the Dagster run queue; the wait covers the few cases outside it
+    (a CLI command while a run finishes, the run-failure sensor).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        yield con
+    finally:
+        con.close()
