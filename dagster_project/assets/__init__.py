@@ -1,0 +1,1 @@
+"""Assets in the order data flows: raw -> dbt (staging, intermediate, marts) -> publish."""

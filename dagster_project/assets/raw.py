@@ -1,0 +1,191 @@
+"""One asset per extract: its landed files loaded into raw.<extract>, per school year.
+
+A run loads either the files a sensor names (``paths``) or, for a backfill or a manual
+materialization, every landed file of the selected years not loaded yet. The checks are
+computed from what the warehouse holds after the load, per submission, so their cost grows
+with the file and not with the warehouse.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from dagster_project.contracts import EXTRACTS, Extract
+from dagster_project.ingest.audit import reconcile
+from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name, sha256_of
+from dagster_project.ingest.loader import FileOutcome, Loader
+from dagster_project.ingest.reasons import Status
+from dagster_project.partitions import school_years
+from dagster_project.resources import WarehouseResource
+from dagster_project.settings import pseudonym_key
+
+ROWS_RECONCILE = "rows_reconcile"
+EXPECTATIONS_ERROR = "expectations_error"
+EXPECTATIONS_WARN = "expectations_warn"
+
+
+class LoadConfig(dg.Config):
+    paths: list[str] = Field(
+        default=[], description="Landed files to load (the sensor sets this); empty = all new"
+    )
+    district: str | None = Field(
+        default=None, description="Only this district's submissions (three digits)"
+    )
+    reload: bool = Field(
+        default=False,
+        description="Read the latest submission of each selected slice again, even if loaded",
+    )
+
+
+def raw_asset_key(extract: Extract) -> dg.AssetKey:
+    return dg.AssetKey(["raw", extract.name])
+
+
+def select_files(
+    extract: Extract, landing_dir: Path, years: set[int], config: LoadConfig, recorded: set[str]
+) -> list[Path]:
+    """The files a run should read. ``recorded`` holds 'path|sha256' already in the manifest."""
+    if config.paths:
+        return [Path(p) if Path(p).is_absolute() else landing_dir / p for p in config.paths]
+    latest: dict[tuple, tuple] = {}
+    chosen = []
+    for path in list_landed(landing_dir, extract):
+        try:
+            landed = parse_file_name(path)
+        except FileNameError:
+            continue  # recorded as rejected when the sensor sees it
+        if landed.year not in years or (config.district and landed.district != config.district):
+            continue
+        if config.reload:
+            best = latest.get(landed.slice_key)
+            if best is None or best[0] < landed.submitted_at:
+                latest[landed.slice_key] = (landed.submitted_at, path)
+        elif f"{path.relative_to(landing_dir)}|{sha256_of(path)}" not in recorded:
+            chosen.append(path)
+    return chosen + [p for _, p in latest.values()]
+
+
+def _summary(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
+    by_status: dict[str, int] = {}
+    for o in outcomes:
+        by_status[o.status.value] = by_status.get(o.status.value, 0) + 1
+    loaded = [o for o in outcomes if o.status is Status.LOADED]
+    problems = [
+        f"{o.file_name}: {o.status.value} {o.reason_code or ''} {o.error_message or ''}".strip()
+        for o in outcomes
+        if o.status is not Status.LOADED
+    ]
+    return {
+        "files": dg.MetadataValue.int(len(outcomes)),
+        "files_by_status": dg.MetadataValue.json(by_status),
+        "rows_read": dg.MetadataValue.int(sum(o.rows_read or 0 for o in loaded)),
+        "rows_loaded": dg.MetadataValue.int(sum(o.rows_loaded or 0 for o in loaded)),
+        "rows_quarantined": dg.MetadataValue.int(sum(o.rows_quarantined or 0 for o in loaded)),
+        "not_loaded": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+    }
+
+
+def _check_results(con, extract: Extract, manifest_ids: list[int]) -> list[dg.AssetCheckResult]:
+    key = ["raw", extract.name]
+    balances = reconcile(con, manifest_ids)
+    unbalanced = [b for b in balances if not b.balanced]
+    results = [
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name=ROWS_RECONCILE,
+            passed=not unbalanced,
+            metadata={
+                "files_checked": len(balances),
+                "unbalanced": [
+                    f"{b.file_name}: read {b.rows_read}, stored {b.rows_in_table}, "
+                    f"quarantined {b.rows_in_quarantine}"
+                    for b in unbalanced
+                ],
+            },
+        )
+    ]
+    ids = ", ".join(map(str, manifest_ids)) or "null"
+    for check_name, severity in (
+        (EXPECTATIONS_ERROR, dg.AssetCheckSeverity.ERROR),
+        (EXPECTATIONS_WARN, dg.AssetCheckSeverity.WARN),
+    ):
+        rows = con.execute(
+            f"""
+            select m.file_name, r.expectation, r.unexpected_count, r.description
+            from audit.dq_results r join raw.load_manifest m using (manifest_id)
+            where r.manifest_id in ({ids}) and r.severity = ? and not r.success
+            order by 1, 2
+            """,
+            [severity.value],
+        ).fetchall()
+        evaluated = con.execute(
+            f"select count(*) from audit.dq_results where manifest_id in ({ids}) and severity = ?",
+            [severity.value],
+        ).fetchall()[0][0]
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=key,
+                check_name=check_name,
+                passed=not rows,
+                severity=severity,
+                metadata={
+                    "expectations_evaluated": evaluated,
+                    "failed": [f"{f}: {e} ({n} rows) {d or ''}".strip() for f, e, n, d in rows],
+                },
+            )
+        )
+    return results
+
+
+def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
+    key = raw_asset_key(extract)
+
+    @dg.asset(
+        key=key,
+        group_name=f"raw_{extract.family.value}",
+        partitions_def=school_years,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"polars", "duckdb"},
+        description=f"{extract.description} Landed files loaded into raw.{extract.name}.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                ROWS_RECONCILE, asset=key, blocking=True,
+                description="Rows read = rows stored + rows quarantined, for every file loaded",
+            ),
+            dg.AssetCheckSpec(
+                EXPECTATIONS_ERROR, asset=key, blocking=True,
+                description="Great Expectations ERROR expectations: a failure blocks publishing",
+            ),
+            dg.AssetCheckSpec(
+                EXPECTATIONS_WARN, asset=key,
+                description="Great Expectations WARN expectations: reported to PED, not blocking",
+            ),
+        ],
+    )
+    def _raw_asset(context: dg.AssetExecutionContext, config: LoadConfig,
+                   warehouse: WarehouseResource):
+        landing_dir = Path(warehouse.landing_dir)
+        years = {int(k) for k in context.partition_keys}
+        with warehouse.connect() as con:
+            recorded = {
+                f"{p}|{s}"
+                for p, s in con.execute(
+                    "select path, sha256 from raw.load_manifest where extract = ?", [extract.name]
+                ).fetchall()
+            }
+            paths = select_files(extract, landing_dir, years, config, recorded)
+            context.log.info(f"{extract.name}: {len(paths)} file(s) to read for {sorted(years)}")
+            loader = Loader(con, landing_dir, pseudonym_key(), run_id=context.run.run_id)
+            outcomes = loader.load(paths, reload=config.reload)
+            loaded = [o.manifest_id for o in outcomes if o.status is Status.LOADED]
+            checks = _check_results(con, extract, loaded)
+        yield dg.MaterializeResult(metadata=_summary(outcomes))
+        yield from checks
+
+    return _raw_asset
+
+
+raw_assets = [build_raw_asset(e) for e in EXTRACTS]

@@ -1,0 +1,30 @@
+"""The Dagster code location: assets, checks, jobs, sensors, schedules and resources."""
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from dagster_project.assets.dbt import nm_cte_dbt_assets
+from dagster_project.assets.raw import raw_assets
+from dagster_project.dbt_project import nm_cte_dbt
+from dagster_project.jobs import jobs, load_jobs, schedules
+from dagster_project.resources import WarehouseResource
+from dagster_project.sensors import build_sensors
+from dagster_project.settings import disable_telemetry
+
+disable_telemetry()
+
+defs = dg.Definitions(
+    assets=[*raw_assets, nm_cte_dbt_assets],
+    jobs=jobs,
+    schedules=schedules,
+    sensors=[*build_sensors(load_jobs), dg.AutomationConditionSensorDefinition(
+        "rebuild_marts_after_loads",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=15,
+    )],
+    resources={
+        "warehouse": WarehouseResource.from_settings(),
+        "dbt": DbtCliResource(project_dir=nm_cte_dbt),
+    },
+)

@@ -1,0 +1,78 @@
+"""Queries over what ingest recorded: row conservation and the publishing gate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from dagster_project.contracts import EXTRACTS
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    manifest_id: int
+    file_name: str
+    rows_read: int
+    rows_in_table: int
+    rows_in_quarantine: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_in_table + self.rows_in_quarantine
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, manifest_ids: Sequence[int]) -> list[Reconciliation]:
+    """Count what is actually stored for each loaded file, not what the loader reported."""
+    if not manifest_ids:
+        return []
+    ids = ", ".join(str(int(m)) for m in manifest_ids)
+    in_tables = " union all ".join(
+        f"select _manifest_id as manifest_id, count(*) as n from raw.{e.name} "
+        f"where _manifest_id in ({ids}) group by all"
+        for e in EXTRACTS
+    )
+    rows = con.execute(f"""
+        with stored as ({in_tables}),
+        held as (
+            select manifest_id, count(distinct source_row) as n from raw.quarantine
+            where manifest_id in ({ids}) group by all
+        )
+        select m.manifest_id, m.file_name, m.rows_read,
+               coalesce(s.n, 0), coalesce(h.n, 0)
+        from raw.load_manifest m
+        left join stored s using (manifest_id)
+        left join held h using (manifest_id)
+        where m.manifest_id in ({ids}) and m.status = 'LOADED'
+        order by m.manifest_id
+    """).fetchall()
+    return [Reconciliation(*r) for r in rows]
+
+
+def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Why the current data may not be published; empty when every blocking check passes.
+
+    Considers only current submissions (status LOADED): a resubmission that fixes a district's
+    file lifts the block that the earlier file caused.
+    """
+    failed = con.execute("""
+        select m.file_name, r.expectation, r.unexpected_count, r.element_count
+        from audit.dq_results r
+        join raw.load_manifest m using (manifest_id)
+        where m.status = 'LOADED' and r.severity = 'ERROR' and not r.success
+        order by m.file_name, r.expectation
+    """).fetchall()
+    reasons = [
+        f"{name}: expectation {exp} failed ({bad} of {n} rows)" for name, exp, bad, n in failed
+    ]
+    loaded = [r[0] for r in con.execute(
+        "select manifest_id from raw.load_manifest where status = 'LOADED'"
+    ).fetchall()]
+    reasons += [
+        f"{r.file_name}: {r.rows_read} rows read but {r.rows_in_table} stored and "
+        f"{r.rows_in_quarantine} quarantined"
+        for r in reconcile(con, loaded)
+        if not r.balanced
+    ]
+    return reasons

@@ -1,0 +1,288 @@
+"""Load landed files into the raw schema: one manifest row per file read, every row read
+loaded or quarantined with a reason, each submission replacing exactly its slice.
+
+Order of work for a set of files: name and fingerprint -> duplicate and stale checks ->
+read (file-level rejection) -> structural row rules -> Great Expectations, once per
+(extract, year) batch -> one transaction per file (delete the slice's previous rows, insert).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from dagster_project.contracts import EXTRACTS_BY_NAME, Extract
+from dagster_project.ingest.landing import FileNameError, LandedFile, parse_file_name, sha256_of
+from dagster_project.ingest.reader import SOURCE_ROW, FileRejected, read_landed_file
+from dagster_project.ingest.reasons import FileReason, Status
+from dagster_project.ingest.rows import ISSUE_SCHEMA, Pseudonymizer, prepare_rows
+from dagster_project.quality.validation import record_results, validate_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file: the row written to raw.load_manifest."""
+
+    manifest_id: int
+    path: str
+    file_name: str
+    sha256: str
+    extract: str | None = None
+    district_code: str | None = None
+    school_year: int | None = None
+    submitted_at: datetime | None = None
+    file_bytes: int = 0
+    encoding: str | None = None
+    rows_read: int | None = None
+    rows_loaded: int | None = None
+    rows_quarantined: int | None = None
+    status: Status = Status.REJECTED
+    reason_code: str | None = None
+    error_message: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    """A file that passed the file-level checks, waiting for validation and its write."""
+
+    landed: LandedFile
+    outcome: FileOutcome
+    rows: pl.DataFrame
+    issues: pl.DataFrame
+
+
+class Loader:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        landing_dir: Path,
+        pseudonym_key: bytes,
+        run_id: str | None = None,
+        today: date | None = None,
+    ):
+        self.con = con
+        self.landing_dir = landing_dir
+        self.run_id = run_id
+        self.today = today or date.today()
+        self._pseudonymize = Pseudonymizer(pseudonym_key)
+
+    def load(self, paths: Iterable[Path], reload: bool = False) -> list[FileOutcome]:
+        """Load files; ``reload`` re-reads files already recorded (same bytes) as new."""
+        outcomes: list[FileOutcome] = []
+        batches: dict[tuple[str, int], list[LandedFile]] = defaultdict(list)
+        seen: dict[str, FileOutcome] = {}
+        for path in sorted(paths):
+            outcome = self._new_outcome(path)
+            outcomes.append(outcome)
+            landed = self._identify(path, outcome)
+            if landed is None:
+                self._record(outcome)
+                continue
+            duplicate_of = seen.get(outcome.sha256) or (
+                None if reload else self._recorded_sha(outcome.sha256)
+            )
+            if duplicate_of is not None:
+                self._mark_duplicate(outcome, duplicate_of)
+                continue
+            seen[outcome.sha256] = outcome
+            batches[(landed.extract.name, landed.year)].append(landed)
+        by_path = {o.path: o for o in outcomes}
+        for (extract_name, year), files in sorted(batches.items()):
+            files.sort(key=lambda f: (f.district, f.submitted_at))
+            self._load_batch(EXTRACTS_BY_NAME[extract_name], year, files, by_path)
+        return outcomes
+
+    # -- identification -------------------------------------------------------------------
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(self.landing_dir.resolve()))
+        except ValueError:
+            return str(path)
+
+    def _new_outcome(self, path: Path) -> FileOutcome:
+        manifest_id = self.con.execute("select nextval('raw.manifest_id_seq')").fetchall()[0][0]
+        return FileOutcome(
+            manifest_id=manifest_id,
+            path=self._relative(path),
+            file_name=path.name,
+            sha256=sha256_of(path),
+            file_bytes=path.stat().st_size,
+        )
+
+    def _identify(self, path: Path, outcome: FileOutcome) -> LandedFile | None:
+        try:
+            landed = parse_file_name(path)
+        except FileNameError as exc:
+            outcome.reason_code, outcome.error_message = FileReason.BAD_FILE_NAME, str(exc)
+            return None
+        outcome.extract = landed.extract.name
+        outcome.district_code = landed.district
+        outcome.school_year = landed.year
+        outcome.submitted_at = landed.submitted_at
+        return landed
+
+    def _recorded_sha(self, sha256: str) -> FileOutcome | None:
+        row = self.con.execute(
+            "select manifest_id, file_name, status from raw.load_manifest "
+            "where sha256 = ? order by manifest_id limit 1",
+            [sha256],
+        ).fetchall()
+        if not row:
+            return None
+        manifest_id, name, status = row[0]
+        return FileOutcome(manifest_id, "", name, sha256, status=Status(status))
+
+    def _mark_duplicate(self, outcome: FileOutcome, original: FileOutcome) -> None:
+        outcome.status, outcome.reason_code = Status.DUPLICATE, FileReason.DUPLICATE_FILE
+        outcome.error_message = (
+            f"same content (SHA-256) as {original.file_name} (manifest {original.manifest_id}, "
+            f"{original.status.value}); not loaded again"
+        )
+        self._record(outcome)
+
+    def _current_submission(self, landed: LandedFile) -> tuple[int, datetime] | None:
+        row = self.con.execute(
+            "select manifest_id, submitted_at from raw.load_manifest where status = 'LOADED' "
+            "and extract = ? and district_code = ? and school_year = ? "
+            "order by submitted_at desc limit 1",
+            list(landed.slice_key),
+        ).fetchall()
+        return row[0] if row else None
+
+    # -- reading and validation -----------------------------------------------------------
+
+    def _load_batch(
+        self, extract: Extract, year: int, files: list[LandedFile], by_path: dict[str, FileOutcome]
+    ) -> None:
+        pending: list[_Pending] = []
+        for landed in files:
+            outcome = by_path[self._relative(landed.path)]
+            current = self._current_submission(landed)
+            if current and current[1] > landed.submitted_at:
+                outcome.status, outcome.reason_code = Status.SUPERSEDED, FileReason.STALE_SUBMISSION
+                outcome.error_message = (
+                    f"a later submission ({current[1]:%Y-%m-%d %H:%M:%S}, manifest {current[0]}) "
+                    "is already loaded for this district and year; this earlier one was not loaded"
+                )
+                self._record(outcome)
+                continue
+            try:
+                parsed = read_landed_file(landed)
+            except FileRejected as exc:
+                outcome.reason_code, outcome.error_message = exc.reason, exc.message
+                self._record(outcome)
+                continue
+            outcome.encoding, outcome.notes = parsed.encoding, parsed.notes
+            outcome.rows_read = parsed.frame.height
+            rows, issues = prepare_rows(landed, parsed, self._pseudonymize)
+            lineage = {
+                "_manifest_id": pl.lit(outcome.manifest_id, pl.Int64),
+                "_file_year": pl.lit(year, pl.Int64),
+            }
+            pending.append(_Pending(landed, outcome, rows.with_columns(**lineage), issues))
+        if not pending:
+            return
+        validation = validate_batch(
+            extract, pl.concat([p.rows for p in pending], how="diagonal_relaxed"), year, self.today
+        )
+        failed = validation.quarantine
+        for item in pending:
+            mine = failed.filter(pl.col("_manifest_id") == item.outcome.manifest_id)
+            if mine.height:
+                item.issues = pl.concat([
+                    item.issues,
+                    mine.select(SOURCE_ROW, "column_name", "reason_code", "message",
+                                pl.lit(None, pl.String).alias("value")).cast(ISSUE_SCHEMA),
+                ])
+                item.rows = item.rows.join(mine.select(SOURCE_ROW).unique(), on=SOURCE_ROW,
+                                           how="anti")
+            self._write(extract, item)
+        record_results(self.con, validation, self.run_id)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _write(self, extract: Extract, item: _Pending) -> None:
+        outcome = item.outcome
+        outcome.rows_loaded = item.rows.height
+        outcome.rows_quarantined = item.issues[SOURCE_ROW].n_unique()
+        outcome.status = Status.LOADED
+        columns = list(extract.warehouse_columns())
+        table = item.rows.select(columns).to_arrow()
+        issues = item.issues.to_arrow()
+        con = self.con
+        con.execute("begin transaction")
+        try:
+            previous = self._supersede_slice(item.landed, outcome.manifest_id)
+            if previous:
+                outcome.notes.append(f"replaces manifest {', '.join(map(str, previous))}")
+            con.register("incoming_rows", table)
+            con.execute(
+                f"insert into raw.{extract.name} ({', '.join(columns)}) "
+                f"select {', '.join(columns)} from incoming_rows"
+            )
+            con.unregister("incoming_rows")
+            con.register("incoming_issues", issues)
+            con.execute(
+                "insert into raw.quarantine select ?, _source_row, column_name, reason_code, "
+                "message, value from incoming_issues",
+                [outcome.manifest_id],
+            )
+            con.unregister("incoming_issues")
+            self._record(outcome)
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        log.info(
+            "%s: %s rows read, %s loaded, %s quarantined",
+            outcome.file_name, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
+        )
+
+    def _supersede_slice(self, landed: LandedFile, manifest_id: int) -> list[int]:
+        previous = [
+            r[0]
+            for r in self.con.execute(
+                "select manifest_id from raw.load_manifest where status = 'LOADED' "
+                "and extract = ? and district_code = ? and school_year = ?",
+                list(landed.slice_key),
+            ).fetchall()
+        ]
+        if previous:
+            ids = ", ".join(map(str, previous))
+            self.con.execute(f"delete from raw.{landed.extract.name} where _manifest_id in ({ids})")
+            self.con.execute(
+                f"update raw.load_manifest set status = 'SUPERSEDED', "
+                f"notes = concat_ws('; ', notes, 'superseded by manifest {manifest_id}') "
+                f"where manifest_id in ({ids})"
+            )
+        return previous
+
+    def _record(self, outcome: FileOutcome) -> None:
+        if outcome.status is Status.REJECTED:
+            log.warning("%s rejected: %s", outcome.file_name, outcome.error_message)
+        self.con.execute(
+            "insert into raw.load_manifest (manifest_id, path, file_name, sha256, extract, "
+            "district_code, school_year, submitted_at, file_bytes, encoding, rows_read, "
+            "rows_loaded, rows_quarantined, status, reason_code, error_message, notes, loaded_at, "
+            "run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                outcome.manifest_id, outcome.path, outcome.file_name, outcome.sha256,
+                outcome.extract, outcome.district_code, outcome.school_year, outcome.submitted_at,
+                outcome.file_bytes, outcome.encoding, outcome.rows_read, outcome.rows_loaded,
+                outcome.rows_quarantined, outcome.status.value,
+                outcome.reason_code and str(outcome.reason_code), outcome.error_message,
+                "; ".join(outcome.notes) or None, datetime.now(UTC).replace(tzinfo=None),
+                self.run_id,
+            ],
+        )

@@ -1,0 +1,210 @@
+"""Row-level structure: cast text to the contract's types and quarantine rows that cannot be
+loaded as they are (wrong type, wrong district or year, duplicates, malformed student ID).
+
+Value rules (ranges, code sets, cross-field) belong to the Great Expectations suites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import polars as pl
+
+from dagster_project.contracts import Column, Extract, Kind, Pii
+from dagster_project.ingest.landing import LandedFile
+from dagster_project.ingest.reader import SOURCE_ROW, ParsedFile
+from dagster_project.ingest.reasons import RowReason
+
+MASK = "*** (personal value hidden)"
+BLS_FLAGS = ("*", "**", "***", "#")
+ISSUE_SCHEMA = {
+    SOURCE_ROW: pl.Int64,
+    "column_name": pl.String,
+    "reason_code": pl.String,
+    "message": pl.String,
+    "value": pl.String,
+}
+_KIND_WORDS = {
+    Kind.INT: "a whole number",
+    Kind.DECIMAL: "a number",
+    Kind.DATE: "a date (YYYY-MM-DD)",
+    Kind.BLS_NUMBER: "a number or a BLS flag (*, **, #)",
+}
+
+
+class Pseudonymizer:
+    """HMAC-SHA256 of student IDs, cached so a student seen in many files is hashed once."""
+
+    def __init__(self, key: bytes):
+        self._key = key
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, ids: pl.Series) -> pl.Series:
+        new = [i for i in ids.unique().drop_nulls().to_list() if i not in self._cache]
+        for student_id in new:
+            self._cache[student_id] = hmac.new(
+                self._key, student_id.encode(), hashlib.sha256
+            ).hexdigest()
+        return ids.replace_strict(self._cache, default=None, return_dtype=pl.String)
+
+
+def _cast(column: Column) -> pl.Expr:
+    text = pl.col(column.name).str.strip_chars()
+    match column.kind:
+        case Kind.INT:
+            return text.cast(pl.Int64, strict=False)
+        case Kind.DECIMAL:
+            return text.cast(pl.Decimal(18, 2), strict=False)
+        case Kind.DATE:
+            return pl.coalesce(
+                text.str.to_date("%Y-%m-%d", strict=False),
+                text.str.to_date("%m/%d/%Y", strict=False),
+            )
+        case Kind.BLS_NUMBER:
+            return (
+                pl.when(text.is_in(BLS_FLAGS))
+                .then(None)
+                .otherwise(text.str.replace_all(",", "").cast(pl.Float64, strict=False))
+            )
+        case _:
+            return text
+
+
+def _issues(rows: pl.DataFrame, column: str | None, reason: RowReason, message: pl.Expr,
+            value: pl.Expr | None = None) -> pl.DataFrame:
+    return rows.select(
+        pl.col(SOURCE_ROW),
+        pl.lit(column, dtype=pl.String).alias("column_name"),
+        pl.lit(reason.value).alias("reason_code"),
+        message.alias("message"),
+        (value if value is not None else pl.lit(None, dtype=pl.String)).alias("value"),
+    )
+
+
+def _type_issues(extract: Extract, text: pl.DataFrame, typed: pl.DataFrame) -> list[pl.DataFrame]:
+    found = []
+    for column in extract.stored_columns:
+        if column.kind not in _KIND_WORDS:
+            continue
+        bad = text.filter(
+            pl.col(column.name).str.strip_chars().ne("")
+            & typed[column.name].is_null()
+        )
+        if bad.height:
+            words = _KIND_WORDS[column.kind]
+            found.append(_issues(
+                bad, column.name, RowReason.TYPE_MISMATCH,
+                pl.format("{} must be {}; found '{}'", pl.lit(column.name), pl.lit(words),
+                          pl.col(column.name)),
+                pl.col(column.name),
+            ))
+    return found
+
+
+def _student_id_issues(text: pl.DataFrame) -> list[pl.DataFrame]:
+    bad = text.filter(~pl.col("student_id").str.strip_chars().str.contains(r"^\d{9}$"))
+    if not bad.height:
+        return []
+    return [_issues(
+        bad, "student_id", RowReason.INVALID_STUDENT_ID,
+        pl.lit("student_id must be exactly 9 digits (the state student ID)"), pl.lit(MASK),
+    )]
+
+
+def _slice_issues(landed: LandedFile, typed: pl.DataFrame) -> list[pl.DataFrame]:
+    extract, found = landed.extract, []
+    if extract.district_column and not extract.state_level:
+        col = extract.district_column
+        bad = typed.filter(pl.col(col).is_not_null() & pl.col(col).ne(landed.district))
+        if bad.height:
+            found.append(_issues(
+                bad, col, RowReason.DISTRICT_MISMATCH,
+                pl.format("{} is {} but the file is named for district {}; rows for another "
+                          "district belong in that district's file", pl.lit(col), pl.col(col),
+                          pl.lit(landed.district)),
+                pl.col(col),
+            ))
+    if extract.year_column:
+        col = extract.year_column
+        bad = typed.filter(pl.col(col).is_not_null() & pl.col(col).ne(landed.year))
+        if bad.height:
+            found.append(_issues(
+                bad, col, RowReason.YEAR_MISMATCH,
+                pl.format("{} is {} but the file is named for {}", pl.lit(col),
+                          pl.col(col).cast(pl.String), pl.lit(str(landed.year))),
+                pl.col(col).cast(pl.String),
+            ))
+    return found
+
+
+def _duplicate_issues(extract: Extract, text: pl.DataFrame) -> list[pl.DataFrame]:
+    found = []
+    columns = extract.column_names
+    first = pl.col(SOURCE_ROW).min().over(columns)
+    repeats = text.with_columns(first.alias("_first")).filter(pl.col(SOURCE_ROW) != pl.col("_first"))
+    if repeats.height:
+        found.append(_issues(
+            repeats, None, RowReason.DUPLICATE_ROW,
+            pl.format("this row repeats line {} exactly; the copy was not loaded", pl.col("_first")),
+        ))
+    if extract.key:
+        distinct = text.unique(subset=columns, keep="first")
+        conflicting = distinct.filter(pl.len().over(list(extract.key)) > 1)
+        if conflicting.height:
+            key_words = ", ".join(extract.key)
+            found.append(_issues(
+                conflicting, ", ".join(extract.key), RowReason.DUPLICATE_KEY,
+                pl.format("{} rows share the same {} but differ in other values; none of them "
+                          "was loaded: send one row per {}",
+                          pl.len().over(list(extract.key)).cast(pl.String), pl.lit(key_words),
+                          pl.lit(key_words)),
+            ))
+    return found
+
+
+def _truncated_issues(parsed: ParsedFile) -> list[pl.DataFrame]:
+    if not parsed.truncated_rows:
+        return []
+    rows = pl.DataFrame({SOURCE_ROW: parsed.truncated_rows}, schema={SOURCE_ROW: pl.Int64})
+    return [_issues(
+        rows, None, RowReason.TRUNCATED_ROW,
+        pl.lit("the last line is cut short (the file looks truncated); resend the complete file"),
+    )]
+
+
+def prepare_rows(
+    landed: LandedFile, parsed: ParsedFile, pseudonymize: Pseudonymizer
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed, pseudonymized rows that passed the structural rules, and the issues found.
+
+    Returns (rows, issues); a row with any issue is not in ``rows``. Names and birth dates
+    are dropped here and never leave this function.
+    """
+    extract, text = landed.extract, parsed.frame
+    typed = text.select(
+        *(_cast(c).alias(c.name) for c in extract.stored_columns), pl.col(SOURCE_ROW)
+    )
+    found = (
+        _truncated_issues(parsed)
+        + _type_issues(extract, text, typed)
+        + _slice_issues(landed, typed)
+        + _duplicate_issues(extract, text)
+    )
+    has_student_id = any(c.pii is Pii.STUDENT_ID for c in extract.columns)
+    if has_student_id:
+        found += _student_id_issues(text)
+    issues = pl.concat(found) if found else pl.DataFrame(schema=ISSUE_SCHEMA)
+    rows = typed.join(issues.select(SOURCE_ROW).unique(), on=SOURCE_ROW, how="anti")
+    if has_student_id:
+        rows = rows.with_columns(pseudonymize(rows["student_id"].str.strip_chars()))
+    flags = [
+        pl.when(pl.col(c.name).str.strip_chars().is_in(BLS_FLAGS))
+        .then(pl.col(c.name).str.strip_chars())
+        .alias(f"{c.name}_flag")
+        for c in extract.stored_columns
+        if c.kind is Kind.BLS_NUMBER
+    ]
+    if flags:
+        rows = rows.join(text.select(SOURCE_ROW, *flags), on=SOURCE_ROW, how="left")
+    return rows, issues

@@ -1,0 +1,85 @@
+"""Jobs and schedules a data engineer runs from the UI or the command line."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.assets.raw import raw_asset_key
+from dagster_project.contracts import EXTRACTS, Family
+from dagster_project.ingest.landing import list_landed, parse_file_name
+from dagster_project.partitions import school_years
+from dagster_project.settings import get_settings
+
+RAW = dg.AssetSelection.assets(*(raw_asset_key(e) for e in EXTRACTS))
+LABOR_MARKET = dg.AssetSelection.assets(
+    *(raw_asset_key(e) for e in EXTRACTS if e.family is Family.LABOR_MARKET)
+)
+
+load_jobs = {
+    e.name: dg.define_asset_job(
+        f"load_{e.name}",
+        selection=dg.AssetSelection.assets(raw_asset_key(e)),
+        partitions_def=school_years,
+        description=f"Load {e.name} files for a school year (config: paths, district, reload)",
+    )
+    for e in EXTRACTS
+}
+
+load_all_raw = dg.define_asset_job(
+    "load_all_raw",
+    selection=RAW,
+    partitions_def=school_years,
+    description="Load every new landed file of the selected school years (backfill-friendly)",
+)
+
+load_labor_market = dg.define_asset_job(
+    "load_labor_market",
+    selection=LABOR_MARKET,
+    partitions_def=school_years,
+    description="Load the state's labor-market files (OEWS, projections, wages, postsecondary)",
+)
+
+build_marts = dg.define_asset_job(
+    "build_marts",
+    selection=RAW.downstream(include_self=False) | dg.AssetSelection.groups("reference"),
+    description="dbt build (seeds, staging, intermediate, marts, tests), then publish",
+)
+
+nightly_marts = dg.ScheduleDefinition(
+    name="nightly_marts",
+    job=build_marts,
+    cron_schedule="0 2 * * *",
+    execution_timezone="America/Denver",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Rebuild and republish every night, whatever arrived during the day",
+)
+
+
+@dg.schedule(
+    name="quarterly_labor_market",
+    job=load_labor_market,
+    cron_schedule="0 3 1 1,4,7,10 *",
+    execution_timezone="America/Denver",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Each quarter, load labor-market files that arrived without a sensor run",
+)
+def quarterly_labor_market(context: dg.ScheduleEvaluationContext):
+    landing_dir = get_settings().landing_dir
+    known = set(context.instance.get_dynamic_partitions(school_years.name))
+    years = set()
+    for extract in EXTRACTS:
+        if extract.family is Family.LABOR_MARKET:
+            for path in list_landed(landing_dir, extract):
+                try:
+                    years.add(str(parse_file_name(path).year))
+                except ValueError:
+                    continue
+    quarter = context.scheduled_execution_time.strftime("%Y-%m")
+    return [
+        dg.RunRequest(run_key=f"{quarter}-{year}", partition_key=year)
+        for year in sorted(years & known)
+    ]
+
+
+jobs = [*load_jobs.values(), load_all_raw, load_labor_market, build_marts]
+schedules = [nightly_marts, quarterly_labor_market]
