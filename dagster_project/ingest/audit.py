@@ -66,9 +66,12 @@ def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
     reasons = [
         f"{name}: expectation {exp} failed ({bad} of {n} rows)" for name, exp, bad, n in failed
     ]
-    loaded = [r[0] for r in con.execute(
-        "select manifest_id from raw.load_manifest where status = 'LOADED'"
-    ).fetchall()]
+    loaded = [
+        r[0]
+        for r in con.execute(
+            "select manifest_id from raw.load_manifest where status = 'LOADED'"
+        ).fetchall()
+    ]
     reasons += [
         f"{r.file_name}: {r.rows_read} rows read but {r.rows_in_table} stored and "
         f"{r.rows_in_quarantine} quarantined"

@@ -1,6 +1,6 @@
 """The landing zone: file names, what they claim, and their fingerprints.
 
-    raw/landing/<family>/<extract>/<extract>__<district|state>__<year>__<yyyymmddThhmmss>.<ext>
+raw/landing/<family>/<extract>/<extract>__<district|state>__<year>__<yyyymmddThhmmss>.<ext>
 """
 
 from __future__ import annotations

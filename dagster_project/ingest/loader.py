@@ -200,13 +200,21 @@ class Loader:
         for item in pending:
             mine = failed.filter(pl.col("_manifest_id") == item.outcome.manifest_id)
             if mine.height:
-                item.issues = pl.concat([
-                    item.issues,
-                    mine.select(SOURCE_ROW, "column_name", "reason_code", "message",
-                                pl.lit(None, pl.String).alias("value")).cast(ISSUE_SCHEMA),
-                ])
-                item.rows = item.rows.join(mine.select(SOURCE_ROW).unique(), on=SOURCE_ROW,
-                                           how="anti")
+                item.issues = pl.concat(
+                    [
+                        item.issues,
+                        mine.select(
+                            SOURCE_ROW,
+                            "column_name",
+                            "reason_code",
+                            "message",
+                            pl.lit(None, pl.String).alias("value"),
+                        ).cast(ISSUE_SCHEMA),
+                    ]
+                )
+                item.rows = item.rows.join(
+                    mine.select(SOURCE_ROW).unique(), on=SOURCE_ROW, how="anti"
+                )
             self._write(extract, item)
         record_results(self.con, validation, self.run_id)
 
@@ -246,7 +254,10 @@ class Loader:
             raise
         log.info(
             "%s: %s rows read, %s loaded, %s quarantined",
-            outcome.file_name, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
+            outcome.file_name,
+            outcome.rows_read,
+            outcome.rows_loaded,
+            outcome.rows_quarantined,
         )
 
     def _supersede_slice(self, landed: LandedFile, manifest_id: int) -> list[int]:
@@ -277,12 +288,24 @@ class Loader:
             "rows_loaded, rows_quarantined, status, reason_code, error_message, notes, loaded_at, "
             "run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                outcome.manifest_id, outcome.path, outcome.file_name, outcome.sha256,
-                outcome.extract, outcome.district_code, outcome.school_year, outcome.submitted_at,
-                outcome.file_bytes, outcome.encoding, outcome.rows_read, outcome.rows_loaded,
-                outcome.rows_quarantined, outcome.status.value,
-                outcome.reason_code and str(outcome.reason_code), outcome.error_message,
-                "; ".join(outcome.notes) or None, datetime.now(UTC).replace(tzinfo=None),
+                outcome.manifest_id,
+                outcome.path,
+                outcome.file_name,
+                outcome.sha256,
+                outcome.extract,
+                outcome.district_code,
+                outcome.school_year,
+                outcome.submitted_at,
+                outcome.file_bytes,
+                outcome.encoding,
+                outcome.rows_read,
+                outcome.rows_loaded,
+                outcome.rows_quarantined,
+                outcome.status.value,
+                outcome.reason_code and str(outcome.reason_code),
+                outcome.error_message,
+                "; ".join(outcome.notes) or None,
+                datetime.now(UTC).replace(tzinfo=None),
                 self.run_id,
             ],
         )

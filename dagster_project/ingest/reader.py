@@ -41,12 +41,10 @@ class ParsedFile:
 
 def read_landed_file(landed: LandedFile) -> ParsedFile:
     if landed.suffix == ".parquet":
-        parsed = _read_parquet(landed)
-    elif landed.suffix == ".xlsx":
-        parsed = _read_xlsx(landed)
-    else:
-        parsed = _read_csv(landed)
-    return parsed
+        return _read_parquet(landed)
+    if landed.suffix == ".xlsx":
+        return _read_xlsx(landed)
+    return _read_csv(landed)
 
 
 def _read_csv(landed: LandedFile) -> ParsedFile:
@@ -71,7 +69,8 @@ def _read_csv(landed: LandedFile) -> ParsedFile:
         lines.pop()
     header_line = lines[0] if lines else ""
     header = _check_header(landed, header_line)
-    data = [(i + 1, line) for i, line in enumerate(lines[1:], start=1) if line.strip()]
+    # (line number in the file, text); line 1 is the header
+    data = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
     notes = [f"encoding {encoding}"] if encoding != "utf-8" else []
     blank = len(lines) - 1 - len(data)
     if blank:
@@ -91,18 +90,19 @@ def _read_csv(landed: LandedFile) -> ParsedFile:
             'quotes (") or line breaks inside values',
         )
     frame = _select_contract(landed, frame, header, notes)
-    frame = frame.with_columns(pl.Series(SOURCE_ROW, [n + 1 for n, _ in data], dtype=pl.Int64))
+    frame = frame.with_columns(pl.Series(SOURCE_ROW, [n for n, _ in data], dtype=pl.Int64))
     truncated = []
     if not ends_with_newline and _field_count(data[-1][1]) < len(header):
-        truncated.append(data[-1][0] + 1)
+        truncated.append(data[-1][0])
     return ParsedFile(frame, encoding, notes, truncated)
 
 
 def _decode(raw: bytes) -> tuple[str, str]:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="strict"), "utf-8 with BOM"
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    if bom:
+        raw = raw[3:]
     try:
-        return raw.decode("utf-8"), "utf-8"
+        return raw.decode("utf-8"), "utf-8 with BOM" if bom else "utf-8"
     except UnicodeDecodeError:
         # Latin-1 maps every byte, so it never fails; NOT_CSV above caught binary content.
         return raw.decode("latin-1"), "latin-1"

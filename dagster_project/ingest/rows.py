@@ -71,8 +71,13 @@ def _cast(column: Column) -> pl.Expr:
             return text
 
 
-def _issues(rows: pl.DataFrame, column: str | None, reason: RowReason, message: pl.Expr,
-            value: pl.Expr | None = None) -> pl.DataFrame:
+def _issues(
+    rows: pl.DataFrame,
+    column: str | None,
+    reason: RowReason,
+    message: pl.Expr,
+    value: pl.Expr | None = None,
+) -> pl.DataFrame:
     return rows.select(
         pl.col(SOURCE_ROW),
         pl.lit(column, dtype=pl.String).alias("column_name"),
@@ -87,18 +92,26 @@ def _type_issues(extract: Extract, text: pl.DataFrame, typed: pl.DataFrame) -> l
     for column in extract.stored_columns:
         if column.kind not in _KIND_WORDS:
             continue
-        bad = text.filter(
-            pl.col(column.name).str.strip_chars().ne("")
-            & typed[column.name].is_null()
-        )
+        given = pl.col(column.name).str.strip_chars()
+        if column.kind is Kind.BLS_NUMBER:
+            given = pl.when(given.is_in(BLS_FLAGS)).then(None).otherwise(given)
+        bad = text.filter(given.ne("") & typed[column.name].is_null())
         if bad.height:
             words = _KIND_WORDS[column.kind]
-            found.append(_issues(
-                bad, column.name, RowReason.TYPE_MISMATCH,
-                pl.format("{} must be {}; found '{}'", pl.lit(column.name), pl.lit(words),
-                          pl.col(column.name)),
-                pl.col(column.name),
-            ))
+            found.append(
+                _issues(
+                    bad,
+                    column.name,
+                    RowReason.TYPE_MISMATCH,
+                    pl.format(
+                        "{} must be {}; found '{}'",
+                        pl.lit(column.name),
+                        pl.lit(words),
+                        pl.col(column.name),
+                    ),
+                    pl.col(column.name),
+                )
+            )
     return found
 
 
@@ -106,10 +119,15 @@ def _student_id_issues(text: pl.DataFrame) -> list[pl.DataFrame]:
     bad = text.filter(~pl.col("student_id").str.strip_chars().str.contains(r"^\d{9}$"))
     if not bad.height:
         return []
-    return [_issues(
-        bad, "student_id", RowReason.INVALID_STUDENT_ID,
-        pl.lit("student_id must be exactly 9 digits (the state student ID)"), pl.lit(MASK),
-    )]
+    return [
+        _issues(
+            bad,
+            "student_id",
+            RowReason.INVALID_STUDENT_ID,
+            pl.lit("student_id must be exactly 9 digits (the state student ID)"),
+            pl.lit(MASK),
+        )
+    ]
 
 
 def _slice_issues(landed: LandedFile, typed: pl.DataFrame) -> list[pl.DataFrame]:
@@ -118,23 +136,39 @@ def _slice_issues(landed: LandedFile, typed: pl.DataFrame) -> list[pl.DataFrame]
         col = extract.district_column
         bad = typed.filter(pl.col(col).is_not_null() & pl.col(col).ne(landed.district))
         if bad.height:
-            found.append(_issues(
-                bad, col, RowReason.DISTRICT_MISMATCH,
-                pl.format("{} is {} but the file is named for district {}; rows for another "
-                          "district belong in that district's file", pl.lit(col), pl.col(col),
-                          pl.lit(landed.district)),
-                pl.col(col),
-            ))
+            found.append(
+                _issues(
+                    bad,
+                    col,
+                    RowReason.DISTRICT_MISMATCH,
+                    pl.format(
+                        "{} is {} but the file is named for district {}; rows for another "
+                        "district belong in that district's file",
+                        pl.lit(col),
+                        pl.col(col),
+                        pl.lit(landed.district),
+                    ),
+                    pl.col(col),
+                )
+            )
     if extract.year_column:
         col = extract.year_column
         bad = typed.filter(pl.col(col).is_not_null() & pl.col(col).ne(landed.year))
         if bad.height:
-            found.append(_issues(
-                bad, col, RowReason.YEAR_MISMATCH,
-                pl.format("{} is {} but the file is named for {}", pl.lit(col),
-                          pl.col(col).cast(pl.String), pl.lit(str(landed.year))),
-                pl.col(col).cast(pl.String),
-            ))
+            found.append(
+                _issues(
+                    bad,
+                    col,
+                    RowReason.YEAR_MISMATCH,
+                    pl.format(
+                        "{} is {} but the file is named for {}",
+                        pl.lit(col),
+                        pl.col(col).cast(pl.String),
+                        pl.lit(str(landed.year)),
+                    ),
+                    pl.col(col).cast(pl.String),
+                )
+            )
     return found
 
 
@@ -142,24 +176,39 @@ def _duplicate_issues(extract: Extract, text: pl.DataFrame) -> list[pl.DataFrame
     found = []
     columns = extract.column_names
     first = pl.col(SOURCE_ROW).min().over(columns)
-    repeats = text.with_columns(first.alias("_first")).filter(pl.col(SOURCE_ROW) != pl.col("_first"))
+    repeats = text.with_columns(first.alias("_first")).filter(
+        pl.col(SOURCE_ROW) != pl.col("_first")
+    )
     if repeats.height:
-        found.append(_issues(
-            repeats, None, RowReason.DUPLICATE_ROW,
-            pl.format("this row repeats line {} exactly; the copy was not loaded", pl.col("_first")),
-        ))
+        found.append(
+            _issues(
+                repeats,
+                None,
+                RowReason.DUPLICATE_ROW,
+                pl.format(
+                    "this row repeats line {} exactly; the copy was not loaded", pl.col("_first")
+                ),
+            )
+        )
     if extract.key:
         distinct = text.unique(subset=columns, keep="first")
         conflicting = distinct.filter(pl.len().over(list(extract.key)) > 1)
         if conflicting.height:
             key_words = ", ".join(extract.key)
-            found.append(_issues(
-                conflicting, ", ".join(extract.key), RowReason.DUPLICATE_KEY,
-                pl.format("{} rows share the same {} but differ in other values; none of them "
-                          "was loaded: send one row per {}",
-                          pl.len().over(list(extract.key)).cast(pl.String), pl.lit(key_words),
-                          pl.lit(key_words)),
-            ))
+            found.append(
+                _issues(
+                    conflicting,
+                    ", ".join(extract.key),
+                    RowReason.DUPLICATE_KEY,
+                    pl.format(
+                        "{} rows share the same {} but differ in other values; none of them "
+                        "was loaded: send one row per {}",
+                        pl.len().over(list(extract.key)).cast(pl.String),
+                        pl.lit(key_words),
+                        pl.lit(key_words),
+                    ),
+                )
+            )
     return found
 
 
@@ -167,10 +216,16 @@ def _truncated_issues(parsed: ParsedFile) -> list[pl.DataFrame]:
     if not parsed.truncated_rows:
         return []
     rows = pl.DataFrame({SOURCE_ROW: parsed.truncated_rows}, schema={SOURCE_ROW: pl.Int64})
-    return [_issues(
-        rows, None, RowReason.TRUNCATED_ROW,
-        pl.lit("the last line is cut short (the file looks truncated); resend the complete file"),
-    )]
+    return [
+        _issues(
+            rows,
+            None,
+            RowReason.TRUNCATED_ROW,
+            pl.lit(
+                "the last line is cut short (the file looks truncated); resend the complete file"
+            ),
+        )
+    ]
 
 
 def prepare_rows(

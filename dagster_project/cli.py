@@ -1,0 +1,231 @@
+"""`cte`: the command line for the jobs a data engineer or analyst runs by hand.
+
+    cte run                      sample data if none landed, then every asset once
+    cte load EXTRACT YEAR [--district 012] [--reload]
+    cte prepare                  parse the dbt project (manifest for Dagster)
+    cte ui | sql | docs | status
+
+Runs go through the same Dagster jobs as the UI, in process, recorded in the project's
+Dagster instance (warehouse/dagster_home), so they show up in the UI's run history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dagster_project.settings import REPO_ROOT, Settings, disable_telemetry, get_settings
+
+INSTANCE_YAML = Path(__file__).parent / "instance" / "dagster.yaml"
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != INSTANCE_YAML.read_bytes():
+        shutil.copyfile(INSTANCE_YAML, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _dbt(*args: str, settings: Settings) -> None:
+    env = os.environ | {"CTE_WAREHOUSE_PATH": str(settings.warehouse_path)}
+    dbt = Path(sys.executable).parent / "dbt"
+    subprocess.run(
+        [
+            str(dbt),
+            *args,
+            "--project-dir",
+            str(settings.dbt_project_dir),
+            "--profiles-dir",
+            str(settings.dbt_project_dir),
+        ],
+        check=True,
+        env=env,
+        cwd=settings.dbt_project_dir,
+    )
+
+
+def manifest_is_stale(settings: Settings) -> bool:
+    manifest = settings.dbt_project_dir / "target" / "manifest.json"
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [
+        p
+        for d in ("models", "macros", "seeds", "tests")
+        for p in (settings.dbt_project_dir / d).rglob("*")
+        if p.is_file()
+    ]
+    sources.append(settings.dbt_project_dir / "dbt_project.yml")
+    return any(p.stat().st_mtime > built for p in sources)
+
+
+def cmd_prepare(_: argparse.Namespace) -> None:
+    settings = get_settings()
+    if manifest_is_stale(settings):
+        _dbt("parse", "--quiet", settings=settings)
+
+
+def _landed_years(settings: Settings) -> list[str]:
+    from dagster_project.contracts import EXTRACTS
+    from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name
+
+    years = set()
+    for extract in EXTRACTS:
+        for path in list_landed(settings.landing_dir, extract):
+            try:
+                years.add(str(parse_file_name(path).year))
+            except FileNameError:
+                continue
+    return sorted(years)
+
+
+def _ensure_sample_data(settings: Settings, args: argparse.Namespace) -> None:
+    if _landed_years(settings):
+        return
+    from dagster_project.sample_data import generate
+
+    print(f"No extracts in {settings.landing_dir}: generating '{args.scale}' sample data ...")
+    generate(args.scale, years=args.years, seed=args.seed, landing_dir=settings.landing_dir)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    import dagster as dg
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    settings = get_settings()
+    ensure_dagster_home(settings)
+    _ensure_sample_data(settings, args)
+    cmd_prepare(args)
+    from dagster_project.definitions import defs
+    from dagster_project.partitions import school_years
+
+    instance = dg.DagsterInstance.get()
+    years = _landed_years(settings)
+    known = set(instance.get_dynamic_partitions(school_years.name))
+    instance.add_dynamic_partitions(school_years.name, [y for y in years if y not in known])
+    keys = instance.get_dynamic_partitions(school_years.name)
+    started = time.monotonic()
+    print(f"Loading school years {years[0]}..{years[-1]} ...")
+    load = defs.resolve_job_def("load_all_raw").execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        raise_on_error=False,
+    )
+    print("Building marts (dbt build) and publishing ...")
+    marts = defs.resolve_job_def("build_marts").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    from dagster_project.summary import print_summary
+
+    print_summary(settings, time.monotonic() - started)
+    if not (load.success and marts.success):
+        failed = [r.dagster_run.job_name for r in (load, marts) if not r.success]
+        sys.exit(f"Run failed in {', '.join(failed)}; see the Dagster UI (make ui) for details.")
+
+
+def cmd_load(args: argparse.Namespace) -> None:
+    import dagster as dg
+
+    from dagster_project.contracts import get_extract
+
+    settings = get_settings()
+    ensure_dagster_home(settings)
+    cmd_prepare(args)
+    from dagster_project.definitions import defs
+    from dagster_project.partitions import school_years
+
+    extract = get_extract(args.extract)
+    instance = dg.DagsterInstance.get()
+    if str(args.year) not in instance.get_dynamic_partitions(school_years.name):
+        instance.add_dynamic_partitions(school_years.name, [str(args.year)])
+    config = {"district": args.district, "reload": args.reload}
+    result = defs.resolve_job_def(f"load_{extract.name}").execute_in_process(
+        instance=instance,
+        partition_key=str(args.year),
+        run_config={"ops": {f"raw__{extract.name}": {"config": config}}},
+        raise_on_error=False,
+    )
+    for event in result.get_asset_materialization_events():
+        for key, value in event.materialization.metadata.items():
+            print(f"{key}: {value.value}")
+    if not result.success:
+        sys.exit("load failed; see the Dagster UI (make ui)")
+
+
+def cmd_ui(_: argparse.Namespace) -> None:
+    settings = get_settings()
+    ensure_dagster_home(settings)
+    dagster = Path(sys.executable).parent / "dagster"
+    os.execv(
+        str(dagster),
+        [str(dagster), "dev", "-h", "127.0.0.1", "-p", "3000", "-m", "dagster_project.definitions"],
+    )
+
+
+def cmd_sql(_: argparse.Namespace) -> None:
+    from dagster_project.publish.sql_prompt import open_sql_prompt
+
+    open_sql_prompt(get_settings().published_path)
+
+
+def cmd_docs(_: argparse.Namespace) -> None:
+    settings = get_settings()
+    _dbt("docs", "generate", settings=settings)
+    _dbt(
+        "docs", "serve", "--host", "127.0.0.1", "--port", "8080", "--no-browser", settings=settings
+    )
+
+
+def cmd_status(_: argparse.Namespace) -> None:
+    from dagster_project.summary import print_summary
+
+    print_summary(get_settings(), None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    disable_telemetry()
+    os.chdir(REPO_ROOT)
+    parser = argparse.ArgumentParser(
+        prog="cte", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(required=True)
+    run = sub.add_parser("run", help="generate sample data if none, then run every asset once")
+    run.add_argument("--scale", default="sample", choices=["tiny", "sample", "state", "large"])
+    run.add_argument("--years", type=int, default=3)
+    run.add_argument("--seed", type=int, default=7)
+    run.set_defaults(func=cmd_run)
+    load = sub.add_parser("load", help="load (or reload) one extract's slice")
+    load.add_argument("extract")
+    load.add_argument("year", type=int)
+    load.add_argument("--district", help="three-digit district code")
+    load.add_argument(
+        "--reload",
+        action="store_true",
+        help="read the latest submission again even if already loaded",
+    )
+    load.set_defaults(func=cmd_load)
+    for name, func, text in (
+        ("prepare", cmd_prepare, "parse the dbt project into target/manifest.json"),
+        ("ui", cmd_ui, "Dagster UI on http://127.0.0.1:3000"),
+        ("sql", cmd_sql, "read-only SQL prompt on the published snapshot"),
+        ("docs", cmd_docs, "dbt docs on http://127.0.0.1:8080"),
+        ("status", cmd_status, "what is loaded, built and published"),
+    ):
+        sub.add_parser(name, help=text).set_defaults(func=func)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

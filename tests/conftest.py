@@ -1,0 +1,26 @@
+"""Shared fixtures: every test that touches files gets its own CTE_HOME, never the repo's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dagster_project.settings import Settings, get_settings
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def cte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A scratch project home: landing zone and warehouse under tmp_path."""
+    monkeypatch.setenv("CTE_HOME", str(tmp_path))
+    monkeypatch.delenv("CTE_LANDING_DIR", raising=False)
+    monkeypatch.delenv("CTE_WAREHOUSE_DIR", raising=False)
+    settings = get_settings()
+    settings.landing_dir.mkdir(parents=True)
+    monkeypatch.setenv("CTE_WAREHOUSE_PATH", str(settings.warehouse_path))
+    return settings

@@ -1,0 +1,71 @@
+"""Landing sensors: one run request per new file, keyed by SHA-256; nothing for a seen file."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from dagster_project.contracts import get_extract
+from dagster_project.ingest.landing import landing_path, sha256_of
+from dagster_project.sensors import build_landing_sensor, current_school_year, new_files
+
+EXTRACT = get_extract("student_enrollment")
+
+
+def _land(settings, name: str, content: str = "x\n"):
+    folder = landing_path(settings.landing_dir, EXTRACT)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(content)
+    return path
+
+
+def _sensor():
+    job = dg.define_asset_job("load_student_enrollment", selection=["raw/student_enrollment"])
+    return build_landing_sensor(EXTRACT, job)
+
+
+def _tick(sensor, instance, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    result = sensor(context)
+    return result, result.cursor
+
+
+def test_one_request_per_new_file_and_none_for_seen_files(cte_home):
+    a = _land(cte_home, "student_enrollment__001__2024__20240615T103000.csv", "a\n")
+    b = _land(cte_home, "student_enrollment__012__2025__20250601T090000.csv", "b\n")
+    time.sleep(2.1)  # files must settle (see SETTLE_SECONDS) before they are taken
+    sensor = _sensor()
+    with dg.instance_for_test() as instance:
+        result, cursor = _tick(sensor, instance)
+        assert [r.run_key for r in result.run_requests] == [sha256_of(a), sha256_of(b)]
+        assert [r.partition_key for r in result.run_requests] == ["2024", "2025"]
+        assert result.run_requests[0].tags["cte/file"] == a.name
+        added = result.dynamic_partitions_requests[0].partition_keys
+        assert sorted(added) == ["2024", "2025"]
+        # nothing new: no request, even though the folder is listed again
+        again, cursor = _tick(sensor, instance, cursor)
+        assert again.run_requests == []
+        # a resubmission for the same slice is a new file: one request
+        c = _land(cte_home, "student_enrollment__012__2025__20250602T090000.csv", "c\n")
+        time.sleep(2.1)
+        third, _ = _tick(sensor, instance, cursor)
+        assert [r.run_key for r in third.run_requests] == [sha256_of(c)]
+
+
+def test_a_file_still_being_written_waits_for_the_next_tick(cte_home):
+    path = _land(cte_home, "student_enrollment__001__2024__20240615T103000.csv")
+    files, cursor = new_files([path], None, now=time.time())
+    assert files == []  # its ctime is now: not settled yet
+    files, _ = new_files([path], cursor, now=time.time() + 5)
+    assert files == [path]
+
+
+def test_badly_named_file_still_gets_a_run_so_it_is_recorded(cte_home):
+    _land(cte_home, "enrollment final (2).csv")
+    time.sleep(2.1)
+    with dg.instance_for_test() as instance:
+        result, _ = _tick(_sensor(), instance)
+    assert len(result.run_requests) == 1
+    assert result.run_requests[0].partition_key == str(current_school_year())
