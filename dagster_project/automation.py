@@ -8,8 +8,9 @@ Waiting for in-progress loads coalesces ten files landing at once into one rebui
 import dagster as dg
 
 rebuild_after_loads = (
-    (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated())
-    .since_last_handled()
+    (
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
+    ).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("rebuild after loads")

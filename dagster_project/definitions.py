@@ -17,12 +17,15 @@ defs = dg.Definitions(
     assets=[*raw_assets, nm_cte_dbt_assets],
     jobs=jobs,
     schedules=schedules,
-    sensors=[*build_sensors(load_jobs), dg.AutomationConditionSensorDefinition(
-        "rebuild_marts_after_loads",
-        target=dg.AssetSelection.all(),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=15,
-    )],
+    sensors=[
+        *build_sensors(load_jobs),
+        dg.AutomationConditionSensorDefinition(
+            "rebuild_marts_after_loads",
+            target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=15,
+        ),
+    ],
     resources={
         "warehouse": WarehouseResource.from_settings(),
         "dbt": DbtCliResource(project_dir=nm_cte_dbt),

@@ -117,4 +117,3 @@ def record_run_failures(context: dg.RunFailureSensorContext):
 
 def build_sensors(load_jobs: dict[str, dg.UnresolvedAssetJobDefinition]) -> list:
     return [build_landing_sensor(e, load_jobs[e.name]) for e in EXTRACTS] + [record_run_failures]
-

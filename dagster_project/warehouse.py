@@ -90,9 +90,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def connect(path: Path, read_only: bool = False, wait_seconds: float = 60) -> Iterator[
-    duckdb.DuckDBPyConnection
-]:
+def connect(
+    path: Path, read_only: bool = False, wait_seconds: float = 60
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse, waiting for another writer's lock rather than failing at once.
 
     Runs are serialized by the Dagster run queue; the wait covers the few cases outside it

@@ -152,21 +152,27 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
         description=f"{extract.description} Landed files loaded into raw.{extract.name}.",
         check_specs=[
             dg.AssetCheckSpec(
-                ROWS_RECONCILE, asset=key, blocking=True,
+                ROWS_RECONCILE,
+                asset=key,
+                blocking=True,
                 description="Rows read = rows stored + rows quarantined, for every file loaded",
             ),
             dg.AssetCheckSpec(
-                EXPECTATIONS_ERROR, asset=key, blocking=True,
+                EXPECTATIONS_ERROR,
+                asset=key,
+                blocking=True,
                 description="Great Expectations ERROR expectations: a failure blocks publishing",
             ),
             dg.AssetCheckSpec(
-                EXPECTATIONS_WARN, asset=key,
+                EXPECTATIONS_WARN,
+                asset=key,
                 description="Great Expectations WARN expectations: reported to PED, not blocking",
             ),
         ],
     )
-    def _raw_asset(context: dg.AssetExecutionContext, config: LoadConfig,
-                   warehouse: WarehouseResource):
+    def _raw_asset(
+        context: dg.AssetExecutionContext, config: LoadConfig, warehouse: WarehouseResource
+    ):
         landing_dir = Path(warehouse.landing_dir)
         years = {int(k) for k in context.partition_keys}
         with warehouse.connect() as con:
