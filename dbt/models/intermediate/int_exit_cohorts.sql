@@ -1,0 +1,81 @@
+{#-
+    The exit cohort of each reporting year Y: students who left secondary education in Y
+    (final status as of Y GRADUATED, DROPPED or OTHER with exit_date in school year Y;
+    TRANSFERRED_OUT is not leaving), with their placement for Perkins 3S1.
+
+    Placement is looked for in the second calendar quarter after the quarter of exit (Q):
+    a postsecondary enrollment with term_start from exit_date to the end of Q, else an
+    enlistment on or before the end of Q, else wages above zero in Q. The first that applies
+    is the placement type, so a student is counted once.
+-#}
+with leavers as (
+    select
+        student_key,
+        school_year,
+        exit_code,
+        exit_date,
+        has_graduated_in_year as is_graduate,
+        {{ quarter_index('exit_date') }} as exit_quarter_index,
+        {{ quarter_index('exit_date') }} + 2 as placement_quarter_index
+    from {{ ref('int_student_years') }}
+    where has_left_in_year
+),
+
+postsecondary as (
+    select leavers.student_key, leavers.school_year
+    from leavers
+    inner join {{ ref('stg_postsecondary_enrollment') }} as enrollments
+        on enrollments.student_key = leavers.student_key
+        and enrollments.term_start >= leavers.exit_date
+        and enrollments.term_start_quarter_index <= leavers.placement_quarter_index
+    group by leavers.student_key, leavers.school_year
+),
+
+military as (
+    select leavers.student_key, leavers.school_year
+    from leavers
+    inner join {{ ref('stg_military_enlistment') }} as enlistments
+        on enlistments.student_key = leavers.student_key
+        and enlistments.enlist_quarter_index <= leavers.placement_quarter_index
+    group by leavers.student_key, leavers.school_year
+),
+
+employment as (
+    select leavers.student_key, leavers.school_year
+    from leavers
+    inner join {{ ref('stg_wage_records') }} as wages
+        on wages.student_key = leavers.student_key
+        and wages.quarter_index = leavers.placement_quarter_index
+    group by leavers.student_key, leavers.school_year
+    having sum(wages.wages) > 0
+)
+
+select
+    leavers.student_key,
+    leavers.school_year,
+    leavers.exit_code,
+    leavers.exit_date,
+    leavers.is_graduate,
+    leavers.exit_quarter_index,
+    leavers.placement_quarter_index,
+    case
+        when postsecondary.student_key is not null then 'POSTSECONDARY'
+        when military.student_key is not null then 'MILITARY'
+        when employment.student_key is not null then 'EMPLOYMENT'
+    end as placement_type,
+    coalesce(
+        postsecondary.student_key is not null
+        or military.student_key is not null
+        or employment.student_key is not null,
+        false
+    ) as is_placed
+from leavers
+left join postsecondary
+    on postsecondary.student_key = leavers.student_key
+    and postsecondary.school_year = leavers.school_year
+left join military
+    on military.student_key = leavers.student_key
+    and military.school_year = leavers.school_year
+left join employment
+    on employment.student_key = leavers.student_key
+    and employment.school_year = leavers.school_year

@@ -1,0 +1,41 @@
+{#-
+    Student groups in long form, so every disaggregation is one join on (student_key,
+    school_year): all students, sex, race/ethnicity, each of the eight special-population
+    flags (Y and N), the school's locale and innovation-zone status. Values come from the
+    student's attribution row as of Y (int_student_years). Each student has exactly one
+    value per group_type and year, so the values of a type add up to all students.
+
+    Covered: students enrolled in high school in Y and CTE participants as of Y (the
+    populations the marts count); a missing value is reported as UNKNOWN.
+-#}
+{%- set flags = ['economically_disadvantaged', 'disability', 'english_learner', 'homeless',
+                 'foster_care', 'military_connected', 'migrant', 'single_parent'] -%}
+{%- set group_columns = ['sex', 'race_ethnicity'] + flags + ['locale', 'innovation_zone'] -%}
+
+with covered as (
+    select spine.*
+    from {{ ref('int_student_years') }} as spine
+    where spine.is_enrolled_hs
+        or exists (
+            select 1
+            from {{ ref('int_program_concentration') }} as programs
+            where programs.student_key = spine.student_key
+                and programs.school_year = spine.school_year
+        )
+)
+
+select
+    student_key,
+    school_year,
+    'all' as group_type,
+    'ALL' as group_value
+from covered
+{% for column in group_columns %}
+union all
+select
+    student_key,
+    school_year,
+    '{{ column }}' as group_type,
+    coalesce({{ column }}, 'UNKNOWN') as group_value
+from covered
+{% endfor %}

@@ -1,0 +1,108 @@
+{#-
+    The student-year spine: one row per student per reporting year Y, from the first year
+    the student appears to the last reporting year, describing the student as of Y.
+
+    Attribution (measures.md): the student's last enrollment row in a school year up to and
+    including Y: latest school_year, then a row without exit_date (still enrolled there),
+    then the latest exit_date; ties broken by district and school code so the choice is
+    stable. The same row gives the final status (exit_code) as of Y, so a TRANSFERRED_OUT
+    row is superseded by a later enrollment row, and a leaver stays at the school left.
+-#}
+{%- set flags = ['economically_disadvantaged', 'disability', 'english_learner', 'homeless',
+                 'foster_care', 'military_connected', 'migrant', 'single_parent'] -%}
+
+with enrollment as (
+    select * from {{ ref('stg_student_enrollment') }}
+),
+
+years as (
+    select school_year as reporting_year from {{ ref('int_reporting_years') }}
+),
+
+schools as (
+    select
+        cast(district_code as {{ dbt.type_string() }}) as district_code,
+        cast(location_code as {{ dbt.type_string() }}) as location_code,
+        cast(locale as {{ dbt.type_string() }}) as locale,
+        cast(innovation_zone as {{ dbt.type_string() }}) as innovation_zone,
+        cast(rural_alliance as {{ dbt.type_string() }}) as rural_alliance,
+        cast(cte_region as {{ dbt.type_string() }}) as cte_region
+    from {{ ref('schools') }}
+),
+
+ranked_rows as (
+    select
+        enrollment.*,
+        row_number() over (
+            partition by student_key, school_year
+            order by
+                case when exit_date is null then 0 else 1 end,
+                exit_date desc,
+                district_code desc,
+                location_code desc
+        ) as row_rank
+    from enrollment
+),
+
+year_presence as (
+    select
+        student_key,
+        school_year,
+        max(case when grade_number between 9 and 12 then 1 else 0 end) = 1 as is_enrolled_hs
+    from enrollment
+    group by student_key, school_year
+),
+
+-- The last row of each year the student has rows in, valid until the next such year.
+last_rows as (
+    select
+        ranked_rows.*,
+        lead(school_year) over (partition by student_key order by school_year)
+            as next_record_year
+    from ranked_rows
+    where row_rank = 1
+)
+
+select
+    last_rows.student_key,
+    years.reporting_year as school_year,
+    last_rows.school_year as record_school_year,
+    last_rows.school_year = years.reporting_year as is_enrolled,
+    coalesce(year_presence.is_enrolled_hs, false) as is_enrolled_hs,
+    last_rows.district_code,
+    last_rows.location_code,
+    last_rows.grade_level,
+    last_rows.grade_number,
+    last_rows.sex,
+    last_rows.race_ethnicity,
+    {% for flag in flags -%}
+    last_rows.{{ flag }},
+    {% endfor -%}
+    last_rows.cohort_year,
+    last_rows.exit_code,
+    last_rows.exit_date,
+    {{ school_year_of('last_rows.exit_date') }} as exit_school_year,
+    coalesce(
+        last_rows.exit_code in ('GRADUATED', 'DROPPED', 'OTHER')
+        and {{ school_year_of('last_rows.exit_date') }} = years.reporting_year,
+        false
+    ) as has_left_in_year,
+    coalesce(
+        last_rows.exit_code = 'GRADUATED'
+        and {{ school_year_of('last_rows.exit_date') }} = years.reporting_year,
+        false
+    ) as has_graduated_in_year,
+    schools.locale,
+    schools.innovation_zone,
+    schools.rural_alliance,
+    schools.cte_region
+from last_rows
+inner join years
+    on years.reporting_year >= last_rows.school_year
+    and (last_rows.next_record_year is null or years.reporting_year < last_rows.next_record_year)
+left join year_presence
+    on year_presence.student_key = last_rows.student_key
+    and year_presence.school_year = years.reporting_year
+left join schools
+    on schools.district_code = last_rows.district_code
+    and schools.location_code = last_rows.location_code

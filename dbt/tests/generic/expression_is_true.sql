@@ -1,0 +1,6 @@
+{#- Fails for every row where the boolean SQL expression is false or null. -#}
+{% test expression_is_true(model, expression) %}
+select 1 as failing_row
+from {{ model }}
+where not coalesce({{ expression }}, false)
+{% endtest %}

@@ -1,0 +1,342 @@
+"""Golden test of the dbt models: a hand-made fixture through `dbt build`, every value exact.
+
+The fixture (tests/fixtures/golden/, worked out student by student in its README.md) holds
+21 pseudonymous students in three schools over school years 2023 and 2024, built so each
+Perkins indicator and each business-rule edge case of measures.md is exercised:
+concentration across years and within one year, a course taken in grade 8 that must not
+count, a transfer superseded by a later enrollment row, a final TRANSFERRED_OUT status, a
+dropout, an OTHER exit, an extended-year (1S2) graduate, placement in the second quarter
+after exit by postsecondary enrollment, enlistment and wages in priority order (and
+records one quarter too late), sex X left out of 4S1, a credential earned after exit, an
+unverified and an unrated credential, and a course row from a superseded file.
+
+The raw tables are created with dagster_project.warehouse.ensure_schema and filled from
+the fixture CSVs with one LOADED manifest row per file (a SUPERSEDED one for the
+superseded file). The reference tables are created directly from fixture CSVs and dbt runs
+with `--exclude resource_type:seed`, so the test does not depend on the content of the
+seeds PED edits. dbt's own data tests and unit tests run in the same `dbt build`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.warehouse import ensure_schema
+
+REPO = Path(__file__).resolve().parents[1]
+DBT_DIR = REPO / "dbt"
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
+DBT_BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "dbt"
+MARTS = ("perkins_indicators", "program_continuum", "credential_attainment", "equity_gaps")
+
+# Raw fixture file -> (raw table, manifest status). The year in a real file name is the
+# school year; labor-market fixture files carry the data year 2024.
+RAW_FILES: dict[str, tuple[str, str]] = {
+    "student_enrollment.csv": ("student_enrollment", "LOADED"),
+    "cte_course_enrollment.csv": ("cte_course_enrollment", "LOADED"),
+    "cte_course_enrollment__superseded.csv": ("cte_course_enrollment", "SUPERSEDED"),
+    "assessment_results.csv": ("assessment_results", "LOADED"),
+    "credential_attainment.csv": ("credential_attainment", "LOADED"),
+    "work_based_learning.csv": ("work_based_learning", "LOADED"),
+    "postsecondary_enrollment.csv": ("postsecondary_enrollment", "LOADED"),
+    "military_enlistment.csv": ("military_enlistment", "LOADED"),
+    "wage_records.csv": ("wage_records", "LOADED"),
+}
+# This test's models, their upstream staging and intermediate models, and every test on them
+# (models other parts of the project add downstream are theirs to test).
+SELECTION = ["path:models/staging", *(f"+{mart}" for mart in MARTS)]
+REFERENCE_TABLES = ("schools", "courses", "programs_of_study", "credentials", "performance_targets")
+
+
+def _load_raw_file(con: duckdb.DuckDBPyConnection, csv_path: Path, table: str, status: str) -> None:
+    manifest_id = con.execute(
+        """
+        insert into raw.load_manifest (path, file_name, sha256, extract, school_year, rows_read,
+            rows_loaded, rows_quarantined, status, loaded_at)
+        values (?, ?, ?, ?, 2024, 0, 0, 0, ?, current_timestamp)
+        returning manifest_id
+        """,
+        [str(csv_path), csv_path.name, csv_path.name, table, status],
+    ).fetchall()[0][0]
+    con.execute(
+        f"""
+        insert into raw.{table} by name
+        select *, {manifest_id} as _manifest_id, row_number() over () + 1 as _source_row,
+            2024 as _file_year
+        from read_csv(?, header = true, all_varchar = true)
+        """,
+        [str(csv_path)],
+    )
+
+
+def build_fixture_warehouse(path: Path) -> None:
+    """Create the raw and reference tables of a scratch warehouse from the golden fixture."""
+    con = duckdb.connect(str(path))
+    try:
+        ensure_schema(con)
+        for file_name, (table, status) in RAW_FILES.items():
+            _load_raw_file(con, GOLDEN / "raw" / file_name, table, status)
+        con.execute("create schema if not exists reference")
+        for table in REFERENCE_TABLES:
+            con.execute(
+                f"create table reference.{table} as "
+                "select * from read_csv(?, header = true, all_varchar = true)",
+                [str(GOLDEN / "reference" / f"{table}.csv")],
+            )
+    finally:
+        con.close()
+
+
+def run_dbt_build(warehouse: Path, work_dir: Path, project_dir: Path = DBT_DIR) -> str:
+    """`dbt build` of SELECTION with its tests and unit tests (not seeds) against `warehouse`."""
+    env = os.environ | {
+        "CTE_WAREHOUSE_PATH": str(warehouse),
+        "DBT_PROFILES_DIR": str(project_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+    result = subprocess.run(
+        [
+            str(DBT_BIN),
+            "build",
+            "--select",
+            *SELECTION,
+            "--exclude",
+            "resource_type:seed",
+            "--project-dir",
+            str(project_dir),
+            "--target-path",
+            str(work_dir / "target"),
+            "--log-path",
+            str(work_dir / "logs"),
+        ],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    work_dir = tmp_path_factory.mktemp("golden")
+    warehouse = work_dir / "golden.duckdb"
+    build_fixture_warehouse(warehouse)
+    run_dbt_build(warehouse, work_dir)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+def _expected_rows(name: str) -> list[dict[str, str]]:
+    with (GOLDEN / name).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _one_row(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple:
+    rows = con.execute(sql, params).fetchall()
+    assert len(rows) == 1, f"expected one row for {params}, found {len(rows)}"
+    return rows[0]
+
+
+@pytest.mark.parametrize(
+    "expected",
+    _expected_rows("expected_perkins_indicators.csv"),
+    ids=lambda r: "-".join(
+        (
+            r["school_year"],
+            r["indicator_code"],
+            r["entity_code"],
+            r["program_of_study_code"],
+            r["group_type"],
+            r["group_value"],
+        )
+    ),
+)
+def test_perkins_indicator_values(marts: duckdb.DuckDBPyConnection, expected: dict) -> None:
+    numerator, denominator, rate, target, below = _one_row(
+        marts,
+        """
+        select numerator, denominator, rate, state_target, is_below_target_trigger
+        from marts.perkins_indicators
+        where school_year = ? and indicator_code = ? and entity_code = ?
+          and program_of_study_code = ? and career_cluster = ? and group_type = ?
+          and group_value = ?
+        """,
+        [
+            int(expected["school_year"]),
+            expected["indicator_code"],
+            expected["entity_code"],
+            expected["program_of_study_code"],
+            expected["career_cluster"],
+            expected["group_type"],
+            expected["group_value"],
+        ],
+    )
+    assert (numerator, denominator) == (int(expected["numerator"]), int(expected["denominator"]))
+    assert rate == pytest.approx(int(expected["numerator"]) / int(expected["denominator"]))
+    if expected["state_target"]:
+        assert target == pytest.approx(float(expected["state_target"]))
+        assert below == (rate < 0.9 * target)
+    else:
+        assert target is None and below is None
+
+
+def test_perkins_has_no_cells_beyond_the_expected_state_totals(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    """Every state-level all-students ALL-programs cell is one the README worked out."""
+    expected = {
+        (int(r["school_year"]), r["indicator_code"])
+        for r in _expected_rows("expected_perkins_indicators.csv")
+        if r["entity_code"] == "NM"
+        and r["program_of_study_code"] == "ALL"
+        and r["career_cluster"] == "ALL"
+        and r["group_type"] == "all"
+    }
+    found = set(
+        marts.execute(
+            """
+            select school_year, indicator_code from marts.perkins_indicators
+            where level = 'state' and program_of_study_code = 'ALL' and career_cluster = 'ALL'
+              and group_type = 'all'
+            """
+        ).fetchall()
+    )
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    "expected",
+    _expected_rows("expected_program_continuum.csv"),
+    ids=lambda r: "-".join(
+        (r["entity_code"], r["program_of_study_code"], r["step"], r["credential_tier"])
+    ),
+)
+def test_program_continuum_values(marts: duckdb.DuckDBPyConnection, expected: dict) -> None:
+    student_count, base_count, rate = _one_row(
+        marts,
+        """
+        select student_count, base_count, rate_of_base from marts.program_continuum
+        where school_year = ? and entity_code = ? and program_of_study_code = ?
+          and career_cluster = ? and step = ? and credential_tier = ?
+        """,
+        [
+            int(expected["school_year"]),
+            expected["entity_code"],
+            expected["program_of_study_code"],
+            expected["career_cluster"],
+            expected["step"],
+            expected["credential_tier"],
+        ],
+    )
+    assert (student_count, base_count) == (
+        int(expected["student_count"]),
+        int(expected["base_count"]),
+    )
+    assert rate == pytest.approx(int(expected["student_count"]) / int(expected["base_count"]))
+
+
+@pytest.mark.parametrize(
+    "expected",
+    _expected_rows("expected_credential_attainment.csv"),
+    ids=lambda r: "-".join((r["entity_code"], r["career_cluster"], r["credential_tier"])),
+)
+def test_credential_attainment_values(marts: duckdb.DuckDBPyConnection, expected: dict) -> None:
+    row = _one_row(
+        marts,
+        """
+        select concentrators, credential_earners, credentials_earned,
+            industry_requested_credentials
+        from marts.credential_attainment
+        where school_year = ? and entity_code = ? and career_cluster = ? and credential_tier = ?
+        """,
+        [
+            int(expected["school_year"]),
+            expected["entity_code"],
+            expected["career_cluster"],
+            expected["credential_tier"],
+        ],
+    )
+    assert row == tuple(
+        int(expected[c])
+        for c in (
+            "concentrators",
+            "credential_earners",
+            "credentials_earned",
+            "industry_requested_credentials",
+        )
+    )
+
+
+def test_equity_gap_of_sex_x_on_1s1_is_flagged(marts: duckdb.DuckDBPyConnection) -> None:
+    """1S1 2024 at state level: all 8/10 = 0.8; X 1/1 (gap +0.2, flagged); F 3/4 (-0.05)."""
+    gaps = dict(
+        (value, (gap, flagged))
+        for value, gap, flagged in marts.execute(
+            """
+            select group_value, gap, is_gap_above_threshold from marts.equity_gaps
+            where school_year = 2024 and indicator_code = '1S1' and level = 'state'
+              and program_of_study_code = 'ALL' and career_cluster = 'ALL'
+              and group_type = 'sex'
+            """
+        ).fetchall()
+    )
+    assert set(gaps) == {"F", "M", "X"}
+    assert gaps["X"][0] == pytest.approx(0.2) and gaps["X"][1] is True
+    assert gaps["F"][0] == pytest.approx(-0.05) and gaps["F"][1] is False
+    assert gaps["M"][0] == pytest.approx(0.0) and gaps["M"][1] is False
+
+
+def test_school_cells_add_up_to_their_district_and_state(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    mismatches = marts.execute(
+        """
+        select parent.entity_code, parent.indicator_code
+        from marts.perkins_indicators as parent
+        join (
+            select school_year, indicator_code, parent_entity_code, program_of_study_code,
+                career_cluster, group_type, group_value, level,
+                sum(denominator) as denominator, sum(numerator) as numerator
+            from marts.perkins_indicators
+            where level in ('school', 'district')
+            group by all
+        ) as children
+          on children.parent_entity_code = parent.entity_code
+         and children.school_year = parent.school_year
+         and children.indicator_code = parent.indicator_code
+         and children.program_of_study_code = parent.program_of_study_code
+         and children.career_cluster = parent.career_cluster
+         and children.group_type = parent.group_type
+         and children.group_value = parent.group_value
+        where (children.denominator, children.numerator)
+            <> (parent.denominator, parent.numerator)
+        """
+    ).fetchall()
+    assert mismatches == []
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_marts_hold_no_student_level_columns(marts: duckdb.DuckDBPyConnection, mart: str) -> None:
+    columns = {
+        name
+        for (name,) in marts.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = ?",
+            [mart],
+        ).fetchall()
+    }
+    assert columns, f"mart {mart} was not built"
+    assert not columns & {"student_key", "student_id", "last_name", "first_name", "birth_date"}
