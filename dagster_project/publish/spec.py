@@ -1,0 +1,190 @@
+"""What to publish, read from the dbt manifest: models whose ``config.meta.publish`` is set.
+
+The declaration lives beside the model in its dbt YAML, so the person who writes a mart
+also says how it may be published::
+
+    config:
+      meta:
+        publish:
+          grain: "one row per school year, school and student group"
+          primary_key: [school_year, school_code, group_type, group_value]
+          cell_size: denominator          # below min n: the whole row is suppressed
+          counts: [numerator, denominator]
+          rates:                          # fractions from 0 to 1
+            - rate                        # numerator unknown: every other count hides with it
+            - {column: pass_rate, numerator: passed, denominator: tested}
+          derived: [gap_to_target, below_target_flag]   # hidden whenever a rate is
+          sibling_sets:                   # columns held fixed -> cells that sum to a total
+            - columns: [school_year, school_code, group_type]
+              total: {group_type: ALL, group_value: ALL}   # the row holding that total
+            - [school_year, group_type, group_value]       # total not in this table
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class PublishSpecError(ValueError):
+    """A model's meta.publish block is missing something or contradicts the table."""
+
+
+@dataclass(frozen=True)
+class RateSpec:
+    column: str
+    # None: not declared, so every count except the cell size is treated as its numerator.
+    numerator: str | None = None
+    # None: the table's cell_size column.
+    denominator: str | None = None
+
+
+@dataclass(frozen=True)
+class SiblingSet:
+    """Rows that agree on ``columns`` are parts of one total.
+
+    ``total``: the values that, put into the primary key of the parts, name the row holding
+    their sum (e.g. ``{group_type: ALL, group_value: ALL}``). Without it the total is taken as
+    known to every reader, which is safe but cannot protect a group whose parts are all
+    suppressed: declare it wherever the total is a row of the same table.
+    """
+
+    columns: tuple[str, ...]
+    total: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PublishSpec:
+    table: str  # name in the published snapshot (the model's alias)
+    unique_id: str  # dbt node id, e.g. model.nm_cte.perkins_indicators
+    relation: str  # where it lives in the working warehouse: "schema"."alias"
+    grain: str
+    description: str
+    primary_key: tuple[str, ...]
+    cell_size: str
+    counts: tuple[str, ...]
+    rates: tuple[RateSpec, ...]
+    derived: tuple[str, ...]
+    sibling_sets: tuple[SiblingSet, ...]
+    column_descriptions: Mapping[str, str]
+
+    def denominator_of(self, rate: RateSpec) -> str:
+        return rate.denominator or self.cell_size
+
+    def numerators_of(self, rate: RateSpec) -> tuple[str, ...]:
+        """Counts that would reveal the rate once its denominator is known."""
+        if rate.numerator:
+            return (rate.numerator,)
+        denominator = self.denominator_of(rate)
+        return tuple(c for c in self.counts if c not in (self.cell_size, denominator))
+
+    def declared_columns(self) -> set[str]:
+        cols = set(self.primary_key) | {self.cell_size} | set(self.counts) | set(self.derived)
+        cols |= {r.column for r in self.rates}
+        for sibling in self.sibling_sets:
+            cols |= set(sibling.columns) | set(sibling.total or {})
+        return cols
+
+
+def _as_tuple(value: Any, field: str, model: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise PublishSpecError(f"{model}: meta.publish.{field} must be a list of column names")
+    return tuple(str(v) for v in value)
+
+
+def _rate(entry: Any, model: str) -> RateSpec:
+    if isinstance(entry, str):
+        return RateSpec(entry)
+    if isinstance(entry, Mapping) and "column" in entry:
+        return RateSpec(entry["column"], entry.get("numerator"), entry.get("denominator"))
+    raise PublishSpecError(
+        f"{model}: each meta.publish.rates entry is a column name or "
+        f"{{column, numerator, denominator}}, got {entry!r}"
+    )
+
+
+def _sibling_set(entry: Any, primary_key: tuple[str, ...], model: str) -> SiblingSet:
+    if isinstance(entry, Mapping):
+        columns = _as_tuple(entry.get("columns"), "sibling_sets.columns", model)
+        total = dict(entry.get("total") or {})
+    else:
+        columns, total = _as_tuple(entry, "sibling_sets", model), {}
+    if not columns:
+        raise PublishSpecError(f"{model}: a sibling set needs its columns")
+    if total:
+        unnamed = [c for c in primary_key if c not in columns and c not in total]
+        if unnamed:
+            raise PublishSpecError(
+                f"{model}: sibling set {list(columns)} varies {unnamed} but its total does "
+                "not fix them; give their values in total"
+            )
+    return SiblingSet(columns, total or None)
+
+
+def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
+    """The publish spec of one manifest node, or None when the model is not published."""
+    meta = (node.get("config") or {}).get("meta") or node.get("meta") or {}
+    block = meta.get("publish")
+    if not block:
+        return None
+    model = node["unique_id"]
+    for required in ("grain", "primary_key", "cell_size"):
+        if not block.get(required):
+            raise PublishSpecError(f"{model}: meta.publish.{required} is required")
+    rates = tuple(_rate(r, model) for r in block.get("rates") or ())
+    cell_size = str(block["cell_size"])
+    # The cell size and every rate denominator are counts too: publishing a denominator of 3
+    # would undo the suppression of its rate.
+    counts = [cell_size, *_as_tuple(block.get("counts"), "counts", model)]
+    counts += [r.denominator for r in rates if r.denominator]
+    counts += [r.numerator for r in rates if r.numerator]
+    alias = node.get("alias") or node["name"]
+    primary_key = _as_tuple(block["primary_key"], "primary_key", model)
+    return PublishSpec(
+        table=alias,
+        unique_id=model,
+        relation=f'"{node["schema"]}"."{alias}"',
+        grain=str(block["grain"]),
+        description=node.get("description") or "",
+        primary_key=primary_key,
+        cell_size=cell_size,
+        counts=tuple(dict.fromkeys(counts)),
+        rates=rates,
+        derived=_as_tuple(block.get("derived"), "derived", model),
+        sibling_sets=tuple(
+            _sibling_set(s, primary_key, model) for s in block.get("sibling_sets") or ()
+        ),
+        column_descriptions={
+            name: (col.get("description") or "")
+            for name, col in (node.get("columns") or {}).items()
+        },
+    )
+
+
+def load_publish_specs(manifest_path: Path) -> list[PublishSpec]:
+    """Every published model in the manifest, in name order."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    specs = [
+        spec
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") == "model" and (spec := spec_from_node(node))
+    ]
+    names = [s.table for s in specs]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise PublishSpecError(f"two published models share the name(s) {sorted(duplicates)}")
+    return sorted(specs, key=lambda s: s.table)
+
+
+def check_columns(spec: PublishSpec, columns: Sequence[str]) -> None:
+    missing = spec.declared_columns() - set(columns)
+    if missing:
+        raise PublishSpecError(
+            f"{spec.unique_id}: meta.publish names columns the table does not have: "
+            f"{sorted(missing)}"
+        )

@@ -1,0 +1,383 @@
+"""Small-cell suppression, complementary suppression and top/bottom coding of one table.
+
+Rules (docs/analyst-guide.md repeats them for analysts):
+
+1. SMALL_N (row): the cell size (e.g. the denominator) is below min n, or null. Every
+   count, rate and derived column of the row is nulled; ``suppression_reason`` = SMALL_N.
+2. Rate-level small n: a rate whose own declared denominator is below min n (while the
+   row's cell size is not) is nulled with its numerator.
+3. Top/bottom coding: a shown rate at or above the band's top, or at or below its bottom,
+   is nulled with its numerator; ``<rate>_display`` says ">=95%" or "<=5%". The band is
+   chosen by the rate's denominator (larger groups get narrower bands).
+4. Complementary: within every sibling group (rows that agree on a sibling set's columns
+   and sum to a total), no hidden count may be derivable from the total, the published
+   siblings and the bounds a reason code reveals (see disclosure.py). While one is, the
+   next-smallest shown cell of a group holding it is hidden too: the whole row
+   (COMPLEMENTARY) when protecting a SMALL_N row, else just the numerator and its rate.
+   Repeated across overlapping sets until no cell is derivable.
+5. A rate whose numerator or denominator is hidden is hidden; derived columns (gaps,
+   flags) are nulled whenever any rate or count of their row is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+import polars as pl
+
+from dagster_project.publish.disclosure import Group, disclosed_cells
+from dagster_project.publish.spec import (
+    PublishSpec,
+    PublishSpecError,
+    RateSpec,
+    SiblingSet,
+    check_columns,
+)
+
+SUPPRESSION_REASON = "suppression_reason"
+DISPLAY_SUFFIX = "_display"
+
+
+class RowReason(IntEnum):
+    SHOWN = 0
+    SMALL_N = 1
+    COMPLEMENTARY = 2
+
+
+class RateStatus(IntEnum):
+    SHOWN = 0
+    SMALL_N = 1
+    TOP_CODED = 2
+    BOTTOM_CODED = 3
+    COMPLEMENTARY = 4
+
+
+@dataclass(frozen=True)
+class CodingBand:
+    """From this denominator up, rates at or below ``bottom`` or at or above ``top`` are coded."""
+
+    min_denominator: int
+    bottom: float
+    top: float
+
+
+DEFAULT_BANDS = (
+    CodingBand(10, 0.10, 0.90),
+    CodingBand(50, 0.05, 0.95),
+    CodingBand(300, 0.01, 0.99),
+)
+
+
+@dataclass(frozen=True)
+class SuppressionRules:
+    min_n: int = 10
+    bands: tuple[CodingBand, ...] = DEFAULT_BANDS
+
+    def __post_init__(self) -> None:
+        if self.min_n < 1:
+            raise ValueError("min_n must be at least 1")
+        if not self.bands:
+            raise ValueError("at least one coding band is required")
+        starts = [b.min_denominator for b in self.bands]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError("coding bands must be in increasing order of min_denominator")
+        for i, band in enumerate(self.bands):
+            smallest = max(band.min_denominator, self.min_n) if i == 0 else band.min_denominator
+            # A coded range must hold at least two possible counts, or ">=95%" of a group of
+            # 10 would still say "all of them".
+            if smallest * band.bottom < 1 - 1e-9 or smallest * (1 - band.top) < 1 - 1e-9:
+                raise ValueError(
+                    f"coding band {band} is too narrow for a denominator of {smallest}: "
+                    "bottom and 1 - top must each cover at least one student"
+                )
+
+    def band_for(self, denominator: float) -> CodingBand:
+        chosen = self.bands[0]
+        for band in self.bands:
+            if denominator >= band.min_denominator:
+                chosen = band
+        return chosen
+
+
+@dataclass
+class SuppressedTable:
+    frame: pl.DataFrame
+    rows: int
+    small_n_rows: int
+    complementary_rows: int
+    coded_rates: int
+    hidden_rates: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _percent(x: float) -> str:
+    return f"{x * 100:g}%"
+
+
+class _Table:
+    """Masks over one table's rows while the rules run; nothing is nulled until the end."""
+
+    def __init__(self, frame: pl.DataFrame, spec: PublishSpec, rules: SuppressionRules) -> None:
+        self.spec, self.rules, self.n = spec, rules, frame.height
+        self.values = {c: frame[c].cast(pl.Float64).fill_null(0.0).to_numpy() for c in spec.counts}
+        self.rate_values = {
+            r.column: frame[r.column].cast(pl.Float64).to_numpy(allow_copy=True) for r in spec.rates
+        }
+        size = frame[spec.cell_size].cast(pl.Float64).to_numpy(allow_copy=True)
+        self.size = np.nan_to_num(size, nan=-1.0)
+        self.row = np.where(self.size < rules.min_n, RowReason.SMALL_N, RowReason.SHOWN).astype(
+            np.int8
+        )
+        self.hidden = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
+        self.status = {r.column: np.zeros(self.n, dtype=np.int8) for r in spec.rates}
+        self.groups = self._sibling_groups(frame)
+        self.groups_of_row: list[list[int]] = [[] for _ in range(self.n)]
+        for gi, (parts, total) in enumerate(self.groups):
+            for r in (*parts, total) if total is not None else parts:
+                self.groups_of_row[r].append(gi)
+        self.capped = self._capped_by_cell_size()
+        self.notes: list[str] = []
+
+    def _sibling_groups(self, frame: pl.DataFrame) -> list[Group]:
+        keys = [tuple(map(str, k)) for k in frame.select(self.spec.primary_key).iter_rows()]
+        row_of_key = {k: i for i, k in enumerate(keys)}
+        indexed = frame.with_row_index("__row")
+        groups: list[Group] = []
+        for sibling in self.spec.sibling_sets:
+            lists = indexed.group_by(list(sibling.columns)).agg(pl.col("__row"))["__row"]
+            for members in lists.to_list():
+                total = None
+                if sibling.total:
+                    total_key = tuple(
+                        str(sibling.total[c]) if c in sibling.total else keys[members[0]][j]
+                        for j, c in enumerate(self.spec.primary_key)
+                    )
+                    total = row_of_key.get(total_key)
+                parts = np.array([m for m in members if m != total], dtype=np.int64)
+                if len(parts):
+                    self._check_additive(sibling, parts, total, keys)
+                    groups.append((parts, total))
+        return groups
+
+    def _check_additive(
+        self, sibling: SiblingSet, parts: np.ndarray, total: int | None, keys: list[tuple]
+    ) -> None:
+        """A declared total must be the sum of its parts, or the protection is an illusion."""
+        if total is None:
+            return
+        for count in self.spec.counts:
+            if self.values[count][parts].sum() != self.values[count][total]:
+                raise PublishSpecError(
+                    f"{self.spec.unique_id}: sibling set {list(sibling.columns)}: {count} of "
+                    f"the parts does not add up to the total row {keys[total]}; fix the "
+                    "declaration (columns or total) or the model"
+                )
+
+    def _capped_by_cell_size(self) -> set[str]:
+        """Counts known to be at most the cell size: it, and numerators chained down to it."""
+        capped = {self.spec.cell_size}
+        changed = True
+        while changed:
+            changed = False
+            for rate in self.spec.rates:
+                num = rate.numerator
+                if num and num not in capped and self.spec.denominator_of(rate) in capped:
+                    capped.add(num)
+                    changed = True
+        return capped
+
+    # rules 2 and 3 -------------------------------------------------------------------
+    def code_rates(self) -> None:
+        shown = self.row == RowReason.SHOWN
+        for rate in self.spec.rates:
+            value = self.rate_values[rate.column]
+            if np.nanmax(np.where(shown, value, np.nan), initial=0.0) > 1 + 1e-9:
+                raise PublishSpecError(
+                    f"{self.spec.unique_id}: rate {rate.column} exceeds 1; publish rates as "
+                    "fractions from 0 to 1"
+                )
+            den = self.values[self.spec.denominator_of(rate)]
+            status = self.status[rate.column]
+            small = shown & (den < self.rules.min_n)
+            status[small] = RateStatus.SMALL_N
+            for i in np.flatnonzero(shown & ~small & ~np.isnan(value)):
+                band = self.rules.band_for(den[i])
+                if value[i] >= band.top - 1e-12:
+                    status[i] = RateStatus.TOP_CODED
+                elif value[i] <= band.bottom + 1e-12:
+                    status[i] = RateStatus.BOTTOM_CODED
+            for num in self.spec.numerators_of(rate):
+                self.hidden[num] |= status != RateStatus.SHOWN
+
+    # rule 4 --------------------------------------------------------------------------
+    def unknown(self, count: str) -> np.ndarray:
+        return (self.row != RowReason.SHOWN) | self.hidden[count]
+
+    def bounds(self, count: str) -> tuple[np.ndarray, np.ndarray]:
+        """What a reader can tell about each hidden value of ``count`` from the snapshot."""
+        lo, hi = np.zeros(self.n), np.full(self.n, np.inf)
+        for rate in self.spec.rates:
+            if count not in self.spec.numerators_of(rate):
+                continue
+            den = self.values[self.spec.denominator_of(rate)]
+            status = self.status[rate.column]
+            for i in np.flatnonzero(status != RateStatus.SHOWN):
+                hi[i] = min(hi[i], den[i])
+                band = self.rules.band_for(den[i])
+                if status[i] == RateStatus.TOP_CODED:
+                    lo[i] = max(lo[i], math.ceil(band.top * den[i] - 1e-9))
+                elif status[i] == RateStatus.BOTTOM_CODED:
+                    hi[i] = min(hi[i], math.floor(band.bottom * den[i] + 1e-9))
+        # A withheld row shows nothing but its reason code.
+        small = self.row == RowReason.SMALL_N
+        complementary = self.row == RowReason.COMPLEMENTARY
+        lo[small | complementary], hi[small | complementary] = 0.0, np.inf
+        if count in self.capped:
+            hi[small] = self.rules.min_n - 1
+        if count == self.spec.cell_size:
+            # Rows exist because someone is in the group, so a reader may assume at least 1.
+            lo[small] = np.minimum(1.0, self.values[count][small])
+            lo[complementary] = self.rules.min_n
+        return lo, hi
+
+    def complement(self) -> None:
+        while True:
+            added = False
+            for count in self.spec.counts:
+                unknown = self.unknown(count)
+                if not unknown.any():
+                    continue
+                lo, hi = self.bounds(count)
+                found = disclosed_cells(self.groups, self.values[count], lo, hi, unknown)
+                added |= self._protect(count, np.flatnonzero(found))
+            if not added:
+                return
+
+    def _protect(self, count: str, disclosed: np.ndarray) -> bool:
+        touched: set[int] = set()
+        added = False
+        hidden = self.unknown(count)
+        for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
+            groups = self.groups_of_row[u]
+            if touched.intersection(groups):
+                continue  # this round already added a cell next to it; re-check first
+            candidates = {int(r) for g in groups for r in self._rows(g) if not hidden[r]}
+            if not candidates:
+                self.notes.append(
+                    f"{self.spec.table}: {count} of row {u} follows from its group total "
+                    "alone (every sibling is already suppressed)"
+                )
+                continue
+            v = min(candidates, key=lambda r: (self.size[r], self.values[count][r], r))
+            if self.row[u] != RowReason.SHOWN or count == self.spec.cell_size:
+                self.row[v] = RowReason.COMPLEMENTARY
+            else:
+                self._hide_numerator(count, v)
+            hidden[v] = True
+            touched.update(groups)
+            touched.update(self.groups_of_row[v])
+            added = True
+        return added
+
+    def _rows(self, group: int) -> np.ndarray:
+        parts, total = self.groups[group]
+        return parts if total is None else np.append(parts, total)
+
+    def _hide_numerator(self, count: str, row: int) -> None:
+        for rate in self.spec.rates:
+            if count in self.spec.numerators_of(rate) and not self.status[rate.column][row]:
+                self.status[rate.column][row] = RateStatus.COMPLEMENTARY
+                for num in self.spec.numerators_of(rate):
+                    self.hidden[num][row] = True
+        self.hidden[count][row] = True
+
+    # rule 5 --------------------------------------------------------------------------
+    def hide_dependent_rates(self) -> None:
+        for rate in self.spec.rates:
+            status = self.status[rate.column]
+            parts = (self.spec.denominator_of(rate), *self.spec.numerators_of(rate))
+            exposed = np.zeros(self.n, dtype=bool)
+            for part in parts:
+                exposed |= self.hidden[part]
+            status[(status == RateStatus.SHOWN) & exposed] = RateStatus.COMPLEMENTARY
+
+    def display(self, rate: RateSpec) -> list[str | None]:
+        value, status = self.rate_values[rate.column], self.status[rate.column]
+        den = self.values[self.spec.denominator_of(rate)]
+        below = f"suppressed (n<{self.rules.min_n})"
+        out: list[str | None] = []
+        for i in range(self.n):
+            if self.row[i] == RowReason.SMALL_N or status[i] == RateStatus.SMALL_N:
+                out.append(below)
+            elif self.row[i] == RowReason.COMPLEMENTARY or status[i] == RateStatus.COMPLEMENTARY:
+                out.append("suppressed (complementary)")
+            elif status[i] == RateStatus.TOP_CODED:
+                out.append(">=" + _percent(self.rules.band_for(den[i]).top))
+            elif status[i] == RateStatus.BOTTOM_CODED:
+                out.append("<=" + _percent(self.rules.band_for(den[i]).bottom))
+            elif np.isnan(value[i]):
+                out.append(None)
+            else:
+                out.append(f"{value[i] * 100:.1f}%")
+        return out
+
+    def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
+        row_hidden = self.row != RowReason.SHOWN
+        any_hidden = row_hidden.copy()
+        for mask in self.hidden.values():
+            any_hidden |= mask
+        for status in self.status.values():
+            any_hidden |= status != RateStatus.SHOWN
+        nulls = {c: row_hidden | self.hidden[c] for c in self.spec.counts}
+        nulls |= {r: row_hidden | (s != RateStatus.SHOWN) for r, s in self.status.items()}
+        nulls |= {d: any_hidden for d in self.spec.derived}
+        reason = np.array([None, "SMALL_N", "COMPLEMENTARY"], dtype=object)[self.row]
+        columns: list[pl.Series] = []
+        displays = {r.column: r for r in self.spec.rates}
+        for name in frame.columns:
+            series = frame[name]
+            if name in nulls:
+                keep = pl.Series(~nulls[name])
+                series = pl.select(
+                    pl.when(keep).then(pl.lit(series)).otherwise(None).alias(name)
+                ).to_series()
+            columns.append(series)
+            if name in displays:
+                columns.append(
+                    pl.Series(name + DISPLAY_SUFFIX, self.display(displays[name]), pl.String)
+                )
+        columns.append(pl.Series(SUPPRESSION_REASON, reason.tolist(), pl.String))
+        return pl.DataFrame(columns)
+
+
+def suppress(frame: pl.DataFrame, spec: PublishSpec, rules: SuppressionRules) -> SuppressedTable:
+    """The table as it may be published: rules 1-5 above applied, display columns added."""
+    check_columns(spec, frame.columns)
+    clashes = {SUPPRESSION_REASON} | {r.column + DISPLAY_SUFFIX for r in spec.rates}
+    if clashes & set(frame.columns):
+        raise PublishSpecError(f"{spec.unique_id}: reserved column name(s) {clashes}")
+    if frame.select(pl.struct(list(spec.primary_key)).is_duplicated().any()).item():
+        raise PublishSpecError(f"{spec.unique_id}: primary key {spec.primary_key} is not unique")
+    # Sorted so that ties between equally small complements break the same way every run.
+    frame = frame.sort(list(spec.primary_key), nulls_last=True)
+    table = _Table(frame, spec, rules)
+    table.code_rates()
+    table.complement()
+    table.hide_dependent_rates()
+    coded = sum(
+        int(np.isin(s, [RateStatus.TOP_CODED, RateStatus.BOTTOM_CODED]).sum())
+        for s in table.status.values()
+    )
+    hidden = sum(int((s != RateStatus.SHOWN).sum()) for s in table.status.values())
+    return SuppressedTable(
+        frame=table.apply(frame),
+        rows=frame.height,
+        small_n_rows=int((table.row == RowReason.SMALL_N).sum()),
+        complementary_rows=int((table.row == RowReason.COMPLEMENTARY).sum()),
+        coded_rates=coded,
+        hidden_rates=hidden,
+        notes=table.notes,
+    )

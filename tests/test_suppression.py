@@ -1,0 +1,381 @@
+"""Small-cell, complementary suppression and top/bottom coding (dagster_project/publish).
+
+The adversarial tests attack the published tables the way a reader could: with every
+group total known (even totals that are themselves suppressed), every published sibling,
+and the bounds each reason code and coded rate reveals. Two attacks, independent of the
+code under test: linear algebra (is the cell in the row space of the sum equations?) and an
+exact integer program (min and max of the cell over every integer table consistent with
+what is published).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from dagster_project.publish.spec import PublishSpec, PublishSpecError, spec_from_node
+from dagster_project.publish.suppression import CodingBand, SuppressionRules, suppress
+
+MIN_N = 10
+RULES = SuppressionRules(min_n=MIN_N)
+
+
+def make_spec(sibling_sets: list, **extra: object) -> PublishSpec:
+    block = {
+        "grain": "one row per level, school and student group",
+        "primary_key": ["level", "school", "group_type", "group_value"],
+        "cell_size": "denominator",
+        "counts": ["numerator", "denominator"],
+        "rates": [{"column": "rate", "numerator": "numerator", "denominator": "denominator"}],
+        "sibling_sets": sibling_sets,
+        **extra,
+    }
+    node = {
+        "unique_id": "model.test.indicators",
+        "name": "indicators",
+        "schema": "marts",
+        "resource_type": "model",
+        "config": {"meta": {"publish": block}},
+    }
+    spec = spec_from_node(node)
+    assert spec is not None
+    return spec
+
+
+GROUPS = {"sex": ["F", "M"], "econ": ["Y", "N"], "race": ["A", "B", "C"]}
+# Groups of one type within a school sum to its ALL row; one group across the schools sums
+# to the district's row.
+WITHIN_SCHOOL = {
+    "columns": ["level", "school", "group_type"],
+    "total": {"group_type": "ALL", "group_value": "ALL"},
+}
+ACROSS_SCHOOLS = {
+    "columns": ["level", "group_type", "group_value"],
+    "total": {"level": "district", "school": "D"},
+}
+BOTH_WAYS = [WITHIN_SCHOOL, ACROSS_SCHOOLS]
+
+
+def student_table(rng: np.random.Generator, schools: int, sizes: tuple[int, int]) -> pl.DataFrame:
+    """Aggregates of simulated students, so every total is the true sum of its parts.
+
+    Rows: each school's groups and its ALL row, and a district row per group (the sum over
+    schools). Sibling sets: groups of one type within a school sum to its ALL row; one group
+    across schools sums to the district row.
+    """
+    records = []
+    for s in range(schools):
+        n = int(rng.integers(*sizes))
+        p = rng.uniform(0.02, 0.98)
+        records += [
+            {
+                "school": f"S{s}",
+                "sex": rng.choice(GROUPS["sex"], p=[0.5, 0.5]),
+                "econ": rng.choice(GROUPS["econ"], p=[0.3, 0.7]),
+                "race": rng.choice(GROUPS["race"], p=[0.6, 0.3, 0.1]),
+                "outcome": int(rng.random() < p),
+            }
+            for _ in range(n)
+        ]
+    students = pl.DataFrame(records)
+    parts = [
+        students.group_by("school")
+        .agg(numerator=pl.col("outcome").sum(), denominator=pl.len())
+        .with_columns(group_type=pl.lit("ALL"), group_value=pl.lit("ALL"))
+    ]
+    for group_type in GROUPS:
+        parts.append(
+            students.group_by("school", group_type)
+            .agg(numerator=pl.col("outcome").sum(), denominator=pl.len())
+            .rename({group_type: "group_value"})
+            .with_columns(group_type=pl.lit(group_type))
+        )
+    schools_frame = pl.concat(parts, how="diagonal").with_columns(level=pl.lit("school"))
+    district = (
+        schools_frame.group_by("group_type", "group_value")
+        .agg(pl.col("numerator").sum(), pl.col("denominator").sum())
+        .with_columns(level=pl.lit("district"), school=pl.lit("D"))
+    )
+    table = pl.concat([schools_frame, district], how="diagonal")
+    return table.with_columns(
+        numerator=pl.col("numerator").cast(pl.Int64),
+        denominator=pl.col("denominator").cast(pl.Int64),
+        rate=pl.col("numerator") / pl.col("denominator"),
+    ).select("level", "school", "group_type", "group_value", "numerator", "denominator", "rate")
+
+
+def published(truth: pl.DataFrame, spec: PublishSpec) -> pl.DataFrame:
+    return suppress(truth, spec, RULES).frame
+
+
+# --- the attacker ---------------------------------------------------------------------
+
+
+@dataclass
+class Attack:
+    cells: int = 0  # suppressed values attacked
+    linear: int = 0  # determined by linear algebra
+    exact: int = 0  # pinned to one value by the integer program
+
+
+def _reader_bounds(row: dict, column: str) -> tuple[float, float]:
+    """What the published row itself says about a hidden value."""
+    reason = row["suppression_reason"]
+    if reason == "SMALL_N":
+        return (1.0 if column == "denominator" else 0.0), MIN_N - 1
+    if reason == "COMPLEMENTARY":
+        return (MIN_N if column == "denominator" else 0.0), math.inf
+    den, display = row["denominator"], row["rate_display"]
+    band = RULES.band_for(den)
+    if display.startswith(">="):
+        return math.ceil(band.top * den - 1e-9), den
+    if display.startswith("<="):
+        return 0.0, math.floor(band.bottom * den + 1e-9)
+    return 0.0, den
+
+
+def _sibling_groups(rows: list[dict], sibling: dict) -> list[tuple[list[int], int | None]]:
+    """(parts, total row) of every group of one sibling set, found from the rows alone."""
+    key = ("level", "school", "group_type", "group_value")
+    row_of_key = {tuple(r[c] for c in key): i for i, r in enumerate(rows)}
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(tuple(r[c] for c in sibling["columns"]), []).append(i)
+    out = []
+    for members in groups.values():
+        first = rows[members[0]]
+        total = row_of_key.get(tuple(sibling["total"].get(c, first[c]) for c in key))
+        out.append(([m for m in members if m != total], total))
+    return out
+
+
+def attack(table: pl.DataFrame, sibling_sets: list[dict], result: Attack) -> None:
+    rows = table.to_dicts()
+    for column in ("numerator", "denominator"):
+        unknown = [i for i, r in enumerate(rows) if r[column] is None]
+        if not unknown:
+            continue
+        pos = {u: k for k, u in enumerate(unknown)}
+        equations, rhs = [], []
+        for sibling in sibling_sets:
+            for parts, total in _sibling_groups(rows, sibling):
+                if not parts or total is None:
+                    continue
+                # sum(parts) - total = 0, with what is published moved to the right.
+                vector, known = np.zeros(len(unknown)), 0.0
+                for i, coef in [(p, 1.0) for p in parts] + [(total, -1.0)]:
+                    if rows[i][column] is None:
+                        vector[pos[i]] += coef
+                    else:
+                        known += coef * rows[i][column]
+                if vector.any():
+                    equations.append(vector)
+                    rhs.append(-known)
+        a = np.array(equations) if equations else np.zeros((0, len(unknown)))
+        b = np.array(rhs, dtype=float)
+        bounds = [_reader_bounds(rows[u], column) for u in unknown]
+        lo = np.array([x for x, _ in bounds], dtype=float)
+        hi = np.array([y for _, y in bounds], dtype=float)
+        rank = np.linalg.matrix_rank(a) if len(a) else 0
+        for k, _ in enumerate(unknown):
+            if hi[k] - lo[k] < 1:
+                continue  # fixed by its own published row (e.g. a numerator of 0 of 0)
+            result.cells += 1
+            unit = np.zeros(len(unknown))
+            unit[k] = 1
+            if len(a) and np.linalg.matrix_rank(np.vstack([a, unit])) == rank:
+                result.linear += 1
+            if len(a) and _integer_range(a, b, lo, hi, k) < 1:
+                result.exact += 1
+
+
+def _integer_range(a: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int) -> float:
+    constraints = LinearConstraint(a, b, b)
+    # A large finite cap keeps the solver's answer unambiguous (not "unbounded or infeasible").
+    bounds = Bounds(lo, np.minimum(hi, 1e6))
+    integrality = np.ones(len(lo))
+    c = np.zeros(len(lo))
+    c[k] = 1
+    low = milp(c, constraints=constraints, bounds=bounds, integrality=integrality)
+    high = milp(-c, constraints=constraints, bounds=bounds, integrality=integrality)
+    assert low.success and high.success, "the true table must be a feasible solution"
+    return high.x[k] - low.x[k]
+
+
+# --- tests ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sets", [BOTH_WAYS, [WITHIN_SCHOOL]], ids=["two-way", "one-way"])
+def test_no_suppressed_cell_can_be_recovered(sets: list[dict]) -> None:
+    spec = make_spec(sets)
+    result = Attack()
+    tables = 60
+    for seed in range(tables):
+        rng = np.random.default_rng(seed)
+        truth = student_table(rng, schools=int(rng.integers(2, 6)), sizes=(4, 70))
+        attack(published(truth, spec), sets, result)
+    print(
+        f"\nadversarial ({len(sets)} sibling set(s)): {tables} tables, {result.cells} "
+        f"suppressed values attacked, {result.linear} recovered by linear algebra, "
+        f"{result.exact} by integer programming"
+    )
+    assert result.cells > 200, "the synthetic tables must exercise suppression"
+    assert result.linear == 0
+    assert result.exact == 0
+
+
+def test_attacker_recovers_cells_when_complementary_suppression_is_off() -> None:
+    """The attack is strong enough to matter: without complements it finds cells."""
+    no_sets = make_spec([])
+    result = Attack()
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        truth = student_table(rng, schools=4, sizes=(4, 70))
+        attack(published(truth, no_sets), BOTH_WAYS, result)
+    assert result.linear > 0 and result.exact >= result.linear
+
+
+def _one_group(dens: list[int], nums: list[int] | None = None) -> pl.DataFrame:
+    nums = nums if nums is not None else [d // 2 for d in dens]
+    return pl.DataFrame(
+        {
+            "level": ["school"] * len(dens),
+            "school": ["S"] * len(dens),
+            "group_type": ["race"] * len(dens),
+            "group_value": [f"R{i}" for i in range(len(dens))],
+            "numerator": nums,
+            "denominator": dens,
+        }
+    ).with_columns(rate=pl.col("numerator") / pl.col("denominator"))
+
+
+def test_small_cells_are_nulled_with_reason_and_large_cells_kept() -> None:
+    out = suppress(_one_group([3, 40, 50, 60]), make_spec([]), RULES).frame
+    small = out.filter(pl.col("group_value") == "R0").row(0, named=True)
+    assert small["suppression_reason"] == "SMALL_N"
+    assert small["numerator"] is None and small["denominator"] is None and small["rate"] is None
+    assert small["rate_display"] == "suppressed (n<10)"
+    big = out.filter(pl.col("group_value") != "R0")
+    assert big["suppression_reason"].null_count() == 3
+    assert big["denominator"].to_list() == [40, 50, 60]
+    assert big["rate_display"].to_list() == ["50.0%", "50.0%", "50.0%"]
+
+
+def test_lone_suppressed_cell_gets_the_next_smallest_as_complement() -> None:
+    out = suppress(_one_group([3, 40, 12, 60]), make_spec([["school"]]), RULES).frame
+    reasons = dict(zip(out["group_value"], out["suppression_reason"], strict=True))
+    assert reasons == {"R0": "SMALL_N", "R1": None, "R2": "COMPLEMENTARY", "R3": None}
+
+
+def test_two_small_cells_that_pin_each_other_get_a_complement() -> None:
+    # 9 + 9 = 18 and each is below 10: a reader would know both are 9.
+    pinned = suppress(_one_group([9, 9, 40, 60]), make_spec([["school"]]), RULES).frame
+    assert pinned["suppression_reason"].to_list().count("COMPLEMENTARY") == 1
+    # 3 + 4 = 7 leaves each anywhere from 1 to 6: no complement is needed.
+    loose = suppress(_one_group([3, 4, 40, 60]), make_spec([["school"]]), RULES).frame
+    assert "COMPLEMENTARY" not in loose["suppression_reason"].to_list()
+
+
+def test_rates_are_top_and_bottom_coded_by_denominator_band() -> None:
+    out = suppress(
+        _one_group([30, 30, 80, 80, 30], nums=[30, 1, 79, 3, 15]), make_spec([]), RULES
+    ).frame
+    assert out["rate_display"].to_list() == [">=90%", "<=10%", ">=95%", "<=5%", "50.0%"]
+    coded = out.head(4)
+    assert coded["rate"].null_count() == 4 and coded["numerator"].null_count() == 4
+    assert coded["denominator"].to_list() == [30, 30, 80, 80]  # the group size stays
+    assert coded["suppression_reason"].null_count() == 4
+
+
+def test_coded_numerator_cannot_be_recovered_from_the_group_total() -> None:
+    out = suppress(
+        _one_group([30, 40, 50], nums=[30, 20, 25]), make_spec([["school"]]), RULES
+    ).frame
+    hidden = out.filter(pl.col("numerator").is_null())
+    assert hidden.height >= 2, "one hidden numerator in a group would follow from the total"
+    assert hidden["rate_display"].to_list()[1:] == ["suppressed (complementary)"]
+
+
+def test_derived_columns_hide_with_their_rates() -> None:
+    frame = _one_group([30, 3, 40, 50], nums=[30, 1, 20, 25]).with_columns(gap=pl.col("rate") - 0.5)
+    out = suppress(frame, make_spec([], derived=["gap"]), RULES).frame
+    assert out["gap"].to_list()[:2] == [None, None]
+    assert out["gap"].to_list()[2:] == [0.0, 0.0]
+
+
+def test_undeclared_numerator_hides_every_other_count() -> None:
+    spec = make_spec([], rates=["rate"], counts=["numerator", "denominator", "other"])
+    frame = _one_group([30, 40], nums=[30, 20]).with_columns(other=pl.lit(7))
+    out = suppress(frame, spec, RULES).frame
+    assert out["numerator"].to_list() == [None, 20]
+    assert out["other"].to_list() == [None, 7]
+
+
+def test_continuum_steps_use_their_own_denominators() -> None:
+    node = {
+        "unique_id": "model.test.continuum",
+        "name": "continuum",
+        "schema": "marts",
+        "resource_type": "model",
+        "config": {
+            "meta": {
+                "publish": {
+                    "grain": "one row per program",
+                    "primary_key": ["program"],
+                    "cell_size": "participants",
+                    "counts": ["participants", "concentrators", "placed"],
+                    "rates": [
+                        {
+                            "column": "conc_rate",
+                            "numerator": "concentrators",
+                            "denominator": "participants",
+                        },
+                        {
+                            "column": "placed_rate",
+                            "numerator": "placed",
+                            "denominator": "concentrators",
+                        },
+                    ],
+                }
+            }
+        },
+    }
+    spec = spec_from_node(node)
+    frame = pl.DataFrame(
+        {
+            "program": ["a", "b", "c"],
+            "participants": [50, 60, 70],
+            "concentrators": [4, 30, 69],
+            "placed": [2, 15, 40],
+        }
+    ).with_columns(
+        conc_rate=pl.col("concentrators") / pl.col("participants"),
+        placed_rate=pl.col("placed") / pl.col("concentrators"),
+    )
+    out = suppress(frame, spec, RULES).frame.to_dicts()
+    # a: only 4 concentrators, so the placement rate of 2 out of 4 is suppressed.
+    assert out[0]["placed"] is None and out[0]["placed_rate_display"] == "suppressed (n<10)"
+    assert out[0]["conc_rate_display"] == "8.0%"
+    # c: 69 of 70 concentrate -> coded, its numerator hidden, so the next rate (which
+    # would give it back as placed / placed_rate) is hidden too.
+    assert out[2]["concentrators"] is None and out[2]["conc_rate_display"] == ">=95%"
+    assert out[2]["placed_rate"] is None
+    assert out[1]["placed_rate_display"] == "50.0%"
+
+
+def test_bands_too_narrow_for_their_group_size_are_rejected() -> None:
+    with pytest.raises(ValueError, match="too narrow"):
+        SuppressionRules(min_n=10, bands=(CodingBand(10, 0.05, 0.95),))
+
+
+def test_rates_must_be_fractions_and_keys_unique() -> None:
+    spec = make_spec([])
+    with pytest.raises(PublishSpecError, match="fractions"):
+        suppress(_one_group([30]).with_columns(rate=pl.lit(50.0)), spec, RULES)
+    with pytest.raises(PublishSpecError, match="not unique"):
+        suppress(pl.concat([_one_group([30]), _one_group([30])]), spec, RULES)
