@@ -46,14 +46,40 @@ class RateSpec:
 class SiblingSet:
     """Rows that agree on ``columns`` are parts of one total.
 
-    ``total``: the values that, put into the primary key of the parts, name the row holding
-    their sum (e.g. ``{group_type: ALL, group_value: ALL}``). Without it the total is taken as
-    known to every reader, which is safe but cannot protect a group whose parts are all
-    suppressed: declare it wherever the total is a row of the same table.
+    ``total``: how the primary key of the row holding their sum differs from the parts'
+    key, per key column: a constant (``group_value: ALL``), the value of another column of
+    the part (``entity_code: {from: parent_entity_code}``) or a translation of the part's
+    own value (``level: {map: {school: district, district: state}}``; a value not in the map
+    has no total row). Without ``total`` the total is taken as known to every reader, which
+    is safe but cannot protect a group whose parts are all suppressed: declare it wherever
+    the total is a row of the same table.
     """
 
     columns: tuple[str, ...]
     total: Mapping[str, Any] | None = None
+
+    def total_key(self, part: Mapping[str, Any], primary_key: Sequence[str]) -> tuple | None:
+        """The primary key (as text) of the total row of the group ``part`` belongs to."""
+        if not self.total:
+            return None
+        key = []
+        for column in primary_key:
+            rule = self.total.get(column, _SAME)
+            if rule is _SAME:
+                value = part[column]
+            elif isinstance(rule, Mapping) and "from" in rule:
+                value = part[rule["from"]]
+            elif isinstance(rule, Mapping) and "map" in rule:
+                if str(part[column]) not in rule["map"]:
+                    return None
+                value = rule["map"][str(part[column])]
+            else:
+                value = rule
+            key.append(str(value))
+        return tuple(key)
+
+
+_SAME = object()
 
 
 @dataclass(frozen=True)
@@ -86,6 +112,11 @@ class PublishSpec:
         cols |= {r.column for r in self.rates}
         for sibling in self.sibling_sets:
             cols |= set(sibling.columns) | set(sibling.total or {})
+            cols |= {
+                r["from"]
+                for r in (sibling.total or {}).values()
+                if isinstance(r, Mapping) and "from" in r
+            }
         return cols
 
 
@@ -116,6 +147,12 @@ def _sibling_set(entry: Any, primary_key: tuple[str, ...], model: str) -> Siblin
         columns, total = _as_tuple(entry, "sibling_sets", model), {}
     if not columns:
         raise PublishSpecError(f"{model}: a sibling set needs its columns")
+    for column, rule in total.items():
+        if isinstance(rule, Mapping) and not ({"from"} == set(rule) or {"map"} == set(rule)):
+            raise PublishSpecError(
+                f"{model}: sibling set total for {column} must be a value, {{from: column}} "
+                f"or {{map: {{part value: total value}}}}, got {rule!r}"
+            )
     if total:
         unnamed = [c for c in primary_key if c not in columns and c not in total]
         if unnamed:

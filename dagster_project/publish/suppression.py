@@ -142,7 +142,8 @@ class _Table:
         self.notes: list[str] = []
 
     def _sibling_groups(self, frame: pl.DataFrame) -> list[Group]:
-        keys = [tuple(map(str, k)) for k in frame.select(self.spec.primary_key).iter_rows()]
+        pk = self.spec.primary_key
+        keys = [tuple(map(str, k)) for k in frame.select(pk).iter_rows()]
         row_of_key = {k: i for i, k in enumerate(keys)}
         indexed = frame.with_row_index("__row")
         groups: list[Group] = []
@@ -151,11 +152,8 @@ class _Table:
             for members in lists.to_list():
                 total = None
                 if sibling.total:
-                    total_key = tuple(
-                        str(sibling.total[c]) if c in sibling.total else keys[members[0]][j]
-                        for j, c in enumerate(self.spec.primary_key)
-                    )
-                    total = row_of_key.get(total_key)
+                    total_key = sibling.total_key(frame.row(members[0], named=True), pk)
+                    total = row_of_key.get(total_key) if total_key else None
                 parts = np.array([m for m in members if m != total], dtype=np.int64)
                 if len(parts):
                     self._check_additive(sibling, parts, total, keys)
