@@ -113,7 +113,10 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
             f"{path}: reference list missing; the quality gate checks codes against the dbt seeds"
         )
     with path.open(newline="", encoding="utf-8-sig") as f:
-        return [{k.strip().lower(): (v or "").strip() for k, v in row.items()} for row in csv.DictReader(f)]
+        return [
+            {k.strip().lower(): (v or "").strip() for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
 
 
 def _codes(rows: list[dict[str, str]], column: str) -> frozenset[str]:
@@ -127,8 +130,10 @@ def read_code_sets(directory: Path | None = None) -> CodeSets:
 
 def _mtimes(directory: Path) -> tuple[float, ...]:
     names = ("schools", "courses", "credentials", "programs_of_study")
-    return tuple((directory / f"{n}.csv").stat().st_mtime if (directory / f"{n}.csv").exists()
-                 else 0.0 for n in names)
+    return tuple(
+        (directory / f"{n}.csv").stat().st_mtime if (directory / f"{n}.csv").exists() else 0.0
+        for n in names
+    )
 
 
 @cache

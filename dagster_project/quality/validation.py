@@ -16,7 +16,6 @@ values) leaves this module, for Data Docs.
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,10 +24,10 @@ from functools import cache
 import duckdb
 import great_expectations as gx
 import polars as pl
+from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.core.expectation_validation_result import (
     ExpectationSuiteValidationResult,
 )
-from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.validator.v1_validator import Validator
@@ -45,7 +44,6 @@ from dagster_project.quality.suites import (
     suite_parameters,
 )
 
-log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ["_manifest_id", "_source_row"]
 RESULT_FORMAT = {
@@ -55,15 +53,17 @@ RESULT_FORMAT = {
     "return_unexpected_index_query": False,
 }
 # The only parts of a GX expectation result that may leave this module: counts, no values.
-SAFE_RESULT_KEYS = frozenset({
-    "element_count",
-    "unexpected_count",
-    "unexpected_percent",
-    "missing_count",
-    "missing_percent",
-    "unexpected_percent_total",
-    "unexpected_percent_nonmissing",
-})
+SAFE_RESULT_KEYS = frozenset(
+    {
+        "element_count",
+        "unexpected_count",
+        "unexpected_percent",
+        "missing_count",
+        "missing_percent",
+        "unexpected_percent_total",
+        "unexpected_percent_nonmissing",
+    }
+)
 QUARANTINE_SCHEMA = {
     "_manifest_id": pl.Int64,
     "_source_row": pl.Int64,
@@ -121,9 +121,7 @@ def _batch_and_suite(extract_name: str) -> tuple[BatchDefinition, gx.Expectation
     return batch, context.suites.add(gx.ExpectationSuite(**suite_json(extract_name)))
 
 
-def _run_suite(
-    extract_name: str, year: int, pdf, params: dict
-) -> ExpectationSuiteValidationResult:
+def _run_suite(extract_name: str, year: int, pdf, params: dict) -> ExpectationSuiteValidationResult:
     batch, suite = _batch_and_suite(extract_name)
     validator = Validator(
         batch_definition=batch, batch_parameters={"dataframe": pdf}, result_format=RESULT_FORMAT
@@ -267,9 +265,7 @@ def validate_batch(
     )
 
 
-def record_results(
-    con: duckdb.DuckDBPyConnection, result: BatchResult, run_id: str | None
-) -> None:
+def record_results(con: duckdb.DuckDBPyConnection, result: BatchResult, run_id: str | None) -> None:
     """Append the batch's per-manifest results to audit.dq_results."""
     if result.results.is_empty():
         return
@@ -285,4 +281,3 @@ def record_results(
         )
     finally:
         con.unregister("incoming_dq_results")
-

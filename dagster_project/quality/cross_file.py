@@ -1,0 +1,183 @@
+"""Checks that need more than one file: run in SQL over the warehouse after a load.
+
+All are WARN (reported, nothing quarantined): a course record for a student missing from
+enrollment may be the enrollment file's fault, not the course file's. Results go to
+audit.dq_results under suite ``cross_file`` with the manifest of the submission concerned.
+They are recomputed for every current (LOADED) submission each time, because a file that
+arrives later (the enrollment file) changes the answer for files already loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+
+from dagster_project.quality.suites import WARN
+
+SUITE = "cross_file"
+ROW_COUNT_TOLERANCE = 0.30  # a change beyond +-30 % against the previous submission
+
+
+@dataclass(frozen=True)
+class _StudentCheck:
+    name: str
+    table: str
+    message: str
+
+
+STUDENT_CHECKS = (
+    _StudentCheck(
+        "course_students_in_enrollment",
+        "cte_course_enrollment",
+        "Course records for students who are not in this district's student enrollment "
+        "file for the same school year.",
+    ),
+    _StudentCheck(
+        "credential_students_in_enrollment",
+        "credential_attainment",
+        "Credentials reported for students who are not in this district's student enrollment "
+        "file for the same school year.",
+    ),
+    _StudentCheck(
+        "wbl_students_in_enrollment",
+        "work_based_learning",
+        "Work-based learning reported for students who are not in this district's student "
+        "enrollment file for the same school year.",
+    ),
+)
+
+
+def _student_check_sql(check: _StudentCheck) -> str:
+    # Only district-years whose enrollment has arrived: before that, every row would be
+    # flagged, and the report already shows the enrollment file as missing.
+    return f"""
+        with enrolled as (
+            select distinct student_id, district_code, school_year, true as found
+            from raw.student_enrollment
+        ),
+        covered as (
+            select distinct district_code, school_year from raw.load_manifest
+            where extract = 'student_enrollment' and status = 'LOADED'
+        )
+        select r._manifest_id as manifest_id,
+               '{check.table}' as extract,
+               '{check.name}' as expectation,
+               'student_id' as column_name,
+               'INCONSISTENT' as reason_code,
+               '{check.message.replace("'", "''")}' as description,
+               count(*) as element_count,
+               count(*) filter (where e.found is null) as unexpected_count
+        from raw.{check.table} r
+        join covered c on c.district_code = r.district_code and c.school_year = r.school_year
+        left join enrolled e
+          on e.student_id = r.student_id and e.district_code = r.district_code
+         and e.school_year = r.school_year
+        group by r._manifest_id
+    """
+
+
+_ROW_COUNT_SQL = """
+    with submissions as (
+        select manifest_id, extract, district_code, school_year, submitted_at, status,
+               file_name, rows_read,
+               lag(rows_read) over w as previous_rows,
+               lag(file_name) over w as previous_file
+        from raw.load_manifest
+        where status in ('LOADED', 'SUPERSEDED') and rows_read is not null
+        window w as (partition by extract, district_code order by school_year, submitted_at)
+    )
+    select manifest_id, extract, rows_read, previous_rows, previous_file
+    from submissions
+    where status = 'LOADED' and previous_rows > 0
+"""
+
+
+def _row_count_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    rows = []
+    for manifest_id, extract, now, before, before_file in con.execute(_ROW_COUNT_SQL).fetchall():
+        change = (now - before) / before
+        rows.append(
+            {
+                "manifest_id": manifest_id,
+                "extract": extract,
+                "expectation": "row_count_near_previous",
+                "column_name": None,
+                "reason_code": "INCONSISTENT",
+                "description": (
+                    f"{now:,} rows against {before:,} in the previous submission ({before_file}), "
+                    f"a change of {change:+.0%}; changes beyond ±{ROW_COUNT_TOLERANCE:.0%} are "
+                    "flagged: please confirm the file is complete."
+                ),
+                "success": abs(change) <= ROW_COUNT_TOLERANCE,
+                "element_count": now,
+                "unexpected_count": None,
+                "unexpected_percent": 100.0 * change,
+            }
+        )
+    return pl.DataFrame(rows, schema=_SCHEMA_WITHOUT_CONSTANTS)
+
+
+_SCHEMA_WITHOUT_CONSTANTS = {
+    "manifest_id": pl.Int64,
+    "extract": pl.String,
+    "expectation": pl.String,
+    "column_name": pl.String,
+    "reason_code": pl.String,
+    "description": pl.String,
+    "success": pl.Boolean,
+    "element_count": pl.Int64,
+    "unexpected_count": pl.Int64,
+    "unexpected_percent": pl.Float64,
+}
+
+
+def cross_file_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every cross-file result for the current submissions (audit.dq_results columns)."""
+    frames = [
+        pl.from_arrow(con.sql(_student_check_sql(check)).to_arrow_table())
+        .with_columns(
+            (pl.col("unexpected_count") == 0).alias("success"),
+            (100.0 * pl.col("unexpected_count") / pl.col("element_count")).alias(
+                "unexpected_percent"
+            ),
+        )
+        .select(list(_SCHEMA_WITHOUT_CONSTANTS))
+        .cast(_SCHEMA_WITHOUT_CONSTANTS)
+        for check in STUDENT_CHECKS
+    ]
+    frames.append(_row_count_results(con))
+    return pl.concat(frames).with_columns(
+        pl.lit(SUITE).alias("suite"), pl.lit(WARN).alias("severity")
+    )
+
+
+def run_cross_file_checks(
+    con: duckdb.DuckDBPyConnection, run_id: str | None = None
+) -> pl.DataFrame:
+    """Replace the cross-file results of the current submissions; return what was written."""
+    results = cross_file_results(con)
+    table = results.with_columns(
+        pl.lit(datetime.now(UTC).replace(tzinfo=None)).alias("validated_at"),
+        pl.lit(run_id, pl.String).alias("run_id"),
+    ).to_arrow()
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "delete from audit.dq_results where suite = ? and manifest_id in "
+            "(select manifest_id from raw.load_manifest where status = 'LOADED')",
+            [SUITE],
+        )
+        con.register("incoming_cross_file", table)
+        con.execute(
+            f"insert into audit.dq_results ({', '.join(table.column_names)}) "
+            f"select {', '.join(table.column_names)} from incoming_cross_file"
+        )
+        con.unregister("incoming_cross_file")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return results
