@@ -44,7 +44,6 @@ from dagster_project.quality.suites import (
     suite_parameters,
 )
 
-
 INDEX_COLUMNS = ["_manifest_id", "_source_row"]
 RESULT_FORMAT = {
     "result_format": "COMPLETE",
