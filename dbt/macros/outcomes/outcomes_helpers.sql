@@ -1,0 +1,30 @@
+{#-
+    Helpers of the outcome marts (issue 6). Written in SQL that DuckDB, Spark and Postgres
+    accept alike (split_part, percentile_cont, plain arithmetic), so no dispatch is needed.
+-#}
+
+{#- The integers 1..n as a relation with column n, for splitting delimited lists. -#}
+{% macro integers_relation(count) -%}
+    (
+        {%- for i in range(1, count + 1) %}
+        select {{ i }} as n{{ " union all" if not loop.last }}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
+{#-
+    The value of one funding-formula parameter from the formula_parameters seed, as a
+    scalar subquery, so a changed seed row changes the result on the next run.
+-#}
+{% macro formula_parameter(name) -%}
+    (select cast(value as {{ dbt.type_float() }}) from {{ ref('formula_parameters') }}
+     where parameter = '{{ name }}')
+{%- endmacro %}
+
+{#- A SQL list literal of the strings of a list var, e.g. ('1000', '2100'). -#}
+{% macro sql_string_list(values) -%}
+    ({%- for v in values %}'{{ v }}'{{ ", " if not loop.last }}{% endfor -%})
+{%- endmacro %}
+
+{#- Two-sided 95 percent normal quantile, used for the confidence intervals. -#}
+{% macro z_95() -%}1.959963984540054{%- endmacro %}

@@ -1,0 +1,43 @@
+{#-
+    The counts the funding formula multiplies, per district and fiscal year (= school
+    year): schools offering CTE, participants, concentrators, high-cost concentrators and
+    verified credentials by tier (from int_school_cte_profile), and the quality points of
+    its reviewed programs (sum over school-programs of the percentage of the 12 components
+    at or above "meets", int_program_quality_scores).
+-#}
+with schools as (
+    select
+        school_year,
+        district_code,
+        sum(case when offers_cte then 1 else 0 end) as cte_schools,
+        sum(participants) as participants,
+        sum(concentrators) as concentrators,
+        sum(high_cost_concentrators) as high_cost_concentrators,
+        sum(tier_1_credentials) as tier_1_credentials,
+        sum(tier_2_credentials) as tier_2_credentials,
+        sum(tier_3_credentials) as tier_3_credentials
+    from {{ ref('int_school_cte_profile') }}
+    group by school_year, district_code
+),
+
+quality as (
+    select school_year, district_code, sum(quality_points) as quality_points
+    from {{ ref('int_program_quality_scores') }}
+    group by school_year, district_code
+)
+
+select
+    schools.school_year as fiscal_year,
+    schools.district_code,
+    cast(schools.cte_schools as {{ dbt.type_int() }}) as cte_schools,
+    cast(schools.participants as {{ dbt.type_int() }}) as participants,
+    cast(schools.concentrators as {{ dbt.type_int() }}) as concentrators,
+    cast(schools.high_cost_concentrators as {{ dbt.type_int() }}) as high_cost_concentrators,
+    cast(schools.tier_1_credentials as {{ dbt.type_int() }}) as tier_1_credentials,
+    cast(schools.tier_2_credentials as {{ dbt.type_int() }}) as tier_2_credentials,
+    cast(schools.tier_3_credentials as {{ dbt.type_int() }}) as tier_3_credentials,
+    cast(coalesce(quality.quality_points, 0) as {{ dbt.type_float() }}) as quality_points
+from schools
+left join quality
+    on quality.school_year = schools.school_year
+    and quality.district_code = schools.district_code

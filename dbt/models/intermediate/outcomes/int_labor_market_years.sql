@@ -1,0 +1,55 @@
+{#-
+    Which labor-market release describes each reporting year Y: the latest OEWS and
+    projections data year not after Y, or the earliest one when every release is later
+    (sample and back-filled years). Only rows of the state area (var state_area_code) count.
+-#}
+with years as (
+    select school_year from {{ ref('int_reporting_years') }}
+),
+
+oews_years as (
+    select distinct data_year
+    from {{ ref('stg_oews_wages') }}
+    where area_code = '{{ var("state_area_code") }}'
+),
+
+projection_years as (
+    select distinct data_year
+    from {{ ref('stg_occupational_projections') }}
+    where area_code = '{{ var("state_area_code") }}'
+),
+
+oews_choice as (
+    select
+        years.school_year,
+        coalesce(
+            max(case when oews_years.data_year <= years.school_year then oews_years.data_year end),
+            min(oews_years.data_year)
+        ) as oews_year
+    from years
+    cross join oews_years
+    group by years.school_year
+),
+
+projection_choice as (
+    select
+        years.school_year,
+        coalesce(
+            max(case when projection_years.data_year <= years.school_year
+                then projection_years.data_year end),
+            min(projection_years.data_year)
+        ) as projections_year
+    from years
+    cross join projection_years
+    group by years.school_year
+)
+
+select
+    years.school_year,
+    oews_choice.oews_year,
+    projection_choice.projections_year
+from years
+left join oews_choice
+    on oews_choice.school_year = years.school_year
+left join projection_choice
+    on projection_choice.school_year = years.school_year

@@ -1,0 +1,136 @@
+{#-
+    One row per reporting year Y and occupation (SOC) of the state area: the OEWS wages and
+    the projections of the releases int_labor_market_years picks for Y, with the
+    high-wage, high-skill and high-demand flags. The row for SOC 00-0000 (all occupations)
+    is the area's benchmark and is kept, marked is_all_occupations.
+
+    BLS flags are kept, not dropped (the loader nulls the value and keeps the flag in
+    <column>_flag): '#' on a wage means top-coded at or above the BLS cap, so the wage used
+    is var('oews_top_coded_annual_wage') (239,200 dollars a year in the May 2023 and later
+    releases) and wage_is_top_coded is true; '*' (wage not available) and '**' (employment
+    not available) leave the value null, and any flag that depends on it null too.
+-#}
+with years as (
+    select * from {{ ref('int_labor_market_years') }}
+),
+
+oews as (
+    select
+        data_year,
+        soc_code,
+        occupation_title,
+        occupation_group,
+        total_employment,
+        total_employment_flag,
+        case
+            when annual_median_wage_flag = '#' then {{ var('oews_top_coded_annual_wage') }}
+            else annual_median_wage
+        end as annual_median_wage,
+        annual_median_wage_flag,
+        coalesce(annual_median_wage_flag = '#', false) as wage_is_top_coded
+    from {{ ref('stg_oews_wages') }}
+    where area_code = '{{ var("state_area_code") }}'
+),
+
+projections as (
+    select
+        data_year,
+        soc_code,
+        occupation_title,
+        base_employment,
+        projected_employment,
+        annual_openings,
+        typical_education
+    from {{ ref('stg_occupational_projections') }}
+    where area_code = '{{ var("state_area_code") }}'
+),
+
+year_oews as (
+    select years.school_year, oews.*
+    from years
+    inner join oews on oews.data_year = years.oews_year
+),
+
+year_projections as (
+    select years.school_year, projections.*
+    from years
+    inner join projections on projections.data_year = years.projections_year
+),
+
+-- Growth of all occupations of the area: its 00-0000 row, else the sum of its rows.
+area_growth as (
+    select
+        school_year,
+        coalesce(
+            max(case when soc_code = '00-0000'
+                then {{ safe_rate('projected_employment - base_employment', 'base_employment') }}
+            end),
+            {{ safe_rate(
+                "sum(case when soc_code <> '00-0000' then projected_employment - base_employment end)",
+                "sum(case when soc_code <> '00-0000' then base_employment end)") }}
+        ) as area_growth_rate
+    from year_projections
+    group by school_year
+),
+
+area_wage as (
+    select school_year, annual_median_wage as area_annual_median_wage,
+        annual_median_wage_flag as area_annual_median_wage_flag
+    from year_oews
+    where soc_code = '00-0000'
+),
+
+occupations as (
+    select school_year, soc_code from year_oews
+    union
+    select school_year, soc_code from year_projections
+)
+
+select
+    occupations.school_year,
+    years.oews_year,
+    years.projections_year,
+    occupations.soc_code,
+    occupations.soc_code = '00-0000' as is_all_occupations,
+    coalesce(year_oews.occupation_title, year_projections.occupation_title) as occupation_title,
+    year_oews.total_employment,
+    year_oews.total_employment_flag,
+    year_oews.annual_median_wage,
+    year_oews.annual_median_wage_flag,
+    coalesce(year_oews.wage_is_top_coded, false) as wage_is_top_coded,
+    area_wage.area_annual_median_wage,
+    year_projections.base_employment,
+    year_projections.projected_employment,
+    year_projections.annual_openings,
+    year_projections.typical_education,
+    {{ safe_rate('year_projections.projected_employment - year_projections.base_employment',
+                 'year_projections.base_employment') }} as growth_rate,
+    area_growth.area_growth_rate,
+    year_oews.annual_median_wage >= area_wage.area_annual_median_wage as is_high_wage,
+    case
+        when year_projections.typical_education is null then null
+        when year_projections.typical_education in
+            {{ sql_string_list(var('high_skill_excluded_education')) }} then false
+        else true
+    end as is_high_skill,
+    case
+        when year_projections.annual_openings >= {{ var('high_demand_openings') }} then true
+        when {{ safe_rate('year_projections.projected_employment - year_projections.base_employment',
+                          'year_projections.base_employment') }}
+            > area_growth.area_growth_rate then true
+        when year_projections.annual_openings is null then null
+        else false
+    end as is_high_demand
+from occupations
+inner join years
+    on years.school_year = occupations.school_year
+left join year_oews
+    on year_oews.school_year = occupations.school_year
+    and year_oews.soc_code = occupations.soc_code
+left join year_projections
+    on year_projections.school_year = occupations.school_year
+    and year_projections.soc_code = occupations.soc_code
+left join area_wage
+    on area_wage.school_year = occupations.school_year
+left join area_growth
+    on area_growth.school_year = occupations.school_year

@@ -1,0 +1,30 @@
+{#-
+    The legacy (16-cluster) name of each program of study, which the LESC cost study uses:
+    the legacy_cluster of most of the program's courses in the courses seed (ties broken by
+    name), and whether it is one of var('high_cost_legacy_clusters').
+-#}
+with course_counts as (
+    select
+        cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
+        cast(legacy_cluster as {{ dbt.type_string() }}) as legacy_cluster,
+        count(*) as courses
+    from {{ ref('courses') }}
+    where program_of_study_code is not null
+    group by program_of_study_code, legacy_cluster
+),
+
+ranked as (
+    select
+        course_counts.*,
+        row_number() over (
+            partition by program_of_study_code order by courses desc, legacy_cluster
+        ) as legacy_rank
+    from course_counts
+)
+
+select
+    program_of_study_code,
+    legacy_cluster,
+    legacy_cluster in {{ sql_string_list(var('high_cost_legacy_clusters')) }} as is_high_cost
+from ranked
+where legacy_rank = 1

@@ -1,0 +1,147 @@
+{#-
+    One row per school of the schools seed and school (fiscal) year Y with students: what
+    the cost study and the funding simulator count there. Students are attributed to one
+    school per year by the spine (int_student_years, last enrollment row of Y).
+
+    - enrolled_students: students whose attribution row is at the school in Y.
+    - concentrators / high_cost_concentrators: of them, concentrators as of Y in any
+      program / in a program whose legacy cluster is high-cost (int_program_legacy_clusters).
+    - participants: of them, participants (at least one completed course) as of Y.
+    - credentials_earned (and by tier): verified credentials earned in Y (school year of
+      earned_date) by students attributed to the school in Y.
+    - graduates / placed_graduates: graduates in Y, and those placed (3S1 rule).
+    - instructional_spending: fiscal-year Y actuals of fund var('operational_fund') and the
+      functions of var('instruction_functions') at the school.
+    - offers_cte: some course of a program of study was taken at the school in Y.
+-#}
+with schools as (
+    select
+        cast(district_code as {{ dbt.type_string() }}) as district_code,
+        cast(location_code as {{ dbt.type_string() }}) as location_code,
+        cast(school_level as {{ dbt.type_string() }}) as school_level,
+        cast(cte_region as {{ dbt.type_string() }}) as cte_region
+    from {{ ref('schools') }}
+),
+
+spine as (
+    select * from {{ ref('int_student_years') }} where is_enrolled
+),
+
+student_programs as (
+    select
+        programs.student_key,
+        programs.school_year,
+        max(case when programs.is_concentrator then 1 else 0 end) as is_concentrator,
+        max(case when programs.is_concentrator and legacy.is_high_cost then 1 else 0 end)
+            as is_high_cost_concentrator
+    from {{ ref('int_program_concentration') }} as programs
+    left join {{ ref('int_program_legacy_clusters') }} as legacy
+        on legacy.program_of_study_code = programs.program_of_study_code
+    group by programs.student_key, programs.school_year
+),
+
+credential_tiers as (
+    select
+        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
+        cast(tier as {{ dbt.type_int() }}) as tier
+    from {{ ref('credentials') }}
+),
+
+credentials as (
+    select
+        spine.school_year,
+        spine.district_code,
+        spine.location_code,
+        count(*) as credentials_earned,
+        sum(case when credential_tiers.tier = 1 then 1 else 0 end) as tier_1_credentials,
+        sum(case when credential_tiers.tier = 2 then 1 else 0 end) as tier_2_credentials,
+        sum(case when credential_tiers.tier = 3 then 1 else 0 end) as tier_3_credentials
+    from {{ ref('stg_credential_attainment') }} as attainment
+    inner join spine
+        on spine.student_key = attainment.student_key
+        and spine.school_year = {{ school_year_of('attainment.earned_date') }}
+    left join credential_tiers
+        on credential_tiers.credential_code = attainment.credential_code
+    where attainment.is_verified
+    group by spine.school_year, spine.district_code, spine.location_code
+),
+
+students as (
+    select
+        spine.school_year,
+        spine.district_code,
+        spine.location_code,
+        count(*) as enrolled_students,
+        sum(case when student_programs.student_key is not null then 1 else 0 end)
+            as participants,
+        sum(coalesce(student_programs.is_concentrator, 0)) as concentrators,
+        sum(coalesce(student_programs.is_high_cost_concentrator, 0)) as high_cost_concentrators,
+        sum(case when spine.has_graduated_in_year then 1 else 0 end) as graduates,
+        sum(case when spine.has_graduated_in_year and exit_cohorts.is_placed then 1 else 0 end)
+            as placed_graduates
+    from spine
+    left join student_programs
+        on student_programs.student_key = spine.student_key
+        and student_programs.school_year = spine.school_year
+    left join {{ ref('int_exit_cohorts') }} as exit_cohorts
+        on exit_cohorts.student_key = spine.student_key
+        and exit_cohorts.school_year = spine.school_year
+    group by spine.school_year, spine.district_code, spine.location_code
+),
+
+spending as (
+    select
+        fiscal_year as school_year,
+        district_code,
+        location_code,
+        sum(amount) as instructional_spending
+    from {{ ref('stg_school_expenditures') }}
+    where fund_code = '{{ var("operational_fund") }}'
+        and function_code in {{ sql_string_list(var('instruction_functions')) }}
+    group by fiscal_year, district_code, location_code
+),
+
+cte_offered as (
+    select distinct school_year, district_code, location_code
+    from {{ ref('int_course_completions') }}
+    where program_of_study_code is not null
+)
+
+select
+    students.school_year,
+    students.district_code,
+    students.location_code,
+    schools.school_level,
+    schools.cte_region,
+    cast(students.enrolled_students as {{ dbt.type_int() }}) as enrolled_students,
+    cast(students.participants as {{ dbt.type_int() }}) as participants,
+    cast(students.concentrators as {{ dbt.type_int() }}) as concentrators,
+    cast(students.high_cost_concentrators as {{ dbt.type_int() }}) as high_cost_concentrators,
+    cast(coalesce(credentials.credentials_earned, 0) as {{ dbt.type_int() }})
+        as credentials_earned,
+    cast(coalesce(credentials.tier_1_credentials, 0) as {{ dbt.type_int() }})
+        as tier_1_credentials,
+    cast(coalesce(credentials.tier_2_credentials, 0) as {{ dbt.type_int() }})
+        as tier_2_credentials,
+    cast(coalesce(credentials.tier_3_credentials, 0) as {{ dbt.type_int() }})
+        as tier_3_credentials,
+    cast(students.graduates as {{ dbt.type_int() }}) as graduates,
+    cast(students.placed_graduates as {{ dbt.type_int() }}) as placed_graduates,
+    cast(spending.instructional_spending as {{ dbt.type_float() }}) as instructional_spending,
+    cte_offered.school_year is not null as offers_cte
+from students
+inner join schools
+    on schools.district_code = students.district_code
+    and schools.location_code = students.location_code
+left join credentials
+    on credentials.school_year = students.school_year
+    and credentials.district_code = students.district_code
+    and credentials.location_code = students.location_code
+left join spending
+    on spending.school_year = students.school_year
+    and spending.district_code = students.district_code
+    and spending.location_code = students.location_code
+left join cte_offered
+    on cte_offered.school_year = students.school_year
+    and cte_offered.district_code = students.district_code
+    and cte_offered.location_code = students.location_code
