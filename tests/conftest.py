@@ -24,3 +24,12 @@ def cte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     settings.landing_dir.mkdir(parents=True)
     monkeypatch.setenv("CTE_WAREHOUSE_PATH", str(settings.warehouse_path))
     return settings
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    """The dbt manifest Dagster reads at import; parsed once if the project changed."""
+    from dagster_project.cli import cmd_prepare
+
+    cmd_prepare(None)
+    return get_settings().dbt_project_dir / "target" / "manifest.json"

@@ -1,0 +1,32 @@
+"""The code location loads and holds the whole flow: every extract, dbt, publish, automation."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.contracts import EXTRACTS
+
+
+def test_definitions_hold_every_extract_and_the_flow(dbt_manifest):
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    for extract in EXTRACTS:
+        assert f"raw/{extract.name}" in keys
+        assert any(k.endswith(f"stg_{extract.name}") for k in keys), extract.name
+    assert any(k.endswith("perkins_indicators") for k in keys)
+    assert "published_snapshot" in keys
+    assert "dq_report" in keys
+    sensors = {s.name for s in defs.sensors}
+    assert {f"{e.name}_landed" for e in EXTRACTS} <= sensors
+    assert {"record_run_failures", "rebuild_marts_after_loads"} <= sensors
+    assert {s.name for s in defs.schedules} == {"nightly_marts", "quarterly_labor_market"}
+    # every raw asset carries the three checks, two of them blocking
+    for extract in EXTRACTS:
+        checks = graph.get(dg.AssetKey(["raw", extract.name])).check_keys
+        assert {c.name for c in checks} == {
+            "rows_reconcile",
+            "expectations_error",
+            "expectations_warn",
+        }
