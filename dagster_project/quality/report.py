@@ -1,0 +1,283 @@
+"""The data-quality report PED sends back to districts: static HTML, offline, no student data.
+
+``build_report`` writes ``<reports>/dq/index.html`` and one printable page per district and
+school year (``<reports>/dq/<district>/<year>.html``; state-level files under ``state``).
+Everything shown is a count, a code, a file name or a sentence written for district
+clerks: the quarantine's ``value`` column is never read, nor is any student-level table.
+Charts are inline SVG drawn by the templates, so the pages need nothing from the network.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from dagster_project.contracts import EXTRACTS
+from dagster_project.quality.suites import ERROR, seeds_dir
+
+STATE = "state"
+# Extracts a district is expected to send every year (state-level and optional ones are not).
+DISTRICT_EXTRACTS = tuple(e.name for e in EXTRACTS if not e.state_level and not e.optional)
+
+
+STATUS_WORDS = {
+    "LOADED": "Loaded",
+    "REJECTED": "Rejected: not loaded",
+    "DUPLICATE": "Already received: ignored",
+    "SUPERSEDED": "Replaced by a later file",
+}
+REASON_WORDS = {
+    "TYPE_MISMATCH": "Wrong kind of value",
+    "TRUNCATED_ROW": "Row cut short",
+    "DISTRICT_MISMATCH": "Other district's row",
+    "YEAR_MISMATCH": "Other year's row",
+    "DUPLICATE_ROW": "Row repeated",
+    "DUPLICATE_KEY": "Same record twice",
+    "INVALID_STUDENT_ID": "Invalid student ID",
+    "MISSING_VALUE": "Required value blank",
+    "OUT_OF_RANGE": "Value out of range",
+    "UNKNOWN_CODE": "Unknown code",
+    "FUTURE_DATE": "Date in the future",
+    "INCONSISTENT": "Values contradict each other",
+}
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    relation = con.sql(sql)
+    names = relation.columns
+    return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
+
+
+_MANIFESTS = """
+    select manifest_id, extract, district_code, school_year, file_name, submitted_at,
+           loaded_at, status, reason_code, error_message, notes,
+           coalesce(rows_read, 0) as rows_read, coalesce(rows_loaded, 0) as rows_loaded,
+           coalesce(rows_quarantined, 0) as rows_quarantined
+    from raw.load_manifest
+    order by district_code, school_year, extract, submitted_at, manifest_id
+"""
+# Never the quarantine's value column: it may hold what the district typed in a personal field.
+_QUARANTINE = """
+    select q.manifest_id, q.reason_code, q.column_name, q.message, count(*) as row_count
+    from raw.quarantine q
+    join raw.load_manifest m on m.manifest_id = q.manifest_id and m.status = 'LOADED'
+    group by all
+    order by q.manifest_id, row_count desc, q.reason_code
+"""
+_FAILED_CHECKS = """
+    select manifest_id, suite, expectation, column_name, severity, reason_code, description,
+           element_count, unexpected_count, unexpected_percent
+    from audit.dq_results
+    where manifest_id in (select manifest_id from raw.load_manifest where status = 'LOADED')
+    qualify row_number() over (
+        partition by manifest_id, suite, expectation order by validated_at desc) = 1
+        and not success
+    order by manifest_id, severity, expectation
+"""
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    value: str
+    series: int  # 0 = last year, 1 = this year
+
+
+@dataclass
+class Chart:
+    """A grouped bar chart (last year vs this year per extract), laid out for inline SVG."""
+
+    title: str
+    labels: list[tuple[float, str]]  # (x of the group's centre, extract)
+    bars: list[Bar]
+    width: int
+    height: int
+    baseline: float
+    max_label: str
+
+
+def bar_chart(
+    title: str, groups: list[tuple[str, float, float]], fmt: str, width: int = 720
+) -> Chart:
+    """``groups``: (label, last year, this year); ``fmt`` formats values for the labels."""
+    top, bottom, left = 24, 110, 90  # room on the left for the first slanted label
+    height = 300
+    plot_height = height - top - bottom
+    peak = max([v for _, a, b in groups for v in (a, b)] + [0]) or 1
+    group_width = (width - left) / max(len(groups), 1)
+    bar_width = min(28.0, group_width / 3)
+    bars, labels = [], []
+    for i, (label, last, this) in enumerate(groups):
+        centre = left + group_width * (i + 0.5)
+        labels.append((centre, label))
+        for series, value in enumerate((last, this)):
+            h = plot_height * value / peak
+            x = centre - bar_width + series * bar_width
+            bars.append(Bar(x, top + plot_height - h, bar_width - 2, h, fmt.format(value), series))
+    return Chart(title, labels, bars, width, height, top + plot_height, fmt.format(peak))
+
+
+@dataclass
+class Page:
+    district: str
+    district_name: str | None
+    year: int
+    files: list[dict] = field(default_factory=list)
+    quarantine: list[dict] = field(default_factory=list)
+    checks: list[dict] = field(default_factory=list)
+    cross_file: list[dict] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+
+    @property
+    def href(self) -> str:
+        return f"{self.district}/{self.year}.html"
+
+    @property
+    def current(self) -> list[dict]:
+        return [f for f in self.files if f["status"] == "LOADED"]
+
+    def total(self, column: str) -> int:
+        return sum(f[column] for f in self.current)
+
+    @property
+    def quarantine_rate(self) -> float:
+        read = self.total("rows_read")
+        return self.total("rows_quarantined") / read if read else 0.0
+
+    @property
+    def blocking(self) -> list[dict]:
+        return [c for c in self.checks if c["severity"] == ERROR]
+
+    @property
+    def rejected(self) -> list[dict]:
+        return [f for f in self.files if f["status"] == "REJECTED"]
+
+
+def _district_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """From the dbt seed table when dbt has run, else from the seed file itself."""
+    exists = con.sql(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'reference' and table_name = 'schools'"
+    ).fetchall()[0][0]
+    if exists:
+        rows = con.sql(
+            "select district_code, min(district_name) from reference.schools group by 1"
+        ).fetchall()
+        return dict(rows)
+    path = seeds_dir() / "schools.csv"
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        return {r["district_code"]: r["district_name"] for r in csv.DictReader(f)}
+
+
+def _per_extract(files: list[dict]) -> dict[str, tuple[int, int]]:
+    """extract -> (rows loaded, rows quarantined) over current submissions."""
+    out: dict[str, tuple[int, int]] = {}
+    for f in files:
+        if f["status"] == "LOADED":
+            loaded, quarantined = out.get(f["extract"], (0, 0))
+            out[f["extract"]] = (loaded + f["rows_loaded"], quarantined + f["rows_quarantined"])
+    return out
+
+
+def _charts(this: list[dict], last: list[dict]) -> list[Chart]:
+    now, before = _per_extract(this), _per_extract(last)
+    extracts = sorted(set(now) | set(before))
+    if not extracts:
+        return []
+
+    def rate(counts: tuple[int, int] | None) -> float:
+        if not counts or not sum(counts):
+            return 0.0
+        return 100.0 * counts[1] / sum(counts)
+
+    rows = [(e, before.get(e, (0, 0))[0], now.get(e, (0, 0))[0]) for e in extracts]
+    rates = [(e, rate(before.get(e)), rate(now.get(e))) for e in extracts]
+    return [
+        bar_chart("Rows loaded per extract", rows, "{:,.0f}"),
+        bar_chart("Share of rows set aside (quarantined), %", rates, "{:.1f}"),
+    ]
+
+
+def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
+    names = _district_names(con)
+    files_by_slice: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    unidentified = []
+    for f in _rows(con, _MANIFESTS):
+        if f["district_code"] is None or f["school_year"] is None:
+            unidentified.append(f)
+        else:
+            files_by_slice[(f["district_code"], f["school_year"])].append(f)
+    by_manifest = {f["manifest_id"]: f for fs in files_by_slice.values() for f in fs}
+    quarantine = _rows(con, _QUARANTINE)
+    checks = _rows(con, _FAILED_CHECKS)
+    pages = []
+    for (district, year), files in sorted(files_by_slice.items()):
+        page = Page(district, names.get(district), year, files)
+        ids = {f["manifest_id"] for f in page.current}
+        page.quarantine = [
+            q | {"extract": by_manifest[q["manifest_id"]]["extract"]}
+            for q in quarantine
+            if q["manifest_id"] in ids
+        ]
+        for c in checks:
+            if c["manifest_id"] in ids:
+                row = c | {"extract": by_manifest[c["manifest_id"]]["extract"]}
+                (page.cross_file if c["suite"] == "cross_file" else page.checks).append(row)
+        if district != STATE:
+            received = {f["extract"] for f in page.current}
+            page.missing = [e for e in DISTRICT_EXTRACTS if e not in received]
+        page.charts = _charts(files, files_by_slice.get((district, year - 1), []))
+        pages.append(page)
+    return pages, unidentified
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("dagster_project.quality", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(status_words=STATUS_WORDS, reason_words=REASON_WORDS)
+    return env
+
+
+def build_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> Path:
+    """Write the PED data-quality report; return the index page."""
+    out = reports_dir / "dq"
+    pages, unidentified = _pages(con)
+    env = _environment()
+    generated = datetime.now().strftime("%Y-%m-%d %H:%M")
+    data_docs = reports_dir / "data_docs" / "index.html"
+    for page in pages:
+        target = out / page.href
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(
+            env.get_template("district.html.j2").render(page=page, generated=generated),
+            encoding="utf-8",
+        )
+    index = out / "index.html"
+    out.mkdir(parents=True, exist_ok=True)
+    index.write_text(
+        env.get_template("index.html.j2").render(
+            pages=pages,
+            unidentified=unidentified,
+            generated=generated,
+            data_docs="../data_docs/index.html" if data_docs.exists() else None,
+        ),
+        encoding="utf-8",
+    )
+    return index

@@ -1,0 +1,215 @@
+"""The PED data-quality report: content, privacy, offline rendering in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from test_quality import (
+    NAME,
+    RAW_ID,
+    SEEDS,
+    YEAR,
+    _insert,
+    _manifest,
+    clean_frame,
+    validate,
+    with_values,
+)
+
+from dagster_project.contracts import EXTRACTS_BY_NAME
+from dagster_project.quality.cross_file import run_cross_file_checks
+from dagster_project.quality.data_docs import publish_data_docs
+from dagster_project.quality.report import build_report
+from dagster_project.quality.suites import CodeSets, read_code_sets
+from dagster_project.quality.validation import record_results
+from dagster_project.settings import REPO_ROOT
+from dagster_project.warehouse import ensure_schema
+
+ARTIFACTS = REPO_ROOT / "warehouse" / "test-artifacts"
+
+
+def _quarantine(con, manifest_id: int, frame: pl.DataFrame) -> None:
+    """What the loader writes, with a planted personal value in the value column."""
+    for row in frame.iter_rows(named=True):
+        con.execute(
+            "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
+            [
+                manifest_id,
+                row["_source_row"],
+                row["column_name"],
+                row["reason_code"],
+                row["message"],
+                f"{NAME} {RAW_ID}",
+            ],
+        )
+
+
+@pytest.fixture
+def code_sets(tmp_path: Path) -> CodeSets:
+    for name, text in SEEDS.items():
+        (tmp_path / name).write_text(text)
+    return read_code_sets(tmp_path)
+
+
+@pytest.fixture
+def reports(tmp_path: Path, code_sets: CodeSets) -> Path:
+    """A warehouse with two years for district 001, a state file and an unreadable name."""
+    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
+    ensure_schema(con)
+    con.execute(
+        "create schema reference; create table reference.schools as "
+        "select '001' as district_code, '010' as location_code, 'Alpha' as district_name"
+    )
+    enrollment = EXTRACTS_BY_NAME["student_enrollment"]
+    # Last year: clean files.
+    _manifest(con, 1, "student_enrollment", "001", YEAR - 1, 180)
+    _manifest(con, 2, "cte_course_enrollment", "001", YEAR - 1, 150)
+    # This year: enrollment with bad rows (validated), courses for unknown students,
+    # a rejected file, a replaced submission, a state-level file and a badly named file.
+    frame = clean_frame(enrollment, manifest_id=3)
+    for row in range(4):
+        frame = with_values(frame, row, {"sex": "Q"})
+    frame = with_values(frame, 10, {"grade_level": "14"})
+    result = validate("student_enrollment", frame, code_sets)
+    _manifest(con, 3, "student_enrollment", "001", YEAR, frame.height)
+    con.execute(
+        "update raw.load_manifest set rows_loaded = ?, rows_quarantined = ? where manifest_id = 3",
+        [frame.height - 5, 5],
+    )
+    _quarantine(con, 3, result.quarantine)
+    record_results(con, result, "run-1")
+    _insert(con, "student_enrollment", frame.filter(pl.col("_source_row") > 20))
+    courses = clean_frame(EXTRACTS_BY_NAME["cte_course_enrollment"], manifest_id=5)
+    _manifest(con, 5, "cte_course_enrollment", "001", YEAR, courses.height)
+    _insert(con, "cte_course_enrollment", courses)
+    _manifest(
+        con,
+        4,
+        "cte_course_enrollment",
+        "001",
+        YEAR,
+        0,
+        status="SUPERSEDED",
+        submitted=f"{YEAR}-06-01 09:00:00",
+    )
+    _manifest(con, 6, "work_based_learning", "001", YEAR, None, status="REJECTED")
+    con.execute(
+        "update raw.load_manifest set reason_code = 'MISSING_COLUMNS', error_message = "
+        "'required column wbl_type is missing' where manifest_id = 6"
+    )
+    _manifest(con, 7, "oews_wages", "state", YEAR, 300)
+    con.execute(
+        "insert into raw.load_manifest (manifest_id, path, file_name, sha256, status, "
+        "reason_code, error_message, loaded_at) values (8, 'x', 'enrollment final.csv', 's8', "
+        "'REJECTED', 'BAD_FILE_NAME', 'the name does not follow the convention', now())"
+    )
+    run_cross_file_checks(con, "run-1")
+    out = tmp_path / "reports"
+    publish_data_docs([result], out)
+    build_report(con, out)
+    con.close()
+    return out
+
+
+def test_report_pages_and_content(reports: Path):
+    index = reports / "dq" / "index.html"
+    page = reports / "dq" / "001" / f"{YEAR}.html"
+    assert index.exists() and page.exists()
+    assert (reports / "dq" / "001" / f"{YEAR - 1}.html").exists()
+    assert (reports / "dq" / "state" / f"{YEAR}.html").exists()
+
+    html = page.read_text(encoding="utf-8")
+    assert "Alpha (001)" in html  # district name from the seed list
+    assert "Sex must be F, M or X." in html and "Grade level must be two digits" in html
+    assert "Action needed" in html and "Blocking" in html  # 4 of 200 sex codes: 2 % > 1 %
+    assert "required column wbl_type is missing" in html and "Rejected: not loaded" in html
+    assert "Replaced by a later file" in html
+    assert "Course records for students who are not in this district" in html
+    assert "assessment_results" in html  # reported as not received yet
+    assert html.count("<svg") == 2 and "last year" in html
+    bars = re.findall(r'<rect class="bar series(\d)"[^>]*height="([\d.]+)"', html)
+    assert {s for s, h in bars if float(h) > 0} == {"0", "1"}  # both years drawn
+
+    index_html = index.read_text(encoding="utf-8")
+    assert f"001/{YEAR}.html" in index_html and "../data_docs/index.html" in index_html
+    assert "enrollment final.csv" in index_html
+
+
+def test_report_holds_no_personal_value_and_no_url(reports: Path):
+    for path in (reports / "dq").rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert RAW_ID not in text and NAME not in text, path
+        assert not re.search(r"https?://", text), path
+        assert not re.search(r"[0-9a-f]{64}", text), path  # no pseudonymized student ID
+
+
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            shutil.which("chromium") or "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            # Belt and braces: any name lookup fails, so nothing can leave the machine.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_report_renders_offline_in_chromium(reports: Path, tmp_path: Path):
+    page = (reports / "dq" / "001" / f"{YEAR}.html").as_uri()
+    dom = _chromium("--dump-dom", page, profile=tmp_path / "p1").stdout
+    assert "Files received" in dom and len(re.findall(r"<rect ", dom)) >= 4
+
+    shot, netlog = tmp_path / "dq_report.png", tmp_path / "net.json"
+    _chromium(
+        f"--screenshot={shot}",
+        "--window-size=1100,2200",
+        f"--log-net-log={netlog}",
+        page,
+        profile=tmp_path / "p2",
+    )
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "dq_report.png")
+
+    # Chromium's own services (updates, accounts) show up with no origin and fail to
+    # resolve; anything the page itself asked for over the network would carry one.
+    log = json.loads(netlog.read_text())
+    starts = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    from_page = [
+        e["params"]["url"]
+        for e in log["events"]
+        if e["type"] == starts
+        and "url" in e.get("params", {})
+        and e["params"].get("initiator") != "not an origin"
+    ]
+    assert from_page == []
+
+
+def test_report_on_an_empty_warehouse(tmp_path: Path):
+    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
+    ensure_schema(con)
+    index = build_report(con, tmp_path / "reports")
+    con.close()
+    assert "No submissions yet." in index.read_text(encoding="utf-8")
+    assert date.today().isoformat() in index.read_text(encoding="utf-8")
