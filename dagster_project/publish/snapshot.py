@@ -225,7 +225,7 @@ def _prune(published_dir: Path, keep: int) -> None:
 def _read_marts(warehouse_path: Path, specs: Sequence[PublishSpec]) -> dict[str, pl.DataFrame]:
     """Copy the published marts out of the working warehouse and let go of it at once."""
     with connect(Path(warehouse_path), read_only=True) as con:
-        return {s.table: con.execute(f"select * from {s.relation}").pl() for s in specs}
+        return {s.table: con.sql(f"select * from {s.relation}").pl() for s in specs}
 
 
 def _catalog(specs: Sequence[PublishSpec], tables: dict[str, SuppressedTable]) -> pl.DataFrame:
