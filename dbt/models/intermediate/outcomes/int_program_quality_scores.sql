@@ -1,25 +1,9 @@
 {#-
     One row per school year, school and program of study with a High-Quality CTE
-    self-review: the 12 components' ratings (1..4), taking each component's latest review
-    of the year, how many were rated, how many at or above "meets" (formula_parameters
-    quality_meets_rating, 3), that share, and the percentage points the funding formula's
+    self-review (one rating 1..4 per component, the extract's key): how many were rated,
+    how many at or above "meets" (formula_parameters quality_meets_rating, 3), that share, and the percentage points the funding formula's
     quality incentive pays for (100 * share).
 -#}
-with latest_ratings as (
-    select district_code, location_code, school_year, program_of_study_code, component, rating
-    from (
-        select
-            reviews.*,
-            row_number() over (
-                partition by district_code, location_code, school_year, program_of_study_code,
-                    component
-                order by reviewed_on desc
-            ) as review_rank
-        from {{ ref('stg_program_quality_review') }} as reviews
-    ) as ranked
-    where review_rank = 1
-)
-
 select
     school_year,
     district_code,
@@ -34,6 +18,6 @@ select
         "12") }} as share_meeting,
     100.0 * sum(case when rating >= {{ formula_parameter('quality_meets_rating') }} then 1 else 0 end)
         / 12 as quality_points
-from latest_ratings
+from {{ ref('stg_program_quality_review') }}
 where component between 1 and 12
 group by school_year, district_code, location_code, program_of_study_code

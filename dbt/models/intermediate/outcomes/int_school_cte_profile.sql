@@ -16,8 +16,8 @@
 -#}
 with schools as (
     select
-        cast(district_code as {{ dbt.type_string() }}) as district_code,
-        cast(location_code as {{ dbt.type_string() }}) as location_code,
+        {{ seed_code('district_code') }} as district_code,
+        {{ seed_code('location_code') }} as location_code,
         cast(school_level as {{ dbt.type_string() }}) as school_level,
         cast(cte_region as {{ dbt.type_string() }}) as cte_region
     from {{ ref('schools') }}

@@ -38,7 +38,7 @@ amounts as (
 
 districts as (
     select distinct
-        cast(district_code as {{ dbt.type_string() }}) as district_code,
+        {{ seed_code('district_code') }} as district_code,
         cast(district_name as {{ dbt.type_string() }}) as district_name
     from {{ ref('schools') }}
 )

@@ -1,0 +1,283 @@
+"""Outcome marts II (issue 6): a hand-worked golden fixture and recovery of planted effects.
+
+The golden fixture (tests/fixtures/outcomes/*.csv, raw rows as ingest would store them)
+describes four Albuquerque high schools in school year 2024; every expected figure below is
+worked by hand in the comments. The recovery test generates sample-scale data, loads it with
+the ingest loader and checks the marts against the effects planted in truth.json.
+
+dbt runs as `dbt seed`, `dbt run` of the outcome marts and their ancestors, then `dbt test`
+of the outcome models (unit tests included): the same nodes as `dbt build`, without letting
+a failing test of another part of the project skip these models.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.settings import REPO_ROOT
+from dagster_project.warehouse import ensure_schema
+
+DBT_DIR = REPO_ROOT / "dbt"
+DBT = REPO_ROOT / ".venv" / "bin" / "dbt"
+FIXTURES = Path(__file__).parent / "fixtures" / "outcomes"
+OUTCOME_MODELS = ["path:models/marts/outcomes", "path:models/intermediate/outcomes"]
+
+
+def _dbt(warehouse: Path, target: Path, *args: str) -> None:
+    env = os.environ | {
+        "CTE_WAREHOUSE_PATH": str(warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    command = [str(DBT), *args, "--target-path", str(target), "--log-path", str(target / "logs")]
+    done = subprocess.run(command, cwd=DBT_DIR, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"dbt {' '.join(args)} failed:\n{done.stdout[-6000:]}"
+
+
+def _build_outcomes(warehouse: Path, target: Path) -> None:
+    _dbt(warehouse, target, "seed")
+    _dbt(warehouse, target, "run", "--select", *(f"+{m}" for m in OUTCOME_MODELS))
+    _dbt(warehouse, target, "test", "--select", *OUTCOME_MODELS)
+
+
+def _load_fixture(con: duckdb.DuckDBPyConnection) -> None:
+    """Each CSV as one LOADED file of its extract: a manifest row, then its rows."""
+    for csv in sorted(FIXTURES.glob("*.csv")):
+        extract = csv.stem
+        manifest_id = con.execute(
+            "insert into raw.load_manifest (path, file_name, sha256, extract, status, loaded_at)"
+            " values (?, ?, ?, ?, 'LOADED', now()) returning manifest_id",
+            [str(csv), csv.name, extract, extract],
+        ).fetchall()[0][0]
+        con.execute(
+            f"insert into raw.{extract} by name "
+            f"select *, {manifest_id} as _manifest_id, 2024 as _file_year, "
+            "row_number() over () + 1 as _source_row "
+            "from read_csv(?, all_varchar = true, header = true)",
+            [str(csv)],
+        )
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    root = tmp_path_factory.mktemp("outcomes_golden")
+    warehouse = root / "cte.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_schema(con)
+        _load_fixture(con)
+    _build_outcomes(warehouse, root / "target")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+def _row(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, object]:
+    cursor = con.execute(sql)
+    rows = cursor.fetchall()
+    assert len(rows) == 1, f"expected one row, got {len(rows)}: {sql}"
+    return dict(zip([d[0] for d in cursor.description], rows[0], strict=True))
+
+
+def test_program_outcomes_quarters_after_exit(golden: duckdb.DuckDBPyConnection) -> None:
+    # a1 and a2 (WELD concentrators) graduate 2024-05-31 (2024 Q2): Q+2 = 2024 Q4, Q+4 =
+    # 2025 Q2. a1 earns 3,000 + 1,000 in 2024 Q4 and 5,000 in 2025 Q2; a2 only in 2025 Q1
+    # (neither quarter) and enrolls in two terms. Benchmark: OEWS 00-0000 median 12,000 / 4.
+    row = _row(
+        golden,
+        "select * from marts.program_outcomes where exit_year = 2024 and level = 'school' "
+        "and entity_code = '001-010' and program_of_study_code = 'WELD'",
+    )
+    assert row["leavers"] == 2 and row["graduates"] == 2
+    assert row["q2_observed_leavers"] == 2 and row["employed_q2"] == 1
+    assert row["employment_rate_q2"] == 0.5
+    assert row["median_earnings_q2"] == 4000
+    assert row["quarterly_wage_benchmark"] == 3000
+    assert row["above_state_median_q2"] == 1 and row["above_state_median_share_q2"] == 1.0
+    assert row["employed_q4"] == 1 and row["median_earnings_q4"] == 5000
+    assert row["postsecondary_enrolled"] == 1 and row["postsecondary_rate"] == 0.5
+    assert row["postsecondary_persisted"] == 1 and row["persistence_rate"] == 1.0
+
+
+def test_labor_market_flags_keep_bls_flags(golden: duckdb.DuckDBPyConnection) -> None:
+    occupations = {
+        r[0]: r[1:]
+        for r in golden.execute(
+            "select soc_code, annual_median_wage, annual_median_wage_flag, wage_is_top_coded, "
+            "is_high_wage, is_high_skill, is_high_demand from marts.labor_market_alignment "
+            "where school_year = 2024 and region_scope = 'state' "
+            "and program_of_study_code = 'WELD'"
+        ).fetchall()
+    }
+    # '#': top-coded, the BLS cap; high demand by openings (150 >= 100); HS diploma: not high skill.
+    assert occupations["51-4121"] == (239200.0, "#", True, True, False, True)
+    # '*': wage unknown so high-wage unknown; growth 20% > the state's 10%: high demand.
+    assert occupations["51-2041"] == (None, "*", False, None, True, True)
+    summary = _row(
+        golden,
+        "select * from marts.labor_market_alignment where school_year = 2024 "
+        "and region_scope = 'state' and program_of_study_code = 'WELD' and soc_code = 'ALL'",
+    )
+    assert summary["concentrator_graduates"] == 2
+    assert summary["state_annual_openings"] == 170
+    assert summary["graduates_per_100_openings"] == pytest.approx(200 / 170)
+
+
+def test_comparison_matched_exactly(golden: duckdb.DuckDBPyConnection) -> None:
+    # Strata: (a1 treated graduated, a3 control graduated), (a2 treated graduated, a4 control
+    # dropped). Difference = 1/2 * (1 - 1) + 1/2 * (1 - 0) = 0.5. Treated variance 0;
+    # controls: one per stratum, so their overall variance var(1, 0) = 0.5 is used:
+    # SE = sqrt(0 / 2 + 0.5 * (1^2/1 + 1^2/1) / 2^2) = 0.5.
+    row = _row(
+        golden,
+        "select * from marts.comparison_outcomes where cohort = '2024' "
+        "and comparison_scope = 'all' and outcome = 'graduation'",
+    )
+    assert (row["matched_strata"], row["matched_treated"], row["matched_controls"]) == (2, 2, 2)
+    assert row["treated_mean"] == 1.0 and row["control_mean"] == 0.5
+    assert row["difference"] == 0.5 and row["standard_error"] == pytest.approx(0.5)
+    assert row["ci_low"] == pytest.approx(0.5 - 1.959963984540054 * 0.5)
+    # Placement of graduates: a2's stratum has no graduated control, so only a1 vs a3.
+    placement = _row(
+        golden,
+        "select * from marts.comparison_outcomes where cohort = '2024' "
+        "and comparison_scope = 'program' and program_of_study_code = 'WELD' "
+        "and outcome = 'placement'",
+    )
+    assert (placement["matched_treated"], placement["difference"]) == (1, 1.0)
+    assert placement["standard_error"] is None
+
+
+def test_cost_study_lesc_method(golden: duckdb.DuckDBPyConnection) -> None:
+    # Fund 11000, function 1000: 44,000 - 4,000 at 001-010 (other funds and functions left
+    # out), 56,000, 28,000, 28,000 over 4 students each.
+    spend = dict(
+        golden.execute(
+            "select location_code, spending_per_student from marts.cost_per_student "
+            "where fiscal_year = 2024"
+        ).fetchall()
+    )
+    assert spend == {"010": 10000, "020": 14000, "030": 7000, "040": 7000}
+    school = _row(golden, "select * from marts.cost_per_student where location_code = '010'")
+    assert school["is_cte_powerhouse"] and school["is_high_cost_specialist"]
+    assert school["cost_per_concentrator"] == 20000  # 40,000 / 2
+    assert school["cost_per_credential"] == 40000  # a2's credential is not verified
+    assert school["cost_per_placed_graduate"] == 20000  # a1 employed, a2 enrolled
+    # Powerhouses 010 and 020 (mean 12,000, variance 8e6) vs 030 and 040 (7,000, 0):
+    # t = 5,000 / sqrt(8e6 / 2) = 2.5 with 1 degree of freedom: p = 1/2 - atan(2.5) / pi.
+    row = _row(
+        golden,
+        "select * from marts.cost_study where fiscal_year = 2024 "
+        "and school_group = 'CTE_POWERHOUSE'",
+    )
+    assert row["mean_difference"] == 5000 and row["welch_t"] == 2.5 and row["welch_df"] == 1
+    assert row["p_value_one_tailed"] == pytest.approx(0.5 - math.atan(2.5) / math.pi)
+
+
+def test_funding_simulation_from_seed_parameters(golden: duckdb.DuckDBPyConnection) -> None:
+    # 2 CTE schools * 25,000 + 4 concentrators * 350 + 1 tier-1 credential * 500
+    # + 2 high-cost concentrators * 300 + 75 quality points * 40 = 55,500.
+    row = _row(golden, "select * from marts.funding_simulation where fiscal_year = 2024")
+    assert row["cte_schools"] == 2 and row["concentrators"] == 4
+    assert row["quality_points"] == 75
+    assert row["simulated_allocation"] == 55500
+    assert row["allocation_per_concentrator"] == 13875
+    assert row["nextgen_award"] == 8000 and row["nextgen_award_per_participant"] == 2000
+    quality = _row(golden, "select * from marts.program_quality where school_year = 2024")
+    assert (quality["components_meeting"], quality["share_meeting"]) == (9, 0.75)
+    assert quality["concentrators"] == 2
+
+
+def test_marts_hold_no_student_columns(golden: duckdb.DuckDBPyConnection) -> None:
+    columns = {
+        c[0]
+        for c in golden.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts'"
+        ).fetchall()
+    }
+    assert columns and not columns & {"student_key", "student_id", "last_name", "birth_date"}
+
+
+@pytest.fixture(scope="module")
+def recovered(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict]]:
+    from dagster_project.ingest.loader import Loader
+    from dagster_project.sample_data import generate, truth_path
+
+    root = tmp_path_factory.mktemp("outcomes_recovery")
+    landing = root / "raw" / "landing"
+    generate("sample", 6, 7, landing)
+    warehouse = root / "cte.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_schema(con)
+        Loader(con, landing, b"key").load(p for p in landing.rglob("*") if p.is_file())
+    _build_outcomes(warehouse, root / "target")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    yield con, json.loads(truth_path(landing).read_text())
+    con.close()
+
+
+def _pooled(con: duckdb.DuckDBPyConnection, outcome: str, cohorts: list[int]) -> tuple:
+    """Treated-weighted mean of the per-cohort differences of all concentrators, and its SE."""
+    rows = con.execute(
+        "select matched_treated, difference, standard_error from marts.comparison_outcomes "
+        "where comparison_scope = 'all' and outcome = ? and cohort in "
+        f"({', '.join(repr(str(c)) for c in cohorts)})",
+        [outcome],
+    ).fetchall()
+    total = sum(r[0] for r in rows)
+    estimate = sum(r[0] * r[1] for r in rows) / total
+    se = math.sqrt(sum((r[0] / total) ** 2 * r[2] ** 2 for r in rows))
+    return estimate, se
+
+
+@pytest.mark.parametrize(
+    ("outcome", "effect"),
+    [
+        ("graduation", "graduation_pp"),
+        ("placement", "placement_pp"),
+        ("earnings_q2", "earnings_quarterly_dollars"),
+    ],
+)
+def test_matched_comparison_recovers_planted_effects(
+    recovered: tuple[duckdb.DuckDBPyConnection, dict], outcome: str, effect: str
+) -> None:
+    # Tolerance: the planted value lies within 2.5 standard errors of the estimate pooled over
+    # the cohorts with full course history (others under-count concentrators, see truth.json).
+    con, truth = recovered
+    planted = truth["effects"][effect] / (100 if effect.endswith("_pp") else 1)
+    estimate, se = _pooled(con, outcome, truth["full_history_cohorts"])
+    assert abs(estimate - planted) <= 2.5 * se, (outcome, estimate, se, planted)
+    assert estimate > 0 and se < planted  # the effect is detected, not only not contradicted
+
+
+def test_cost_study_recovers_cte_heavy_spending(
+    recovered: tuple[duckdb.DuckDBPyConnection, dict],
+) -> None:
+    # Planted: CTE-heavy high schools spend a fixed amount more per student every year; the
+    # Powerhouse rule finds them. Tolerance: within 2.5 Welch standard errors, every year.
+    con, truth = recovered
+    planted = truth["effects"]["instructional_spending_per_student_cte_heavy_dollars"]
+    heavy = {(s["district_code"], s["location_code"]) for s in truth["cte_heavy_schools"]}
+    powerhouses = set(
+        con.execute(
+            "select distinct district_code, location_code from marts.cost_per_student "
+            "where is_cte_powerhouse"
+        ).fetchall()
+    )
+    assert powerhouses and powerhouses <= heavy
+    rows = con.execute(
+        "select mean_difference, welch_t from marts.cost_study "
+        "where school_group = 'CTE_POWERHOUSE' and welch_t is not null"
+    ).fetchall()
+    assert rows
+    for difference, t in rows:
+        assert abs(difference - planted) <= 2.5 * difference / t
