@@ -1,9 +1,13 @@
 """The Dagster code location: assets, checks, jobs, sensors, schedules and resources."""
 
+import sys
+from pathlib import Path
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from dagster_project.assets.dbt import nm_cte_dbt_assets
+from dagster_project.assets.publish import dq_report, published_snapshot
 from dagster_project.assets.raw import raw_assets
 from dagster_project.dbt_project import nm_cte_dbt
 from dagster_project.jobs import jobs, load_jobs, schedules
@@ -14,7 +18,7 @@ from dagster_project.settings import disable_telemetry
 disable_telemetry()
 
 defs = dg.Definitions(
-    assets=[*raw_assets, nm_cte_dbt_assets],
+    assets=[*raw_assets, nm_cte_dbt_assets, dq_report, published_snapshot],
     jobs=jobs,
     schedules=schedules,
     sensors=[
@@ -26,8 +30,13 @@ defs = dg.Definitions(
             minimum_interval_seconds=15,
         ),
     ],
+    # Steps run one after another in the run's process: DuckDB admits one writing process.
+    executor=dg.in_process_executor,
     resources={
         "warehouse": WarehouseResource.from_settings(),
-        "dbt": DbtCliResource(project_dir=nm_cte_dbt),
+        # The venv's dbt, whether or not the venv is on PATH.
+        "dbt": DbtCliResource(
+            project_dir=nm_cte_dbt, dbt_executable=str(Path(sys.executable).parent / "dbt")
+        ),
     },
 )

@@ -6,8 +6,6 @@ computed from what the warehouse holds after the load, per submission, so their 
 with the file and not with the warehouse.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
@@ -19,8 +17,9 @@ from dagster_project.ingest.landing import FileNameError, list_landed, parse_fil
 from dagster_project.ingest.loader import FileOutcome, Loader
 from dagster_project.ingest.reasons import Status
 from dagster_project.partitions import school_years
+from dagster_project.quality.data_docs import publish_data_docs
 from dagster_project.resources import WarehouseResource
-from dagster_project.settings import pseudonym_key
+from dagster_project.settings import get_settings, pseudonym_key
 
 ROWS_RECONCILE = "rows_reconcile"
 EXPECTATIONS_ERROR = "expectations_error"
@@ -188,6 +187,8 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
             outcomes = loader.load(paths, reload=config.reload)
             loaded = [o.manifest_id for o in outcomes if o.status is Status.LOADED]
             checks = _check_results(con, extract, loaded)
+        if loader.validations:
+            publish_data_docs(loader.validations, get_settings().reports_dir)
         yield dg.MaterializeResult(metadata=_summary(outcomes))
         yield from checks
 

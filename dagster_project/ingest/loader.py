@@ -23,7 +23,7 @@ from dagster_project.ingest.landing import FileNameError, LandedFile, parse_file
 from dagster_project.ingest.reader import SOURCE_ROW, FileRejected, read_landed_file
 from dagster_project.ingest.reasons import FileReason, Status
 from dagster_project.ingest.rows import ISSUE_SCHEMA, Pseudonymizer, prepare_rows
-from dagster_project.quality.validation import record_results, validate_batch
+from dagster_project.quality.validation import BatchResult, record_results, validate_batch
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class Loader:
         self.run_id = run_id
         self.today = today or date.today()
         self._pseudonymize = Pseudonymizer(pseudonym_key)
+        self.validations: list[BatchResult] = []  # sanitized, for Data Docs
 
     def load(self, paths: Iterable[Path], reload: bool = False) -> list[FileOutcome]:
         """Load files; ``reload`` re-reads files already recorded (same bytes) as new."""
@@ -217,6 +218,7 @@ class Loader:
                 )
             self._write(extract, item)
         record_results(self.con, validation, self.run_id)
+        self.validations.append(validation)
 
     # -- writing --------------------------------------------------------------------------
 

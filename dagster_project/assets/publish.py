@@ -1,0 +1,88 @@
+"""The two doors out of the warehouse: the PED data-quality report and the analysts'
+published snapshot (write-audit-publish)."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from dagster_project.assets.dbt import nm_cte_dbt_assets
+from dagster_project.assets.raw import raw_asset_key
+from dagster_project.automation import rebuild_after_loads
+from dagster_project.contracts import EXTRACTS
+from dagster_project.dbt_project import nm_cte_dbt
+from dagster_project.ingest.audit import blocking_failures
+from dagster_project.publish.snapshot import PublishBlocked, current_code_version, publish_snapshot
+from dagster_project.publish.spec import load_publish_specs
+from dagster_project.quality.cross_file import run_cross_file_checks
+from dagster_project.quality.report import build_report
+from dagster_project.resources import WarehouseResource
+from dagster_project.settings import REPO_ROOT, get_settings
+
+PUBLISHED_MARTS = [s.table for s in load_publish_specs(nm_cte_dbt.manifest_path)]
+
+
+@dg.asset(
+    deps=[raw_asset_key(e) for e in EXTRACTS],
+    group_name="publish",
+    kinds={"html"},
+    automation_condition=rebuild_after_loads,
+    description="Cross-file checks, then the PED data-quality report (warehouse/reports/dq/)",
+)
+def dq_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    reports_dir = get_settings().reports_dir
+    with warehouse.connect() as con:
+        cross = run_cross_file_checks(con, context.run.run_id)
+        index = build_report(con, reports_dir)
+    failing = cross.filter(~cross["success"]) if cross.height else cross
+    return dg.MaterializeResult(
+        metadata={
+            "index": dg.MetadataValue.path(str(index)),
+            "cross_file_checks": cross.height,
+            "cross_file_failures": failing.height,
+        }
+    )
+
+
+@dg.asset(
+    deps=[get_asset_key_for_model([nm_cte_dbt_assets], m) for m in PUBLISHED_MARTS],
+    group_name="publish",
+    kinds={"duckdb", "parquet"},
+    automation_condition=rebuild_after_loads,
+    description=(
+        "Suppressed, de-identified copy of the marts, swapped in atomically; refuses while a "
+        "blocking check has failed, keeping the previous snapshot"
+    ),
+)
+def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    settings = get_settings()
+    with warehouse.connect(read_only=True) as con:
+        failures = blocking_failures(con)
+        manifest_ids = [
+            r[0]
+            for r in con.execute(
+                "select manifest_id from raw.load_manifest where status = 'LOADED' order by 1"
+            ).fetchall()
+        ]
+    try:
+        info = publish_snapshot(
+            Path(warehouse.path),
+            settings.published_dir,
+            nm_cte_dbt.manifest_path,
+            settings.min_n,
+            blocking_failures=failures,
+            manifest_ids=manifest_ids,
+            code_version=current_code_version(REPO_ROOT),
+        )
+    except PublishBlocked as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    context.log.info(f"published {info.path} ({len(info.tables)} tables) in {info.seconds:.1f}s")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(info.path)),
+            "version": info.version,
+            "tables": dg.MetadataValue.json(info.tables),
+            "suppressed_cells": dg.MetadataValue.json(info.suppression),
+            "submissions_included": len(manifest_ids),
+        }
+    )
