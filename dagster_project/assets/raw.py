@@ -189,7 +189,10 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
             checks = _check_results(con, extract, loaded)
         if loader.validations:
             publish_data_docs(loader.validations, get_settings().reports_dir)
-        yield dg.MaterializeResult(metadata=_summary(outcomes))
+        timings = {f"seconds_{phase}": round(t, 3) for phase, t in loader.seconds.items()}
+        yield dg.MaterializeResult(
+            metadata=_summary(outcomes) | timings | {"rows_validated": loader.rows_validated}
+        )
         yield from checks
 
     return _raw_asset
