@@ -12,6 +12,7 @@ Dagster instance (warehouse/dagster_home), so they show up in the UI's run histo
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -52,25 +53,35 @@ def _dbt(*args: str, settings: Settings) -> None:
     )
 
 
-def manifest_is_stale(settings: Settings) -> bool:
-    manifest = settings.dbt_project_dir / "target" / "manifest.json"
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    sources = [
-        p
-        for d in ("models", "macros", "seeds", "tests")
-        for p in (settings.dbt_project_dir / d).rglob("*")
-        if p.is_file()
+def _dbt_fingerprint(settings: Settings) -> str:
+    """Names, sizes and change times of the dbt project's sources: any edit changes it."""
+    root = settings.dbt_project_dir
+    sources = (p for d in ("models", "macros", "seeds", "tests") for p in (root / d).rglob("*"))
+    files = [
+        root / "dbt_project.yml",
+        root / "profiles.yml",
+        *sorted(p for p in sources if p.is_file()),
     ]
-    sources.append(settings.dbt_project_dir / "dbt_project.yml")
-    return any(p.stat().st_mtime > built for p in sources)
+    listing = "\n".join(
+        f"{p.relative_to(root)}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in files
+    )
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def manifest_is_stale(settings: Settings) -> bool:
+    target = settings.dbt_project_dir / "target"
+    stamp = target / "cte_fingerprint.txt"
+    if not (target / "manifest.json").exists() or not stamp.exists():
+        return True
+    return stamp.read_text() != _dbt_fingerprint(settings)
 
 
 def cmd_prepare(_: argparse.Namespace) -> None:
     settings = get_settings()
     if manifest_is_stale(settings):
+        fingerprint = _dbt_fingerprint(settings)
         _dbt("parse", "--quiet", settings=settings)
+        (settings.dbt_project_dir / "target" / "cte_fingerprint.txt").write_text(fingerprint)
 
 
 def _landed_years(settings: Settings) -> list[str]:
