@@ -2,11 +2,18 @@
 prepared ahead of time (`cte prepare`) instead of parsed at every import."""
 
 import os
+import sys
+from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 from dagster_project.settings import REPO_ROOT, get_settings
 
+# dagster-dbt runs `dbt` from PATH (also inside prepare_if_dev): use this interpreter's,
+# whether or not the virtualenv is activated.
+_bin = str(Path(sys.executable).parent)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
 # dbt reads the warehouse location from the environment (dbt/profiles.yml).
 os.environ.setdefault("CTE_WAREHOUSE_PATH", str(get_settings().warehouse_path))
 

@@ -1,8 +1,5 @@
 """The Dagster code location: assets, checks, jobs, sensors, schedules and resources."""
 
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
@@ -34,9 +31,6 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
     resources={
         "warehouse": WarehouseResource.from_settings(),
-        # The venv's dbt, whether or not the venv is on PATH.
-        "dbt": DbtCliResource(
-            project_dir=nm_cte_dbt, dbt_executable=str(Path(sys.executable).parent / "dbt")
-        ),
+        "dbt": DbtCliResource(project_dir=nm_cte_dbt),
     },
 )
