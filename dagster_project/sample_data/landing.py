@@ -1,0 +1,93 @@
+"""Writing extracts into the landing zone with the contract's names and columns."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from dagster_project.contracts import get_extract
+from dagster_project.ingest.landing import STATE, file_name, landing_path
+
+# When each extract is submitted, relative to its year: fixed, so the same seed writes the
+# same file names (school and fiscal years end June 30; labor-market data come later).
+_SUBMITTED: dict[str, tuple[int, int, int, int]] = {  # years after, month, day, hour
+    "student_enrollment": (0, 6, 15, 10),
+    "cte_course_enrollment": (0, 6, 15, 10),
+    "assessment_results": (0, 6, 15, 10),
+    "program_quality_review": (0, 6, 15, 10),
+    "credential_attainment": (0, 6, 30, 10),
+    "work_based_learning": (0, 6, 30, 10),
+    "school_expenditures": (0, 10, 15, 10),
+    "grant_awards": (0, 8, 1, 9),
+    "occupational_projections": (0, 9, 1, 8),
+    "oews_wages": (1, 3, 31, 8),
+    "wage_records": (1, 2, 15, 9),
+    "postsecondary_enrollment": (1, 1, 31, 9),
+    "military_enlistment": (1, 3, 1, 9),
+}
+
+
+def submitted_at(extract: str, year: int) -> datetime:
+    after, month, day, hour = _SUBMITTED[extract]
+    return datetime(year + after, month, day, hour, 30)
+
+
+class Landing:
+    """Counts what it writes; state-level files can be appended to chunk by chunk."""
+
+    def __init__(self, root: Path, years: range) -> None:
+        self.root = root
+        self.years = years  # state-level files exist only for the written years
+        self.files: Counter[str] = Counter()
+        self.rows: Counter[str] = Counter()
+        self._streams: dict[tuple[str, int], IO[bytes]] = {}
+
+    def path(self, extract: str, district: str, year: int, ext: str = ".csv") -> Path:
+        folder = landing_path(self.root, get_extract(extract))
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / file_name(extract, district, year, submitted_at(extract, year), ext)
+
+    def districts(self, extract: str, year: int, frame: pl.DataFrame | None) -> None:
+        """One file per district; rows sorted by the extract's key for stable bytes."""
+        if frame is None or not frame.height:
+            return
+        key = [k for k in get_extract(extract).key if k != "district_code"]
+        frame = frame.sort(["district_code", *key], maintain_order=True)
+        for (district,), part in frame.partition_by(
+            "district_code", as_dict=True, maintain_order=True
+        ).items():
+            part.write_csv(self.path(extract, str(district), year))
+            self.files[extract] += 1
+            self.rows[extract] += part.height
+
+    def state(self, extract: str, year: int, frame: pl.DataFrame | None) -> None:
+        if frame is None or not frame.height:
+            return
+        frame.write_csv(self.path(extract, STATE, year))
+        self.files[extract] += 1
+        self.rows[extract] += frame.height
+
+    def record(self, extract: str, rows: int) -> None:
+        """Count a file written by other means (the OEWS workbook)."""
+        self.files[extract] += 1
+        self.rows[extract] += rows
+
+    def append(self, extract: str, year: int, frame: pl.DataFrame) -> None:
+        if not frame.height:
+            return
+        stream = self._streams.get((extract, year))
+        if stream is None:
+            stream = self.path(extract, STATE, year).open("wb")
+            self._streams[(extract, year)] = stream
+            self.files[extract] += 1
+        frame.write_csv(stream, include_header=stream.tell() == 0)
+        self.rows[extract] += frame.height
+
+    def close(self) -> None:
+        for stream in self._streams.values():
+            stream.close()
+        self._streams.clear()
