@@ -26,8 +26,6 @@ select
     groups.numerator,
     groups.denominator,
     groups.rate as group_rate,
-    all_students.numerator as all_students_numerator,
-    all_students.denominator as all_students_denominator,
     all_students.rate as all_students_rate,
     groups.rate - all_students.rate as gap,
     abs(groups.rate - all_students.rate) > {{ var('equity_gap_threshold') }}
