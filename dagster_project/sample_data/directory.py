@@ -40,13 +40,24 @@ SCALES: dict[str, Scale] = {
     for s in (
         Scale(
             "tiny",
-            ("001-010", "001-020", "001-235"),
+            ("001-010", "001-050", "001-235"),
             0.15,
             "District 001 only (two high schools, one middle school), a few hundred students.",
         ),
         Scale(
             "sample",
-            ("001-010", "001-020", "001-140", "001-235", "001-245", "017", "040", "069", "506"),
+            (
+                "001-010",
+                "001-050",
+                "001-080",
+                "001-140",
+                "001-235",
+                "001-245",
+                "017",
+                "040",
+                "069",
+                "506",
+            ),
             1.0,
             "Five districts: Albuquerque (incl. an innovation-zone school), a town, a rural "
             "alliance district, a rural 6-12 school and a charter.",
