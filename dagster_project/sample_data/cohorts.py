@@ -53,7 +53,7 @@ WBL_TYPES = np.array(
         "JOB_SHADOW",
     ]
 )
-INTERNSHIP, APPRENTICESHIP, PRE_APPRENTICESHIP, CLINICAL, SBE, JOB_SHADOW = range(6)
+SBE, JOB_SHADOW = 4, 5  # positions in WBL_TYPES
 WBL_HOURS = np.array([[40, 240], [144, 720], [60, 240], [40, 160], [20, 120], [4, 16]])
 WBL_PAID_P = np.array([0.5, 1.0, 0.3, 0.1, 0.2, 0.0])
 _WBL_MIX = {  # by cluster kind: health, trades, other

@@ -49,14 +49,24 @@ def _append_after_exit(landing: Landing, c: Cohort) -> None:
     ids = pl.Series(c.sid).cast(pl.String)
     if c.wages:
         w = c.wages
-        frame = pl.DataFrame(
-            {
-                "student_id": ids.gather(w["student"]),
-                "year": w["year"],
-                "quarter": w["quarter"],
-                "employer_naics": w["naics"].astype(str),
-                "wages": [finance.money(int(x)) for x in w["cents"]],
-            }
+        frame = (
+            pl.DataFrame(
+                {
+                    "student_id": ids.gather(w["student"]),
+                    "year": w["year"],
+                    "quarter": w["quarter"],
+                    "employer_naics": w["naics"].astype(str),
+                    "cents": w["cents"],
+                }
+            )
+            .with_columns(  # wages are positive: dollars and two-digit cents as text
+                (
+                    (pl.col("cents") // 100).cast(pl.String)
+                    + "."
+                    + (pl.col("cents") % 100).cast(pl.String).str.zfill(2)
+                ).alias("wages")
+            )
+            .drop("cents")
         )
         for (year,), part in frame.partition_by("year", as_dict=True, maintain_order=True).items():
             landing.append("wage_records", int(year), part)
