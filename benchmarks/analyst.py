@@ -48,7 +48,7 @@ QUERIES: dict[str, str] = {
         order by step_order, credential_tier""",
     "state_equity_gaps": """
         select indicator_code, group_type, group_value, group_rate_display,
-               all_students_rate_display, round(gap, 3) as gap
+               all_students_rate, round(gap, 3) as gap
         from equity_gaps
         where school_year = {year} and level = 'state' and program_of_study_code = 'ALL'
           and career_cluster = 'ALL' and is_gap_above_threshold

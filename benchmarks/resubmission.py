@@ -79,8 +79,9 @@ def read_snapshot(published: Path) -> dict[str, object] | None:
 
 
 def _set_cursors(home: Path, env: dict[str, str]) -> dict[str, dict[str, str]]:
+    ids_path = home / "sensor_ids.json"
     result = subprocess.run(
-        [PYTHON, "-m", "benchmarks.sensor_cursors"],
+        [PYTHON, "-m", "benchmarks.sensor_cursors", str(ids_path)],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -89,7 +90,7 @@ def _set_cursors(home: Path, env: dict[str, str]) -> dict[str, dict[str, str]]:
     )
     if result.returncode != 0:
         raise RuntimeError(f"setting sensor cursors failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(ids_path.read_text())
 
 
 def _start_dagster_dev(home: Path, env: dict[str, str], port: int) -> subprocess.Popen:

@@ -1,12 +1,12 @@
 """Move every landing sensor's cursor past the files already landed and loaded.
 
-    DAGSTER_HOME=... CTE_HOME=... python -m benchmarks.sensor_cursors   (from the repo root)
+    DAGSTER_HOME=... CTE_HOME=... python -m benchmarks.sensor_cursors IDS_JSON  (from the repo root)
 
 A home built by `cte run` has loaded every file without the sensors, so their cursors are
 empty: `dagster dev` would request one run per landed file (thousands at state scale) before
 getting to the resubmission being measured. This writes the cursor each sensor would hold
-had it seen those files, into the instance `dagster dev` then uses, and prints each sensor's
-ids (JSON) so the benchmark can watch its ticks. It uses the same workspace target as
+had it seen those files, into the instance `dagster dev` then uses, and writes each sensor's
+ids to IDS_JSON so the benchmark can watch its ticks. It uses the same workspace target as
 `dagster dev -m dagster_project.definitions`, so the ids match; the status stays "declared
 in code" (the sensors' default, running), unlike `dagster sensor cursor --set`, which
 records a new sensor as stopped.
@@ -15,7 +15,9 @@ records a new sensor as stopped.
 from __future__ import annotations
 
 import json
+import sys
 import time
+from pathlib import Path
 
 from dagster import __version__ as dagster_version
 from dagster._cli.utils import get_instance_for_cli
@@ -35,7 +37,7 @@ from dagster_project.settings import get_settings
 DEFINITIONS_MODULE = "dagster_project.definitions"
 
 
-def main() -> None:
+def main(ids_path: Path) -> None:
     landing = get_settings().landing_dir
     ids: dict[str, dict[str, str]] = {}
     opts = WorkspaceOpts(module_name=(DEFINITIONS_MODULE,))
@@ -66,8 +68,9 @@ def main() -> None:
             else:
                 instance.update_instigator_state(state.with_data(data))
             ids[sensor.name] = {"origin_id": origin_id, "selector_id": selector_id}
-    print(json.dumps(ids))
+    # A file, not stdout: the code server Dagster starts logs to stdout too.
+    ids_path.write_text(json.dumps(ids))
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]))
