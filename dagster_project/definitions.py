@@ -25,6 +25,8 @@ defs = dg.Definitions(
             target=dg.AssetSelection.all(),
             default_status=dg.DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=15,
+            # Queued loads go first, so one rebuild follows a burst of files.
+            run_tags={"dagster/priority": "-1"},
         ),
     ],
     # Steps run one after another in the run's process: DuckDB admits one writing process.
