@@ -20,7 +20,7 @@ from dagster_project.contracts import EXTRACTS, Extract
 from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name, sha256_of
 from dagster_project.partitions import school_years
 from dagster_project.settings import get_settings
-from dagster_project.warehouse import connect
+from dagster_project.warehouse import connect, ensure_schema
 
 log = logging.getLogger(__name__)
 # A file younger than this may still be being copied in; the next tick takes it.
@@ -109,6 +109,7 @@ def record_run_failures(context: dg.RunFailureSensorContext):
     log.error("run %s (%s) failed: file=%s error=%s", run.run_id, run.job_name, files, error)
     settings = get_settings()
     with connect(settings.warehouse_path, wait_seconds=120) as con:
+        ensure_schema(con)  # the first run of a fresh warehouse may be the one that failed
         con.execute(
             "insert into audit.run_alerts values (?, ?, ?, ?, now())",
             [run.run_id, run.job_name, files, error[:4000]],

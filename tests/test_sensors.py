@@ -69,3 +69,34 @@ def test_badly_named_file_still_gets_a_run_so_it_is_recorded(cte_home):
         result, _ = _tick(_sensor(), instance)
     assert len(result.run_requests) == 1
     assert result.run_requests[0].partition_key == str(current_school_year())
+
+
+def test_a_failed_run_is_recorded_as_an_alert(cte_home):
+    import duckdb
+
+    from dagster_project.sensors import record_run_failures
+
+    @dg.op
+    def explode():
+        raise RuntimeError("the extract is broken")
+
+    @dg.job(tags={"cte/file": "student_enrollment__001__2024__20240615T103000.csv"})
+    def failing_job():
+        explode()
+
+    with dg.instance_for_test() as instance:
+        result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="record_run_failures",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=failure,
+        ).for_run_failure()
+        record_run_failures(context)
+    with duckdb.connect(str(cte_home.warehouse_path), read_only=True) as con:
+        rows = con.execute("select run_id, job_name, files from audit.run_alerts").fetchall()
+    assert rows == [
+        (result.run_id, "failing_job", "student_enrollment__001__2024__20240615T103000.csv")
+    ]
