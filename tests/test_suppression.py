@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from dagster_project.publish import disclosure
 from dagster_project.publish.spec import PublishSpec, PublishSpecError, spec_from_node
 from dagster_project.publish.suppression import CodingBand, SuppressionRules, suppress
 
@@ -250,6 +251,30 @@ def test_no_suppressed_cell_can_be_recovered(declared: list[dict], sets: list[di
         f"{result.exact} by integer programming"
     )
     assert result.cells > 200, "the synthetic tables must exercise suppression"
+    assert result.linear == 0
+    assert result.exact == 0
+
+
+def test_propagation_alone_protects_when_components_are_too_large_for_exact_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Statewide tables skip the linear programs; the propagation check must hold alone."""
+    monkeypatch.setattr(disclosure, "MAX_EXACT_CELLS", 0)
+    spec = make_spec(BOTH_WAYS)
+    result = Attack()
+    unchecked = 0
+    for seed in range(100, 130):
+        rng = np.random.default_rng(seed)
+        truth = student_table(rng, schools=int(rng.integers(2, 6)), sizes=(4, 70))
+        table = suppress(truth, spec, RULES)
+        unchecked += table.propagation_only_cells
+        attack(table.frame, BOTH_WAYS, result)
+    print(
+        f"\nadversarial, propagation only: {result.cells} suppressed values attacked, "
+        f"{result.linear} recovered by linear algebra, {result.exact} by integer programming"
+    )
+    assert unchecked > 0, "the exact check must really have been skipped"
+    assert result.cells > 200
     assert result.linear == 0
     assert result.exact == 0
 

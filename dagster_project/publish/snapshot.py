@@ -435,6 +435,7 @@ def publish_snapshot(
                 "complementary_rows": t.complementary_rows,
                 "coded_rates": t.coded_rates,
                 "hidden_rates": t.hidden_rates,
+                "propagation_only_cells": t.propagation_only_cells,
             }
             for name, t in suppressed.items()
         },
