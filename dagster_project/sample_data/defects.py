@@ -31,7 +31,9 @@ from dagster_project.ingest.reasons import FileReason, RowReason, Status
 from dagster_project.sample_data.generator import generate
 
 DISTRICT, YEAR = "001", 2025
-FIRST_SUBMISSION = datetime(2025, 7, 1, 9, 0, 0)
+# After every clean submission of the year (finance files arrive in October), so each defect
+# file is a resubmission of its slice rather than a stale one.
+FIRST_SUBMISSION = datetime(2026, 1, 5, 9, 0, 0)
 UNKNOWN_COURSE = "9999"
 
 
