@@ -46,13 +46,14 @@ def _current(con, extract: str) -> tuple[int | None, int]:
 def loaded(tmp_path_factory):
     root = tmp_path_factory.mktemp("defects")
     landing, defects_dir = root / "landing", root / "defects"
-    generate("tiny", years=1, seed=7, landing_dir=landing, last_year=2025)
+    generate("tiny", years=2, seed=7, landing_dir=landing, last_year=2025)
     defects = write_defects(defects_dir, seed=7)
     con = duckdb.connect(str(root / "cte.duckdb"))
     ensure_schema(con)
     loader = Loader(con, landing, KEY)
     baseline = loader.load([p for e in EXTRACTS for p in list_landed(landing, e)])
     assert all(o.status.value == "LOADED" for o in baseline)
+    other_year = _other_year_rows(con)
     cases = []
     for defect in defects:
         target = landing / defect["file"]
@@ -72,8 +73,21 @@ def loaded(tmp_path_factory):
         cases.append(
             Case(defect, outcome, before[0], after[0], before[1], after[1], names, balances)
         )
+    assert _other_year_rows(con) == other_year  # 2024 untouched by 2025's resubmissions
     yield con, cases, landing
     con.close()
+
+
+def _other_year_rows(con) -> dict[str, list]:
+    """Every 2024 row of every extract with a year column, in a stable order."""
+    return {
+        e.name: con.execute(
+            f"select * exclude (_manifest_id) from raw.{e.name} "
+            f"where {e.year_column} = 2024 order by all"
+        ).fetchall()
+        for e in EXTRACTS
+        if e.year_column
+    }
 
 
 def _ids(cases):
