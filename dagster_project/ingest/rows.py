@@ -41,12 +41,15 @@ class Pseudonymizer:
         self._cache: dict[str, str] = {}
 
     def __call__(self, ids: pl.Series) -> pl.Series:
-        new = [i for i in ids.unique().drop_nulls().to_list() if i not in self._cache]
-        for student_id in new:
-            self._cache[student_id] = hmac.new(
-                self._key, student_id.encode(), hashlib.sha256
-            ).hexdigest()
-        return ids.replace_strict(self._cache, default=None, return_dtype=pl.String)
+        mapping = {}
+        for student_id in ids.unique().drop_nulls().to_list():
+            pseudonym = self._cache.get(student_id)
+            if pseudonym is None:
+                pseudonym = hmac.new(self._key, student_id.encode(), hashlib.sha256).hexdigest()
+                self._cache[student_id] = pseudonym
+            mapping[student_id] = pseudonym
+        # Only this frame's IDs: the cache grows to every student of the state.
+        return ids.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
 def _cast(column: Column) -> pl.Expr:
