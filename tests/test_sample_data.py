@@ -60,6 +60,17 @@ def digests(root: Path) -> dict[str, str]:
     }
 
 
+def _school_keys(d) -> tuple[list[str], list[str]]:
+    return d.column("district_code").tolist(), d.column("location_code").tolist()
+
+
+def _structs(keys: set[tuple[str, str]]) -> pl.Series:
+    return pl.Series(
+        [{"district_code": dc, "location_code": lc} for dc, lc in sorted(keys)],
+        dtype=pl.Struct({"district_code": pl.String, "location_code": pl.String}),
+    )
+
+
 def courses_seed() -> pl.DataFrame:
     return pl.read_csv(SEEDS_DIR / "courses.csv", infer_schema=False)
 
@@ -366,6 +377,19 @@ def test_instruction_per_student_is_the_planted_rate(sample: Path) -> None:
         )
         assert amount / n == pytest.approx(expected, abs=0.01)
     assert heavy and heavy < set(base)
+    # Here, as statewide, CTE-heavy high schools spend more per student than the others.
+    high = {(dc, lc) for dc, lc, sec in zip(*_school_keys(d), d.secondary, strict=True) if sec}
+    by_group = (
+        rates.filter(pl.struct("district_code", "location_code").is_in(_structs(high)))
+        .with_columns(
+            pl.struct("district_code", "location_code").is_in(_structs(heavy)).alias("heavy"),
+            (pl.col("amount") / pl.col("n")).alias("rate"),
+        )
+        .group_by("fiscal_year", "heavy")
+        .agg(pl.col("rate").mean())
+        .pivot("heavy", index="fiscal_year", values="rate")
+    )
+    assert (by_group["true"] > by_group["false"]).all()
     # The other funds and functions are there, so forgetting the filter shows.
     other = read(sample, "school_expenditures").filter(pl.col("fund") != "11000")
     assert {"24174", "24101", "13000"} <= set(other["fund"])
