@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks import profile
 from benchmarks.common import PYTHON, REPO_ROOT, child_env, dagster_home, log
-from benchmarks.procmon import PeakRss, gib
+from benchmarks.procmon import PeakRss, children_cpu_seconds, gib
 
 PROGRESS_SECONDS = 30
 LOADER_PHASES = ("read", "structure", "validate", "write")
@@ -42,7 +42,7 @@ def run_full_rebuild(home: Path, label: str, profile_to: Path | None = None) -> 
     if profile_to:
         command = profile.command(profile_to, command)
     log(f"full rebuild {label}: cte run in {home} (log {output})")
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), children_cpu_seconds()
     with output.open("w") as out:
         proc = subprocess.Popen(
             command,
@@ -66,6 +66,7 @@ def run_full_rebuild(home: Path, label: str, profile_to: Path | None = None) -> 
         "ok": proc.returncode == 0,
         "returncode": proc.returncode,
         "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(children_cpu_seconds() - cpu_before, 1),
         "peak_rss_bytes": peak.bytes,
         "peak_rss_gib": gib(peak.bytes),
         "log": str(output),

@@ -108,6 +108,7 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {stage} | {_fmt(seconds)} | {seconds / wall:.0%} |")
         lines += [
             f"| **end to end** | **{_fmt(wall)}** | {'ok' if full['ok'] else 'FAILED'} |",
+            f"| CPU time of the process tree | {_fmt(full.get('cpu_seconds'))} | |",
             "",
             f"Peak RSS of the process tree: {_fmt(full['peak_rss_gib'], 'GiB')}. Ingest "
             f"breakdown (s): {full.get('ingest_breakdown')}.",
@@ -132,7 +133,10 @@ def markdown(result: dict[str, Any]) -> str:
             "## Floor (floor.sql: read every CSV once, compute the key results)",
             "",
             f"Floor {_fmt(floor['seconds'], 's')} (peak {_fmt(floor['peak_rss_gib'], 'GiB')}); "
-            f"full rebuild / floor = **{_fmt(floor.get('ratio_full_rebuild_to_floor'), 'x')}**.",
+            f"full rebuild / floor = **{_fmt(floor.get('ratio_full_rebuild_to_floor'), 'x')}** "
+            f"in wall time, {_fmt(floor.get('cpu_ratio_full_rebuild_to_floor'), 'x')} in CPU "
+            f"time ({_fmt(full.get('cpu_seconds') if full else None, 's')} against "
+            f"{_fmt(floor.get('cpu_seconds'), 's')}).",
         ]
         if cc:
             per_level = ", ".join(
@@ -199,14 +203,16 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             "## Growth",
             "",
-            "| size | rows | full rebuild s | floor s | ratio | peak GiB | dbt s | ok |",
-            "|---|---|---|---|---|---|---|---|",
+            "| size | rows | full rebuild s | floor s | ratio | CPU ratio | peak GiB | dbt s "
+            "| ok |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for p in g:
             lines.append(
                 f"| {_size(p['scale'], p['years'])} | {p['rows']:,} | "
                 f"{_fmt(p['full_rebuild_seconds'])} | {_fmt(p['floor_seconds'])} | "
-                f"{_fmt(p['ratio_to_floor'], 'x')} | {_fmt(p['peak_rss_gib'])} | "
+                f"{_fmt(p['ratio_to_floor'], 'x')} | {_fmt(p.get('cpu_ratio_to_floor'), 'x')} | "
+                f"{_fmt(p['peak_rss_gib'])} | "
                 f"{_fmt(p.get('dbt_build_seconds'))} | {'yes' if p['ok'] else 'no'} |"
             )
     notes = result.get("notes")

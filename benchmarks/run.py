@@ -163,6 +163,10 @@ class Benchmark:
         )
         floor["peak_rss_gib"] = gib(floor["peak_rss_bytes"])
         floor["ratio_full_rebuild_to_floor"] = round(full["wall_seconds"] / floor["seconds"], 2)
+        if full.get("cpu_seconds") and floor.get("cpu_seconds"):
+            floor["cpu_ratio_full_rebuild_to_floor"] = round(
+                full["cpu_seconds"] / floor["cpu_seconds"], 2
+            )
         warehouse = warehouse_dir(home) / "cte.duckdb"
         if warehouse.exists():
             floor["cross_check"] = cross_check(Path(floor["results"]), warehouse)
@@ -175,6 +179,9 @@ class Benchmark:
             "dbt_build_seconds": full.get("stages", {}).get("dbt_build"),
             "floor_seconds": floor["seconds"],
             "ratio_to_floor": floor["ratio_full_rebuild_to_floor"],
+            "full_rebuild_cpu_seconds": full.get("cpu_seconds"),
+            "floor_cpu_seconds": floor.get("cpu_seconds"),
+            "cpu_ratio_to_floor": floor.get("cpu_ratio_full_rebuild_to_floor"),
             "peak_rss_gib": full["peak_rss_gib"],
             "floor_agreement_share": floor.get("cross_check", {}).get("agreement_share"),
         }
