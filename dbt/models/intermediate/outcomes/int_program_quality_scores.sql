@@ -16,7 +16,7 @@ select
     {{ safe_rate(
         "sum(case when rating >= " ~ formula_parameter('quality_meets_rating') ~ " then 1 else 0 end)",
         "12") }} as share_meeting,
-    100.0 * sum(case when rating >= {{ formula_parameter('quality_meets_rating') }} then 1 else 0 end)
+    cast(100 as {{ type_double() }}) * sum(case when rating >= {{ formula_parameter('quality_meets_rating') }} then 1 else 0 end)
         / 12 as quality_points
 from {{ ref('stg_program_quality_review') }}
 where component between 1 and 12

@@ -1,0 +1,289 @@
+"""Scale-out (docs/scale-out.md): the same dbt models build the same published marts on
+Spark as on DuckDB, run the same checks, publish from Spark; Dagster keeps its runs and
+asset materializations in PostgreSQL.
+
+Slow: one DuckDB build and one Spark build of the whole project at tiny scale (Spark pays
+about 14 s of start-up and roughly 0.5 s per model or test). Skipped only when Java or
+PostgreSQL is not on the machine, or the `spark` / `postgres` extras are not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.publish.spec import load_publish_specs
+from dagster_project.settings import REPO_ROOT, Settings, get_settings
+
+pytestmark = pytest.mark.slow
+
+DBT = Path(sys.executable).parent / "dbt"
+PSEUDONYM_KEY = b"scale-out-test-key"
+
+
+def _require_spark() -> None:
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java: apt-get install openjdk-17-jre-headless")
+    if (
+        importlib.util.find_spec("pyspark") is None
+        or importlib.util.find_spec("dbt.adapters.spark") is None
+    ):
+        pytest.skip("dbt-spark is not installed: pip install -e '.[spark]'")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Two tiny school years generated, loaded into a DuckDB warehouse of their own."""
+    from dagster_project.ingest.loader import Loader
+    from dagster_project.sample_data import generate
+    from dagster_project.warehouse import ensure_schema
+
+    home = tmp_path_factory.mktemp("scaleout")
+    saved = {k: os.environ.get(k) for k in ("CTE_HOME", "CTE_LANDING_DIR", "CTE_WAREHOUSE_DIR")}
+    os.environ["CTE_HOME"] = str(home)
+    os.environ.pop("CTE_LANDING_DIR", None)
+    os.environ.pop("CTE_WAREHOUSE_DIR", None)
+    settings = get_settings()
+    generate("tiny", years=2, seed=7, landing_dir=settings.landing_dir)
+    settings.warehouse_dir.mkdir(parents=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        ensure_schema(con)
+        paths = [p for p in settings.landing_dir.rglob("*") if p.is_file()]
+        Loader(con, settings.landing_dir, PSEUDONYM_KEY).load(paths)
+    yield settings
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def duckdb_build(tiny: Settings) -> tuple[Path, Path]:
+    """`dbt build` on a copy of the warehouse with dbt-duckdb: (warehouse, target dir)."""
+    warehouse = tiny.warehouse_dir / "duckdb_build.duckdb"
+    shutil.copyfile(tiny.warehouse_path, warehouse)
+    target = tiny.warehouse_dir / "dbt_target_duckdb"
+    env = os.environ | {"CTE_WAREHOUSE_PATH": str(warehouse), "CTE_DBT_TARGET": "duckdb"}
+    done = subprocess.run(
+        [str(DBT), "build", "--target-path", str(target), "--log-path", str(target / "logs")],
+        cwd=tiny.dbt_project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-6000:]
+    return warehouse, target
+
+
+@pytest.fixture(scope="module")
+def spark_build(tiny: Settings):
+    _require_spark()
+    from dagster_project.scaleout.spark import SparkLayout, build_on_spark
+
+    layout = SparkLayout(tiny.warehouse_dir / "spark")
+    return layout, build_on_spark(tiny, layout)
+
+
+# --- comparing marts ----------------------------------------------------------------------
+
+
+def _normalized(value: object) -> object:
+    """Explicit rounding: floats and decimals to 6 decimals, NaN as null; the rest as is."""
+    if isinstance(value, float | Decimal):
+        number = float(value)
+        return None if math.isnan(number) else round(number, 6)
+    return value
+
+
+def _sorted_rows(con: duckdb.DuckDBPyConnection, relation: str) -> list:
+    rows = con.execute(f"select * from {relation}").fetchall()
+    normalized = [tuple(_normalized(v) for v in r) for r in rows]
+    return sorted(normalized, key=lambda r: tuple((v is None, str(v)) for v in r))
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    return [row[0] for row in con.execute(f"describe {relation}").fetchall()]
+
+
+def test_raw_schema_exported_to_parquet_without_quarantine(tiny: Settings, spark_build) -> None:
+    layout, build = spark_build
+    with duckdb.connect(str(tiny.warehouse_path), read_only=True) as con:
+        for table, rows in build.raw_rows.items():
+            assert con.execute(f"select count(*) from raw.{table}").fetchall()[0][0] == rows
+            files = str(layout.raw_dir / table / "*.parquet")
+            assert con.execute(f"select count(*) from read_parquet('{files}')").fetchall() == [
+                (rows,)
+            ]
+    assert build.raw_rows["student_enrollment"] > 0
+    assert not (layout.raw_dir / "quarantine").exists()
+
+
+def test_published_marts_equal_on_duckdb_and_spark(duckdb_build, spark_build) -> None:
+    warehouse, target = duckdb_build
+    layout, build = spark_build
+    duck_specs = load_publish_specs(target / "manifest.json")
+    spark_specs = load_publish_specs(layout.manifest_path)
+    assert [s.table for s in duck_specs] == [s.table for s in spark_specs]
+    assert set(build.marts) == {s.table for s in spark_specs}
+    with (
+        duckdb.connect(str(warehouse), read_only=True) as duck,
+        duckdb.connect(str(layout.marts_path), read_only=True) as spark,
+    ):
+        for spec in duck_specs:
+            assert _columns(duck, spec.relation) == _columns(spark, spec.relation), spec.table
+            duck_rows = _sorted_rows(duck, spec.relation)
+            spark_rows = _sorted_rows(spark, spec.relation)
+            assert len(duck_rows) == len(spark_rows) == build.marts[spec.table], spec.table
+            assert duck_rows == spark_rows, spec.table
+    # A comparison of empty tables would prove nothing.
+    assert sum(build.marts.values()) > 1000
+
+
+def test_spark_runs_the_same_checks(duckdb_build, spark_build) -> None:
+    _, target = duckdb_build
+    _, build = spark_build
+    duck_results = json.loads((target / "run_results.json").read_text())["results"]
+    duck_tests = {
+        r["unique_id"]: r["status"]
+        for r in duck_results
+        if r["unique_id"].startswith(("test.", "unit_test."))
+    }
+    spark_tests = {k: v for k, v in build.results.items() if k.startswith(("test.", "unit_test."))}
+    assert len(duck_tests) > 100
+    assert set(spark_tests) == set(duck_tests)
+    assert set(spark_tests.values()) == {"pass"}
+    assert any(".cost_study." in k or k.endswith("cost_study_") for k in spark_tests)
+
+
+def test_publish_from_spark_marts(tiny: Settings, spark_build) -> None:
+    from dagster_project.publish.snapshot import publish_snapshot
+
+    layout, build = spark_build
+    info = publish_snapshot(
+        layout.marts_path,
+        tiny.published_dir,
+        layout.manifest_path,
+        tiny.min_n,
+        blocking_failures=[],
+        manifest_ids=[1],
+        code_version="test",
+    )
+    assert {t: n for t, n in info.tables.items() if t in build.marts} == build.marts
+    with duckdb.connect(str(info.path), read_only=True) as con:
+        dbt_meta = con.execute("select dbt_invocation_id from snapshot").fetchall()[0][0]
+    spark_manifest = json.loads(layout.manifest_path.read_text())
+    assert dbt_meta == spark_manifest["metadata"]["invocation_id"]
+    assert spark_manifest["metadata"]["adapter_type"] == "spark"
+
+
+# --- Dagster on PostgreSQL ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_db() -> Iterator[dict[str, str]]:
+    """A fresh database on the local server that scripts/postgres.sh starts."""
+    if importlib.util.find_spec("dagster_postgres") is None:
+        pytest.skip("dagster-postgres is not installed: pip install -e '.[postgres]'")
+    script = REPO_ROOT / "scripts" / "postgres.sh"
+    started = subprocess.run([str(script)], capture_output=True, text=True)
+    if started.returncode != 0 and shutil.which("pg_lsclusters") is None:
+        pytest.skip(f"PostgreSQL cannot be installed here: {started.stderr[-500:]}")
+    assert started.returncode == 0, started.stdout + started.stderr
+    env = {
+        "CTE_PG_HOST": "127.0.0.1",
+        "CTE_PG_PORT": os.environ.get("CTE_PG_PORT", "5432"),
+        "CTE_PG_USER": os.environ.get("CTE_PG_USER", "cte"),
+        "CTE_PG_PASSWORD": os.environ.get("CTE_PG_PASSWORD", "cte"),
+        "CTE_PG_DB": f"cte_test_{uuid.uuid4().hex[:12]}",
+    }
+    admin = _pg_connect(env, "postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"create database {env['CTE_PG_DB']}")
+    yield env
+    with admin.cursor() as cur:
+        cur.execute(f"drop database if exists {env['CTE_PG_DB']} with (force)")
+    admin.close()
+
+
+def _pg_connect(env: dict[str, str], db: str | None = None):
+    import psycopg2
+
+    return psycopg2.connect(
+        host=env["CTE_PG_HOST"],
+        port=int(env["CTE_PG_PORT"]),
+        user=env["CTE_PG_USER"],
+        password=env["CTE_PG_PASSWORD"],
+        dbname=db or env["CTE_PG_DB"],
+    )
+
+
+def test_dagster_run_recorded_in_postgres(
+    tiny: Settings, postgres_db: dict[str, str], dbt_manifest: Path, tmp_path: Path
+) -> None:
+    import dagster as dg
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(
+        REPO_ROOT / "dagster_project" / "instance" / "dagster.postgres.yaml",
+        home / "dagster.yaml",
+    )
+    saved = {k: os.environ.get(k) for k in (*postgres_db, "DAGSTER_HOME", "CTE_PSEUDONYM_KEY")}
+    os.environ.update(postgres_db | {"DAGSTER_HOME": str(home)})
+    os.environ["CTE_PSEUDONYM_KEY"] = PSEUDONYM_KEY.decode()
+    try:
+        from dagster_project.definitions import defs
+        from dagster_project.partitions import school_years
+
+        instance = dg.DagsterInstance.get()
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        instance.add_dynamic_partitions(school_years.name, ["2025"])
+        result = defs.resolve_job_def("load_student_enrollment").execute_in_process(
+            instance=instance,
+            partition_key="2025",
+            run_config={
+                "ops": {"raw__student_enrollment": {"config": {"district": None, "reload": True}}}
+            },
+        )
+        assert result.success
+        run_id = result.run_id
+        instance.dispose()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    # Read back with plain SQL: the records are in PostgreSQL, not in files under home.
+    with _pg_connect(postgres_db) as con, con.cursor() as cur:
+        cur.execute("select status, partition from runs where run_id = %s", (run_id,))
+        assert cur.fetchall() == [("SUCCESS", "2025")]
+        cur.execute(
+            "select dagster_event_type, asset_key from event_logs where run_id = %s "
+            "and dagster_event_type in ('ASSET_MATERIALIZATION', 'ASSET_CHECK_EVALUATION')",
+            (run_id,),
+        )
+        events = [(kind, json.loads(key)) for kind, key in cur.fetchall()]
+        assert ("ASSET_MATERIALIZATION", ["raw", "student_enrollment"]) in events
+        assert ("ASSET_CHECK_EVALUATION", ["raw", "student_enrollment"]) in events
+        cur.execute(
+            "select partition from dynamic_partitions where partitions_def_name = %s",
+            ("school_year",),
+        )
+        assert cur.fetchall() == [("2025",)]
+    assert not list(home.rglob("*.db"))
