@@ -41,7 +41,8 @@ load_labor_market = dg.define_asset_job(
 
 build_marts = dg.define_asset_job(
     "build_marts",
-    selection=RAW.downstream(include_self=False) | dg.AssetSelection.groups("reference"),
+    # Every model, seed and check, including models that read only seeds, then publish.
+    selection=dg.AssetSelection.all() - RAW,
     description="dbt build (seeds, staging, intermediate, marts, tests), then publish",
 )
 

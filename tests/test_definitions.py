@@ -30,3 +30,13 @@ def test_definitions_hold_every_extract_and_the_flow(dbt_manifest):
             "expectations_error",
             "expectations_warn",
         }
+
+
+def test_build_marts_covers_every_model_and_publish_but_no_raw_asset(dbt_manifest):
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    selected = defs.resolve_job_def("build_marts").asset_layer.selected_asset_keys
+    materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    raw = {dg.AssetKey(["raw", e.name]) for e in EXTRACTS}
+    assert selected == materializable - raw

@@ -160,3 +160,49 @@ def test_no_personal_value_leaves_the_raw_stage(tiny_home):
         assert not set(re.findall(r"(?<!\d)\d{9}(?!\d)", text)) & ids, path
         assert not set(re.findall(r"[0-9a-f]{64}", text)) & hashes, path
         assert not any(name in text for name in names), path
+
+
+def _snapshot_state(published: Path) -> tuple:
+    with duckdb.connect(str(published), read_only=True) as con:
+        return tuple(con.execute("select * from snapshot").fetchall())
+
+
+def test_a_blocking_failure_keeps_the_previous_snapshot(tiny_home, tmp_path):
+    """A district resubmits a file with grade 14 in a tenth of its rows: the rows are
+    quarantined, the ERROR expectation fails, publishing refuses, and analysts keep the
+    snapshot they had. The PED report names the file."""
+    from dagster_project.sample_data import write_defects
+
+    published = tiny_home / "warehouse" / "published" / "cte_marts.duckdb"
+    before = _snapshot_state(published)
+    defects = write_defects(tmp_path / "defects", seed=7)
+    [grade_14] = [d for d in defects if d["defect"] == "grade_14"]
+    target = tiny_home / "raw" / "landing" / grade_14["file"]
+    target.write_bytes((tmp_path / "defects" / grade_14["file"]).read_bytes())
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "CTE_LANDING_DIR",
+            "CTE_WAREHOUSE_DIR",
+            "CTE_WAREHOUSE_PATH",
+            "CTE_PSEUDONYM_KEY",
+            "DAGSTER_HOME",
+        }
+    }
+    env["CTE_HOME"] = str(tiny_home)
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "blocking check" in output and target.name in output
+    assert _snapshot_state(published) == before
+    report = (tiny_home / "warehouse" / "reports" / "dq" / "index.html").read_text()
+    assert target.name in report or "grade" in report
