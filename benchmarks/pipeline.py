@@ -8,6 +8,8 @@ outside; stage times come from the runs' step events and the raw assets' metadat
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections import defaultdict
@@ -18,7 +20,9 @@ from benchmarks.common import PYTHON, REPO_ROOT, child_env, dagster_home, log
 from benchmarks.procmon import PeakRss, children_cpu_seconds, gib
 
 PROGRESS_SECONDS = 30
+POLL_SECONDS = 2
 LOADER_PHASES = ("read", "structure", "validate", "write")
+CTE_RUN_JOBS = ("load_all_raw", "build_marts")
 DBT_STEP = "nm_cte_dbt_assets"
 REPORT_STEP = "dq_report"
 PUBLISH_STEP = "published_snapshot"
@@ -34,9 +38,12 @@ def _last_line(path: Path) -> str:
     return lines[-1][-140:] if lines else ""
 
 
-def run_full_rebuild(home: Path, label: str, profile_to: Path | None = None) -> dict[str, object]:
+def run_full_rebuild(
+    home: Path, label: str, profile_to: Path | None = None, max_rss_gib: float = 18.0
+) -> dict[str, object]:
     """Run `cte run` once in ``home``; wall time, peak memory and per-stage times.
-    With ``profile_to``, under py-spy (its own small RSS is then in the peak)."""
+    With ``profile_to``, under py-spy (its own small RSS is then in the peak). A tree above
+    ``max_rss_gib`` is killed before it starves the machine, and the run reported failed."""
     output = home / "cte_run.log"
     command = [PYTHON, "-m", "dagster_project.cli", "run"]
     if profile_to:
@@ -52,15 +59,23 @@ def run_full_rebuild(home: Path, label: str, profile_to: Path | None = None) -> 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        killed = None
         with PeakRss(proc.pid) as peak:
+            last_note = started
             while proc.poll() is None:
                 try:
-                    proc.wait(timeout=PROGRESS_SECONDS)
+                    proc.wait(timeout=POLL_SECONDS)
                 except subprocess.TimeoutExpired:
-                    log(
-                        f"  ... {time.monotonic() - started:6.0f}s, tree RSS "
-                        f"{gib(peak.current):.2f} GiB | {_last_line(output)}"
-                    )
+                    if gib(peak.current) > max_rss_gib and killed is None:
+                        killed = f"killed: process tree above {max_rss_gib} GiB"
+                        log(f"  {killed}")
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    if time.monotonic() - last_note >= PROGRESS_SECONDS:
+                        last_note = time.monotonic()
+                        log(
+                            f"  ... {last_note - started:6.0f}s, tree RSS "
+                            f"{gib(peak.current):.2f} GiB | {_last_line(output)}"
+                        )
     wall = time.monotonic() - started
     result: dict[str, object] = {
         "ok": proc.returncode == 0,
@@ -71,9 +86,14 @@ def run_full_rebuild(home: Path, label: str, profile_to: Path | None = None) -> 
         "peak_rss_gib": gib(peak.bytes),
         "log": str(output),
     }
-    if proc.returncode != 0:
+    if proc.returncode != 0 or "Run failed" in _last_line(output):
         result["error_tail"] = output.read_text(errors="replace")[-3000:]
     result |= stage_times(dagster_home(home), wall)
+    # py-spy exits 0 whatever its child did: success is both jobs' runs succeeding.
+    succeeded = {r["job"] for r in result["runs"] if r["status"] == "SUCCESS"}
+    result["ok"] = proc.returncode == 0 and set(CTE_RUN_JOBS) <= succeeded and not killed
+    if killed:
+        result["killed"] = killed
     if profile_to and profile_to.exists():
         result["profile"] = profile.summarize(profile_to)
     log(

@@ -159,6 +159,22 @@ def _wait_ready(instance, proc, sensor_ids: dict[str, str], since: float) -> dic
     raise RuntimeError(f"dagster dev not ready (sensor ticks, idle) within {READY_TIMEOUT}s")
 
 
+def _failed_run(instance, dropped: float) -> str | None:
+    """The first run created for the resubmission that failed, with its failure message."""
+    from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
+
+    after = datetime.fromtimestamp(dropped, UTC)
+    failed = instance.get_runs(
+        RunsFilter(created_after=after, statuses=[DagsterRunStatus.FAILURE]), limit=1
+    )
+    if not failed:
+        return None
+    run = failed[0]
+    records = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    reason = records[-1].dagster_event.message if records else "no failure event"
+    return f"run {run.job_name} failed: {reason}"
+
+
 def _timeline(instance, dropped: float, sensor_ids: dict[str, str]) -> list[dict[str, object]]:
     from dagster import RunsFilter
 
@@ -217,7 +233,7 @@ def measure_resubmission(home: Path, timeout: float) -> dict[str, object]:
             os.replace(corrected, target)
             dropped = time.time()
             log(f"resubmission: landed {target.name}; waiting for a snapshot that includes it")
-            rounds, after, last_note = [], None, dropped
+            rounds, after, failure, last_note = [], None, None, dropped
             while time.time() - dropped < timeout:
                 rounds.append(analyst.run_round(published, params))
                 snapshot = read_snapshot(published)
@@ -227,12 +243,17 @@ def measure_resubmission(home: Path, timeout: float) -> dict[str, object]:
                 if time.time() - last_note > 30:
                     last_note = time.time()
                     log(f"  ... {last_note - dropped:5.0f}s since the file landed")
+                    failure = _failed_run(instance, dropped)
+                    if failure:
+                        log(f"  {failure}")
+                        break
                 time.sleep(POLL_SECONDS)
             seen = time.time()
             result |= {
                 "ok": after is not None,
                 "seconds": round(seen - dropped, 1) if after else None,
                 "timeout_seconds": timeout,
+                "failure": failure,
                 "district": parse_file_name(target).district,
                 "school_year": parse_file_name(target).year,
                 "original_file": original.name,
