@@ -162,6 +162,17 @@ def test_no_personal_value_leaves_the_raw_stage(tiny_home):
         assert not any(name in text for name in names), path
 
 
+def test_every_sql_example_in_the_analyst_guide_runs_on_the_snapshot(tiny_home):
+    guide = (Path(__file__).parent.parent / "docs" / "analyst-guide.md").read_text()
+    examples = re.findall(r"```sql\n(.*?)```", guide, flags=re.S)
+    assert len(examples) >= 10
+    published = tiny_home / "warehouse" / "published" / "cte_marts.duckdb"
+    with duckdb.connect(str(published), read_only=True) as con:
+        for sql in examples:
+            for statement in filter(str.strip, sql.split(";")):
+                con.execute(statement).fetchall()
+
+
 def _snapshot_state(published: Path) -> tuple:
     with duckdb.connect(str(published), read_only=True) as con:
         return tuple(con.execute("select * from snapshot").fetchall())
@@ -204,5 +215,7 @@ def test_a_blocking_failure_keeps_the_previous_snapshot(tiny_home, tmp_path):
     assert result.returncode != 0
     assert "blocking check" in output and target.name in output
     assert _snapshot_state(published) == before
-    report = (tiny_home / "warehouse" / "reports" / "dq" / "index.html").read_text()
-    assert target.name in report or "grade" in report
+    reports = tiny_home / "warehouse" / "reports" / "dq"
+    assert "Blocking problems" in (reports / "index.html").read_text()
+    district_page = (reports / "001" / "2025.html").read_text()
+    assert target.name in district_page and "grade_level" in district_page
