@@ -6,9 +6,12 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup run test ui sql docs bench lint sample clean
+.PHONY: setup test-setup run test ui sql docs bench lint clean
 
 setup: $(VENV)/.installed
+
+# The tests also cover the optional Spark and PostgreSQL extras (docs/scale-out.md).
+test-setup: $(VENV)/.installed-test
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
@@ -18,11 +21,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/cte prepare
 	@touch $@
 
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,spark,postgres]'
+	@touch $@
+
 run: setup          ## generate sample data if none, then ingest -> checks -> dbt -> publish
 	$(BIN)/cte run
 
-test: setup         ## the whole test suite
-	$(BIN)/pytest -q -p no:cacheprovider
+test: test-setup    ## the whole test suite
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 ui: setup           ## Dagster UI on http://127.0.0.1:3000 with sensors and schedules
 	$(BIN)/cte ui
