@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,6 +81,26 @@ class PublishInfo:
     suppression: dict[str, dict[str, int]]
     seconds: float
     notes: list[str] = field(default_factory=list)
+
+
+def hide_linked(suppressed: dict[str, SuppressedTable], specs: Sequence[PublishSpec]) -> None:
+    """Apply every ``hidden_with`` rule, after each table's own suppression."""
+    for spec in specs:
+        for link in spec.hidden_with:
+            if link.table not in suppressed:
+                raise PublishError(f"{spec.table}: hidden_with names unpublished {link.table}")
+            linked = (
+                suppressed[link.table]
+                .frame.filter(*(pl.col(c) == v for c, v in link.where.items()))
+                .select(*link.key, pl.col(link.column).is_null().alias("_linked_hidden"))
+            )
+            table = suppressed[spec.table]
+            frame = table.frame.join(linked, on=list(link.key), how="left", maintain_order="left")
+            hidden = pl.col("_linked_hidden").fill_null(True)
+            frame = frame.with_columns(
+                pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in link.hide
+            ).drop("_linked_hidden")
+            suppressed[spec.table] = replace(table, frame=frame)
 
 
 def gate(blocking_failures: Sequence[str]) -> None:
@@ -381,6 +401,7 @@ def publish_snapshot(
         _clean_leftovers(published_dir)
         marts = _read_marts(Path(warehouse_path), specs)
         suppressed = {s.table: suppress(marts[s.table], s, rules) for s in specs}
+        hide_linked(suppressed, specs)
         snapshot_id = uuid.uuid4().hex
         published_at = datetime.now(UTC)
         version = f"{published_at:%Y%m%dT%H%M%S%fZ}-{snapshot_id[:8]}"

@@ -43,6 +43,22 @@ class RateSpec:
 
 
 @dataclass(frozen=True)
+class HiddenWith:
+    """Hide ``hide`` wherever the linked row of another published table has ``column``
+    hidden: a value derived from that row (a gap to the all-students rate) would give it away.
+
+    The linked row is the row of ``table`` with the same ``key`` values and ``where``'s
+    constants; where no such row is published, the columns are hidden too.
+    """
+
+    table: str
+    key: tuple[str, ...]
+    where: Mapping[str, Any]
+    column: str
+    hide: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SiblingSet:
     """Rows that agree on ``columns`` are parts of one total.
 
@@ -96,6 +112,7 @@ class PublishSpec:
     derived: tuple[str, ...]
     sibling_sets: tuple[SiblingSet, ...]
     column_descriptions: Mapping[str, str]
+    hidden_with: tuple[HiddenWith, ...] = ()
 
     def denominator_of(self, rate: RateSpec) -> str:
         return rate.denominator or self.cell_size
@@ -200,6 +217,19 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
             name: (col.get("description") or "")
             for name, col in (node.get("columns") or {}).items()
         },
+        hidden_with=tuple(_hidden_with(h, model) for h in block.get("hidden_with") or ()),
+    )
+
+
+def _hidden_with(entry: Any, model: str) -> HiddenWith:
+    if not isinstance(entry, Mapping) or not {"table", "key", "column", "hide"} <= set(entry):
+        raise PublishSpecError(f"{model}: hidden_with entries need table, key, column and hide")
+    return HiddenWith(
+        table=str(entry["table"]),
+        key=_as_tuple(entry["key"], "hidden_with.key", model),
+        where=dict(entry.get("where") or {}),
+        column=str(entry["column"]),
+        hide=_as_tuple(entry["hide"], "hidden_with.hide", model),
     )
 
 
