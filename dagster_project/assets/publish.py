@@ -11,7 +11,7 @@ from dagster_project.assets.raw import raw_asset_key
 from dagster_project.automation import rebuild_after_loads
 from dagster_project.contracts import EXTRACTS
 from dagster_project.dbt_project import nm_cte_dbt
-from dagster_project.ingest.audit import blocking_failures
+from dagster_project.ingest.audit import blocking_failures, current_manifest_ids
 from dagster_project.publish.snapshot import PublishBlocked, current_code_version, publish_snapshot
 from dagster_project.publish.spec import load_publish_specs
 from dagster_project.quality.cross_file import run_cross_file_checks
@@ -58,12 +58,7 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     settings = get_settings()
     with warehouse.connect(read_only=True) as con:
         failures = blocking_failures(con)
-        manifest_ids = [
-            r[0]
-            for r in con.execute(
-                "select manifest_id from raw.load_manifest where status = 'LOADED' order by 1"
-            ).fetchall()
-        ]
+        manifest_ids = current_manifest_ids(con)
     try:
         info = publish_snapshot(
             Path(warehouse.path),

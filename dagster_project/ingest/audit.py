@@ -50,6 +50,16 @@ def reconcile(con: duckdb.DuckDBPyConnection, manifest_ids: Sequence[int]) -> li
     return [Reconciliation(*r) for r in rows]
 
 
+def current_manifest_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The submissions the marts are built from: every file whose status is LOADED."""
+    return [
+        r[0]
+        for r in con.execute(
+            "select manifest_id from raw.load_manifest where status = 'LOADED' order by 1"
+        ).fetchall()
+    ]
+
+
 def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Why the current data may not be published; empty when every blocking check passes.
 
@@ -66,16 +76,10 @@ def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
     reasons = [
         f"{name}: expectation {exp} failed ({bad} of {n} rows)" for name, exp, bad, n in failed
     ]
-    loaded = [
-        r[0]
-        for r in con.execute(
-            "select manifest_id from raw.load_manifest where status = 'LOADED'"
-        ).fetchall()
-    ]
     reasons += [
         f"{r.file_name}: {r.rows_read} rows read but {r.rows_in_table} stored and "
         f"{r.rows_in_quarantine} quarantined"
-        for r in reconcile(con, loaded)
+        for r in reconcile(con, current_manifest_ids(con))
         if not r.balanced
     ]
     return reasons

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from dagster_project.ingest.audit import blocking_failures
+from dagster_project.ingest.audit import blocking_failures, current_manifest_ids
 from dagster_project.publish.snapshot import PublishBlocked, current_code_version, publish_snapshot
 from dagster_project.scaleout.spark import SparkLayout, build_on_spark
 from dagster_project.settings import REPO_ROOT, disable_telemetry, get_settings
@@ -33,12 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     with connect(settings.warehouse_path, read_only=True) as con:
         failures = blocking_failures(con)
-        manifest_ids = [
-            r[0]
-            for r in con.execute(
-                "select manifest_id from raw.load_manifest where status = 'LOADED' order by 1"
-            ).fetchall()
-        ]
+        manifest_ids = current_manifest_ids(con)
     try:
         info = publish_snapshot(
             layout.marts_path,
