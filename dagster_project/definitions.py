@@ -7,7 +7,7 @@ from dagster_project.assets.dbt import nm_cte_dbt_assets
 from dagster_project.assets.publish import dq_report, published_snapshot
 from dagster_project.assets.raw import raw_assets
 from dagster_project.dbt_project import nm_cte_dbt
-from dagster_project.jobs import jobs, load_jobs, schedules
+from dagster_project.jobs import build_marts, jobs, load_jobs, schedules
 from dagster_project.resources import WarehouseResource
 from dagster_project.sensors import build_sensors
 from dagster_project.settings import disable_telemetry
@@ -18,17 +18,7 @@ defs = dg.Definitions(
     assets=[*raw_assets, nm_cte_dbt_assets, dq_report, published_snapshot],
     jobs=jobs,
     schedules=schedules,
-    sensors=[
-        *build_sensors(load_jobs),
-        dg.AutomationConditionSensorDefinition(
-            "rebuild_marts_after_loads",
-            target=dg.AssetSelection.all(),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=15,
-            # Queued loads go first, so one rebuild follows a burst of files.
-            run_tags={"dagster/priority": "-1"},
-        ),
-    ],
+    sensors=build_sensors(load_jobs, build_marts),
     # Steps run one after another in the run's process: DuckDB admits one writing process.
     executor=dg.in_process_executor,
     resources={

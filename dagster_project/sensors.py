@@ -116,5 +116,38 @@ def record_run_failures(context: dg.RunFailureSensorContext):
         )
 
 
-def build_sensors(load_jobs: dict[str, dg.UnresolvedAssetJobDefinition]) -> list:
-    return [build_landing_sensor(e, load_jobs[e.name]) for e in EXTRACTS] + [record_run_failures]
+LOADS_PENDING = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def build_rebuild_sensor(build_marts: dg.UnresolvedAssetJobDefinition):
+    @dg.run_status_sensor(
+        name="rebuild_marts_after_loads",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        request_job=build_marts,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=10,
+        description="After the last of a burst of loads succeeds: one full dbt build and publish",
+    )
+    def _sensor(context: dg.RunStatusSensorContext):
+        if not context.dagster_run.job_name.startswith("load_"):
+            return dg.SkipReason(f"{context.dagster_run.job_name} is not a load")
+        pending = context.instance.get_runs(filters=dg.RunsFilter(statuses=LOADS_PENDING))
+        if any(r.job_name.startswith("load_") for r in pending):
+            # The success of the last queued load requests the rebuild: one per burst.
+            return dg.SkipReason("more loads are queued or running")
+        return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}")
+
+    return _sensor
+
+
+def build_sensors(
+    load_jobs: dict[str, dg.UnresolvedAssetJobDefinition],
+    build_marts: dg.UnresolvedAssetJobDefinition,
+) -> list:
+    landing = [build_landing_sensor(e, load_jobs[e.name]) for e in EXTRACTS]
+    return [*landing, build_rebuild_sensor(build_marts), record_run_failures]

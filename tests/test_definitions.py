@@ -1,4 +1,4 @@
-"""The code location loads and holds the whole flow: every extract, dbt, publish, automation."""
+"""The code location loads and holds the whole flow: every extract, dbt, publish, sensors."""
 
 from __future__ import annotations
 

@@ -107,12 +107,12 @@ def test_files_landing_together_each_load_once_and_the_marts_republish(dagster_d
         runs = _runs(instance, "load_")
         return runs if len(runs) == 10 and all(r.status in finished for r in runs) else None
 
-    loads = _wait(loads_done, 420, "ten load runs", log)
+    loads = _wait(loads_done, 900, "ten load runs", log)
     assert [r.status for r in loads] == [dg.DagsterRunStatus.SUCCESS] * 10
     assert len({r.tags["cte/file"] for r in loads}) == 10
 
     published = settings.published_path
-    _wait(published.exists, 420, "the marts to rebuild and publish by themselves", log)
+    _wait(published.exists, 900, "the marts to rebuild and publish by themselves", log)
     _wait(
         lambda: not [r for r in instance.get_runs() if r.status not in finished],
         300,

@@ -11,7 +11,6 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from dagster_project.automation import rebuild_after_loads
 from dagster_project.dbt_project import nm_cte_dbt
 
 
@@ -21,9 +20,6 @@ class CteDbtTranslator(DagsterDbtTranslator):
             return "reference"
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "dbt"
-
-    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]):
-        return rebuild_after_loads
 
 
 @dbt_assets(

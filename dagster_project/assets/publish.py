@@ -8,7 +8,6 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_project.assets.dbt import nm_cte_dbt_assets
 from dagster_project.assets.raw import raw_asset_key
-from dagster_project.automation import rebuild_after_loads
 from dagster_project.contracts import EXTRACTS
 from dagster_project.dbt_project import nm_cte_dbt
 from dagster_project.ingest.audit import blocking_failures, current_manifest_ids
@@ -26,7 +25,6 @@ PUBLISHED_MARTS = [s.table for s in load_publish_specs(nm_cte_dbt.manifest_path)
     deps=[raw_asset_key(e) for e in EXTRACTS],
     group_name="publish",
     kinds={"html"},
-    automation_condition=rebuild_after_loads,
     description="Cross-file checks, then the PED data-quality report (warehouse/reports/dq/)",
 )
 def dq_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -48,7 +46,6 @@ def dq_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     deps=[get_asset_key_for_model([nm_cte_dbt_assets], m) for m in PUBLISHED_MARTS],
     group_name="publish",
     kinds={"duckdb", "parquet"},
-    automation_condition=rebuild_after_loads,
     description=(
         "Suppressed, de-identified copy of the marts, swapped in atomically; refuses while a "
         "blocking check has failed, keeping the previous snapshot"
