@@ -117,6 +117,7 @@ def test_files_landing_together_each_load_once_and_the_marts_republish(dagster_d
         lambda: not [r for r in instance.get_runs() if r.status not in finished],
         300,
         "the queue to drain",
+        log,
     )
 
     # The same bytes again, under the same name after a delete-and-copy: no new run.
