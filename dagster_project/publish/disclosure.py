@@ -39,6 +39,7 @@ _NO_LIMIT = 1e9
 _RANDOM_PROBES = 4
 _PROPAGATION_ROUNDS = 50
 MAX_EXACT_CELLS = 400
+LP_BATCH_CELLS = 5000
 
 # A sibling group: the rows of its parts, and the row holding their total if it is published
 # in the same table (None: the total is taken as known).
@@ -81,23 +82,46 @@ class Equations:
         )
 
 
+@dataclass
+class LinearProgramMemo:
+    """What check 2 found in the previous round for one count, kept by the caller.
+
+    Between rounds cells only become unknown, so components only grow: a component with no
+    cell whose unknown flag or bounds changed is the same component as before, and its
+    answer stands.
+    """
+
+    unknown: np.ndarray | None = None
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    found: np.ndarray | None = None
+
+    def changed(self, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        if self.unknown is None:
+            return np.ones(len(unknown), dtype=bool)
+        return (unknown != self.unknown) | (lo != self.lo) | (hi != self.hi)
+
+    def remember(self, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray, found: np.ndarray):
+        self.unknown, self.lo, self.hi, self.found = unknown.copy(), lo.copy(), hi.copy(), found
+
+
 def disclosed_cells(
     equations: Equations,
     values: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
     unknown: np.ndarray,
-    solved: dict[bytes, np.ndarray] | None = None,
     unchecked: set[int] | None = None,
     max_exact: int | None = None,
+    memo: LinearProgramMemo | None = None,
 ) -> np.ndarray:
     """Boolean mask over rows: unknown cells a reader can determine exactly.
 
     values: the true counts (the reader knows the sums they make); lo/hi: bounds the reader
     knows for unknown cells. Unknowns whose bounds already fix them (e.g. a numerator when
     the published denominator is 0) reveal nothing the published row does not, and count
-    as known. ``solved``: linear-program answers by component, kept by the caller between
-    rounds; ``unchecked`` receives the cells of components too large for them.
+    as known. ``unchecked`` receives the cells of components too large for check 2;
+    ``memo`` carries check 2's answers from one round to the next.
     """
     limit = MAX_EXACT_CELLS if max_exact is None else max_exact
     n = len(values)
@@ -115,30 +139,33 @@ def disclosed_cells(
     # Components: cells and groups linked by membership (a bipartite graph).
     graph = coo_matrix((np.ones(len(cell)), (cell, n + group)), shape=(n + equations.groups,) * 2)
     _, label = connected_components(graph, directed=False)
-    entry_label = label[cell]
-    order = np.argsort(entry_label, kind="stable")
-    bounds = np.flatnonzero(np.diff(entry_label[order])) + 1
-    for entries in np.split(order, bounds):
-        comp_cells = np.unique(cell[entries])
-        comp_groups = np.unique(group[entries])
-        if len(comp_groups) < 2 or pinned[comp_cells].any():
-            continue  # one equation is exact already; a pinned cell settles this round
-        if len(comp_cells) > limit:
-            if unchecked is not None:
-                unchecked.update(comp_cells.tolist())
-            continue
-        component = [
-            (cell[entries][group[entries] == g], coef[entries][group[entries] == g])
-            for g in comp_groups
-        ]
-        key = _component_key(component, values, lo, hi)
-        found = solved.get(key) if solved is not None else None
-        if found is None:
-            found = _linear_programs(component, values, lo, hi)
-            if solved is not None:
-                solved[key] = found
-        disclosed[found] = True
-    return disclosed
+    size = np.bincount(label[np.unique(cell)], minlength=label.max() + 1)
+    equations_in = np.bincount(label[n + np.unique(group)], minlength=label.max() + 1)
+    settled = np.bincount(label[cell], pinned[cell], minlength=label.max() + 1) > 0
+    # One equation is exact already; a pinned cell settles this round.
+    candidate = (equations_in >= 2) & ~settled
+    too_large = candidate & (size > limit)
+    if unchecked is not None:
+        unchecked.update(np.unique(cell[too_large[label[cell]]]).tolist())
+    checked = candidate & ~too_large
+    memo = memo if memo is not None else LinearProgramMemo()
+    dirty = (
+        np.bincount(label[cell], memo.changed(unknown, lo, hi)[cell], minlength=label.max() + 1) > 0
+    )
+    found_before = np.zeros(n, dtype=bool) if memo.found is None else memo.found
+    found_now = found_before & np.isin(label[:n], np.flatnonzero(checked & ~dirty))
+    checked &= dirty
+    # Components side by side in programs of about LP_BATCH_CELLS cells (see
+    # _linear_programs): one program per component spends its time in set-up, one program
+    # for all of them in a solver slower than linear in size.
+    batch = np.cumsum(np.where(checked, size, 0)) // LP_BATCH_CELLS
+    entry_batch = np.where(checked[label[cell]], batch[label[cell]], -1)
+    for b in np.unique(entry_batch[entry_batch >= 0]):
+        mine = entry_batch == b
+        found = _linear_programs(cell[mine], coef[mine], group[mine], label, values, lo, hi)
+        found_now[found] = True
+    memo.remember(unknown, lo, hi, found_now)
+    return disclosed | found_now
 
 
 def _propagate(
@@ -179,42 +206,52 @@ def _others(terms: np.ndarray, group: np.ndarray, groups: int, infinity: float) 
     return np.where(n_inf > 0, infinity, sums)
 
 
-def _component_key(
-    component: list[Equation], values: np.ndarray, lo: np.ndarray, hi: np.ndarray
-) -> bytes:
-    parts = []
-    for cells, coefs in component:
-        parts += [cells.tobytes(), coefs.tobytes(), values[cells].tobytes()]
-        parts += [lo[cells].tobytes(), hi[cells].tobytes(), b"|"]
-    return b"".join(parts)
-
-
 def _linear_programs(
-    component: list[Equation],
+    cell: np.ndarray,
+    coef: np.ndarray,
+    group: np.ndarray,
+    label: np.ndarray,
     values: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
 ) -> np.ndarray:
-    cells = np.unique(np.concatenate([c for c, _ in component]))
-    position = {int(c): i for i, c in enumerate(cells)}
-    rows, cols, data = [], [], []
-    for row, (eq_cells, coefs) in enumerate(component):
-        rows += [row] * len(eq_cells)
-        cols += [position[int(c)] for c in eq_cells]
-        data += list(coefs)
-    a = csr_matrix((data, (rows, cols)), shape=(len(component), len(cells)))
+    """The cells no vertex of their component's relaxation moves by a whole unit.
+
+    Components share no cell and no equation, so one program over all of them at once is
+    the components' programs side by side: its optimum for an objective is each component's
+    optimum for its part of it. A handful of large programs replaces one per component and
+    probe, whose set-up cost dwarfed the solving.
+    """
+    cells, column = np.unique(cell, return_inverse=True)
+    groups, row = np.unique(group, return_inverse=True)
+    a = csr_matrix((coef, (row, column)), shape=(len(groups), len(cells)))
     x0 = values[cells].astype(float)
     b = a @ x0
     # No upper bound is a very large one: the solver then always has an optimum, and a cell
     # that reaches it can obviously take many values.
-    ceiling = float(np.abs(x0).sum() + _NO_LIMIT)
+    ceiling = float(np.abs(x0).max(initial=0.0) + _NO_LIMIT)
     bounds = np.column_stack([lo[cells], np.minimum(hi[cells], ceiling)])
+    component = label[cells]
+    row_component = np.empty(len(groups), dtype=component.dtype)
+    row_component[row] = label[cell]
 
-    def solve(objective: np.ndarray) -> np.ndarray:
-        res = linprog(objective, A_eq=a, b_eq=b, bounds=bounds, method="highs")
+    def moved(objective: np.ndarray) -> np.ndarray:
+        """Cells a whole unit away from the truth at the optimum (components the objective
+        touches only: the others would stay wherever the solver left them)."""
+        active = np.isin(component, component[objective != 0])
+        rows = np.isin(row_component, component[objective != 0])
+        res = linprog(
+            objective[active],
+            A_eq=a[rows][:, active],
+            b_eq=b[rows],
+            bounds=bounds[active],
+            method="highs",
+        )
         if res.status != 0:  # the true table is feasible and every bound finite
             raise RuntimeError(f"disclosure check: linear program failed: {res.message}")
-        return res.x
+        out = np.zeros(len(cells), dtype=bool)
+        out[active] = np.abs(res.x - x0[active]) >= _ONE
+        return out
 
     undecided = np.ones(len(cells), dtype=bool)
     # Cheap probes first: a vertex that moves a cell by a whole unit shows it can take at
@@ -226,14 +263,16 @@ def _linear_programs(
     for direction in directions:
         if not undecided.any():
             break
-        undecided &= np.abs(solve(-direction * undecided) - x0) < _ONE
-    for i in np.flatnonzero(undecided):
-        if not undecided[i]:
-            continue
+        undecided &= ~moved(-direction * undecided)
+    # Then the minimum and maximum of one undecided cell per component, all components in
+    # the same pair of programs, until every undecided cell has had its own.
+    asked = np.zeros(len(cells), dtype=bool)
+    while (undecided & ~asked).any():
+        open_ = np.flatnonzero(undecided & ~asked)
+        _, first = np.unique(component[open_], return_index=True)
         objective = np.zeros(len(cells))
-        objective[i] = 1.0
-        low, high = solve(objective), solve(-objective)
-        undecided &= (np.abs(low - x0) < _ONE) & (np.abs(high - x0) < _ONE)
-        if np.floor(high[i] + 1e-9) - np.ceil(low[i] - 1e-9) >= _ONE:
-            undecided[i] = False
+        objective[open_[first]] = 1.0
+        asked[open_[first]] = True
+        # A cell that moves in either program takes two values: the asked ones included.
+        undecided &= ~(moved(objective) | moved(-objective))
     return cells[undecided]

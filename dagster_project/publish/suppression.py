@@ -27,7 +27,12 @@ from enum import IntEnum
 import numpy as np
 import polars as pl
 
-from dagster_project.publish.disclosure import Equations, Group, disclosed_cells
+from dagster_project.publish.disclosure import (
+    Equations,
+    Group,
+    LinearProgramMemo,
+    disclosed_cells,
+)
 from dagster_project.publish.spec import (
     PublishSpec,
     PublishSpecError,
@@ -151,8 +156,7 @@ class _Table:
             for r in (*parts, total) if total is not None else parts:
                 self.groups_of_row[r].append(gi)
         self.capped = self._capped_by_cell_size()
-        # Components whose cells and bounds did not change keep their answer between rounds.
-        self.solved: dict[str, dict[bytes, np.ndarray]] = {c: {} for c in spec.counts}
+        self.memo = {c: LinearProgramMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
         self.notes: list[str] = []
 
@@ -275,8 +279,8 @@ class _Table:
                     lo,
                     hi,
                     unknown,
-                    self.solved[count],
                     unchecked=self.unchecked,
+                    memo=self.memo[count],
                 )
                 added |= self._protect(count, np.flatnonzero(found))
             if not added:
