@@ -3,6 +3,7 @@
     cte run                      sample data if none landed, then every asset once
     cte load EXTRACT YEAR [--district 012] [--reload]
     cte prepare                  parse the dbt project (manifest for Dagster)
+    cte rollback                 make the previous published snapshot current again
     cte ui | sql | docs | status
 
 Runs go through the same Dagster jobs as the UI, in process, recorded in the project's
@@ -198,6 +199,19 @@ def cmd_docs(_: argparse.Namespace) -> None:
     )
 
 
+def cmd_rollback(_: argparse.Namespace) -> None:
+    from dagster_project.publish import PublishError, rollback
+    from dagster_project.publish.snapshot import HISTORY_DIR
+
+    published_dir = get_settings().published_dir
+    try:
+        result = rollback(published_dir)
+    except PublishError as error:
+        sys.exit(f"cte rollback: {error}; nothing changed")
+    print(f"current:   {result.current}")
+    print(f"withdrawn: {result.withdrawn} (removed from {published_dir / HISTORY_DIR})")
+
+
 def cmd_status(_: argparse.Namespace) -> None:
     from dagster_project.summary import print_summary
 
@@ -232,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         ("sql", cmd_sql, "read-only SQL prompt on the published snapshot"),
         ("docs", cmd_docs, "dbt docs on http://127.0.0.1:8080"),
         ("status", cmd_status, "what is loaded, built and published"),
+        ("rollback", cmd_rollback, "make the previous published snapshot current again"),
     ):
         sub.add_parser(name, help=text).set_defaults(func=func)
     args = parser.parse_args(argv)

@@ -333,6 +333,30 @@ def test_history_keeps_three_previous_and_rolls_back(env: dict[str, Path]) -> No
     assert check_parquet(published) == ids[-3]
 
 
+def test_cte_rollback_brings_back_the_first_snapshot(
+    env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dagster_project.cli import main
+
+    monkeypatch.setenv("CTE_WAREHOUSE_DIR", str(env["tmp"]))  # published_dir = env["published"]
+    monkeypatch.chdir(env["tmp"])  # main() moves to the repository; undone after the test
+    with pytest.raises(SystemExit, match="nothing is published"):
+        main(["rollback"])
+    first = publish(env)
+    write_warehouse(env["warehouse"], 1)
+    second = publish(env)
+    main(["rollback"])
+    out = capsys.readouterr().out
+    assert f"current:   {first.version}" in out and f"withdrawn: {second.version}" in out
+    assert check_snapshot(env["published"] / "cte_marts.duckdb") == first.snapshot_id
+    assert check_parquet(env["published"]) == first.snapshot_id
+    # Nothing before the first snapshot: a clear error, and the first stays current.
+    with pytest.raises(SystemExit, match="no earlier snapshot in history"):
+        main(["rollback"])
+    assert check_snapshot(env["published"] / "cte_marts.duckdb") == first.snapshot_id
+    assert check_parquet(env["published"]) == first.snapshot_id
+
+
 def test_spec_errors_are_caught_before_publishing(env: dict[str, Path]) -> None:
     specs = load_publish_specs(env["manifest"])
     assert [s.table for s in specs] == ["indicators", "programs"]  # int_students is not

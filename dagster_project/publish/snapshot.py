@@ -467,18 +467,29 @@ def publish_snapshot(
     return info
 
 
-def rollback(published_dir: Path, lock_timeout: float = 600.0) -> str:
-    """Make the snapshot before the current one current again; returns its version.
+@dataclass(frozen=True)
+class RolledBack:
+    """Versions (``<published at>-<snapshot id prefix>``) on either side of a rollback."""
+
+    current: str  # the earlier snapshot, current again
+    withdrawn: str  # the snapshot that was current, now removed
+
+
+def rollback(published_dir: Path, lock_timeout: float = 600.0) -> RolledBack:
+    """Make the snapshot before the current one current again.
 
     The withdrawn snapshot is removed from history, so a second rollback goes further back.
+    Raises PublishError, changing nothing, when there is no earlier snapshot.
     """
     published_dir = Path(published_dir)
+    if not (published_dir / PUBLISHED_FILE).exists():
+        raise PublishError(f"nothing is published in {published_dir}")
     with _publish_lock(published_dir, lock_timeout):
         _clean_leftovers(published_dir)
         current = _current_version(published_dir)
         history = sorted((published_dir / HISTORY_DIR).glob("*.duckdb"), key=_version_of)
         older = [p for p in history if current is not None and _version_of(p) < current]
-        if not older:
+        if current is None or not older:
             raise PublishError("no earlier snapshot in history to roll back to")
         previous = older[-1]
         staged = published_dir / f".cte_marts.{uuid.uuid4().hex}.tmp"
@@ -488,7 +499,6 @@ def rollback(published_dir: Path, lock_timeout: float = 600.0) -> str:
         version = _version_of(previous)
         if (published_dir / PARQUET_VERSIONS / version).is_dir():
             _swap_parquet_link(published_dir, version)
-        if current is not None:
-            (published_dir / HISTORY_DIR / f"{current}.duckdb").unlink()
-            _remove(published_dir / PARQUET_VERSIONS / current)
-        return version
+        (published_dir / HISTORY_DIR / f"{current}.duckdb").unlink()
+        _remove(published_dir / PARQUET_VERSIONS / current)
+        return RolledBack(current=version, withdrawn=current)
