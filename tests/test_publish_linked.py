@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import polars as pl
+import pytest
 
 from dagster_project.publish.snapshot import hide_linked
-from dagster_project.publish.spec import HiddenWith, PublishSpec
-from dagster_project.publish.suppression import SuppressedTable
+from dagster_project.publish.spec import (
+    HiddenWith,
+    PublishSpec,
+    PublishSpecError,
+    load_publish_specs,
+    spec_from_node,
+)
+from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
 
 
 def _spec(table: str, hidden_with=()) -> PublishSpec:
@@ -57,3 +67,130 @@ def test_gap_is_hidden_where_the_all_students_rate_is_hidden():
     assert out["gap"].to_list() == [None, 0.1, None]  # c: no published all-students row
     assert out["all_students_rate"].to_list() == [None, 0.5, None]
     assert out["group_rate"].to_list() == [0.4, 0.6, 0.7]
+
+
+# --- program_continuum: a step's count is the next step's base ---------------------------
+
+# (step, credential tier, base step) as in dbt/models/marts/program_continuum.sql
+CONTINUUM = [
+    ("participants", "ALL", "enrolled_hs"),
+    ("concentrators", "ALL", "participants"),
+    ("work_based_learning", "ALL", "concentrators"),
+    ("dual_credit", "ALL", "concentrators"),
+    ("credential_earners", "ALL", "concentrators"),
+    ("credential_tier", "1", "credential_earners"),
+    ("credential_tier", "2", "credential_earners"),
+    ("credential_tier", "3", "credential_earners"),
+    ("credential_tier", "UNRATED", "credential_earners"),
+    ("graduates", "ALL", "concentrators"),
+    ("placed", "ALL", "graduates"),
+]
+
+
+def _school_counts(rng: np.random.Generator) -> dict[str, int]:
+    """One school's count at each step (and tier), each a random share of its base."""
+    counts = {"enrolled_hs": int(rng.integers(5, 120))}
+    for step, _tier, base in CONTINUUM:
+        if step != "credential_tier":
+            # Shares near 0 and 1 are common, so rates get top and bottom coded.
+            share = float(rng.choice([rng.uniform(0, 0.1), rng.uniform(0.9, 1), rng.uniform()]))
+            counts[step] = round(counts[base] * share)
+    tiers = rng.multinomial(counts["credential_earners"], rng.dirichlet(np.ones(4)))
+    for (_, tier, _), n in zip(CONTINUUM[5:9], tiers, strict=True):
+        counts[f"tier_{tier}"] = int(n)
+    return counts
+
+
+def continuum_rows(rng: np.random.Generator, schools: int) -> pl.DataFrame:
+    """program_continuum's shape for one program: schools and their district (the sum)."""
+    entities = {f"D1-S{s}": _school_counts(rng) for s in range(schools)}
+    entities["D1"] = {k: sum(c[k] for c in entities.values()) for k in entities["D1-S0"]}
+    rows = []
+    for entity, counts in entities.items():
+        for order, (step, tier, base) in enumerate(CONTINUUM, start=1):
+            student_count = counts[f"tier_{tier}" if step == "credential_tier" else step]
+            rows.append(
+                {
+                    "school_year": 2025,
+                    "level": "district" if entity == "D1" else "school",
+                    "entity_code": entity,
+                    "parent_entity_code": "NM" if entity == "D1" else "D1",
+                    "program_of_study_code": "P1",
+                    "career_cluster": "C1",
+                    "step_order": order,
+                    "step": step,
+                    "credential_tier": tier,
+                    "base_step": base,
+                    "student_count": student_count,
+                    "base_count": counts[base],
+                }
+            )
+    return pl.DataFrame(rows).with_columns(
+        rate_of_base=pl.when(pl.col("base_count") > 0).then(
+            pl.col("student_count") / pl.col("base_count")
+        )
+    )
+
+
+def _gives_away_base(row: dict) -> bool:
+    """Does this published row tell its base count (shown, or student_count over a rate)?"""
+    if row["base_count"] is not None:
+        return True
+    rate_shown = row["rate_of_base"] is not None or not str(
+        row["rate_of_base_display"] or ""
+    ).startswith("suppressed")
+    return bool(row["student_count"]) and rate_shown
+
+
+def test_no_hidden_step_count_reappears_as_a_later_steps_base(dbt_manifest: Path) -> None:
+    """Attack as a reader would: for each withheld student_count, read the rows whose
+    base_step is that step (same entity, program scope and year)."""
+    (spec,) = [s for s in load_publish_specs(dbt_manifest) if s.table == "program_continuum"]
+    rules = SuppressionRules(min_n=10)
+    attacked = recovered = kept = 0
+    scope = ["school_year", "level", "entity_code", "program_of_study_code", "career_cluster"]
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        tables = {spec.table: suppress(continuum_rows(rng, int(rng.integers(2, 5))), spec, rules)}
+        before = tables[spec.table].frame
+        hide_linked(tables, [spec])
+        out = tables[spec.table].frame
+        withheld = out.filter(
+            pl.col("student_count").is_null(), pl.col("credential_tier") == "ALL"
+        ).select(*scope, base_step=pl.col("step"))
+        dependents = out.join(withheld, on=[*scope, "base_step"])
+        attacked += dependents.height
+        recovered += sum(_gives_away_base(r) for r in dependents.iter_rows(named=True))
+        # Not more than that: rows whose base step's count is shown (or is no row:
+        # participants) are as the suppression left them.
+        others = out.join(withheld, on=[*scope, "base_step"], how="anti")
+        assert others.equals(before.join(withheld, on=[*scope, "base_step"], how="anti"))
+        kept += others.filter(
+            pl.col("step") == "participants", pl.col("base_count").is_not_null()
+        ).height
+    print(f"\ncontinuum: {attacked} rows based on a withheld count, {recovered} give it away")
+    assert attacked > 50, "the synthetic tables must withhold counts that later steps build on"
+    assert recovered == 0
+    assert kept > 0, "participants' base (enrolled in high school) is no row: it stays"
+
+
+def test_hidden_with_refuses_options_it_does_not_know() -> None:
+    # YAML 1.1 reads a key named `on` as true: the link would silently match on less.
+    link = {"table": "t", "key": ["entity"], True: {"step": "base_step"}, "column": "n"}
+    node = {
+        "unique_id": "model.x.t",
+        "name": "t",
+        "schema": "marts",
+        "config": {
+            "meta": {
+                "publish": {
+                    "grain": "g",
+                    "primary_key": ["entity"],
+                    "cell_size": "n",
+                    "hidden_with": [link | {"hide": ["base"]}],
+                }
+            }
+        },
+    }
+    with pytest.raises(PublishSpecError, match="does not know"):
+        spec_from_node(node)

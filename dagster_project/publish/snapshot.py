@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.publish.deid import scan_for_identifiers
-from dagster_project.publish.spec import PublishSpec, load_publish_specs
+from dagster_project.publish.spec import HiddenWith, PublishSpec, load_publish_specs
 from dagster_project.publish.suppression import (
     DEFAULT_BANDS,
     DISPLAY_SUFFIX,
@@ -83,24 +83,78 @@ class PublishInfo:
     notes: list[str] = field(default_factory=list)
 
 
+# Shown in a rate's display column where a hidden_with rule withheld it: the rate is hidden
+# to protect a cell elsewhere, which is what complementary suppression means to a reader.
+LINKED_DISPLAY = "suppressed (complementary)"
+_LINK_FLAG = "_linked_hidden"
+
+
 def hide_linked(suppressed: dict[str, SuppressedTable], specs: Sequence[PublishSpec]) -> None:
     """Apply every ``hidden_with`` rule, after each table's own suppression."""
     for spec in specs:
         for link in spec.hidden_with:
             if link.table not in suppressed:
                 raise PublishError(f"{spec.table}: hidden_with names unpublished {link.table}")
-            linked = (
-                suppressed[link.table]
-                .frame.filter(*(pl.col(c) == v for c, v in link.where.items()))
-                .select(*link.key, pl.col(link.column).is_null().alias("_linked_hidden"))
-            )
             table = suppressed[spec.table]
-            frame = table.frame.join(linked, on=list(link.key), how="left", maintain_order="left")
-            hidden = pl.col("_linked_hidden").fill_null(True)
-            frame = frame.with_columns(
-                pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in link.hide
-            ).drop("_linked_hidden")
-            suppressed[spec.table] = replace(table, frame=frame)
+            flagged = _flag_linked_hidden(suppressed[link.table].frame, table.frame, link)
+            suppressed[spec.table] = _hide_flagged(table, spec, flagged, link.hide)
+
+
+def _flag_linked_hidden(
+    linked: pl.DataFrame, frame: pl.DataFrame, link: HiddenWith
+) -> pl.DataFrame:
+    """``frame`` with a column saying whether each row's linked value is hidden (or missing)."""
+    columns = link.join_columns()
+    flags = linked.filter(*(pl.col(c) == v for c, v in link.where.items())).select(
+        *(pl.col(theirs).alias(ours) for theirs, ours in columns.items()),
+        pl.col(link.column).is_null().alias(_LINK_FLAG),
+    )
+    # m:1: two linked rows for one row would mean the key is wrong, not "hide twice".
+    return frame.join(
+        flags, on=list(columns.values()), how="left", maintain_order="left", validate="m:1"
+    ).with_columns(pl.col(_LINK_FLAG).fill_null(not link.show_unmatched))
+
+
+def _hide_flagged(
+    table: SuppressedTable, spec: PublishSpec, frame: pl.DataFrame, columns: Sequence[str]
+) -> SuppressedTable:
+    hide = _with_dependents(spec, columns)
+    flagged = pl.col(_LINK_FLAG)
+    rates = [r.column for r in spec.rates if r.column in hide]
+    newly_hidden = frame.select(
+        pl.sum_horizontal(*((flagged & pl.col(r).is_not_null()).sum() for r in rates), 0)
+    ).item()
+    displays = [d for r in rates if (d := r + DISPLAY_SUFFIX) in frame.columns]
+    frame = frame.with_columns(
+        *(pl.when(flagged).then(None).otherwise(pl.col(c)).alias(c) for c in hide),
+        *(_withheld_display(d) for d in displays),
+    ).drop(_LINK_FLAG)
+    return replace(table, frame=frame, hidden_rates=table.hidden_rates + newly_hidden)
+
+
+def _withheld_display(column: str) -> pl.Expr:
+    """LINKED_DISPLAY on flagged rows, unless the display already says why it is withheld:
+    a shown or coded rate there would still tell the hidden base."""
+    already = pl.col(column).str.starts_with("suppressed").fill_null(False)
+    return (
+        pl.when(pl.col(_LINK_FLAG) & ~already)
+        .then(pl.lit(LINKED_DISPLAY))
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
+
+
+def _with_dependents(spec: PublishSpec, columns: Sequence[str]) -> list[str]:
+    """``columns`` plus what rule 5 hides with them: rates over a hidden count, and the
+    derived columns once any count or rate is hidden."""
+    hide = list(dict.fromkeys(columns))
+    for rate in spec.rates:
+        parts = {spec.denominator_of(rate), *spec.numerators_of(rate)}
+        if rate.column not in hide and parts & set(hide):
+            hide.append(rate.column)
+    if {*spec.counts, *(r.column for r in spec.rates)} & set(hide):
+        hide += [d for d in spec.derived if d not in hide]
+    return hide
 
 
 def gate(blocking_failures: Sequence[str]) -> None:

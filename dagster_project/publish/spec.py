@@ -18,13 +18,19 @@ also says how it may be published::
             - columns: [school_year, school_code, group_type]
               total: {group_type: ALL, group_value: ALL}   # the row holding that total
             - [school_year, group_type, group_value]       # total not in this table
+          hidden_with:                    # see HiddenWith
+            - table: perkins_indicators
+              key: [school_year, entity_code]
+              where: {group_type: all}
+              column: rate
+              hide: [all_students_rate]
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +50,16 @@ class RateSpec:
 
 @dataclass(frozen=True)
 class HiddenWith:
-    """Hide ``hide`` wherever the linked row of another published table has ``column``
-    hidden: a value derived from that row (a gap to the all-students rate) would give it away.
+    """Hide ``hide`` wherever the linked row of a published table (this one or another) has
+    ``column`` hidden: a value copied or derived from that row (a gap to the all-students
+    rate, the previous step's count as a base) would give it away. Rates computed from a
+    hidden count, and the derived columns, are hidden with it (rule 5 of suppression.py).
 
-    The linked row is the row of ``table`` with the same ``key`` values and ``where``'s
-    constants; where no such row is published, the columns are hidden too.
+    The linked row is the row of ``table`` with the same ``key`` values, ``key_from``'s
+    columns (linked column: the column of this row holding its value, e.g.
+    ``{step: base_step}``) and ``where``'s constants. Where no such row is published the
+    columns are hidden too, unless ``show_unmatched`` (``unmatched: show``): only for values
+    published nowhere else, such as a base that is no row of the table.
     """
 
     table: str
@@ -56,6 +67,12 @@ class HiddenWith:
     where: Mapping[str, Any]
     column: str
     hide: tuple[str, ...]
+    key_from: Mapping[str, str] = field(default_factory=dict)
+    show_unmatched: bool = False
+
+    def join_columns(self) -> dict[str, str]:
+        """Linked table's column -> this table's column, for every column the rows match on."""
+        return {c: c for c in self.key} | dict(self.key_from)
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,8 @@ class PublishSpec:
                 for r in (sibling.total or {}).values()
                 if isinstance(r, Mapping) and "from" in r
             }
+        for link in self.hidden_with:
+            cols |= set(link.key) | set(link.key_from.values()) | set(link.hide)
         return cols
 
 
@@ -221,15 +240,31 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
     )
 
 
+_HIDDEN_WITH_OPTIONS = {"table", "key", "key_from", "where", "column", "hide", "unmatched"}
+
+
 def _hidden_with(entry: Any, model: str) -> HiddenWith:
     if not isinstance(entry, Mapping) or not {"table", "key", "column", "hide"} <= set(entry):
         raise PublishSpecError(f"{model}: hidden_with entries need table, key, column and hide")
+    # A misspelt (or YAML-mangled: `on:` reads as true) option must not silently match less.
+    if unknown := set(entry) - _HIDDEN_WITH_OPTIONS:
+        raise PublishSpecError(f"{model}: hidden_with does not know {sorted(map(str, unknown))}")
+    key_from = entry.get("key_from") or {}
+    if not isinstance(key_from, Mapping):
+        raise PublishSpecError(
+            f"{model}: hidden_with.key_from maps linked columns to this table's columns"
+        )
+    unmatched = entry.get("unmatched", "hide")
+    if unmatched not in ("hide", "show"):
+        raise PublishSpecError(f"{model}: hidden_with.unmatched is hide or show, got {unmatched!r}")
     return HiddenWith(
         table=str(entry["table"]),
         key=_as_tuple(entry["key"], "hidden_with.key", model),
         where=dict(entry.get("where") or {}),
         column=str(entry["column"]),
         hide=_as_tuple(entry["hide"], "hidden_with.hide", model),
+        key_from={str(k): str(v) for k, v in key_from.items()},
+        show_unmatched=unmatched == "show",
     )
 
 
