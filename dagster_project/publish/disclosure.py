@@ -83,26 +83,49 @@ class Equations:
 
 
 @dataclass
-class LinearProgramMemo:
-    """What check 2 found in the previous round for one count, kept by the caller.
+class RoundMemo:
+    """What the checks found in the previous round for one count, kept by the caller.
 
-    Between rounds cells only become unknown, so components only grow: a component with no
-    cell whose unknown flag or bounds changed is the same component as before, and its
-    answer stands.
+    Rows linked through any group, hidden or not, form a partition that no equation
+    crosses (in perkins_indicators: one school year, indicator and program scope). The
+    answer for a partition depends only on its own rows, so a partition in which no row's
+    unknown flag or bounds changed since the last round keeps its answer, and a round costs
+    what the partitions the last round's complements touched cost, not the whole table.
     """
 
+    partition: np.ndarray | None = None
     unknown: np.ndarray | None = None
     lo: np.ndarray | None = None
     hi: np.ndarray | None = None
-    found: np.ndarray | None = None
+    disclosed: np.ndarray | None = None
+    unchecked: np.ndarray | None = None
 
-    def changed(self, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    def dirty_rows(
+        self, equations: Equations, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> np.ndarray:
+        n = len(unknown)
+        if self.partition is None:
+            graph = coo_matrix(
+                (np.ones(len(equations.cell)), (equations.cell, n + equations.group)),
+                shape=(n + equations.groups,) * 2,
+            )
+            self.partition = connected_components(graph, directed=False)[1][:n]
         if self.unknown is None:
-            return np.ones(len(unknown), dtype=bool)
-        return (unknown != self.unknown) | (lo != self.lo) | (hi != self.hi)
+            return np.ones(n, dtype=bool)
+        changed = (unknown != self.unknown) | (lo != self.lo) | (hi != self.hi)
+        dirty = np.bincount(self.partition, changed, minlength=self.partition.max() + 1) > 0
+        return dirty[self.partition]
 
-    def remember(self, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray, found: np.ndarray):
-        self.unknown, self.lo, self.hi, self.found = unknown.copy(), lo.copy(), hi.copy(), found
+    def remember(
+        self,
+        unknown: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        disclosed: np.ndarray,
+        unchecked: np.ndarray,
+    ) -> None:
+        self.unknown, self.lo, self.hi = unknown.copy(), lo.copy(), hi.copy()
+        self.disclosed, self.unchecked = disclosed, unchecked
 
 
 def disclosed_cells(
@@ -113,7 +136,7 @@ def disclosed_cells(
     unknown: np.ndarray,
     unchecked: set[int] | None = None,
     max_exact: int | None = None,
-    memo: LinearProgramMemo | None = None,
+    memo: RoundMemo | None = None,
 ) -> np.ndarray:
     """Boolean mask over rows: unknown cells a reader can determine exactly.
 
@@ -121,16 +144,39 @@ def disclosed_cells(
     knows for unknown cells. Unknowns whose bounds already fix them (e.g. a numerator when
     the published denominator is 0) reveal nothing the published row does not, and count
     as known. ``unchecked`` receives the cells of components too large for check 2;
-    ``memo`` carries check 2's answers from one round to the next.
+    ``memo`` carries the answers of partitions that did not change from one round to the
+    next.
     """
     limit = MAX_EXACT_CELLS if max_exact is None else max_exact
+    memo = memo if memo is not None else RoundMemo()
+    dirty = memo.dirty_rows(equations, unknown, lo, hi)
+    disclosed, too_large = _disclosed_in(equations, values, lo, hi, unknown & dirty, limit)
+    if memo.disclosed is not None:
+        disclosed |= memo.disclosed & ~dirty
+        too_large |= memo.unchecked & ~dirty
+    memo.remember(unknown, lo, hi, disclosed, too_large)
+    if unchecked is not None:
+        unchecked.update(np.flatnonzero(too_large).tolist())
+    return disclosed
+
+
+def _disclosed_in(
+    equations: Equations,
+    values: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    unknown: np.ndarray,
+    limit: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Checks 1 and 2 over the given unknowns: (disclosed, in a component too large for 2)."""
     n = len(values)
     disclosed = np.zeros(n, dtype=bool)
+    unchecked = np.zeros(n, dtype=bool)
     open_ = unknown & (hi - lo >= _ONE)
     keep = open_[equations.cell] & equations.usable[equations.group]
     cell, coef, group = equations.cell[keep], equations.coef[keep], equations.group[keep]
     if not len(cell):
-        return disclosed
+        return disclosed, unchecked
     low, high = _propagate(cell, coef, group, equations.groups, values, lo, hi)
     pinned = np.zeros(n, dtype=bool)
     pinned[cell] = high[cell] - low[cell] < _ONE
@@ -145,16 +191,8 @@ def disclosed_cells(
     # One equation is exact already; a pinned cell settles this round.
     candidate = (equations_in >= 2) & ~settled
     too_large = candidate & (size > limit)
-    if unchecked is not None:
-        unchecked.update(np.unique(cell[too_large[label[cell]]]).tolist())
+    unchecked[cell[too_large[label[cell]]]] = True
     checked = candidate & ~too_large
-    memo = memo if memo is not None else LinearProgramMemo()
-    dirty = (
-        np.bincount(label[cell], memo.changed(unknown, lo, hi)[cell], minlength=label.max() + 1) > 0
-    )
-    found_before = np.zeros(n, dtype=bool) if memo.found is None else memo.found
-    found_now = found_before & np.isin(label[:n], np.flatnonzero(checked & ~dirty))
-    checked &= dirty
     # Components side by side in programs of about LP_BATCH_CELLS cells (see
     # _linear_programs): one program per component spends its time in set-up, one program
     # for all of them in a solver slower than linear in size.
@@ -163,9 +201,8 @@ def disclosed_cells(
     for b in np.unique(entry_batch[entry_batch >= 0]):
         mine = entry_batch == b
         found = _linear_programs(cell[mine], coef[mine], group[mine], label, values, lo, hi)
-        found_now[found] = True
-    memo.remember(unknown, lo, hi, found_now)
-    return disclosed | found_now
+        disclosed[found] = True
+    return disclosed, unchecked
 
 
 def _propagate(

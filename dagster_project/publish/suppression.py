@@ -30,7 +30,7 @@ import polars as pl
 from dagster_project.publish.disclosure import (
     Equations,
     Group,
-    LinearProgramMemo,
+    RoundMemo,
     disclosed_cells,
 )
 from dagster_project.publish.spec import (
@@ -156,7 +156,7 @@ class _Table:
             for r in (*parts, total) if total is not None else parts:
                 self.groups_of_row[r].append(gi)
         self.capped = self._capped_by_cell_size()
-        self.memo = {c: LinearProgramMemo() for c in spec.counts}
+        self.memo = {c: RoundMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
         self.notes: list[str] = []
 
