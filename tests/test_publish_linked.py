@@ -174,6 +174,34 @@ def test_no_hidden_step_count_reappears_as_a_later_steps_base(dbt_manifest: Path
     assert kept > 0, "participants' base (enrolled in high school) is no row: it stays"
 
 
+def test_no_withheld_credential_tier_follows_from_the_other_tiers(dbt_manifest: Path) -> None:
+    """The four tiers add up to the credential earners: with the earners' count shown, one
+    withheld tier beside three shown ones is a subtraction away."""
+    (spec,) = [s for s in load_publish_specs(dbt_manifest) if s.table == "program_continuum"]
+    scope = ["school_year", "level", "entity_code"]
+    withheld = exposed = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        rows = continuum_rows(rng, int(rng.integers(2, 5)))
+        tables = {spec.table: suppress(rows, spec, SuppressionRules(min_n=10))}
+        hide_linked(tables, [spec])
+        out = tables[spec.table].frame
+        tiers = (
+            out.filter(pl.col("step") == "credential_tier")
+            .group_by(scope)
+            .agg(hidden=pl.col("student_count").null_count())
+        )
+        earners = out.filter(pl.col("step") == "credential_earners").select(
+            *scope, earners=pl.col("student_count")
+        )
+        groups = tiers.join(earners, on=scope)
+        withheld += groups["hidden"].sum()
+        exposed += groups.filter(pl.col("hidden") == 1, pl.col("earners").is_not_null()).height
+    print(f"\ncredential tiers: {withheld} withheld tier counts, {exposed} recoverable")
+    assert withheld > 50, "the synthetic tables must withhold some tier counts"
+    assert exposed == 0
+
+
 def test_hidden_with_refuses_options_it_does_not_know() -> None:
     # YAML 1.1 reads a key named `on` as true: the link would silently match on less.
     link = {"table": "t", "key": ["entity"], True: {"step": "base_step"}, "column": "n"}
