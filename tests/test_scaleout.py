@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -89,12 +90,45 @@ def duckdb_build(tiny: Settings) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def spark_build(tiny: Settings):
+def spark_run(tiny: Settings, dbt_manifest: Path) -> Iterator[tuple[Any, list[Any]]]:
+    """The module's one Spark build, as a data engineer runs it: the `build_marts` job with
+    CTE_WAREHOUSE=spark, in process. A spy keeps what build_on_spark returned: (run, builds).
+    """
     _require_spark()
-    from dagster_project.scaleout.spark import SparkLayout, build_on_spark
+    import dagster as dg
 
-    layout = SparkLayout(tiny.warehouse_dir / "spark")
-    return layout, build_on_spark(tiny, layout)
+    from dagster_project.assets import dbt as dbt_assets
+    from dagster_project.definitions import defs
+    from dagster_project.resources import WarehouseResource
+
+    builds = []
+    build_on_spark = dbt_assets.build_on_spark
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        builds.append(build_on_spark(*args, **kwargs))
+        return builds[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CTE_WAREHOUSE", "spark")
+        patch.setenv("CTE_SPARK_DIR", str(tiny.warehouse_dir / "spark"))
+        patch.setattr(dbt_assets, "build_on_spark", spy)
+        run = defs.resolve_job_def("build_marts").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            # The definitions may have been imported under another CTE_HOME.
+            resources={"warehouse": WarehouseResource.from_settings()},
+            raise_on_error=False,
+        )
+        yield run, builds
+
+
+@pytest.fixture(scope="module")
+def spark_build(tiny: Settings, spark_run):
+    from dagster_project.scaleout.spark import SparkLayout
+
+    run, builds = spark_run
+    failures = [e.step_failure_data.error for e in run.all_events if e.is_step_failure]
+    assert builds, failures
+    return SparkLayout(tiny.warehouse_dir / "spark"), builds[0]
 
 
 # --- comparing marts ----------------------------------------------------------------------
@@ -124,6 +158,27 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
+def _assert_same_rows(
+    duck: duckdb.DuckDBPyConnection,
+    spark: duckdb.DuckDBPyConnection,
+    relation: str,
+    key: list[str],
+) -> int:
+    """The same columns and rows by primary key in both files (see _same); rows compared."""
+    duck_columns, duck_rows = _rows_by_key(duck, relation, key)
+    spark_columns, spark_rows = _rows_by_key(spark, relation, key)
+    assert duck_columns == spark_columns, relation
+    assert duck_rows.keys() == spark_rows.keys(), relation
+    for k, duck_row in duck_rows.items():
+        different = [
+            (name, d, s)
+            for name, d, s in zip(duck_columns, duck_row, spark_rows[k], strict=True)
+            if not _same(d, s)
+        ]
+        assert not different, (relation, k, different)
+    return len(duck_rows)
+
+
 def test_raw_schema_exported_to_parquet_without_quarantine(tiny: Settings, spark_build) -> None:
     layout, build = spark_build
     with duckdb.connect(str(tiny.warehouse_path), read_only=True) as con:
@@ -149,19 +204,8 @@ def test_published_marts_equal_on_duckdb_and_spark(duckdb_build, spark_build) ->
         duckdb.connect(str(layout.marts_path), read_only=True) as spark,
     ):
         for spec in duck_specs:
-            key = list(spec.primary_key)
-            duck_columns, duck_rows = _rows_by_key(duck, spec.relation, key)
-            spark_columns, spark_rows = _rows_by_key(spark, spec.relation, key)
-            assert duck_columns == spark_columns, spec.table
-            assert len(duck_rows) == len(spark_rows) == build.marts[spec.table], spec.table
-            assert duck_rows.keys() == spark_rows.keys(), spec.table
-            for k, duck_row in duck_rows.items():
-                different = [
-                    (name, d, s)
-                    for name, d, s in zip(duck_columns, duck_row, spark_rows[k], strict=True)
-                    if not _same(d, s)
-                ]
-                assert not different, (spec.table, k, different)
+            rows = _assert_same_rows(duck, spark, spec.relation, list(spec.primary_key))
+            assert rows == build.marts[spec.table], spec.table
     # A comparison of empty tables would prove nothing.
     assert sum(build.marts.values()) > 1000
 
@@ -182,25 +226,56 @@ def test_spark_runs_the_same_checks(duckdb_build, spark_build) -> None:
     assert any("cost_study" in k for k in spark_tests)
 
 
-def test_publish_from_spark_marts(tiny: Settings, spark_build) -> None:
+def test_dagster_job_on_spark_publishes_the_duckdb_marts(
+    tiny: Settings, duckdb_build, spark_run, spark_build
+) -> None:
+    """`build_marts` with CTE_WAREHOUSE=spark: every dbt asset and check reported from the
+    Spark build (cost_study too), the DQ report built, and the published snapshot equal to
+    the one publishing the DuckDB-built marts gives."""
+    from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
+
+    from dagster_project.assets.dbt import nm_cte_dbt_assets
     from dagster_project.publish.snapshot import publish_snapshot
 
-    layout, build = spark_build
-    info = publish_snapshot(
-        layout.marts_path,
-        tiny.published_dir,
-        layout.manifest_path,
+    run, _ = spark_run
+    layout, _ = spark_build
+    assert run.success
+    materialized = {e.asset_key for e in run.get_asset_materialization_events()}
+    assert set(nm_cte_dbt_assets.keys) <= materialized
+    assert {"dq_report", "published_snapshot"} <= {k.path[-1] for k in materialized}
+    checks = run.get_asset_check_evaluations()
+    assert {c.asset_check_key for c in checks} == set(nm_cte_dbt_assets.check_keys)
+    assert all(c.passed for c in checks)
+    manifest, translator, project = get_manifest_and_translator_from_dbt_assets([nm_cte_dbt_assets])
+    cost_study = translator.get_asset_spec(manifest, "model.nm_cte.cost_study", project).key
+    assert any(c.asset_key == cost_study for c in checks)
+
+    spark_manifest = json.loads(layout.manifest_path.read_text())
+    assert spark_manifest["metadata"]["adapter_type"] == "spark"
+    # The asset graph comes from the DuckDB manifest: the Spark build has the same nodes.
+    assert spark_manifest["nodes"].keys() == manifest["nodes"].keys()
+    with duckdb.connect(str(tiny.published_path), read_only=True) as con:
+        invocation = con.execute("select dbt_invocation_id from snapshot").fetchall()[0][0]
+    assert invocation == spark_manifest["metadata"]["invocation_id"]
+
+    warehouse, target = duckdb_build
+    from_duckdb = publish_snapshot(
+        warehouse,
+        tiny.warehouse_dir / "published_from_duckdb",
+        target / "manifest.json",
         tiny.min_n,
         blocking_failures=[],
         manifest_ids=[1],
         code_version="test",
     )
-    assert {t: n for t, n in info.tables.items() if t in build.marts} == build.marts
-    with duckdb.connect(str(info.path), read_only=True) as con:
-        dbt_meta = con.execute("select dbt_invocation_id from snapshot").fetchall()[0][0]
-    spark_manifest = json.loads(layout.manifest_path.read_text())
-    assert dbt_meta == spark_manifest["metadata"]["invocation_id"]
-    assert spark_manifest["metadata"]["adapter_type"] == "spark"
+    specs = load_publish_specs(target / "manifest.json")
+    with (
+        duckdb.connect(str(from_duckdb.path), read_only=True) as duck,
+        duckdb.connect(str(tiny.published_path), read_only=True) as spark,
+    ):
+        for spec in specs:
+            _assert_same_rows(duck, spark, f'"{spec.table}"', list(spec.primary_key))
+    assert sum(from_duckdb.tables.values()) > 1000
 
 
 # --- Dagster on PostgreSQL ----------------------------------------------------------------

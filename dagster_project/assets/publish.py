@@ -16,6 +16,7 @@ from dagster_project.publish.spec import load_publish_specs
 from dagster_project.quality.cross_file import run_cross_file_checks
 from dagster_project.quality.report import build_report
 from dagster_project.resources import WarehouseResource
+from dagster_project.scaleout.spark import marts_warehouse_path, published_manifest_path, use_spark
 from dagster_project.settings import REPO_ROOT, get_settings
 
 PUBLISHED_MARTS = [s.table for s in load_publish_specs(nm_cte_dbt.manifest_path)]
@@ -47,8 +48,9 @@ def dq_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     group_name="publish",
     kinds={"duckdb", "parquet"},
     description=(
-        "Suppressed, de-identified copy of the marts, swapped in atomically; refuses while a "
-        "blocking check has failed, keeping the previous snapshot"
+        "Suppressed, de-identified copy of the marts (DuckDB's, or Spark's with "
+        "CTE_WAREHOUSE=spark), swapped in atomically; refuses while a blocking check has "
+        "failed, keeping the previous snapshot"
     ),
 )
 def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -57,10 +59,11 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         failures = blocking_failures(con)
         manifest_ids = current_manifest_ids(con)
     try:
+        # With CTE_WAREHOUSE=spark, the DuckDB copy of the Spark marts and Spark's manifest.
         info = publish_snapshot(
-            Path(warehouse.path),
+            marts_warehouse_path(settings, Path(warehouse.path)),
             settings.published_dir,
-            nm_cte_dbt.manifest_path,
+            published_manifest_path(settings, nm_cte_dbt.manifest_path),
             settings.min_n,
             blocking_failures=failures,
             manifest_ids=manifest_ids,
@@ -76,5 +79,6 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             "tables": dg.MetadataValue.json(info.tables),
             "suppressed_cells": dg.MetadataValue.json(info.suppression),
             "submissions_included": len(manifest_ids),
+            "marts_built_on": "spark" if use_spark() else "duckdb",
         }
     )

@@ -17,7 +17,7 @@ import importlib.util
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -86,9 +86,19 @@ class SparkBuild:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def build_on_spark(settings: Settings, layout: SparkLayout | None = None) -> SparkBuild:
-    """Export raw to Parquet, build and test every model on Spark, copy the marts out."""
+def build_on_spark(
+    settings: Settings,
+    layout: SparkLayout | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> SparkBuild:
+    """Export raw to Parquet, build and test every model on Spark, copy the marts out.
+
+    ``on_event`` receives every structured event of the dbt invocations (dbt's ``EventMsg``),
+    as dbt's JSON log would write it: the Dagster asset turns them into materializations
+    and check results.
+    """
     layout = layout or SparkLayout.from_settings(settings)
+    callbacks = [on_event] if on_event else []
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     with connect(settings.warehouse_path, read_only=True) as con:
@@ -97,18 +107,16 @@ def build_on_spark(settings: Settings, layout: SparkLayout | None = None) -> Spa
 
     os.environ["CTE_SPARK_DIR"] = str(layout.root.resolve())
     step = time.perf_counter()
-    _dbt(settings, layout, "run-operation", "spark_sources")
-    seconds["register_sources"] = _lap(step)  # includes Spark's start-up
-    step = time.perf_counter()
-    results = _dbt(settings, layout, "build", "--exclude", COST_STUDY)
-    seconds["dbt_build"] = _lap(step)
+    # The project's on-run-start hook (spark_sources) registers the raw Parquet first.
+    results = _dbt(settings, layout, callbacks, "build", "--exclude", COST_STUDY)
+    seconds["dbt_build"] = _lap(step)  # includes Spark's start-up
 
     step = time.perf_counter()
     manifest = json.loads(layout.manifest_path.read_text())
     spark = _active_session(layout)
     build_cost_study(spark, manifest, settings.dbt_project_dir)
-    results[f"model.{manifest['metadata']['project_name']}.{COST_STUDY}"] = "success"
-    results |= _dbt(settings, layout, "test", "--select", COST_STUDY)
+    results[cost_study_id(manifest)] = "success"
+    results |= _dbt(settings, layout, callbacks, "test", "--select", COST_STUDY)
     seconds["cost_study"] = _lap(step)
 
     step = time.perf_counter()
@@ -122,12 +130,19 @@ def _lap(since: float) -> float:
     return round(time.perf_counter() - since, 2)
 
 
-def _dbt(settings: Settings, layout: SparkLayout, *args: str) -> dict[str, str]:
+def cost_study_id(manifest: Mapping[str, Any]) -> str:
+    """The unique_id of the model built outside dbt on Spark (no dbt event reports it)."""
+    return f"model.{manifest['metadata']['project_name']}.{COST_STUDY}"
+
+
+def _dbt(
+    settings: Settings, layout: SparkLayout, callbacks: list[Callable[[Any], None]], *args: str
+) -> dict[str, str]:
     """Run one dbt command on the Spark target in this process; status by unique_id."""
     from dbt.cli.main import dbtRunner
 
     project = str(settings.dbt_project_dir)
-    result = dbtRunner().invoke(
+    result = dbtRunner(callbacks=callbacks).invoke(
         [
             *args,
             "--target",
@@ -159,12 +174,20 @@ def _dbt(settings: Settings, layout: SparkLayout, *args: str) -> dict[str, str]:
 
 def _active_session(layout: SparkLayout) -> Any:
     """dbt's Spark session. Its folders were fixed when it started: a second build in the
-    same process must use the same layout, or it would read another build's tables."""
+    same process must use the same layout, or it would read another build's tables.
+
+    dbt may start the session on one of its threads, where it is the "active" one; here it
+    is the process's default session, which ``active()`` falls back to.
+    """
+    from pyspark.errors import PySparkRuntimeError
     from pyspark.sql import SparkSession
 
-    spark = SparkSession.getActiveSession()
-    if spark is None:
-        raise SparkBuildError("no Spark session after the dbt build (is the target 'spark'?)")
+    try:
+        spark = SparkSession.active()
+    except PySparkRuntimeError as exc:
+        raise SparkBuildError(
+            "no Spark session after the dbt build (is the target 'spark'?)"
+        ) from exc
     tables = spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")
     if Path(tables).resolve() != (layout.root / "tables").resolve():
         raise SparkBuildError(
@@ -248,11 +271,11 @@ def copy_marts_to_duckdb(spark: Any, manifest_path: Path, target: Path) -> dict[
     return rows
 
 
-def marts_warehouse_path(settings: Settings) -> Path:
+def marts_warehouse_path(settings: Settings, working_warehouse: Path) -> Path:
     """The DuckDB file publishing reads marts from: the working warehouse, or Spark's copy."""
     if use_spark():
         return SparkLayout.from_settings(settings).marts_path
-    return settings.warehouse_path
+    return working_warehouse
 
 
 def published_manifest_path(settings: Settings, duckdb_manifest: Path) -> Path:
