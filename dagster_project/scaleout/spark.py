@@ -2,8 +2,9 @@
 
 Everything Spark does happens in one Python process, because dbt-spark's ``session``
 method starts Spark inside dbt's process and keeps it for the life of that process: the
-dbt invocations below (register sources, build, test ``cost_study``) and the reads of the
-marts share one JVM and pay its start-up (about 14 s) once.
+dbt invocations below (build, test ``cost_study``) and the reads of the marts share one JVM
+and pay its start-up (about 14 s) once. The Dagster dbt asset calls ``build_on_spark`` in
+its run's process when ``use_spark()`` (assets/dbt.py).
 
 ``cost_study`` is a dbt Python model (the Student t survival function for its p-value has
 no portable SQL). dbt-spark runs Python models only on Databricks or Dataproc, so on Spark
