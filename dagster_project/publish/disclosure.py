@@ -185,8 +185,13 @@ def _disclosed_in(
     # Components: cells and groups linked by membership (a bipartite graph).
     graph = coo_matrix((np.ones(len(cell)), (cell, n + group)), shape=(n + equations.groups,) * 2)
     _, label = connected_components(graph, directed=False)
-    size = np.bincount(label[np.unique(cell)], minlength=label.max() + 1)
-    equations_in = np.bincount(label[n + np.unique(group)], minlength=label.max() + 1)
+    # Masks rather than np.unique: these arrays have millions of entries at state scale.
+    in_cells = np.zeros(n, dtype=bool)
+    in_cells[cell] = True
+    in_groups = np.zeros(equations.groups, dtype=bool)
+    in_groups[group] = True
+    size = np.bincount(label[:n][in_cells], minlength=label.max() + 1)
+    equations_in = np.bincount(label[n:][in_groups], minlength=label.max() + 1)
     settled = np.bincount(label[cell], pinned[cell], minlength=label.max() + 1) > 0
     # One equation is exact already; a pinned cell settles this round.
     candidate = (equations_in >= 2) & ~settled
