@@ -58,8 +58,8 @@ create table grant_awards as
 select * from read_csv('finance/grant_awards/*.csv', header = true, types = {
     'district_code': 'VARCHAR'});
 
-create table oews_wages as
-select * from read_csv('labor_market/oews_wages/*.csv', header = true, all_varchar = true);
+-- OEWS wages are not read: no indicator uses them, and a year may land only as the BLS
+-- workbook (.xlsx), which read_csv cannot open.
 
 create table occupational_projections as
 select * from read_csv('labor_market/occupational_projections/*.csv', header = true,
