@@ -278,6 +278,21 @@ def test_dagster_job_on_spark_publishes_the_duckdb_marts(
     assert sum(from_duckdb.tables.values()) > 1000
 
 
+def test_default_warehouse_needs_no_pyspark(dbt_manifest: Path) -> None:
+    """Without CTE_WAREHOUSE the definitions load with pyspark unavailable: the Spark code
+    imports it only when a Spark build starts ([spark] stays an optional extra)."""
+    code = (
+        "import sys; sys.modules['pyspark'] = None\n"
+        "from dagster_project.definitions import defs\n"
+        "defs.resolve_job_def('build_marts')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"CTE_WAREHOUSE", "CTE_DBT_TARGET"}}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 # --- Dagster on PostgreSQL ----------------------------------------------------------------
 
 
