@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 
 class PublishSpecError(ValueError):
     """A model's meta.publish block is missing something or contradicts the table."""
@@ -91,25 +93,28 @@ class SiblingSet:
     columns: tuple[str, ...]
     total: Mapping[str, Any] | None = None
 
-    def total_key(self, part: Mapping[str, Any], primary_key: Sequence[str]) -> tuple | None:
-        """The primary key (as text) of the total row of the group ``part`` belongs to."""
-        if not self.total:
-            return None
+    def total_key(self, primary_key: Sequence[str]) -> list[pl.Expr]:
+        """Expressions over a part's row giving the primary key, as text, of its group's total
+        row, named after the key columns; null where the part has no total (not in ``map``)."""
+        total = self.total or {}
         key = []
         for column in primary_key:
-            rule = self.total.get(column, _SAME)
+            rule = total.get(column, _SAME)
             if rule is _SAME:
-                value = part[column]
+                value = pl.col(column).cast(pl.String)
             elif isinstance(rule, Mapping) and "from" in rule:
-                value = part[rule["from"]]
+                value = pl.col(rule["from"]).cast(pl.String)
             elif isinstance(rule, Mapping) and "map" in rule:
-                if str(part[column]) not in rule["map"]:
-                    return None
-                value = rule["map"][str(part[column])]
+                mapping = {str(k): str(v) for k, v in rule["map"].items()}
+                value = (
+                    pl.col(column)
+                    .cast(pl.String)
+                    .replace_strict(mapping, default=None, return_dtype=pl.String)
+                )
             else:
-                value = rule
-            key.append(str(value))
-        return tuple(key)
+                value = pl.lit(str(rule), dtype=pl.String)
+            key.append(value.alias(column))
+        return key
 
 
 _SAME = object()

@@ -37,7 +37,6 @@ from dagster_project.publish.spec import (
     PublishSpec,
     PublishSpecError,
     RateSpec,
-    SiblingSet,
     check_columns,
 )
 
@@ -151,47 +150,65 @@ class _Table:
         self.status = {r.column: np.zeros(self.n, dtype=np.int8) for r in spec.rates}
         self.groups = self._sibling_groups(frame)
         self.equations = Equations.from_groups(self.groups)
-        self.groups_of_row: list[list[int]] = [[] for _ in range(self.n)]
-        for gi, (parts, total) in enumerate(self.groups):
-            for r in (*parts, total) if total is not None else parts:
-                self.groups_of_row[r].append(gi)
+        self._check_additive(frame)
+        # Each row's groups, as slices of one array (a list per row costs gigabytes at
+        # state scale).
+        self._by_row = np.argsort(self.equations.cell, kind="stable")
+        self._row_start = np.concatenate(
+            ([0], np.cumsum(np.bincount(self.equations.cell, minlength=self.n)))
+        )
         self.capped = self._capped_by_cell_size()
         self.memo = {c: RoundMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
         self.notes: list[str] = []
 
     def _sibling_groups(self, frame: pl.DataFrame) -> list[Group]:
-        pk = self.spec.primary_key
-        keys = [tuple(map(str, k)) for k in frame.select(pk).iter_rows()]
-        row_of_key = {k: i for i, k in enumerate(keys)}
+        pk = list(self.spec.primary_key)
         indexed = frame.with_row_index("__row")
+        key_rows = indexed.select("__row", *(pl.col(c).cast(pl.String) for c in pk))
         groups: list[Group] = []
         for sibling in self.spec.sibling_sets:
-            lists = indexed.group_by(list(sibling.columns)).agg(pl.col("__row"))["__row"]
-            for members in lists.to_list():
-                total = None
-                if sibling.total:
-                    total_key = sibling.total_key(frame.row(members[0], named=True), pk)
-                    total = row_of_key.get(total_key) if total_key else None
-                parts = np.array([m for m in members if m != total], dtype=np.int64)
+            # maintain_order: group ids, and so ties between complements, the same every run
+            members = indexed.group_by(list(sibling.columns), maintain_order=True).agg(
+                pl.col("__row"), __first=pl.col("__row").first()
+            )
+            totals = [None] * members.height
+            if sibling.total:
+                keys = indexed.select("__row", *sibling.total_key(pk))
+                totals = (
+                    members.select("__first")
+                    .join(keys, left_on="__first", right_on="__row", how="left")
+                    .join(key_rows, on=pk, how="left", nulls_equal=False)["__row"]
+                    .to_list()
+                )
+            for rows, total in zip(members["__row"].to_list(), totals, strict=True):
+                parts = np.asarray(rows, dtype=np.int64)
+                if total is not None:
+                    parts = parts[parts != total]
                 if len(parts):
-                    self._check_additive(sibling, parts, total, keys)
                     groups.append((parts, total))
         return groups
 
-    def _check_additive(
-        self, sibling: SiblingSet, parts: np.ndarray, total: int | None, keys: list[tuple]
-    ) -> None:
+    def _check_additive(self, frame: pl.DataFrame) -> None:
         """A declared total must be the sum of its parts, or the protection is an illusion."""
-        if total is None:
-            return
+        eq = self.equations
+        has_total = np.zeros(eq.groups, dtype=bool)
+        has_total[eq.group[eq.coef < 0]] = True
         for count in self.spec.counts:
-            if self.values[count][parts].sum() != self.values[count][total]:
+            balance = np.bincount(eq.group, eq.coef * self.values[count][eq.cell], eq.groups)
+            wrong = np.flatnonzero(has_total & (np.abs(balance) > 1e-6))
+            if len(wrong):
+                total = self.groups[wrong[0]][1]
+                key = frame.select(self.spec.primary_key).row(total)
                 raise PublishSpecError(
-                    f"{self.spec.unique_id}: sibling set {list(sibling.columns)}: {count} of "
-                    f"the parts does not add up to the total row {keys[total]}; fix the "
-                    "declaration (columns or total) or the model"
+                    f"{self.spec.unique_id}: {count} of a sibling group's parts does not add "
+                    f"up to its total row {key} ({len(wrong)} such groups); fix the sibling "
+                    "set declaration (columns or total) or the model"
                 )
+
+    def _groups_of(self, row: int) -> np.ndarray:
+        entries = self._by_row[self._row_start[row] : self._row_start[row + 1]]
+        return self.equations.group[entries]
 
     def _capped_by_cell_size(self) -> set[str]:
         """Counts known to be at most the cell size: it, and numerators chained down to it."""
@@ -291,7 +308,7 @@ class _Table:
         added = False
         hidden = self.unknown(count)
         for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
-            choice = self._complement_for(count, self.groups_of_row[u], hidden)
+            choice = self._complement_for(count, self._groups_of(u), hidden)
             if choice is None:
                 self.notes.append(
                     f"{self.spec.table}: {count} of row {u} follows from its group total "
@@ -307,12 +324,12 @@ class _Table:
                 self._hide_numerator(count, v)
             hidden[v] = True
             touched.add(group)
-            touched.update(self.groups_of_row[v])
+            touched.update(self._groups_of(v).tolist())
             added = True
         return added
 
     def _complement_for(
-        self, count: str, groups: list[int], hidden: np.ndarray
+        self, count: str, groups: np.ndarray, hidden: np.ndarray
     ) -> tuple[int, int] | None:
         """The next-smallest shown cell of the group with the fewest hidden cells.
 
@@ -328,7 +345,7 @@ class _Table:
             v = int(min(shown, key=lambda r: (self.size[r], self.values[count][r], r)))
             rank = (int(hidden[rows].sum()), self.size[v], v)
             if best is None or rank < best[0]:
-                best = (rank, g, v)
+                best = (rank, int(g), v)
         return None if best is None else (best[1], best[2])
 
     def _rows(self, group: int) -> np.ndarray:
