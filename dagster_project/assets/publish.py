@@ -68,6 +68,7 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             blocking_failures=failures,
             manifest_ids=manifest_ids,
             code_version=current_code_version(REPO_ROOT),
+            progress=context.log.info,
         )
     except PublishBlocked as exc:
         raise dg.Failure(description=str(exc)) from exc

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -419,6 +419,22 @@ def _write_parquet(database: Path, target: Path, tables: Sequence[str]) -> None:
     _fsync(target)
 
 
+def _suppress_one(
+    frame: pl.DataFrame,
+    spec: PublishSpec,
+    rules: SuppressionRules,
+    progress: Callable[[str], None],
+) -> SuppressedTable:
+    started = time.monotonic()
+    progress(f"{spec.table}: suppressing {frame.height:,} rows")
+    table = suppress(frame, spec, rules, progress)
+    progress(
+        f"{spec.table}: {table.small_n_rows:,} rows small n, {table.complementary_rows:,} "
+        f"complementary, {table.hidden_rates:,} rates hidden, in {time.monotonic() - started:.1f}s"
+    )
+    return table
+
+
 def publish_snapshot(
     warehouse_path: Path,
     published_dir: Path,
@@ -431,11 +447,13 @@ def publish_snapshot(
     bands: tuple[CodingBand, ...] = DEFAULT_BANDS,
     keep: int = 3,
     lock_timeout: float = 600.0,
+    progress: Callable[[str], None] = log.info,
 ) -> PublishInfo:
     """Publish the marts declared in the dbt manifest as a new snapshot, or raise.
 
     ``blocking_failures``: descriptions of failed blocking checks (empty to publish).
     ``manifest_ids``: the raw.load_manifest ids whose data the marts include.
+    ``progress``: a line per table suppressed, and per round on large ones.
     Raises PublishBlocked, IdentifierFound, PublishSpecError or PublishError; in every case
     the previous snapshot and its Parquet files stay as they were.
     """
@@ -454,7 +472,7 @@ def publish_snapshot(
     with _publish_lock(published_dir, lock_timeout):
         _clean_leftovers(published_dir)
         marts = _read_marts(Path(warehouse_path), specs)
-        suppressed = {s.table: suppress(marts[s.table], s, rules) for s in specs}
+        suppressed = {s.table: _suppress_one(marts[s.table], s, rules, progress) for s in specs}
         hide_linked(suppressed, specs)
         snapshot_id = uuid.uuid4().hex
         published_at = datetime.now(UTC)

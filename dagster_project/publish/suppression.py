@@ -21,6 +21,8 @@ Rules (docs/analyst-guide.md repeats them for analysts):
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -41,6 +43,9 @@ from dagster_project.publish.spec import (
 )
 
 SUPPRESSION_REASON = "suppression_reason"
+# Tables from this size report each round of complementary suppression: at state scale one
+# takes minutes, and a silent publish looks hung.
+PROGRESS_ROWS = 100_000
 DISPLAY_SUFFIX = "_display"
 
 
@@ -279,9 +284,10 @@ class _Table:
             lo[complementary] = self.rules.min_n
         return lo, hi
 
-    def complement(self) -> None:
-        while True:
+    def complement(self, progress: Callable[[str], None] | None = None) -> None:
+        for round_ in itertools.count(1):
             added = False
+            disclosed = 0
             # Both describe the last round: the state that is published.
             self.unchecked = set()
             self.notes = []
@@ -299,7 +305,14 @@ class _Table:
                     unchecked=self.unchecked,
                     memo=self.memo[count],
                 )
+                disclosed += int(found.sum())
                 added |= self._protect(count, np.flatnonzero(found))
+            if progress is not None and self.n >= PROGRESS_ROWS:
+                progress(
+                    f"{self.spec.table}: complementary round {round_}: {disclosed:,} derivable "
+                    f"cells, {int((self.row == RowReason.COMPLEMENTARY).sum()):,} rows withheld "
+                    "as complements so far"
+                )
             if not added:
                 return
 
@@ -419,8 +432,14 @@ class _Table:
         return pl.DataFrame(columns)
 
 
-def suppress(frame: pl.DataFrame, spec: PublishSpec, rules: SuppressionRules) -> SuppressedTable:
-    """The table as it may be published: rules 1-5 above applied, display columns added."""
+def suppress(
+    frame: pl.DataFrame,
+    spec: PublishSpec,
+    rules: SuppressionRules,
+    progress: Callable[[str], None] | None = None,
+) -> SuppressedTable:
+    """The table as it may be published: rules 1-5 above applied, display columns added.
+    ``progress`` receives a line per round of rule 4 on large tables."""
     check_columns(spec, frame.columns)
     clashes = {SUPPRESSION_REASON} | {r.column + DISPLAY_SUFFIX for r in spec.rates}
     if clashes & set(frame.columns):
@@ -431,7 +450,7 @@ def suppress(frame: pl.DataFrame, spec: PublishSpec, rules: SuppressionRules) ->
     frame = frame.sort(list(spec.primary_key), nulls_last=True)
     table = _Table(frame, spec, rules)
     table.code_rates()
-    table.complement()
+    table.complement(progress)
     table.hide_dependent_rates()
     coded = sum(
         int(np.isin(s, [RateStatus.TOP_CODED, RateStatus.BOTTOM_CODED]).sum())
