@@ -73,12 +73,19 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     except PublishBlocked as exc:
         raise dg.Failure(description=str(exc)) from exc
     context.log.info(f"published {info.path} ({len(info.tables)} tables) in {info.seconds:.1f}s")
+    if info.notes:
+        # README, known limits: derivable through a chain, every sibling already withheld.
+        context.log.warning(
+            f"{len(info.notes)} withheld cells could not be protected by a complement; "
+            f"first: {info.notes[0]}"
+        )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(info.path)),
             "version": info.version,
             "tables": dg.MetadataValue.json(info.tables),
             "suppressed_cells": dg.MetadataValue.json(info.suppression),
+            "cells_flagged_unprotected": len(info.notes),
             "submissions_included": len(manifest_ids),
             "marts_built_on": "spark" if use_spark() else "duckdb",
         }
