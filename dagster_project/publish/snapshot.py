@@ -36,9 +36,11 @@ import polars as pl
 from dagster_project.publish.deid import scan_for_identifiers
 from dagster_project.publish.spec import HiddenWith, PublishSpec, load_publish_specs
 from dagster_project.publish.suppression import (
+    COMPLEMENTARY_DISPLAY,
     DEFAULT_BANDS,
     DISPLAY_SUFFIX,
     SUPPRESSION_REASON,
+    WITHHELD_DISPLAY,
     CodingBand,
     SuppressedTable,
     SuppressionRules,
@@ -83,9 +85,8 @@ class PublishInfo:
     notes: list[str] = field(default_factory=list)
 
 
-# Shown in a rate's display column where a hidden_with rule withheld it: the rate is hidden
-# to protect a cell elsewhere, which is what complementary suppression means to a reader.
-LINKED_DISPLAY = "suppressed (complementary)"
+# A rate a hidden_with rule withheld is shown as COMPLEMENTARY_DISPLAY: it is hidden to
+# protect a cell elsewhere, which is what complementary suppression means to a reader.
 _LINK_FLAG = "_linked_hidden"
 
 
@@ -133,12 +134,12 @@ def _hide_flagged(
 
 
 def _withheld_display(column: str) -> pl.Expr:
-    """LINKED_DISPLAY on flagged rows, unless the display already says why it is withheld:
+    """COMPLEMENTARY_DISPLAY on flagged rows, unless the display already says why it is withheld:
     a shown or coded rate there would still tell the hidden base."""
-    already = pl.col(column).str.starts_with("suppressed").fill_null(False)
+    already = pl.col(column).str.starts_with(WITHHELD_DISPLAY).fill_null(False)
     return (
         pl.when(pl.col(_LINK_FLAG) & ~already)
-        .then(pl.lit(LINKED_DISPLAY))
+        .then(pl.lit(COMPLEMENTARY_DISPLAY))
         .otherwise(pl.col(column))
         .alias(column)
     )

@@ -47,6 +47,9 @@ SUPPRESSION_REASON = "suppression_reason"
 # takes minutes, and a silent publish looks hung.
 PROGRESS_ROWS = 100_000
 DISPLAY_SUFFIX = "_display"
+# A withheld rate's display starts with this word, then says why.
+WITHHELD_DISPLAY = "suppressed"
+COMPLEMENTARY_DISPLAY = f"{WITHHELD_DISPLAY} (complementary)"
 
 
 class RowReason(IntEnum):
@@ -386,13 +389,13 @@ class _Table:
     def display(self, rate: RateSpec) -> list[str | None]:
         value, status = self.rate_values[rate.column], self.status[rate.column]
         den = self.values[self.spec.denominator_of(rate)]
-        below = f"suppressed (n<{self.rules.min_n})"
+        below = f"{WITHHELD_DISPLAY} (n<{self.rules.min_n})"
         out: list[str | None] = []
         for i in range(self.n):
             if self.row[i] == RowReason.SMALL_N or status[i] == RateStatus.SMALL_N:
                 out.append(below)
             elif self.row[i] == RowReason.COMPLEMENTARY or status[i] == RateStatus.COMPLEMENTARY:
-                out.append("suppressed (complementary)")
+                out.append(COMPLEMENTARY_DISPLAY)
             elif status[i] == RateStatus.TOP_CODED:
                 out.append(">=" + _percent(self.rules.band_for(den[i]).top))
             elif status[i] == RateStatus.BOTTOM_CODED:
