@@ -69,6 +69,40 @@ def test_gap_is_hidden_where_the_all_students_rate_is_hidden():
     assert out["group_rate"].to_list() == [0.4, 0.6, 0.7]
 
 
+def test_a_copy_follows_its_source_withheld_or_left_out():
+    """A row that copies another table's cell (equity_gaps of perkins_indicators): withheld
+    where the source is, with a reason, and left out where the source row was left out
+    (rule 0); a link without ``omitted: omit`` treats the left-out source as withheld."""
+    source = pl.DataFrame(
+        {"entity": ["a", "b"], "n": [None, 40], "suppression_reason": ["COMPLEMENTARY", None]}
+    )
+    source_table = SuppressedTable(
+        source, 4, 0, 1, 0, 0, omitted_rows=2, omitted_keys=pl.DataFrame({"entity": ["c", "d"]})
+    )
+    copy = pl.DataFrame(
+        {
+            "entity": ["a", "b", "c", "d", "e"],
+            "n": [25, 40, 3, 12, 7],
+            "suppression_reason": [None, None, "SMALL_N", None, None],
+        }
+    )
+    omit = HiddenWith("source", ("entity",), {}, "n", ("n",), omit_with_linked=True)
+    tables = {"source": source_table, "copy": _table(copy)}
+    hide_linked(tables, [_spec("source"), _spec("copy", [omit])])
+    out = tables["copy"]
+    # c and d were left out of the source; e has no source row (hidden, unmatched: hide)
+    assert out.frame["entity"].to_list() == ["a", "b", "e"]
+    assert out.frame["n"].to_list() == [None, 40, None]
+    assert out.frame["suppression_reason"].to_list() == ["COMPLEMENTARY", None, "COMPLEMENTARY"]
+    assert out.omitted_rows == 2 and out.omitted_keys["entity"].to_list() == ["c", "d"]
+    assert "n" not in out.omitted_keys.columns, "left-out rows keep no value in memory"
+
+    hide = HiddenWith("source", ("entity",), {}, "n", ("n",), show_unmatched=True)
+    tables = {"source": source_table, "copy": _table(copy)}
+    hide_linked(tables, [_spec("source"), _spec("copy", [hide])])
+    assert tables["copy"].frame["n"].to_list() == [None, 40, None, None, 7]
+
+
 # --- program_continuum: a step's count is the next step's base ---------------------------
 
 # (step, credential tier, base step) as in dbt/models/marts/program_continuum.sql

@@ -88,7 +88,11 @@ def student_table(rng: np.random.Generator, schools: int, sizes: tuple[int, int]
             }
             for _ in range(n)
         ]
-    students = pl.DataFrame(records)
+    return aggregate(pl.DataFrame(records))
+
+
+def aggregate(students: pl.DataFrame) -> pl.DataFrame:
+    """The indicator table of a frame of students (school, sex, econ, race, outcome)."""
     parts = [
         students.group_by("school")
         .agg(numerator=pl.col("outcome").sum(), denominator=pl.len())
@@ -143,6 +147,9 @@ class Attack:
 def _reader_bounds(row: dict, column: str) -> tuple[float, float]:
     """What the published row itself says about a hidden value."""
     reason = row["suppression_reason"]
+    if reason == _NOT_PUBLISHED:
+        # No such group, or a part left out under a total below min n (rule 0).
+        return 0.0, MIN_N - 1
     if reason == "SMALL_N":
         return (1.0 if column == "denominator" else 0.0), MIN_N - 1
     if reason == "COMPLEMENTARY":
@@ -171,8 +178,39 @@ def _sibling_groups(rows: list[dict], sibling: dict) -> list[tuple[list[int], in
     return out
 
 
-def attack(table: pl.DataFrame, sibling_sets: list[dict], result: Attack) -> None:
-    rows = table.to_dicts()
+_NOT_PUBLISHED = "not published"
+
+
+KEY = ["level", "school", "group_type", "group_value"]
+
+
+def _every_key(table: pl.DataFrame, schools: list[str]) -> pl.DataFrame:
+    """The table with a row for every key a reader can name (the directory's schools, every
+    group), values unknown where none is published: a row left out may be a small part."""
+    values = [("ALL", "ALL")] + [(t, v) for t, vs in GROUPS.items() for v in vs]
+    entities = [("school", s, "D") for s in schools] + [("district", "D", "NM")]
+    keys = pl.DataFrame(
+        [
+            {"level": lv, "school": sc, "parent": pa, "group_type": t, "group_value": v}
+            for lv, sc, pa in entities
+            for t, v in values
+        ]
+    )
+    missing = keys.join(table, on=KEY, how="anti")
+    return pl.concat(
+        [table, missing.with_columns(suppression_reason=pl.lit(_NOT_PUBLISHED))],
+        how="diagonal_relaxed",
+    )
+
+
+def attack(
+    table: pl.DataFrame, sibling_sets: list[dict], result: Attack, truth: pl.DataFrame
+) -> None:
+    """Attack every hidden value of ``table``; ``truth`` gives the directory's schools and
+    which keys are real cells (a key with no students recovered as 0 was never hidden)."""
+    schools = truth.filter(pl.col("level") == "school")["school"].unique().to_list()
+    rows = _every_key(table, schools).to_dicts()
+    real = set(truth.select(KEY).iter_rows())
     for column in ("numerator", "denominator"):
         unknown = [i for i, r in enumerate(rows) if r[column] is None]
         if not unknown:
@@ -199,8 +237,8 @@ def attack(table: pl.DataFrame, sibling_sets: list[dict], result: Attack) -> Non
         lo = np.array([x for x, _ in bounds], dtype=float)
         hi = np.array([y for _, y in bounds], dtype=float)
         rank = np.linalg.matrix_rank(a) if len(a) else 0
-        for k, _ in enumerate(unknown):
-            if hi[k] - lo[k] < 1:
+        for k, u in enumerate(unknown):
+            if hi[k] - lo[k] < 1 or tuple(rows[u][c] for c in KEY) not in real:
                 continue  # fixed by its own published row (e.g. a numerator of 0 of 0)
             result.cells += 1
             unit = np.zeros(len(unknown))
@@ -244,7 +282,7 @@ def test_no_suppressed_cell_can_be_recovered(declared: list[dict], sets: list[di
     for seed in range(tables):
         rng = np.random.default_rng(seed)
         truth = student_table(rng, schools=int(rng.integers(2, 6)), sizes=(4, 70))
-        attack(published(truth, spec), sets, result)
+        attack(published(truth, spec), sets, result, truth)
     print(
         f"\nadversarial ({len(sets)} sibling set(s)): {tables} tables, {result.cells} "
         f"suppressed values attacked, {result.linear} recovered by linear algebra, "
@@ -268,7 +306,7 @@ def test_propagation_alone_protects_when_components_are_too_large_for_exact_chec
         truth = student_table(rng, schools=int(rng.integers(2, 6)), sizes=(4, 70))
         table = suppress(truth, spec, RULES)
         unchecked += table.propagation_only_cells
-        attack(table.frame, BOTH_WAYS, result)
+        attack(table.frame, BOTH_WAYS, result, truth)
     print(
         f"\nadversarial, propagation only: {result.cells} suppressed values attacked, "
         f"{result.linear} recovered by linear algebra, {result.exact} by integer programming"
@@ -314,8 +352,46 @@ def test_attacker_recovers_cells_when_complementary_suppression_is_off() -> None
     for seed in range(10):
         rng = np.random.default_rng(seed)
         truth = student_table(rng, schools=4, sizes=(4, 70))
-        attack(published(truth, no_sets), BOTH_WAYS, result)
+        attack(published(truth, no_sets), BOTH_WAYS, result, truth)
     assert result.linear > 0 and result.exact >= result.linear
+
+
+def test_parts_of_a_total_below_min_n_are_left_out_else_their_existence_pins_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nine schools with one race-C student each: the district's race-C row (9) is withheld
+    for small n, and so is each school's. If the school rows were published, a reader
+    knows each holds at least 1 (rows exist because someone is in the group) and the
+    total at most 9: every one is 1. No complement can help (all are withheld already);
+    rule 0 leaves them out instead, and then nothing is recoverable."""
+    students = pl.DataFrame(
+        [
+            {"school": f"S{s}", "sex": sex, "econ": "N", "race": race, "outcome": i % 2}
+            for s in range(9)
+            for i, (sex, race) in enumerate(
+                [("F", "C")] + [("F", "A")] * 15 + [("M", "A")] * 10 + [("M", "B")] * 10
+            )
+        ]
+    )
+    truth = aggregate(students)
+    spec = make_spec(BOTH_WAYS)
+    table = suppress(truth, spec, RULES)
+    left_out = truth.join(table.frame, on=KEY, how="anti")
+    assert table.omitted_rows == 9
+    assert set(left_out["group_value"]) == {"C"}
+    result = Attack()
+    attack(table.frame, BOTH_WAYS, result, truth)
+    assert result.cells > 0 and result.exact == 0
+
+    monkeypatch.setattr(
+        "dagster_project.publish.suppression._Table._omit_parts_of_small_totals",
+        lambda self: None,
+    )
+    without_rule_0 = suppress(truth, spec, RULES)
+    pinned = Attack()
+    attack(without_rule_0.frame, BOTH_WAYS, pinned, truth)
+    assert pinned.exact >= 9
+    assert without_rule_0.notes, "the check itself must say it could not protect them"
 
 
 def _one_group(dens: list[int], nums: list[int] | None = None) -> pl.DataFrame:
@@ -457,3 +533,25 @@ def test_rates_must_be_fractions_and_keys_unique() -> None:
         suppress(_one_group([30]).with_columns(rate=pl.lit(50.0)), spec, RULES)
     with pytest.raises(PublishSpecError, match="not unique"):
         suppress(pl.concat([_one_group([30]), _one_group([30])]), spec, RULES)
+
+
+def test_a_sibling_set_names_only_counts_of_the_table() -> None:
+    with pytest.raises(PublishSpecError, match="not counts of the table"):
+        make_spec([{**WITHIN_SCHOOL, "counts": ["students"]}])
+    with pytest.raises(PublishSpecError, match="do not know"):
+        make_spec([{**WITHIN_SCHOOL, "count": ["numerator"]}])
+
+
+def test_a_count_left_out_of_a_set_need_not_add_up_there() -> None:
+    """The denominators of a set's groups may not add up to its totals when the set lists
+    only the numerator."""
+    truth = student_table(np.random.default_rng(3), schools=3, sizes=(4, 70))
+    broken = truth.with_columns(
+        denominator=pl.when(pl.col("group_type") == "ALL")
+        .then(pl.col("denominator") + 5)
+        .otherwise(pl.col("denominator"))
+    )
+    with pytest.raises(PublishSpecError, match="does not add up"):
+        suppress(broken, make_spec(BOTH_WAYS), RULES)
+    numerators_only = [{**s, "counts": ["numerator"]} for s in BOTH_WAYS]
+    suppress(broken, make_spec(numerators_only), RULES)

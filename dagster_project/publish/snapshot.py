@@ -34,7 +34,12 @@ import duckdb
 import polars as pl
 
 from dagster_project.publish.deid import scan_for_identifiers
-from dagster_project.publish.spec import HiddenWith, PublishSpec, load_publish_specs
+from dagster_project.publish.spec import (
+    HiddenWith,
+    PublishSpec,
+    PublishSpecError,
+    load_publish_specs,
+)
 from dagster_project.publish.suppression import (
     COMPLEMENTARY_DISPLAY,
     DEFAULT_BANDS,
@@ -42,6 +47,7 @@ from dagster_project.publish.suppression import (
     SUPPRESSION_REASON,
     WITHHELD_DISPLAY,
     CodingBand,
+    RowReason,
     SuppressedTable,
     SuppressionRules,
     suppress,
@@ -88,6 +94,7 @@ class PublishInfo:
 # A rate a hidden_with rule withheld is shown as COMPLEMENTARY_DISPLAY: it is hidden to
 # protect a cell elsewhere, which is what complementary suppression means to a reader.
 _LINK_FLAG = "_linked_hidden"
+_LINK_OMITTED = "_linked_omitted"
 
 
 def hide_linked(suppressed: dict[str, SuppressedTable], specs: Sequence[PublishSpec]) -> None:
@@ -97,23 +104,65 @@ def hide_linked(suppressed: dict[str, SuppressedTable], specs: Sequence[PublishS
             if link.table not in suppressed:
                 raise PublishError(f"{spec.table}: hidden_with names unpublished {link.table}")
             table = suppressed[spec.table]
-            flagged = _flag_linked_hidden(suppressed[link.table].frame, table.frame, link)
+            flagged = _flag_linked_hidden(suppressed[link.table], table.frame, link)
+            if link.omit_with_linked:
+                flagged, table = _omit_flagged(table, spec, flagged)
             suppressed[spec.table] = _hide_flagged(table, spec, flagged, link.hide)
 
 
 def _flag_linked_hidden(
-    linked: pl.DataFrame, frame: pl.DataFrame, link: HiddenWith
+    linked: SuppressedTable, frame: pl.DataFrame, link: HiddenWith
 ) -> pl.DataFrame:
-    """``frame`` with a column saying whether each row's linked value is hidden (or missing)."""
+    """``frame`` with columns saying whether each row's linked value is hidden (or missing,
+    or left out of the snapshot) and whether the linked row was left out."""
     columns = link.join_columns()
-    flags = linked.filter(*(pl.col(c) == v for c, v in link.where.items())).select(
-        *(pl.col(theirs).alias(ours) for theirs, ours in columns.items()),
-        pl.col(link.column).is_null().alias(_LINK_FLAG),
+    rows = [linked.frame.with_columns(pl.lit(False).alias(_LINK_OMITTED))]
+    if linked.omitted_keys is not None and linked.omitted_keys.height:
+        rows.append(
+            linked.omitted_keys.with_columns(
+                pl.lit(None).alias(link.column), pl.lit(True).alias(_LINK_OMITTED)
+            )
+        )
+    flags = (
+        pl.concat([r.select(*columns, link.column, *link.where, _LINK_OMITTED) for r in rows])
+        .filter(*(pl.col(c) == v for c, v in link.where.items()))
+        .select(
+            *(pl.col(theirs).alias(ours) for theirs, ours in columns.items()),
+            pl.col(link.column).is_null().alias(_LINK_FLAG),
+            _LINK_OMITTED,
+        )
     )
-    # m:1: two linked rows for one row would mean the key is wrong, not "hide twice".
-    return frame.join(
-        flags, on=list(columns.values()), how="left", maintain_order="left", validate="m:1"
-    ).with_columns(pl.col(_LINK_FLAG).fill_null(not link.show_unmatched))
+    joined = frame.join(flags, on=list(columns.values()), how="left", maintain_order="left")
+    # Two linked rows for one row would mean the key is wrong, not "hide twice". (Linked
+    # rows that match no row here may share a key: the link reads only some of that table.)
+    if joined.height != frame.height:
+        raise PublishSpecError(
+            f"hidden_with {link.table}.{link.column}: some rows match more than one linked row "
+            f"on {sorted(columns)} {dict(link.where)}; add the columns that tell them apart"
+        )
+    return joined.with_columns(
+        pl.col(_LINK_FLAG).fill_null(not link.show_unmatched),
+        pl.col(_LINK_OMITTED).fill_null(False),
+    )
+
+
+def _omit_flagged(
+    table: SuppressedTable, spec: PublishSpec, frame: pl.DataFrame
+) -> tuple[pl.DataFrame, SuppressedTable]:
+    """Leave out the rows whose linked row was left out."""
+    omitted = frame.filter(_LINK_OMITTED)
+    values = [*spec.counts, *(r.column for r in spec.rates), *spec.derived]
+    keys = omitted.select(pl.exclude(*values, _LINK_FLAG, _LINK_OMITTED))
+    previous = table.omitted_keys
+    reasons = omitted[SUPPRESSION_REASON]
+    return frame.filter(~pl.col(_LINK_OMITTED)), replace(
+        table,
+        small_n_rows=table.small_n_rows - int((reasons == RowReason.SMALL_N.name).sum()),
+        complementary_rows=table.complementary_rows
+        - int((reasons == RowReason.COMPLEMENTARY.name).sum()),
+        omitted_rows=table.omitted_rows + omitted.height,
+        omitted_keys=keys if previous is None else pl.concat([previous, keys], how="diagonal"),
+    )
 
 
 def _hide_flagged(
@@ -126,11 +175,29 @@ def _hide_flagged(
         pl.sum_horizontal(*((flagged & pl.col(r).is_not_null()).sum() for r in rates), 0)
     ).item()
     displays = [d for r in rates if (d := r + DISPLAY_SUFFIX) in frame.columns]
+    # A link that hides every count withholds the row, as a complement would.
+    withholds_row = set(spec.counts) <= set(hide)
+    newly_withheld, reason = 0, []
+    if withholds_row:
+        unexplained = flagged & pl.col(SUPPRESSION_REASON).is_null()
+        newly_withheld = frame.select(unexplained.sum()).item()
+        reason = [
+            pl.when(unexplained)
+            .then(pl.lit(RowReason.COMPLEMENTARY.name))
+            .otherwise(pl.col(SUPPRESSION_REASON))
+            .alias(SUPPRESSION_REASON)
+        ]
     frame = frame.with_columns(
         *(pl.when(flagged).then(None).otherwise(pl.col(c)).alias(c) for c in hide),
         *(_withheld_display(d) for d in displays),
-    ).drop(_LINK_FLAG)
-    return replace(table, frame=frame, hidden_rates=table.hidden_rates + newly_hidden)
+        *reason,
+    ).drop(_LINK_FLAG, _LINK_OMITTED)
+    return replace(
+        table,
+        frame=frame,
+        hidden_rates=table.hidden_rates + newly_hidden,
+        complementary_rows=table.complementary_rows + newly_withheld,
+    )
 
 
 def _withheld_display(column: str) -> pl.Expr:
@@ -530,6 +597,7 @@ def publish_snapshot(
                 "coded_rates": t.coded_rates,
                 "hidden_rates": t.hidden_rates,
                 "propagation_only_cells": t.propagation_only_cells,
+                "omitted_rows": t.omitted_rows,
             }
             for name, t in suppressed.items()
         },

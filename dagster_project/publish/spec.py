@@ -61,7 +61,10 @@ class HiddenWith:
     columns (linked column: the column of this row holding its value, e.g.
     ``{step: base_step}``) and ``where``'s constants. Where no such row is published the
     columns are hidden too, unless ``show_unmatched`` (``unmatched: show``): only for values
-    published nowhere else, such as a base that is no row of the table.
+    published nowhere else, such as a base that is no row of the table. A linked row left
+    out of the snapshot (rule 0 of suppression.py) counts as hidden, or, with
+    ``omit_with_linked`` (``omitted: omit``), leaves this row out too: for a row that is a
+    copy of the linked one, whose existence alone would say what leaving it out hides.
     """
 
     table: str
@@ -71,6 +74,7 @@ class HiddenWith:
     hide: tuple[str, ...]
     key_from: Mapping[str, str] = field(default_factory=dict)
     show_unmatched: bool = False
+    omit_with_linked: bool = False
 
     def join_columns(self) -> dict[str, str]:
         """Linked table's column -> this table's column, for every column the rows match on."""
@@ -88,10 +92,18 @@ class SiblingSet:
     has no total row). Without ``total`` the total is taken as known to every reader, which
     is safe but cannot protect a group whose parts are all suppressed: declare it wherever
     the total is a row of the same table.
+
+    ``counts``: the counts that add up in this set (default: every count). A count left out
+    (a base repeated on every tier row, an enrollment that includes schools not listed)
+    gets no equation from the set, and the additivity check does not ask it to sum.
     """
 
     columns: tuple[str, ...]
     total: Mapping[str, Any] | None = None
+    counts: tuple[str, ...] | None = None
+
+    def adds_up(self, count: str) -> bool:
+        return self.counts is None or count in self.counts
 
     def total_key(self, primary_key: Sequence[str]) -> list[pl.Expr]:
         """Expressions over a part's row giving the primary key, as text, of its group's total
@@ -182,10 +194,15 @@ def _rate(entry: Any, model: str) -> RateSpec:
 
 def _sibling_set(entry: Any, primary_key: tuple[str, ...], model: str) -> SiblingSet:
     if isinstance(entry, Mapping):
+        if unknown := set(entry) - {"columns", "total", "counts"}:
+            raise PublishSpecError(f"{model}: sibling_sets do not know {sorted(map(str, unknown))}")
         columns = _as_tuple(entry.get("columns"), "sibling_sets.columns", model)
         total = dict(entry.get("total") or {})
+        counts = (
+            _as_tuple(entry["counts"], "sibling_sets.counts", model) if "counts" in entry else None
+        )
     else:
-        columns, total = _as_tuple(entry, "sibling_sets", model), {}
+        columns, total, counts = _as_tuple(entry, "sibling_sets", model), {}, None
     if not columns:
         raise PublishSpecError(f"{model}: a sibling set needs its columns")
     for column, rule in total.items():
@@ -201,7 +218,7 @@ def _sibling_set(entry: Any, primary_key: tuple[str, ...], model: str) -> Siblin
                 f"{model}: sibling set {list(columns)} varies {unnamed} but its total does "
                 "not fix them; give their values in total"
             )
-    return SiblingSet(columns, total or None)
+    return SiblingSet(columns, total or None, counts)
 
 
 def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
@@ -223,6 +240,15 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
     counts += [r.numerator for r in rates if r.numerator]
     alias = node.get("alias") or node["name"]
     primary_key = _as_tuple(block["primary_key"], "primary_key", model)
+    sibling_sets = tuple(
+        _sibling_set(s, primary_key, model) for s in block.get("sibling_sets") or ()
+    )
+    for sibling in sibling_sets:
+        if stray := set(sibling.counts or ()) - set(counts):
+            raise PublishSpecError(
+                f"{model}: sibling set {list(sibling.columns)} lists {sorted(stray)} under "
+                "counts, which are not counts of the table"
+            )
     return PublishSpec(
         table=alias,
         unique_id=model,
@@ -234,9 +260,7 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
         counts=tuple(dict.fromkeys(counts)),
         rates=rates,
         derived=_as_tuple(block.get("derived"), "derived", model),
-        sibling_sets=tuple(
-            _sibling_set(s, primary_key, model) for s in block.get("sibling_sets") or ()
-        ),
+        sibling_sets=sibling_sets,
         column_descriptions={
             name: (col.get("description") or "")
             for name, col in (node.get("columns") or {}).items()
@@ -245,7 +269,16 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
     )
 
 
-_HIDDEN_WITH_OPTIONS = {"table", "key", "key_from", "where", "column", "hide", "unmatched"}
+_HIDDEN_WITH_OPTIONS = {
+    "table",
+    "key",
+    "key_from",
+    "where",
+    "column",
+    "hide",
+    "unmatched",
+    "omitted",
+}
 
 
 def _hidden_with(entry: Any, model: str) -> HiddenWith:
@@ -262,6 +295,9 @@ def _hidden_with(entry: Any, model: str) -> HiddenWith:
     unmatched = entry.get("unmatched", "hide")
     if unmatched not in ("hide", "show"):
         raise PublishSpecError(f"{model}: hidden_with.unmatched is hide or show, got {unmatched!r}")
+    omitted = entry.get("omitted", "hide")
+    if omitted not in ("hide", "omit"):
+        raise PublishSpecError(f"{model}: hidden_with.omitted is hide or omit, got {omitted!r}")
     return HiddenWith(
         table=str(entry["table"]),
         key=_as_tuple(entry["key"], "hidden_with.key", model),
@@ -270,6 +306,7 @@ def _hidden_with(entry: Any, model: str) -> HiddenWith:
         hide=_as_tuple(entry["hide"], "hidden_with.hide", model),
         key_from={str(k): str(v) for k, v in key_from.items()},
         show_unmatched=unmatched == "show",
+        omit_with_linked=omitted == "omit",
     )
 
 

@@ -2,6 +2,12 @@
 
 Rules (docs/analyst-guide.md repeats them for analysts):
 
+0. OMITTED (row): a part of a sibling group whose total row has a cell size below min n
+   (a group breakdown under a small total, a school under a small district) is not
+   published: it would show only "suppressed", and its mere existence says its group holds
+   at least one student, which with the total's reason code (at most min n - 1) can pin
+   every part to a value. It stays in the checks below as an unknown a reader knows
+   nothing about (it may as well be 0).
 1. SMALL_N (row): the cell size (e.g. the denominator) is below min n, or null. Every
    count, rate and derived column of the row is nulled; ``suppression_reason`` = SMALL_N.
 2. Rate-level small n: a rate whose own declared denominator is below min n (while the
@@ -56,6 +62,7 @@ class RowReason(IntEnum):
     SHOWN = 0
     SMALL_N = 1
     COMPLEMENTARY = 2
+    OMITTED = 3  # a part of a total below min n: not published (see rule 0)
 
 
 class RateStatus(IntEnum):
@@ -134,6 +141,40 @@ class SuppressedTable:
     # combination of groups (see disclosure.py).
     propagation_only_cells: int = 0
     notes: list[str] = field(default_factory=list)
+    # Rule 0: rows not published, and their key columns without a count, rate or derived
+    # value (a hidden_with link to one of them must treat it as hidden, not as missing).
+    omitted_rows: int = 0
+    omitted_keys: pl.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class _Links:
+    """Sibling groups over one table's rows, and each row's groups."""
+
+    groups: list[Group]
+    equations: Equations
+    # Each row's groups as slices of one array (a list per row costs gigabytes at state
+    # scale): entries by_row[row_start[r]:row_start[r + 1]] of equations.
+    by_row: np.ndarray
+    row_start: np.ndarray
+
+    @classmethod
+    def build(cls, groups: list[Group], rows: int) -> _Links:
+        equations = Equations.from_groups(groups)
+        return cls(
+            groups=groups,
+            equations=equations,
+            by_row=np.argsort(equations.cell, kind="stable"),
+            row_start=np.concatenate(([0], np.cumsum(np.bincount(equations.cell, minlength=rows)))),
+        )
+
+    def groups_of(self, row: int) -> np.ndarray:
+        entries = self.by_row[self.row_start[row] : self.row_start[row + 1]]
+        return self.equations.group[entries]
+
+    def rows(self, group: int) -> np.ndarray:
+        parts, total = self.groups[group]
+        return parts if total is None else np.append(parts, total)
 
 
 def _percent(x: float) -> str:
@@ -156,57 +197,75 @@ class _Table:
         )
         self.hidden = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
         self.status = {r.column: np.zeros(self.n, dtype=np.int8) for r in spec.rates}
-        self.groups = self._sibling_groups(frame)
-        self.equations = Equations.from_groups(self.groups)
+        self.rows_are_nonempty = bool((self.size >= 1).all())
+        self.links = self._links(self._sibling_groups(frame))
         self._check_additive(frame)
-        # Each row's groups, as slices of one array (a list per row costs gigabytes at
-        # state scale).
-        self._by_row = np.argsort(self.equations.cell, kind="stable")
-        self._row_start = np.concatenate(
-            ([0], np.cumsum(np.bincount(self.equations.cell, minlength=self.n)))
-        )
+        self._omit_parts_of_small_totals()
         self.capped = self._capped_by_cell_size()
         self.memo = {c: RoundMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
         self.notes: list[str] = []
 
-    def _sibling_groups(self, frame: pl.DataFrame) -> list[Group]:
+    def _sibling_groups(self, frame: pl.DataFrame) -> list[list[Group]]:
+        """The groups of each sibling set."""
         pk = list(self.spec.primary_key)
         indexed = frame.with_row_index("__row")
         key_rows = indexed.select("__row", *(pl.col(c).cast(pl.String) for c in pk))
-        groups: list[Group] = []
+        by_set: list[list[Group]] = []
         for sibling in self.spec.sibling_sets:
+            groups: list[Group] = []
+            by_set.append(groups)
             # maintain_order: group ids, and so ties between complements, the same every run
             members = indexed.group_by(list(sibling.columns), maintain_order=True).agg(
                 pl.col("__row"), __first=pl.col("__row").first()
             )
             totals = [None] * members.height
+            no_total = [False] * members.height
             if sibling.total:
                 keys = indexed.select("__row", *sibling.total_key(pk))
-                totals = (
-                    members.select("__first")
-                    .join(keys, left_on="__first", right_on="__row", how="left")
-                    .join(key_rows, on=pk, how="left", nulls_equal=False)["__row"]
-                    .to_list()
+                matched = members.select("__first").join(
+                    keys, left_on="__first", right_on="__row", how="left", maintain_order="left"
                 )
-            for rows, total in zip(members["__row"].to_list(), totals, strict=True):
+                # A rule that gives no value (not in its map, no parent): these parts have no
+                # total, so they are no group of this set. A total key that is no row of
+                # the table: the total is taken as known.
+                no_total = matched.select(
+                    pl.any_horizontal(pl.col(c).is_null() for c in sibling.total)
+                ).to_series()
+                totals = matched.join(
+                    key_rows, on=pk, how="left", nulls_equal=False, maintain_order="left"
+                )["__row"].to_list()
+            for rows, total, skip in zip(members["__row"].to_list(), totals, no_total, strict=True):
+                if skip:
+                    continue
                 parts = np.asarray(rows, dtype=np.int64)
                 if total is not None:
                     parts = parts[parts != total]
                 if len(parts):
                     groups.append((parts, total))
-        return groups
+        return by_set
+
+    def _links(self, by_set: list[list[Group]]) -> dict[str, _Links]:
+        """Each count's groups: those of the sibling sets it adds up in (shared when equal)."""
+        built: dict[tuple[int, ...], _Links] = {}
+        links = {}
+        for count in self.spec.counts:
+            sets = tuple(i for i, s in enumerate(self.spec.sibling_sets) if s.adds_up(count))
+            if sets not in built:
+                built[sets] = _Links.build([g for i in sets for g in by_set[i]], self.n)
+            links[count] = built[sets]
+        return links
 
     def _check_additive(self, frame: pl.DataFrame) -> None:
         """A declared total must be the sum of its parts, or the protection is an illusion."""
-        eq = self.equations
-        has_total = np.zeros(eq.groups, dtype=bool)
-        has_total[eq.group[eq.coef < 0]] = True
         for count in self.spec.counts:
+            eq = self.links[count].equations
+            has_total = np.zeros(eq.groups, dtype=bool)
+            has_total[eq.group[eq.coef < 0]] = True
             balance = np.bincount(eq.group, eq.coef * self.values[count][eq.cell], eq.groups)
             wrong = np.flatnonzero(has_total & (np.abs(balance) > 1e-6))
             if len(wrong):
-                total = self.groups[wrong[0]][1]
+                total = self.links[count].groups[wrong[0]][1]
                 key = frame.select(self.spec.primary_key).row(total)
                 raise PublishSpecError(
                     f"{self.spec.unique_id}: {count} of a sibling group's parts does not add "
@@ -214,9 +273,12 @@ class _Table:
                     "set declaration (columns or total) or the model"
                 )
 
-    def _groups_of(self, row: int) -> np.ndarray:
-        entries = self._by_row[self._row_start[row] : self._row_start[row + 1]]
-        return self.equations.group[entries]
+    # rule 0 --------------------------------------------------------------------------
+    def _omit_parts_of_small_totals(self) -> None:
+        """Parts are at most their total where the cell size adds up, so all are small too."""
+        for parts, total in self.links[self.spec.cell_size].groups:
+            if total is not None and self.size[total] < self.rules.min_n:
+                self.row[parts] = RowReason.OMITTED
 
     def _capped_by_cell_size(self) -> set[str]:
         """Counts known to be at most the cell size: it, and numerators chained down to it."""
@@ -275,15 +337,18 @@ class _Table:
             hi[bottom_coded] = np.minimum(
                 hi[bottom_coded], np.floor(bottom * den + 1e-9)[bottom_coded]
             )
-        # A withheld row shows nothing but its reason code.
+        # A withheld row shows nothing but its reason code; an omitted one not even that.
         small = self.row == RowReason.SMALL_N
         complementary = self.row == RowReason.COMPLEMENTARY
-        lo[small | complementary], hi[small | complementary] = 0.0, np.inf
+        withheld = self.row != RowReason.SHOWN
+        lo[withheld], hi[withheld] = 0.0, np.inf
         if count in self.capped:
             hi[small] = self.rules.min_n - 1
         if count == self.spec.cell_size:
-            # Rows exist because someone is in the group, so a reader may assume at least 1.
-            lo[small] = np.minimum(1.0, self.values[count][small])
+            # Where every row of the table has someone in its group (rows exist because
+            # someone is), a reader may assume a withheld one holds at least 1; a table that
+            # also lists empty groups tells them nothing of the kind.
+            lo[small] = 1.0 if self.rows_are_nonempty else 0.0
             lo[complementary] = self.rules.min_n
         return lo, hi
 
@@ -300,7 +365,7 @@ class _Table:
                     continue
                 lo, hi = self.bounds(count)
                 found = disclosed_cells(
-                    self.equations,
+                    self.links[count].equations,
                     self.values[count],
                     lo,
                     hi,
@@ -320,15 +385,16 @@ class _Table:
                 return
 
     def _protect(self, count: str, disclosed: np.ndarray) -> bool:
+        links = self.links[count]
         touched: set[int] = set()
         added = False
         hidden = self.unknown(count)
         for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
-            choice = self._complement_for(count, self._groups_of(u), hidden)
+            choice = self._nearest_complement(count, u, hidden)
             if choice is None:
                 self.notes.append(
-                    f"{self.spec.table}: {count} of row {u} follows from its group total "
-                    "alone (every sibling is already suppressed)"
+                    f"{self.spec.table}: {count} of row {u} follows from totals taken as known "
+                    "while every cell linked to it is already suppressed"
                 )
                 continue
             group, v = choice
@@ -340,21 +406,54 @@ class _Table:
                 self._hide_numerator(count, v)
             hidden[v] = True
             touched.add(group)
-            touched.update(self._groups_of(v).tolist())
+            touched.update(links.groups_of(v).tolist())
             added = True
         return added
 
+    def _nearest_complement(self, count: str, u: int, hidden: np.ndarray) -> tuple[int, int] | None:
+        """(group, row) of the cell to hide so that ``u`` is no longer derivable.
+
+        Searched ring by ring: first the groups holding ``u``; where every cell of those is
+        already hidden, ``u`` was pinned through a chain of hidden cells (small-n bounds
+        plus totals), so the next ring is the groups of those hidden cells, and so on.
+        A shown cell in the nearest such group enters the chain's equations as one more
+        unknown. None when every cell linked to ``u`` is hidden (only a total taken as known
+        can then have pinned it).
+        """
+        links = self.links[count]
+        usable = links.equations.usable
+        seen_groups: set[int] = set()
+        seen_cells = {u}
+        frontier = [u]
+        while frontier:
+            ring = {
+                int(g)
+                for cell in frontier
+                for g in links.groups_of(cell)
+                if usable[g] and int(g) not in seen_groups
+            }
+            choice = self._complement_for(count, sorted(ring), hidden)
+            if choice is not None:
+                return choice
+            seen_groups |= ring
+            frontier = [
+                r for g in sorted(ring) for r in links.rows(g).tolist() if r not in seen_cells
+            ]
+            seen_cells.update(frontier)
+        return None
+
     def _complement_for(
-        self, count: str, groups: np.ndarray, hidden: np.ndarray
+        self, count: str, groups: list[int], hidden: np.ndarray
     ) -> tuple[int, int] | None:
         """The next-smallest shown cell of the group with the fewest hidden cells.
 
         That group is the likeliest source of the disclosure (one hidden cell beside a
         shown total), so a complement there fixes it without spilling into other groups.
         """
+        links = self.links[count]
         best: tuple | None = None
         for g in groups:
-            rows = self._rows(g)
+            rows = links.rows(g)
             shown = rows[~hidden[rows]]
             if not len(shown):
                 continue
@@ -363,10 +462,6 @@ class _Table:
             if best is None or rank < best[0]:
                 best = (rank, int(g), v)
         return None if best is None else (best[1], best[2])
-
-    def _rows(self, group: int) -> np.ndarray:
-        parts, total = self.groups[group]
-        return parts if total is None else np.append(parts, total)
 
     def _hide_numerator(self, count: str, row: int) -> None:
         for rate in self.spec.rates:
@@ -416,7 +511,7 @@ class _Table:
         nulls = {c: row_hidden | self.hidden[c] for c in self.spec.counts}
         nulls |= {r: row_hidden | (s != RateStatus.SHOWN) for r, s in self.status.items()}
         nulls |= {d: any_hidden for d in self.spec.derived}
-        reason = np.array([None, "SMALL_N", "COMPLEMENTARY"], dtype=object)[self.row]
+        reason = np.array([r.name if r else None for r in RowReason], dtype=object)[self.row]
         columns: list[pl.Series] = []
         displays = {r.column: r for r in self.spec.rates}
         for name in frame.columns:
@@ -432,7 +527,7 @@ class _Table:
                     pl.Series(name + DISPLAY_SUFFIX, self.display(displays[name]), pl.String)
                 )
         columns.append(pl.Series(SUPPRESSION_REASON, reason.tolist(), pl.String))
-        return pl.DataFrame(columns)
+        return pl.DataFrame(columns).filter(pl.Series(self.row != RowReason.OMITTED))
 
 
 def suppress(
@@ -441,7 +536,7 @@ def suppress(
     rules: SuppressionRules,
     progress: Callable[[str], None] | None = None,
 ) -> SuppressedTable:
-    """The table as it may be published: rules 1-5 above applied, display columns added.
+    """The table as it may be published: rules 0-5 above applied, display columns added.
     ``progress`` receives a line per round of rule 4 on large tables."""
     check_columns(spec, frame.columns)
     clashes = {SUPPRESSION_REASON} | {r.column + DISPLAY_SUFFIX for r in spec.rates}
@@ -460,6 +555,7 @@ def suppress(
         for s in table.status.values()
     )
     hidden = sum(int((s != RateStatus.SHOWN).sum()) for s in table.status.values())
+    omitted = pl.Series(table.row == RowReason.OMITTED)
     return SuppressedTable(
         frame=table.apply(frame),
         rows=frame.height,
@@ -469,4 +565,8 @@ def suppress(
         hidden_rates=hidden,
         propagation_only_cells=len(table.unchecked),
         notes=table.notes,
+        omitted_rows=int(omitted.sum()),
+        omitted_keys=frame.filter(omitted).drop(
+            *spec.counts, *(r.column for r in spec.rates), *spec.derived
+        ),
     )
