@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import dagster as dg
 
 from dagster_project.contracts import EXTRACTS
+from dagster_project.settings import REPO_ROOT
 
 
 def test_definitions_hold_every_extract_and_the_flow(dbt_manifest):
@@ -40,3 +44,18 @@ def test_build_marts_covers_every_model_and_publish_but_no_raw_asset(dbt_manifes
     materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
     raw = {dg.AssetKey(["raw", e.name]) for e in EXTRACTS}
     assert selected == materializable - raw
+
+
+def test_definitions_load_without_great_expectations(dbt_manifest):
+    """Every run process, sensor tick and `cte` command imports the definitions; Great
+    Expectations (seconds to import, pyspark with it) is imported only by a load that
+    validates, or by the Data Docs build."""
+    code = (
+        "import sys; sys.modules['great_expectations'] = None\n"
+        "from dagster_project.definitions import defs\n"
+        "defs.resolve_job_def('build_marts')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

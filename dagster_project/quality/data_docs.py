@@ -17,15 +17,16 @@ import re
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
-
-import great_expectations as gx
-from great_expectations.data_context.types.resource_identifiers import (
-    ExpectationSuiteIdentifier,
-    ValidationResultIdentifier,
-)
+from typing import TYPE_CHECKING
 
 from dagster_project.quality.validation import BatchResult
 from dagster_project.settings import get_settings
+
+if TYPE_CHECKING:  # imported when docs are built: see quality/validation.py
+    import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ValidationResultIdentifier,
+    )
 
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
 _EXTERNAL_LINK = re.compile(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*/?>", re.I)
@@ -37,6 +38,8 @@ _STYLESHEET = "static/data_docs.css"
 
 def _context(reports_dir: Path) -> gx.data_context.AbstractDataContext:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
     return gx.get_context(
         mode="file",
         project_root_dir=get_settings().expectations_dir,
@@ -45,6 +48,11 @@ def _context(reports_dir: Path) -> gx.data_context.AbstractDataContext:
 
 
 def _result_key(result: BatchResult) -> ValidationResultIdentifier:
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
     return ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.extract),
         run_id=result.gx_result.meta["run_id"],

@@ -20,17 +20,10 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 import duckdb
-import great_expectations as gx
 import polars as pl
-from great_expectations.core.batch_definition import BatchDefinition
-from great_expectations.core.expectation_validation_result import (
-    ExpectationSuiteValidationResult,
-)
-from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.validator.v1_validator import Validator
 
 from dagster_project.contracts import Extract
 from dagster_project.quality.suites import (
@@ -43,6 +36,16 @@ from dagster_project.quality.suites import (
     suite_json,
     suite_parameters,
 )
+
+# Great Expectations is imported where a batch is validated: importing it takes seconds (it
+# pulls in pyspark when installed), and every Dagster run process, sensor tick and `cte`
+# command imports this module while only loads validate.
+if TYPE_CHECKING:
+    import great_expectations as gx
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+    )
 
 INDEX_COLUMNS = ["_manifest_id", "_source_row"]
 RESULT_FORMAT = {
@@ -106,6 +109,9 @@ class BatchResult:
 @cache
 def _context() -> gx.data_context.AbstractDataContext:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     context.data_sources.add_pandas("cte_frames")
@@ -114,6 +120,8 @@ def _context() -> gx.data_context.AbstractDataContext:
 
 @cache
 def _batch_and_suite(extract_name: str) -> tuple[BatchDefinition, gx.ExpectationSuite]:
+    import great_expectations as gx
+
     context = _context()
     asset = context.data_sources.get("cte_frames").add_dataframe_asset(extract_name)
     batch = asset.add_batch_definition_whole_dataframe(f"{extract_name}_batch")
@@ -121,6 +129,9 @@ def _batch_and_suite(extract_name: str) -> tuple[BatchDefinition, gx.Expectation
 
 
 def _run_suite(extract_name: str, year: int, pdf, params: dict) -> ExpectationSuiteValidationResult:
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.validator.v1_validator import Validator
+
     batch, suite = _batch_and_suite(extract_name)
     validator = Validator(
         batch_definition=batch, batch_parameters={"dataframe": pdf}, result_format=RESULT_FORMAT
