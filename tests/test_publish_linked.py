@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -71,36 +72,65 @@ def test_gap_is_hidden_where_the_all_students_rate_is_hidden():
 
 def test_a_copy_follows_its_source_withheld_or_left_out():
     """A row that copies another table's cell (equity_gaps of perkins_indicators): withheld
-    where the source is, with a reason, and left out where the source row was left out
-    (rule 0); a link without ``omitted: omit`` treats the left-out source as withheld."""
+    where the source is, with a reason, and left out where no source row is published
+    (``unmatched: omit``: rule 0 left it out)."""
     source = pl.DataFrame(
         {"entity": ["a", "b"], "n": [None, 40], "suppression_reason": ["COMPLEMENTARY", None]}
     )
-    source_table = SuppressedTable(
-        source, 4, 0, 1, 0, 0, omitted_rows=2, omitted_keys=pl.DataFrame({"entity": ["c", "d"]})
-    )
     copy = pl.DataFrame(
         {
-            "entity": ["a", "b", "c", "d", "e"],
-            "n": [25, 40, 3, 12, 7],
-            "suppression_reason": [None, None, "SMALL_N", None, None],
+            "entity": ["a", "b", "c", "d"],
+            "n": [25, 40, 3, 12],
+            "suppression_reason": [None, None, "SMALL_N", None],
         }
     )
-    omit = HiddenWith("source", ("entity",), {}, "n", ("n",), omit_with_linked=True)
-    tables = {"source": source_table, "copy": _table(copy)}
+    omit = HiddenWith("source", ("entity",), {}, "n", ("n",), omit_unmatched=True)
+    tables = {"source": _table(source), "copy": _table(copy)}
     hide_linked(tables, [_spec("source"), _spec("copy", [omit])])
     out = tables["copy"]
-    # c and d were left out of the source; e has no source row (hidden, unmatched: hide)
-    assert out.frame["entity"].to_list() == ["a", "b", "e"]
-    assert out.frame["n"].to_list() == [None, 40, None]
-    assert out.frame["suppression_reason"].to_list() == ["COMPLEMENTARY", None, "COMPLEMENTARY"]
-    assert out.omitted_rows == 2 and out.omitted_keys["entity"].to_list() == ["c", "d"]
-    assert "n" not in out.omitted_keys.columns, "left-out rows keep no value in memory"
+    assert out.frame["entity"].to_list() == ["a", "b"]
+    assert out.frame["n"].to_list() == [None, 40]
+    assert out.frame["suppression_reason"].to_list() == ["COMPLEMENTARY", None]
+    assert out.omitted_rows == 2
 
-    hide = HiddenWith("source", ("entity",), {}, "n", ("n",), show_unmatched=True)
-    tables = {"source": source_table, "copy": _table(copy)}
-    hide_linked(tables, [_spec("source"), _spec("copy", [hide])])
-    assert tables["copy"].frame["n"].to_list() == [None, 40, None, None, 7]
+
+def test_unmatched_rows_are_not_shown_against_a_table_that_leaves_rows_out(tmp_path):
+    """A left-out row is unmatched too: showing unmatched rows would show its copy."""
+    spec = {
+        "grain": "g",
+        "primary_key": ["entity", "parent"],
+        "cell_size": "n",
+        "counts": ["n"],
+        "sibling_sets": [{"columns": ["parent"], "total": {"entity": "ALL"}}],
+    }
+    copy = {
+        "grain": "g",
+        "primary_key": ["entity"],
+        "cell_size": "n",
+        "hidden_with": [
+            {
+                "table": "source",
+                "key": ["entity"],
+                "column": "n",
+                "hide": ["n"],
+                "unmatched": "show",
+            }
+        ],
+    }
+    nodes = {
+        f"model.x.{name}": {
+            "unique_id": f"model.x.{name}",
+            "name": name,
+            "schema": "marts",
+            "resource_type": "model",
+            "config": {"meta": {"publish": block}},
+        }
+        for name, block in (("source", spec), ("copy", copy))
+    }
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": nodes}))
+    with pytest.raises(PublishSpecError, match="cannot show unmatched rows"):
+        load_publish_specs(manifest)
 
 
 # --- program_continuum: a step's count is the next step's base ---------------------------

@@ -94,7 +94,6 @@ class PublishInfo:
 # A rate a hidden_with rule withheld is shown as COMPLEMENTARY_DISPLAY: it is hidden to
 # protect a cell elsewhere, which is what complementary suppression means to a reader.
 _LINK_FLAG = "_linked_hidden"
-_LINK_OMITTED = "_linked_omitted"
 
 
 def hide_linked(suppressed: dict[str, SuppressedTable], specs: Sequence[PublishSpec]) -> None:
@@ -104,33 +103,21 @@ def hide_linked(suppressed: dict[str, SuppressedTable], specs: Sequence[PublishS
             if link.table not in suppressed:
                 raise PublishError(f"{spec.table}: hidden_with names unpublished {link.table}")
             table = suppressed[spec.table]
-            flagged = _flag_linked_hidden(suppressed[link.table], table.frame, link)
-            if link.omit_with_linked:
-                flagged, table = _omit_flagged(table, spec, flagged)
+            flagged = _flag_linked_hidden(suppressed[link.table].frame, table.frame, link)
+            if link.omit_unmatched:
+                flagged, table = _omit_unmatched(table, flagged)
             suppressed[spec.table] = _hide_flagged(table, spec, flagged, link.hide)
 
 
 def _flag_linked_hidden(
-    linked: SuppressedTable, frame: pl.DataFrame, link: HiddenWith
+    linked: pl.DataFrame, frame: pl.DataFrame, link: HiddenWith
 ) -> pl.DataFrame:
-    """``frame`` with columns saying whether each row's linked value is hidden (or missing,
-    or left out of the snapshot) and whether the linked row was left out."""
+    """``frame`` with a column saying whether each row's linked value is hidden (null where
+    no linked row is published)."""
     columns = link.join_columns()
-    rows = [linked.frame.with_columns(pl.lit(False).alias(_LINK_OMITTED))]
-    if linked.omitted_keys is not None and linked.omitted_keys.height:
-        rows.append(
-            linked.omitted_keys.with_columns(
-                pl.lit(None).alias(link.column), pl.lit(True).alias(_LINK_OMITTED)
-            )
-        )
-    flags = (
-        pl.concat([r.select(*columns, link.column, *link.where, _LINK_OMITTED) for r in rows])
-        .filter(*(pl.col(c) == v for c, v in link.where.items()))
-        .select(
-            *(pl.col(theirs).alias(ours) for theirs, ours in columns.items()),
-            pl.col(link.column).is_null().alias(_LINK_FLAG),
-            _LINK_OMITTED,
-        )
+    flags = linked.filter(*(pl.col(c) == v for c, v in link.where.items())).select(
+        *(pl.col(theirs).alias(ours) for theirs, ours in columns.items()),
+        pl.col(link.column).is_null().alias(_LINK_FLAG),
     )
     joined = frame.join(flags, on=list(columns.values()), how="left", maintain_order="left")
     # Two linked rows for one row would mean the key is wrong, not "hide twice". (Linked
@@ -140,28 +127,23 @@ def _flag_linked_hidden(
             f"hidden_with {link.table}.{link.column}: some rows match more than one linked row "
             f"on {sorted(columns)} {dict(link.where)}; add the columns that tell them apart"
         )
-    return joined.with_columns(
-        pl.col(_LINK_FLAG).fill_null(not link.show_unmatched),
-        pl.col(_LINK_OMITTED).fill_null(False),
-    )
+    if link.omit_unmatched:
+        return joined
+    return joined.with_columns(pl.col(_LINK_FLAG).fill_null(not link.show_unmatched))
 
 
-def _omit_flagged(
-    table: SuppressedTable, spec: PublishSpec, frame: pl.DataFrame
+def _omit_unmatched(
+    table: SuppressedTable, frame: pl.DataFrame
 ) -> tuple[pl.DataFrame, SuppressedTable]:
-    """Leave out the rows whose linked row was left out."""
-    omitted = frame.filter(_LINK_OMITTED)
-    values = [*spec.counts, *(r.column for r in spec.rates), *spec.derived]
-    keys = omitted.select(pl.exclude(*values, _LINK_FLAG, _LINK_OMITTED))
-    previous = table.omitted_keys
-    reasons = omitted[SUPPRESSION_REASON]
-    return frame.filter(~pl.col(_LINK_OMITTED)), replace(
+    """Leave out the rows with no published linked row."""
+    unmatched = pl.col(_LINK_FLAG).is_null()
+    reasons = frame.filter(unmatched)[SUPPRESSION_REASON]
+    return frame.filter(~unmatched), replace(
         table,
         small_n_rows=table.small_n_rows - int((reasons == RowReason.SMALL_N.name).sum()),
         complementary_rows=table.complementary_rows
         - int((reasons == RowReason.COMPLEMENTARY.name).sum()),
-        omitted_rows=table.omitted_rows + omitted.height,
-        omitted_keys=keys if previous is None else pl.concat([previous, keys], how="diagonal"),
+        omitted_rows=table.omitted_rows + reasons.len(),
     )
 
 
@@ -191,7 +173,7 @@ def _hide_flagged(
         *(pl.when(flagged).then(None).otherwise(pl.col(c)).alias(c) for c in hide),
         *(_withheld_display(d) for d in displays),
         *reason,
-    ).drop(_LINK_FLAG, _LINK_OMITTED)
+    ).drop(_LINK_FLAG)
     return replace(
         table,
         frame=frame,

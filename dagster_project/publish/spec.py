@@ -61,10 +61,11 @@ class HiddenWith:
     columns (linked column: the column of this row holding its value, e.g.
     ``{step: base_step}``) and ``where``'s constants. Where no such row is published the
     columns are hidden too, unless ``show_unmatched`` (``unmatched: show``): only for values
-    published nowhere else, such as a base that is no row of the table. A linked row left
-    out of the snapshot (rule 0 of suppression.py) counts as hidden, or, with
-    ``omit_with_linked`` (``omitted: omit``), leaves this row out too: for a row that is a
-    copy of the linked one, whose existence alone would say what leaving it out hides.
+    published nowhere else, such as a base that is no row of the table; refused where the
+    linked table may leave rows out (rule 0 of suppression.py), since a left-out row is
+    unmatched too. With ``omit_unmatched`` (``unmatched: omit``) the row is left out
+    instead: for a copy of the linked row, whose existence alone would say what leaving
+    that row out hides.
     """
 
     table: str
@@ -74,7 +75,7 @@ class HiddenWith:
     hide: tuple[str, ...]
     key_from: Mapping[str, str] = field(default_factory=dict)
     show_unmatched: bool = False
-    omit_with_linked: bool = False
+    omit_unmatched: bool = False
 
     def join_columns(self) -> dict[str, str]:
         """Linked table's column -> this table's column, for every column the rows match on."""
@@ -157,6 +158,11 @@ class PublishSpec:
             return (rate.numerator,)
         denominator = self.denominator_of(rate)
         return tuple(c for c in self.counts if c not in (self.cell_size, denominator))
+
+    @property
+    def may_omit_rows(self) -> bool:
+        """Whether rule 0 may leave rows out: some set has total rows and adds the cell size."""
+        return any(s.total and s.adds_up(self.cell_size) for s in self.sibling_sets)
 
     def declared_columns(self) -> set[str]:
         cols = set(self.primary_key) | {self.cell_size} | set(self.counts) | set(self.derived)
@@ -277,7 +283,6 @@ _HIDDEN_WITH_OPTIONS = {
     "column",
     "hide",
     "unmatched",
-    "omitted",
 }
 
 
@@ -293,11 +298,10 @@ def _hidden_with(entry: Any, model: str) -> HiddenWith:
             f"{model}: hidden_with.key_from maps linked columns to this table's columns"
         )
     unmatched = entry.get("unmatched", "hide")
-    if unmatched not in ("hide", "show"):
-        raise PublishSpecError(f"{model}: hidden_with.unmatched is hide or show, got {unmatched!r}")
-    omitted = entry.get("omitted", "hide")
-    if omitted not in ("hide", "omit"):
-        raise PublishSpecError(f"{model}: hidden_with.omitted is hide or omit, got {omitted!r}")
+    if unmatched not in ("hide", "show", "omit"):
+        raise PublishSpecError(
+            f"{model}: hidden_with.unmatched is hide, show or omit, got {unmatched!r}"
+        )
     return HiddenWith(
         table=str(entry["table"]),
         key=_as_tuple(entry["key"], "hidden_with.key", model),
@@ -306,7 +310,7 @@ def _hidden_with(entry: Any, model: str) -> HiddenWith:
         hide=_as_tuple(entry["hide"], "hidden_with.hide", model),
         key_from={str(k): str(v) for k, v in key_from.items()},
         show_unmatched=unmatched == "show",
-        omit_with_linked=omitted == "omit",
+        omit_unmatched=unmatched == "omit",
     )
 
 
@@ -322,6 +326,16 @@ def load_publish_specs(manifest_path: Path) -> list[PublishSpec]:
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise PublishSpecError(f"two published models share the name(s) {sorted(duplicates)}")
+    by_name = {s.table: s for s in specs}
+    for spec in specs:
+        for link in spec.hidden_with:
+            linked = by_name.get(link.table)
+            if link.show_unmatched and linked is not None and linked.may_omit_rows:
+                raise PublishSpecError(
+                    f"{spec.unique_id}: hidden_with {link.table} cannot show unmatched rows: "
+                    f"{link.table} leaves rows under small totals out, and a copy of one "
+                    "would be shown"
+                )
     return sorted(specs, key=lambda s: s.table)
 
 

@@ -141,10 +141,7 @@ class SuppressedTable:
     # combination of groups (see disclosure.py).
     propagation_only_cells: int = 0
     notes: list[str] = field(default_factory=list)
-    # Rule 0: rows not published, and their key columns without a count, rate or derived
-    # value (a hidden_with link to one of them must treat it as hidden, not as missing).
-    omitted_rows: int = 0
-    omitted_keys: pl.DataFrame | None = None
+    omitted_rows: int = 0  # rule 0: rows not published
 
 
 @dataclass(frozen=True)
@@ -555,7 +552,6 @@ def suppress(
         for s in table.status.values()
     )
     hidden = sum(int((s != RateStatus.SHOWN).sum()) for s in table.status.values())
-    omitted = pl.Series(table.row == RowReason.OMITTED)
     return SuppressedTable(
         frame=table.apply(frame),
         rows=frame.height,
@@ -565,8 +561,5 @@ def suppress(
         hidden_rates=hidden,
         propagation_only_cells=len(table.unchecked),
         notes=table.notes,
-        omitted_rows=int(omitted.sum()),
-        omitted_keys=frame.filter(omitted).drop(
-            *spec.counts, *(r.column for r in spec.rates), *spec.derived
-        ),
+        omitted_rows=int((table.row == RowReason.OMITTED).sum()),
     )
