@@ -199,6 +199,7 @@ class _Table:
         self._check_additive(frame)
         self._omit_parts_of_small_totals()
         self.capped = self._capped_by_cell_size()
+        self.repeated_as_size = self._repeated_as_cell_size(frame)
         self.memo = {c: RoundMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
         self.notes: list[str] = []
@@ -277,6 +278,33 @@ class _Table:
             if total is not None and self.size[total] < self.rules.min_n:
                 self.row[parts] = RowReason.OMITTED
 
+    def _repeated_as_cell_size(
+        self, frame: pl.DataFrame
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """count -> (rows holding it, rows whose cell size repeats it), from this table's
+        own ``hidden_with`` links that hide the cell size (program_continuum: a step's
+        student_count is the base_count of the steps built on it). Where the value is
+        withheld the repeat is hidden too, but the repeating row's reason code still says
+        whether it is below min n."""
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for link in self.spec.hidden_with:
+            if link.table != self.spec.table or self.spec.cell_size not in link.hide:
+                continue
+            columns = link.join_columns()
+            holding = (
+                frame.with_row_index("__holding")
+                .filter(*(pl.col(c) == v for c, v in link.where.items()))
+                .select("__holding", *(pl.col(t).alias(o) for t, o in columns.items()))
+            )
+            pairs = frame.with_row_index("__repeating").join(
+                holding, on=list(columns.values()), how="inner"
+            )
+            out[link.column] = (
+                pairs["__holding"].to_numpy().astype(np.int64),
+                pairs["__repeating"].to_numpy().astype(np.int64),
+            )
+        return out
+
     def _capped_by_cell_size(self) -> set[str]:
         """Counts known to be at most the cell size: it, and numerators chained down to it."""
         capped = {self.spec.cell_size}
@@ -317,8 +345,9 @@ class _Table:
     def unknown(self, count: str) -> np.ndarray:
         return (self.row != RowReason.SHOWN) | self.hidden[count]
 
-    def bounds(self, count: str) -> tuple[np.ndarray, np.ndarray]:
-        """What a reader can tell about each hidden value of ``count`` from the snapshot."""
+    def bounds(self, count: str, repeats: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """What a reader can tell about each hidden value of ``count`` from the snapshot
+        (``repeats``: including what rows repeating it as their cell size say)."""
         lo, hi = np.zeros(self.n), np.full(self.n, np.inf)
         for rate in self.spec.rates:
             if count not in self.spec.numerators_of(rate):
@@ -341,6 +370,13 @@ class _Table:
         lo[withheld], hi[withheld] = 0.0, np.inf
         if count in self.capped:
             hi[small] = self.rules.min_n - 1
+        if repeats and count in self.repeated_as_size:
+            holding, repeating = self.repeated_as_size[count]
+            reason = self.row[repeating]
+            below = holding[reason == RowReason.SMALL_N]
+            hi[below] = np.minimum(hi[below], self.rules.min_n - 1)
+            above = holding[(reason == RowReason.SHOWN) | (reason == RowReason.COMPLEMENTARY)]
+            lo[above] = np.maximum(lo[above], self.rules.min_n)
         if count == self.spec.cell_size:
             # Where every row of the table has someone in its group (rows exist because
             # someone is), a reader may assume a withheld one holds at least 1; a table that
@@ -361,6 +397,7 @@ class _Table:
                 if not unknown.any():
                     continue
                 lo, hi = self.bounds(count)
+                added |= self._uncode_pinned_by_repeats(count, unknown, lo, hi)
                 found = disclosed_cells(
                     self.links[count].equations,
                     self.values[count],
@@ -388,6 +425,9 @@ class _Table:
         hidden = self.unknown(count)
         for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
             choice = self._nearest_complement(count, u, hidden)
+            if choice is None and self._uncode(count, u):
+                added = True  # its coded range was what pinned it
+                continue
             if choice is None:
                 self.notes.append(
                     f"{self.spec.table}: {count} of row {u} follows from totals taken as known "
@@ -459,6 +499,40 @@ class _Table:
             if best is None or rank < best[0]:
                 best = (rank, int(g), v)
         return None if best is None else (best[1], best[2])
+
+    def _uncode_pinned_by_repeats(
+        self, count: str, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> bool:
+        """Cells pinned by their own row's range and a repeating row's reason code together
+        (neither alone): no sibling is involved, so the disclosure check, which takes a cell
+        its bounds fix as published, would not see them."""
+        if count not in self.repeated_as_size:
+            return False
+        own_lo, own_hi = self.bounds(count, repeats=False)
+        pinned = np.flatnonzero(unknown & (hi - lo < 1 - 1e-9) & (own_hi - own_lo >= 1 - 1e-9))
+        uncoded = False
+        for row in pinned.tolist():
+            if self._uncode(count, row):
+                uncoded = True
+            else:
+                self.notes.append(
+                    f"{self.spec.table}: {count} of row {row} follows from its range and a "
+                    "later step's reason code"
+                )
+        return uncoded
+
+    def _uncode(self, count: str, row: int) -> bool:
+        """Withhold the coded rates of ``count`` at ``row`` as complementary instead: the
+        range ">=90%" gives can pin a value together with other bounds (a later step's
+        small-n reason in program_continuum) where no sibling is left to hide."""
+        uncoded = False
+        for rate in self.spec.rates:
+            status = self.status[rate.column]
+            coded = status[row] in (RateStatus.TOP_CODED, RateStatus.BOTTOM_CODED)
+            if count in self.spec.numerators_of(rate) and coded:
+                status[row] = RateStatus.COMPLEMENTARY
+                uncoded = True
+        return uncoded
 
     def _hide_numerator(self, count: str, row: int) -> None:
         for rate in self.spec.rates:
