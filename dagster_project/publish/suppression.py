@@ -145,6 +145,8 @@ class _Table:
 
     def __init__(self, frame: pl.DataFrame, spec: PublishSpec, rules: SuppressionRules) -> None:
         self.spec, self.rules, self.n = spec, rules, frame.height
+        # Notes name a row by its key: a row number would depend on how the table was cut.
+        self.keys = frame.select(spec.primary_key)
         self.values = {c: frame[c].cast(pl.Float64).fill_null(0.0).to_numpy() for c in spec.counts}
         self.rate_values = {
             r.column: frame[r.column].cast(pl.Float64).to_numpy(allow_copy=True) for r in spec.rates
@@ -326,8 +328,9 @@ class _Table:
         for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
             choice = self._complement_for(count, self._groups_of(u), hidden)
             if choice is None:
+                key = dict(zip(self.spec.primary_key, self.keys.row(int(u)), strict=True))
                 self.notes.append(
-                    f"{self.spec.table}: {count} of row {u} follows from its group total "
+                    f"{self.spec.table}: {count} of {key} follows from its group total "
                     "alone (every sibling is already suppressed)"
                 )
                 continue
