@@ -16,7 +16,11 @@ where a flag changed are suppressed again before the links run.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -44,7 +48,8 @@ from dagster_project.warehouse import connect
 
 # The staging database sorts tables of millions of rows: past this it spills to disk.
 STAGING_MEMORY = "2GB"
-_OLD = "previous"  # the current snapshot, attached read-only while staging
+_OLD = "previous"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h  # the current snapshot, attached read-only while staging
 
 
 # ChunkCounts' fields summed into PublishInfo.suppression (linked_hidden_rates is added to
@@ -180,7 +185,12 @@ def suppress_chunks(
             done(task, suppress_chunk(task), started)
         return
     # spawn, not fork: polars and DuckDB run threads, which a fork would copy mid-lock.
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_die_with,
+        initargs=(os.getpid(),),
+    )
     try:
         futures: dict[Future[ChunkCounts], ChunkTask] = {
             pool.submit(suppress_chunk, t): t for t in tasks
@@ -189,6 +199,16 @@ def suppress_chunks(
             done(futures[future], future.result(), started)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _die_with(parent: int) -> None:
+    """Make a worker die with the publish: a publish killed at once (kill -9) would leave
+    its workers suppressing for minutes. Linux only; elsewhere they finish their chunk."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # died before the line above took effect
+        os._exit(1)
 
 
 def _quote(name: str) -> str:

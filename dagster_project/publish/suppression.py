@@ -145,7 +145,6 @@ class _Table:
 
     def __init__(self, frame: pl.DataFrame, spec: PublishSpec, rules: SuppressionRules) -> None:
         self.spec, self.rules, self.n = spec, rules, frame.height
-        # Notes name a row by its key: a row number would depend on how the table was cut.
         self.keys = frame.select(spec.primary_key)
         self.values = {c: frame[c].cast(pl.Float64).fill_null(0.0).to_numpy() for c in spec.counts}
         self.rate_values = {
@@ -160,6 +159,10 @@ class _Table:
         self.status = {r.column: np.zeros(self.n, dtype=np.int8) for r in spec.rates}
         self.groups = self._sibling_groups(frame)
         self.equations = Equations.from_groups(self.groups)
+        # Each group's rows, total last: looked up for every withheld cell every round.
+        self._group_rows = [
+            parts if total is None else np.append(parts, total) for parts, total in self.groups
+        ]
         self._check_additive(frame)
         # Each row's groups, as slices of one array (a list per row costs gigabytes at
         # state scale).
@@ -170,7 +173,9 @@ class _Table:
         self.capped = self._capped_by_cell_size()
         self.memo = {c: RoundMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
-        self.notes: list[str] = []
+        # (count, row) of withheld cells no complement can protect, named in notes() once
+        # the rounds are over (a large table repeats thousands of them every round).
+        self.unprotected: list[tuple[str, int]] = []
 
     def _sibling_groups(self, frame: pl.DataFrame) -> list[Group]:
         pk = list(self.spec.primary_key)
@@ -295,7 +300,7 @@ class _Table:
             disclosed = 0
             # Both describe the last round: the state that is published.
             self.unchecked = set()
-            self.notes = []
+            self.unprotected = []
             for count in self.spec.counts:
                 unknown = self.unknown(count)
                 if not unknown.any():
@@ -328,11 +333,7 @@ class _Table:
         for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
             choice = self._complement_for(count, self._groups_of(u), hidden)
             if choice is None:
-                key = dict(zip(self.spec.primary_key, self.keys.row(int(u)), strict=True))
-                self.notes.append(
-                    f"{self.spec.table}: {count} of {key} follows from its group total "
-                    "alone (every sibling is already suppressed)"
-                )
+                self.unprotected.append((count, int(u)))
                 continue
             group, v = choice
             if group in touched:
@@ -368,8 +369,17 @@ class _Table:
         return None if best is None else (best[1], best[2])
 
     def _rows(self, group: int) -> np.ndarray:
-        parts, total = self.groups[group]
-        return parts if total is None else np.append(parts, total)
+        return self._group_rows[group]
+
+    def notes(self) -> list[str]:
+        """A line per withheld cell that follows from its group total alone, naming the row
+        by its key (a row number would depend on how the table was cut)."""
+        return [
+            f"{self.spec.table}: {count} of "
+            f"{dict(zip(self.spec.primary_key, self.keys.row(row), strict=True))} follows "
+            "from its group total alone (every sibling is already suppressed)"
+            for count, row in self.unprotected
+        ]
 
     def _hide_numerator(self, count: str, row: int) -> None:
         for rate in self.spec.rates:
@@ -471,5 +481,5 @@ def suppress(
         coded_rates=coded,
         hidden_rates=hidden,
         propagation_only_cells=len(table.unchecked),
-        notes=table.notes,
+        notes=table.notes(),
     )
