@@ -334,8 +334,7 @@ def test_fingerprints_go_with_their_snapshot(env, tmp_path: Path) -> None:
     assert kept == sorted(f"{v}{s}" for v in versions[1:] for s in (".duckdb", FINGERPRINTS_SUFFIX))
     rollback(folder)
     assert sorted(p.name for p in history.iterdir()) == sorted(
-        f"{versions[1]}.duckdb",
-        f"{versions[1]}{FINGERPRINTS_SUFFIX}",
-    ])
+        [f"{versions[1]}.duckdb", f"{versions[1]}{FINGERPRINTS_SUFFIX}"]
+    )
     # The snapshot current again is the one the next publish reuses.
     assert all(s["suppressed_chunks"] == 0 for s in publish(env, folder).suppression.values())

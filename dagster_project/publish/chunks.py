@@ -141,6 +141,8 @@ def key_join(columns: Sequence[str], left: str, right: str) -> str:
 
 
 def read_chunk(con: duckdb.DuckDBPyConnection, spec_: PublishSpec, keys: pa.Table) -> pl.DataFrame:
+    if not spec_.partition_columns:  # one partition: the whole table
+        return con.sql(f"select * from {spec_.relation}").pl()
     con.register("__chunk_keys", keys)
     try:
         on = key_join(spec_.partition_columns, "t", "k")

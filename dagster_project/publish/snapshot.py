@@ -376,7 +376,7 @@ def _stage(
         )
 
     def run(indexes: dict[str, Iterable[int]]) -> None:
-        suppress_chunks(warehouse, plans, indexes, rules, folder, workers, progress)
+        suppress_chunks(warehouse, plans, indexes, rules, folder, workers, chunk_rows, progress)
 
     run({p.spec.table: [i for i in range(len(p.chunks)) if i not in p.reused] for p in plans})
     build_staged(staged, plans, previous, folder, run)

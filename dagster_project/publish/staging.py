@@ -154,6 +154,7 @@ def suppress_chunks(
     rules: SuppressionRules,
     folder: Path,
     workers: int,
+    chunk_rows: int,
     progress: Callable[[str], None],
 ) -> None:
     """Suppress the given chunks of each table into ``folder``, ``workers`` at a time."""
@@ -180,7 +181,9 @@ def suppress_chunks(
         )
 
     started = time.monotonic()
-    if workers <= 1 or len(tasks) <= 1:
+    # Starting a worker (imports included) costs more than suppressing a chunk's worth.
+    rows = sum(by_table[t.spec.table].chunks[t.index].rows for t in tasks)
+    if workers <= 1 or len(tasks) <= 1 or rows <= chunk_rows:
         for task in tasks:
             done(task, suppress_chunk(task), started)
         return
