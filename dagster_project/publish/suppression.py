@@ -176,6 +176,9 @@ class _Table:
         # (count, row) of withheld cells no complement can protect, named in notes() once
         # the rounds are over (a large table repeats thousands of them every round).
         self.unprotected: list[tuple[str, int]] = []
+        # Cells whose every group is withheld already: hidden cells are never shown again,
+        # so they stay without a complement; not searched again each round.
+        self.alone: set[tuple[str, int]] = set()
 
     def _sibling_groups(self, frame: pl.DataFrame) -> list[Group]:
         pk = list(self.spec.primary_key)
@@ -331,8 +334,12 @@ class _Table:
         added = False
         hidden = self.unknown(count)
         for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
+            if (count, u) in self.alone:
+                self.unprotected.append((count, int(u)))
+                continue
             choice = self._complement_for(count, self._groups_of(u), hidden)
             if choice is None:
+                self.alone.add((count, u))
                 self.unprotected.append((count, int(u)))
                 continue
             group, v = choice
