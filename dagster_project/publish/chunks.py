@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from dagster_project.publish import disclosure, spec, suppression
+from dagster_project.publish import disclosure, linked, spec, suppression
 from dagster_project.publish.spec import PublishSpec
 from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
 from dagster_project.warehouse import connect
@@ -76,7 +77,7 @@ def _quote(column: str) -> str:
 
 def spec_fingerprint(spec_: PublishSpec, rules: SuppressionRules, columns: str) -> str:
     """What a table's suppression depends on besides its rows: the spec (not its prose), the
-    rules, the input's column names and types, and the suppression code itself."""
+    rules, the input's column names and types, and the code of suppression and links."""
     prose_free = (
         spec_.primary_key,
         spec_.cell_size,
@@ -84,9 +85,11 @@ def spec_fingerprint(spec_: PublishSpec, rules: SuppressionRules, columns: str) 
         spec_.rates,
         spec_.derived,
         spec_.sibling_sets,
+        spec_.hidden_with,  # reused rows hold what the links hid
         spec_.relation,
     )
-    code = "".join(inspect.getsource(m) for m in (suppression, disclosure, spec))
+    modules = (suppression, disclosure, spec, linked, sys.modules[__name__])
+    code = "".join(inspect.getsource(m) for m in modules)
     parts = (repr(prose_free), repr(rules), columns, duckdb.__version__, code)
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 

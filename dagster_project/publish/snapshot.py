@@ -4,11 +4,14 @@ Layout of ``published_dir``::
 
     cte_marts.duckdb            the current snapshot (what analysts open, read-only)
     history/<version>.duckdb    hard links to the current and the last ``keep`` snapshots
+    history/<version>.chunks.parquet   fingerprints of the chunks each was suppressed in
+                                (staging.py; hashes and counts, no values)
     parquet -> parquet_versions/<version>/   one Parquet file per table
     .publish.lock               serializes publishes (flock; released if a publish dies)
 
 A publish never writes into a file or folder a reader can see: it builds
-``.cte_marts.<id>.tmp`` and ``parquet_versions/.<version>.tmp``, audits the new file, fsyncs,
+``.cte_marts.<id>.tmp`` (from chunk files in ``.cte_marts.<id>.chunks/``) and
+``parquet_versions/.<version>.tmp``, audits the new file, fsyncs,
 then ``os.replace``s the file and the ``parquet`` symlink. A reader holding the old file
 keeps its open inode; a reader opening afterwards gets the new one. A publish killed at any
 point leaves the previous snapshot in place; the next publish removes its leftovers.

@@ -177,7 +177,7 @@ def suppress_chunks(
         plan.counts[task.index] = counts
         progress(
             f"{task.spec.table}: chunk {task.index + 1}/{len(plan.chunks)} suppressed, "
-            f"{counts.rows:,} rows ({time.monotonic() - started:.1f}s since the first)"
+            f"{counts.rows:,} rows ({time.monotonic() - started:.1f}s into suppression)"
         )
 
     started = time.monotonic()
