@@ -25,6 +25,9 @@ class Settings:
     dbt_project_dir: Path
     expectations_dir: Path
     min_n: int
+    # Processes suppressing the publish's chunks (at most the CPU count): each holds one
+    # chunk of about 200k rows, ~1 GiB at state scale.
+    publish_workers: int = 2
 
     @property
     def warehouse_path(self) -> Path:
@@ -57,6 +60,7 @@ def get_settings() -> Settings:
         dbt_project_dir=REPO_ROOT / "dbt",
         expectations_dir=REPO_ROOT / "expectations",
         min_n=int(os.environ.get("CTE_MIN_N", "10")),
+        publish_workers=int(os.environ.get("CTE_PUBLISH_WORKERS", "2")),
     )
 
 

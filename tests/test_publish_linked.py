@@ -6,11 +6,12 @@ import json
 import math
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.publish.snapshot import hide_linked
+from dagster_project.publish.linked import hide_linked
 from dagster_project.publish.spec import (
     HiddenWith,
     PublishSpec,
@@ -18,7 +19,7 @@ from dagster_project.publish.spec import (
     load_publish_specs,
     spec_from_node,
 )
-from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
+from dagster_project.publish.suppression import SuppressionRules, suppress
 
 
 def _spec(table: str, hidden_with=()) -> PublishSpec:
@@ -39,8 +40,18 @@ def _spec(table: str, hidden_with=()) -> PublishSpec:
     )
 
 
-def _table(frame: pl.DataFrame) -> SuppressedTable:
-    return SuppressedTable(frame, frame.height, 0, 0, 0, 0)
+def linked(tables: dict[str, pl.DataFrame], specs: list[PublishSpec]) -> dict[str, pl.DataFrame]:
+    """The tables after hide_linked, run as the publish runs it: in DuckDB."""
+    con = duckdb.connect()
+    for name, frame in tables.items():
+        con.register("f", frame.with_row_index("__row").to_arrow())
+        con.execute(f'create table "{name}" as select * from f')
+        con.unregister("f")
+    hide_linked(con, specs, by="__row")
+    return {
+        name: con.sql(f'select * exclude (__row) from "{name}" order by __row').pl()
+        for name in tables
+    }
 
 
 def test_gap_is_hidden_where_the_all_students_rate_is_hidden():
@@ -62,9 +73,8 @@ def test_gap_is_hidden_where_the_all_students_rate_is_hidden():
     link = HiddenWith(
         "perkins", ("entity",), {"group_type": "all"}, "rate", ("all_students_rate", "gap")
     )
-    tables = {"perkins": _table(perkins), "gaps": _table(gaps)}
-    hide_linked(tables, [_spec("perkins"), _spec("gaps", [link])])
-    out = tables["gaps"].frame
+    tables = {"perkins": perkins, "gaps": gaps}
+    out = linked(tables, [_spec("perkins"), _spec("gaps", [link])])["gaps"]
     assert out["entity"].to_list() == ["a", "b", "c"]
     assert out["gap"].to_list() == [None, 0.1, None]  # c: no published all-students row
     assert out["all_students_rate"].to_list() == [None, 0.5, None]
@@ -86,13 +96,10 @@ def test_a_copy_follows_its_source_withheld_or_left_out():
         }
     )
     omit = HiddenWith("source", ("entity",), {}, "n", ("n",), omit_unmatched=True)
-    tables = {"source": _table(source), "copy": _table(copy)}
-    hide_linked(tables, [_spec("source"), _spec("copy", [omit])])
-    out = tables["copy"]
-    assert out.frame["entity"].to_list() == ["a", "b"]
-    assert out.frame["n"].to_list() == [None, 40]
-    assert out.frame["suppression_reason"].to_list() == ["COMPLEMENTARY", None]
-    assert out.omitted_rows == 2
+    out = linked({"source": source, "copy": copy}, [_spec("source"), _spec("copy", [omit])])
+    assert out["copy"]["entity"].to_list() == ["a", "b"]
+    assert out["copy"]["n"].to_list() == [None, 40]
+    assert out["copy"]["suppression_reason"].to_list() == ["COMPLEMENTARY", None]
 
 
 def test_unmatched_rows_are_not_shown_against_a_table_that_leaves_rows_out(tmp_path):
@@ -216,10 +223,8 @@ def test_no_hidden_step_count_reappears_as_a_later_steps_base(dbt_manifest: Path
     scope = ["school_year", "level", "entity_code", "program_of_study_code", "career_cluster"]
     for seed in range(20):
         rng = np.random.default_rng(seed)
-        tables = {spec.table: suppress(continuum_rows(rng, int(rng.integers(2, 5))), spec, rules)}
-        before = tables[spec.table].frame
-        hide_linked(tables, [spec])
-        out = tables[spec.table].frame
+        before = suppress(continuum_rows(rng, int(rng.integers(2, 5))), spec, rules).frame
+        out = linked({spec.table: before}, [spec])[spec.table]
         withheld = out.filter(
             pl.col("student_count").is_null(), pl.col("credential_tier") == "ALL"
         ).select(*scope, base_step=pl.col("step"))
@@ -248,9 +253,8 @@ def test_no_withheld_credential_tier_follows_from_the_other_tiers(dbt_manifest: 
     for seed in range(60):
         rng = np.random.default_rng(seed)
         rows = continuum_rows(rng, int(rng.integers(2, 5)))
-        tables = {spec.table: suppress(rows, spec, SuppressionRules(min_n=10))}
-        hide_linked(tables, [spec])
-        out = tables[spec.table].frame
+        suppressed = suppress(rows, spec, SuppressionRules(min_n=10)).frame
+        out = linked({spec.table: suppressed}, [spec])[spec.table]
         tiers = (
             out.filter(pl.col("step") == "credential_tier")
             .group_by(scope)
@@ -301,9 +305,8 @@ def test_no_step_count_follows_from_its_range_and_a_later_steps_reason(
         attacked = pinned = 0
         for seed in range(40):
             rng = np.random.default_rng(seed)
-            tables = {spec.table: suppress(continuum_rows(rng, 3), spec, SuppressionRules())}
-            hide_linked(tables, [spec])
-            out = tables[spec.table].frame
+            table = suppress(continuum_rows(rng, 3), spec, SuppressionRules()).frame
+            out = linked({spec.table: table}, [spec])[spec.table]
             later = out.group_by(*scope, "base_step").agg(reasons=pl.col("suppression_reason"))
             withheld = out.filter(
                 pl.col("student_count").is_null(), pl.col("credential_tier") == "ALL"

@@ -69,6 +69,7 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             manifest_ids=manifest_ids,
             code_version=current_code_version(REPO_ROOT),
             progress=context.log.info,
+            workers=settings.publish_workers,
         )
     except PublishBlocked as exc:
         raise dg.Failure(description=str(exc)) from exc

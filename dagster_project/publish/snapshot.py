@@ -4,11 +4,14 @@ Layout of ``published_dir``::
 
     cte_marts.duckdb            the current snapshot (what analysts open, read-only)
     history/<version>.duckdb    hard links to the current and the last ``keep`` snapshots
+    history/<version>.chunks.parquet   fingerprints of the chunks each was suppressed in
+                                (staging.py; hashes and counts, no values)
     parquet -> parquet_versions/<version>/   one Parquet file per table
     .publish.lock               serializes publishes (flock; released if a publish dies)
 
 A publish never writes into a file or folder a reader can see: it builds
-``.cte_marts.<id>.tmp`` and ``parquet_versions/.<version>.tmp``, audits the new file, fsyncs,
+``.cte_marts.<id>.tmp`` (from chunk files in ``.cte_marts.<id>.chunks/``) and
+``parquet_versions/.<version>.tmp``, audits the new file, fsyncs,
 then ``os.replace``s the file and the ``parquet`` symlink. A reader holding the old file
 keeps its open inode; a reader opening afterwards gets the new one. A publish killed at any
 point leaves the previous snapshot in place; the next publish removes its leftovers.
@@ -24,35 +27,34 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from dagster_project.publish.chunks import CHUNK_ROWS
 from dagster_project.publish.deid import scan_for_identifiers
-from dagster_project.publish.spec import (
-    HiddenWith,
-    PublishSpec,
-    PublishSpecError,
-    load_publish_specs,
+from dagster_project.publish.spec import PublishSpec, load_publish_specs
+from dagster_project.publish.staging import (
+    Previous,
+    TablePlan,
+    build_staged,
+    fingerprints,
+    plan_tables,
+    read_fingerprints,
+    suppress_chunks,
 )
 from dagster_project.publish.suppression import (
-    COMPLEMENTARY_DISPLAY,
     DEFAULT_BANDS,
     DISPLAY_SUFFIX,
     SUPPRESSION_REASON,
-    WITHHELD_DISPLAY,
     CodingBand,
-    RowReason,
-    SuppressedTable,
     SuppressionRules,
-    suppress,
 )
-from dagster_project.warehouse import connect
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ HISTORY_DIR = "history"
 PARQUET_LINK = "parquet"
 PARQUET_VERSIONS = "parquet_versions"
 LOCK_FILE = ".publish.lock"
+FINGERPRINTS_SUFFIX = ".chunks.parquet"
 CATALOG_TABLE = "catalog"
 SNAPSHOT_TABLE = "snapshot"
 RESERVED_TABLES = {CATALOG_TABLE, SNAPSHOT_TABLE}
@@ -89,122 +92,6 @@ class PublishInfo:
     suppression: dict[str, dict[str, int]]
     seconds: float
     notes: list[str] = field(default_factory=list)
-
-
-# A rate a hidden_with rule withheld is shown as COMPLEMENTARY_DISPLAY: it is hidden to
-# protect a cell elsewhere, which is what complementary suppression means to a reader.
-_LINK_FLAG = "_linked_hidden"
-
-
-def hide_linked(suppressed: dict[str, SuppressedTable], specs: Sequence[PublishSpec]) -> None:
-    """Apply every ``hidden_with`` rule, after each table's own suppression."""
-    for spec in specs:
-        for link in spec.hidden_with:
-            if link.table not in suppressed:
-                raise PublishError(f"{spec.table}: hidden_with names unpublished {link.table}")
-            table = suppressed[spec.table]
-            flagged = _flag_linked_hidden(suppressed[link.table].frame, table.frame, link)
-            if link.omit_unmatched:
-                flagged, table = _omit_unmatched(table, flagged)
-            suppressed[spec.table] = _hide_flagged(table, spec, flagged, link.hide)
-
-
-def _flag_linked_hidden(
-    linked: pl.DataFrame, frame: pl.DataFrame, link: HiddenWith
-) -> pl.DataFrame:
-    """``frame`` with a column saying whether each row's linked value is hidden (null where
-    no linked row is published)."""
-    columns = link.join_columns()
-    flags = linked.filter(*(pl.col(c) == v for c, v in link.where.items())).select(
-        *(pl.col(theirs).alias(ours) for theirs, ours in columns.items()),
-        pl.col(link.column).is_null().alias(_LINK_FLAG),
-    )
-    joined = frame.join(flags, on=list(columns.values()), how="left", maintain_order="left")
-    # Two linked rows for one row would mean the key is wrong, not "hide twice". (Linked
-    # rows that match no row here may share a key: the link reads only some of that table.)
-    if joined.height != frame.height:
-        raise PublishSpecError(
-            f"hidden_with {link.table}.{link.column}: some rows match more than one linked row "
-            f"on {sorted(columns)} {dict(link.where)}; add the columns that tell them apart"
-        )
-    if link.omit_unmatched:
-        return joined
-    return joined.with_columns(pl.col(_LINK_FLAG).fill_null(not link.show_unmatched))
-
-
-def _omit_unmatched(
-    table: SuppressedTable, frame: pl.DataFrame
-) -> tuple[pl.DataFrame, SuppressedTable]:
-    """Leave out the rows with no published linked row."""
-    unmatched = pl.col(_LINK_FLAG).is_null()
-    reasons = frame.filter(unmatched)[SUPPRESSION_REASON]
-    return frame.filter(~unmatched), replace(
-        table,
-        small_n_rows=table.small_n_rows - int((reasons == RowReason.SMALL_N.name).sum()),
-        complementary_rows=table.complementary_rows
-        - int((reasons == RowReason.COMPLEMENTARY.name).sum()),
-        omitted_rows=table.omitted_rows + reasons.len(),
-    )
-
-
-def _hide_flagged(
-    table: SuppressedTable, spec: PublishSpec, frame: pl.DataFrame, columns: Sequence[str]
-) -> SuppressedTable:
-    hide = _with_dependents(spec, columns)
-    flagged = pl.col(_LINK_FLAG)
-    rates = [r.column for r in spec.rates if r.column in hide]
-    newly_hidden = frame.select(
-        pl.sum_horizontal(*((flagged & pl.col(r).is_not_null()).sum() for r in rates), 0)
-    ).item()
-    displays = [d for r in rates if (d := r + DISPLAY_SUFFIX) in frame.columns]
-    # A link that hides every count withholds the row, as a complement would.
-    withholds_row = set(spec.counts) <= set(hide)
-    newly_withheld, reason = 0, []
-    if withholds_row:
-        unexplained = flagged & pl.col(SUPPRESSION_REASON).is_null()
-        newly_withheld = frame.select(unexplained.sum()).item()
-        reason = [
-            pl.when(unexplained)
-            .then(pl.lit(RowReason.COMPLEMENTARY.name))
-            .otherwise(pl.col(SUPPRESSION_REASON))
-            .alias(SUPPRESSION_REASON)
-        ]
-    frame = frame.with_columns(
-        *(pl.when(flagged).then(None).otherwise(pl.col(c)).alias(c) for c in hide),
-        *(_withheld_display(d) for d in displays),
-        *reason,
-    ).drop(_LINK_FLAG)
-    return replace(
-        table,
-        frame=frame,
-        hidden_rates=table.hidden_rates + newly_hidden,
-        complementary_rows=table.complementary_rows + newly_withheld,
-    )
-
-
-def _withheld_display(column: str) -> pl.Expr:
-    """COMPLEMENTARY_DISPLAY on flagged rows, unless the display already says why it is withheld:
-    a shown or coded rate there would still tell the hidden base."""
-    already = pl.col(column).str.starts_with(WITHHELD_DISPLAY).fill_null(False)
-    return (
-        pl.when(pl.col(_LINK_FLAG) & ~already)
-        .then(pl.lit(COMPLEMENTARY_DISPLAY))
-        .otherwise(pl.col(column))
-        .alias(column)
-    )
-
-
-def _with_dependents(spec: PublishSpec, columns: Sequence[str]) -> list[str]:
-    """``columns`` plus what rule 5 hides with them: rates over a hidden count, and the
-    derived columns once any count or rate is hidden."""
-    hide = list(dict.fromkeys(columns))
-    for rate in spec.rates:
-        parts = {spec.denominator_of(rate), *spec.numerators_of(rate)}
-        if rate.column not in hide and parts & set(hide):
-            hide.append(rate.column)
-    if {*spec.counts, *(r.column for r in spec.rates)} & set(hide):
-        hide += [d for d in spec.derived if d not in hide]
-    return hide
 
 
 def gate(blocking_failures: Sequence[str]) -> None:
@@ -271,6 +158,17 @@ def _version_of(path: Path) -> str:
     return path.name.removesuffix(".duckdb")
 
 
+def _history_files(published_dir: Path, version: str) -> tuple[Path, Path]:
+    """A version's snapshot in history and its chunk fingerprints (staging.py)."""
+    history = published_dir / HISTORY_DIR
+    return history / f"{version}.duckdb", history / f"{version}{FINGERPRINTS_SUFFIX}"
+
+
+def _remove_version(published_dir: Path, version: str) -> None:
+    for path in _history_files(published_dir, version):
+        path.unlink(missing_ok=True)
+
+
 def _current_version(published_dir: Path) -> str | None:
     """The history entry that is the same file as the current snapshot."""
     current = published_dir / PUBLISHED_FILE
@@ -303,8 +201,8 @@ def _clean_leftovers(published_dir: Path) -> None:
         return
     # Versions newer than the current one never became current: the publish died before
     # its swap. Names sort by time.
-    for entry in (published_dir / HISTORY_DIR).glob("*.duckdb"):
-        if _version_of(entry) > current:
+    for entry in (published_dir / HISTORY_DIR).iterdir():
+        if entry.name.split(".")[0] > current:
             _remove(entry)
     for entry in versions.iterdir() if versions.exists() else ():
         if entry.name > current:
@@ -335,7 +233,7 @@ def _prune(published_dir: Path, keep: int) -> None:
     history = sorted((published_dir / HISTORY_DIR).glob("*.duckdb"), key=_version_of)
     older = [p for p in history if current is None or _version_of(p) < current]
     for path in older[: max(0, len(older) - keep)]:
-        path.unlink()
+        _remove_version(published_dir, _version_of(path))
     versions = published_dir / PARQUET_VERSIONS
     target = _link_target(published_dir)
     older_dirs = sorted(p for p in versions.iterdir() if target is None or p.name < target)
@@ -346,18 +244,11 @@ def _prune(published_dir: Path, keep: int) -> None:
 # --- content ----------------------------------------------------------------------------
 
 
-def _read_marts(warehouse_path: Path, specs: Sequence[PublishSpec]) -> dict[str, pl.DataFrame]:
-    """Copy the published marts out of the working warehouse and let go of it at once."""
-    with connect(Path(warehouse_path), read_only=True) as con:
-        return {s.table: con.sql(f"select * from {s.relation}").pl() for s in specs}
-
-
-def _catalog(specs: Sequence[PublishSpec], tables: dict[str, SuppressedTable]) -> pl.DataFrame:
+def _catalog(specs: Sequence[PublishSpec], schemas: dict[str, pl.Schema]) -> pl.DataFrame:
     rows: list[dict[str, str | None]] = []
     for spec in specs:
-        frame = tables[spec.table].frame
         rows.append(_catalog_row(spec.table, None, spec.description, spec.grain, None))
-        for name, dtype in frame.schema.items():
+        for name, dtype in schemas[spec.table].items():
             rows.append(
                 _catalog_row(spec.table, name, _describe(spec, name), spec.grain, str(dtype))
             )
@@ -414,7 +305,7 @@ def _snapshot_row(
     code_version: str,
     rules: SuppressionRules,
     dbt_manifest: Path,
-    tables: dict[str, SuppressedTable],
+    tables: dict[str, int],
 ) -> pl.DataFrame:
     metadata = json.loads(Path(dbt_manifest).read_text()).get("metadata", {})
     return pl.DataFrame(
@@ -427,16 +318,16 @@ def _snapshot_row(
             "coding_bands": [json.dumps([b.__dict__ for b in rules.bands])],
             "dbt_invocation_id": [metadata.get("invocation_id")],
             "dbt_generated_at": [metadata.get("generated_at")],
-            "table_row_counts": [json.dumps({n: t.frame.height for n, t in tables.items()})],
+            "table_row_counts": [json.dumps(tables)],
         },
         schema_overrides={"manifest_ids": pl.List(pl.Int64), "min_n": pl.Int32},
     )
 
 
-def _write_database(path: Path, tables: dict[str, pl.DataFrame]) -> None:
+def _add_frames(path: Path, frames: dict[str, pl.DataFrame]) -> None:
     con = duckdb.connect(str(path))
     try:
-        for name, frame in tables.items():
+        for name, frame in frames.items():
             con.register("__frame", frame.to_arrow())
             con.execute(f'create table "{name}" as select * from __frame')
             con.unregister("__frame")
@@ -444,6 +335,62 @@ def _write_database(path: Path, tables: dict[str, pl.DataFrame]) -> None:
     finally:
         con.close()
     _fsync(path)
+
+
+def _schemas(path: Path, tables: Sequence[str]) -> dict[str, pl.Schema]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {t: con.sql(f'select * from "{t}" limit 0').pl().schema for t in tables}
+    finally:
+        con.close()
+
+
+def _previous(published_dir: Path, progress: Callable[[str], None]) -> Previous | None:
+    """The current snapshot's chunk fingerprints; None (suppress every chunk) without."""
+    current = _current_version(published_dir)
+    if current is None:
+        return None
+    snapshot, sidecar = _history_files(published_dir, current)
+    try:
+        return read_fingerprints(snapshot, sidecar)
+    except (OSError, TypeError, pl.exceptions.PolarsError) as exc:
+        progress(f"no chunk fingerprints of snapshot {current} ({exc}): suppressing all")
+        return None
+
+
+def _stage(
+    warehouse: Path,
+    staged: Path,
+    folder: Path,
+    specs: Sequence[PublishSpec],
+    rules: SuppressionRules,
+    previous: Previous | None,
+    workers: int,
+    chunk_rows: int,
+    progress: Callable[[str], None],
+) -> list[TablePlan]:
+    """The suppressed tables in the new file ``staged``, chunk files in ``folder``."""
+    folder.mkdir()
+    plans = plan_tables(warehouse, specs, rules, previous, chunk_rows)
+    for plan in plans:
+        progress(
+            f"{plan.spec.table}: {sum(c.rows for c in plan.chunks):,} rows in "
+            f"{len(plan.chunks)} chunk(s), {len(plan.reused)} reused from the current snapshot"
+        )
+
+    def run(indexes: dict[str, Iterable[int]]) -> None:
+        suppress_chunks(warehouse, plans, indexes, rules, folder, workers, chunk_rows, progress)
+
+    run({p.spec.table: [i for i in range(len(p.chunks)) if i not in p.reused] for p in plans})
+    build_staged(staged, plans, previous, folder, run)
+    for plan in plans:
+        t = plan.total()
+        progress(
+            f"{plan.spec.table}: {t['small_n_rows']:,} rows small n, "
+            f"{t['complementary_rows']:,} complementary, {t['hidden_rates']:,} rates hidden; "
+            f"{t['suppressed_chunks']} chunk(s) suppressed, {t['reused_chunks']} reused"
+        )
+    return plans
 
 
 def _audit(path: Path) -> list[str]:
@@ -469,22 +416,6 @@ def _write_parquet(database: Path, target: Path, tables: Sequence[str]) -> None:
     _fsync(target)
 
 
-def _suppress_one(
-    frame: pl.DataFrame,
-    spec: PublishSpec,
-    rules: SuppressionRules,
-    progress: Callable[[str], None],
-) -> SuppressedTable:
-    started = time.monotonic()
-    progress(f"{spec.table}: suppressing {frame.height:,} rows")
-    table = suppress(frame, spec, rules, progress)
-    progress(
-        f"{spec.table}: {table.small_n_rows:,} rows small n, {table.complementary_rows:,} "
-        f"complementary, {table.hidden_rates:,} rates hidden, in {time.monotonic() - started:.1f}s"
-    )
-    return table
-
-
 def publish_snapshot(
     warehouse_path: Path,
     published_dir: Path,
@@ -498,12 +429,18 @@ def publish_snapshot(
     keep: int = 3,
     lock_timeout: float = 600.0,
     progress: Callable[[str], None] = log.info,
+    workers: int = 2,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> PublishInfo:
     """Publish the marts declared in the dbt manifest as a new snapshot, or raise.
 
     ``blocking_failures``: descriptions of failed blocking checks (empty to publish).
     ``manifest_ids``: the raw.load_manifest ids whose data the marts include.
-    ``progress``: a line per table suppressed, and per round on large ones.
+    ``progress``: a line per table planned, per chunk suppressed and per table done.
+    ``workers``: processes suppressing chunks (at most the CPU count); the snapshot is the
+    same whatever their number. They are spawned: a calling script needs the
+    ``if __name__ == "__main__"`` guard.
+    ``chunk_rows``: rows per chunk (chunks.py); a larger partition is a chunk alone.
     Raises PublishBlocked, IdentifierFound, PublishSpecError or PublishError; in every case
     the previous snapshot and its Parquet files stay as they were.
     """
@@ -521,27 +458,40 @@ def publish_snapshot(
 
     with _publish_lock(published_dir, lock_timeout):
         _clean_leftovers(published_dir)
-        marts = _read_marts(Path(warehouse_path), specs)
-        suppressed = {s.table: _suppress_one(marts[s.table], s, rules, progress) for s in specs}
-        hide_linked(suppressed, specs)
+        previous = _previous(published_dir, progress)
         snapshot_id = uuid.uuid4().hex
         published_at = datetime.now(UTC)
         version = f"{published_at:%Y%m%dT%H%M%S%fZ}-{snapshot_id[:8]}"
-        contents = {name: t.frame for name, t in suppressed.items()}
-        contents[CATALOG_TABLE] = _catalog(specs, suppressed)
-        contents[SNAPSHOT_TABLE] = _snapshot_row(
-            snapshot_id,
-            published_at,
-            manifest_ids,
-            code_version,
-            rules,
-            dbt_manifest_path,
-            suppressed,
-        )
-
         staged = published_dir / f".cte_marts.{snapshot_id}.tmp"
+        chunks = published_dir / f".cte_marts.{snapshot_id}.chunks"
         try:
-            _write_database(staged, contents)
+            plans = _stage(
+                Path(warehouse_path),
+                staged,
+                chunks,
+                specs,
+                rules,
+                previous,
+                max(1, min(os.cpu_count() or 1, workers)),
+                chunk_rows,
+                progress,
+            )
+            tables = {p.spec.table: p.total()["rows"] for p in plans}
+            _add_frames(
+                staged,
+                {
+                    CATALOG_TABLE: _catalog(specs, _schemas(staged, list(tables))),
+                    SNAPSHOT_TABLE: _snapshot_row(
+                        snapshot_id,
+                        published_at,
+                        manifest_ids,
+                        code_version,
+                        rules,
+                        dbt_manifest_path,
+                        tables,
+                    ),
+                },
+            )
             findings = _audit(staged)
             if findings:
                 raise IdentifierFound(
@@ -550,16 +500,20 @@ def publish_snapshot(
                 )
             versions = published_dir / PARQUET_VERSIONS
             staged_parquet = versions / f".{version}.tmp"
-            _write_parquet(staged, staged_parquet, list(contents))
+            _write_parquet(staged, staged_parquet, [*tables, CATALOG_TABLE, SNAPSHOT_TABLE])
             os.replace(staged_parquet, versions / version)
             _fsync(versions)
-            history_entry = published_dir / HISTORY_DIR / f"{version}.duckdb"
+            history_entry, history_fingerprints = _history_files(published_dir, version)
             os.link(staged, history_entry)
+            staged_fingerprints = chunks / FINGERPRINTS_SUFFIX
+            fingerprints(plans).write_parquet(staged_fingerprints)
+            os.replace(staged_fingerprints, history_fingerprints)
             _fsync(history_entry.parent)
             os.replace(staged, published_dir / PUBLISHED_FILE)
             _fsync(published_dir)
         finally:
             _remove(staged)
+            _remove(chunks)
             _remove(published_dir / PARQUET_VERSIONS / f".{version}.tmp")
         _swap_parquet_link(published_dir, version)
         _prune(published_dir, keep)
@@ -570,21 +524,10 @@ def publish_snapshot(
         published_at=published_at,
         path=published_dir / PUBLISHED_FILE,
         parquet_dir=published_dir / PARQUET_LINK,
-        tables={name: t.frame.height for name, t in suppressed.items()},
-        suppression={
-            name: {
-                "rows": t.rows,
-                "small_n_rows": t.small_n_rows,
-                "complementary_rows": t.complementary_rows,
-                "coded_rates": t.coded_rates,
-                "hidden_rates": t.hidden_rates,
-                "propagation_only_cells": t.propagation_only_cells,
-                "omitted_rows": t.omitted_rows,
-            }
-            for name, t in suppressed.items()
-        },
+        tables=tables,
+        suppression={p.spec.table: p.total() for p in plans},
         seconds=time.monotonic() - started,
-        notes=[n for t in suppressed.values() for n in t.notes],
+        notes=[n for p in plans for n in p.notes()],
     )
     log.info("published snapshot %s: %s rows by table", version, info.tables)
     return info
@@ -622,6 +565,6 @@ def rollback(published_dir: Path, lock_timeout: float = 600.0) -> RolledBack:
         version = _version_of(previous)
         if (published_dir / PARQUET_VERSIONS / version).is_dir():
             _swap_parquet_link(published_dir, version)
-        (published_dir / HISTORY_DIR / f"{current}.duckdb").unlink()
+        _remove_version(published_dir, current)
         _remove(published_dir / PARQUET_VERSIONS / current)
         return RolledBack(current=version, withdrawn=current)

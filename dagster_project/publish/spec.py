@@ -164,6 +164,20 @@ class PublishSpec:
         """Whether rule 0 may leave rows out: some set has total rows and adds the cell size."""
         return any(s.total and s.adds_up(self.cell_size) for s in self.sibling_sets)
 
+    @property
+    def partition_columns(self) -> tuple[str, ...]:
+        """Key columns every sibling group holds fixed, its total row included: rows that
+        differ on one are never in one group, so each combination of their values can be
+        suppressed alone with the same result as the whole table. A column a ``total`` rule
+        changes is out (the total row differs there). Key columns only, in key order, so a
+        duplicate key cannot hide in two partitions. Without sibling sets every row stands
+        alone: the whole key. Empty: the table is one partition."""
+        if not self.sibling_sets:
+            return self.primary_key
+        fixed = set.intersection(*(set(s.columns) for s in self.sibling_sets))
+        fixed -= {c for s in self.sibling_sets for c in s.total or {}}
+        return tuple(c for c in self.primary_key if c in fixed)
+
     def declared_columns(self) -> set[str]:
         cols = set(self.primary_key) | {self.cell_size} | set(self.counts) | set(self.derived)
         cols |= {r.column for r in self.rates}

@@ -58,6 +58,11 @@ WITHHELD_DISPLAY = "suppressed"
 COMPLEMENTARY_DISPLAY = f"{WITHHELD_DISPLAY} (complementary)"
 
 
+# Why a withheld cell stays derivable (publish notes).
+_ALONE = "follows from totals taken as known while every cell linked to it is withheld"
+_REPEATED = "follows from its coded range and a later step's reason code"
+
+
 class RowReason(IntEnum):
     SHOWN = 0
     SMALL_N = 1
@@ -154,6 +159,8 @@ class _Links:
     # scale): entries by_row[row_start[r]:row_start[r + 1]] of equations.
     by_row: np.ndarray
     row_start: np.ndarray
+    # Each group's rows, total last: looked up for every withheld cell every round.
+    group_rows: list[np.ndarray]
 
     @classmethod
     def build(cls, groups: list[Group], rows: int) -> _Links:
@@ -161,6 +168,7 @@ class _Links:
         return cls(
             groups=groups,
             equations=equations,
+            group_rows=[p if t is None else np.append(p, t) for p, t in groups],
             by_row=np.argsort(equations.cell, kind="stable"),
             row_start=np.concatenate(([0], np.cumsum(np.bincount(equations.cell, minlength=rows)))),
         )
@@ -170,8 +178,7 @@ class _Links:
         return self.equations.group[entries]
 
     def rows(self, group: int) -> np.ndarray:
-        parts, total = self.groups[group]
-        return parts if total is None else np.append(parts, total)
+        return self.group_rows[group]
 
 
 def _percent(x: float) -> str:
@@ -183,6 +190,7 @@ class _Table:
 
     def __init__(self, frame: pl.DataFrame, spec: PublishSpec, rules: SuppressionRules) -> None:
         self.spec, self.rules, self.n = spec, rules, frame.height
+        self.keys = frame.select(spec.primary_key)
         self.values = {c: frame[c].cast(pl.Float64).fill_null(0.0).to_numpy() for c in spec.counts}
         self.rate_values = {
             r.column: frame[r.column].cast(pl.Float64).to_numpy(allow_copy=True) for r in spec.rates
@@ -202,7 +210,12 @@ class _Table:
         self.repeated_as_size = self._repeated_as_cell_size(frame)
         self.memo = {c: RoundMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
-        self.notes: list[str] = []
+        # (count, row) of withheld cells no complement can protect, named in notes() once
+        # the rounds are over (a large table repeats thousands of them every round).
+        self.unprotected: list[tuple[str, int, str]] = []
+        # Cells whose every group is withheld already: hidden cells are never shown again,
+        # so they stay without a complement; not searched again each round.
+        self.alone: set[tuple[str, int]] = set()
 
     def _sibling_groups(self, frame: pl.DataFrame) -> list[list[Group]]:
         """The groups of each sibling set."""
@@ -391,7 +404,7 @@ class _Table:
             disclosed = 0
             # Both describe the last round: the state that is published.
             self.unchecked = set()
-            self.notes = []
+            self.unprotected = []
             for count in self.spec.counts:
                 unknown = self.unknown(count)
                 if not unknown.any():
@@ -424,15 +437,16 @@ class _Table:
         added = False
         hidden = self.unknown(count)
         for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
+            if (count, u) in self.alone:
+                self.unprotected.append((count, int(u), _ALONE))
+                continue
             choice = self._nearest_complement(count, u, hidden)
             if choice is None and self._uncode(count, u):
                 added = True  # its coded range was what pinned it
                 continue
             if choice is None:
-                self.notes.append(
-                    f"{self.spec.table}: {count} of row {u} follows from totals taken as known "
-                    "while every cell linked to it is already suppressed"
-                )
+                self.alone.add((count, u))
+                self.unprotected.append((count, int(u), _ALONE))
                 continue
             group, v = choice
             if group in touched:
@@ -515,10 +529,7 @@ class _Table:
             if self._uncode(count, row):
                 uncoded = True
             else:
-                self.notes.append(
-                    f"{self.spec.table}: {count} of row {row} follows from its range and a "
-                    "later step's reason code"
-                )
+                self.unprotected.append((count, row, _REPEATED))
         return uncoded
 
     def _uncode(self, count: str, row: int) -> bool:
@@ -533,6 +544,15 @@ class _Table:
                 status[row] = RateStatus.COMPLEMENTARY
                 uncoded = True
         return uncoded
+
+    def notes(self) -> list[str]:
+        """A line per withheld cell no complement protects, naming the row by its key (a row
+        number would depend on how the table was cut)."""
+        return [
+            f"{self.spec.table}: {count} of "
+            f"{dict(zip(self.spec.primary_key, self.keys.row(row), strict=True))} {why}"
+            for count, row, why in self.unprotected
+        ]
 
     def _hide_numerator(self, count: str, row: int) -> None:
         for rate in self.spec.rates:
@@ -634,6 +654,6 @@ def suppress(
         coded_rates=coded,
         hidden_rates=hidden,
         propagation_only_cells=len(table.unchecked),
-        notes=table.notes,
+        notes=table.notes(),
         omitted_rows=int((table.row == RowReason.OMITTED).sum()),
     )

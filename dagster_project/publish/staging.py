@@ -1,0 +1,330 @@
+"""The staged snapshot's tables, built chunk by chunk (see chunks.py) without holding a
+table in memory, suppressing only the chunks whose input changed since the current snapshot.
+
+1. plan: each table's chunks and their signatures, from one read-only pass per table;
+2. chunks whose signature the current snapshot's fingerprints (``history/<version>
+   .chunks.parquet``) list are reused: their rows are read from that snapshot; the others
+   are suppressed in a process pool, each into a Parquet file under the staging folder;
+3. the staged DuckDB tables are made of both, then the ``hidden_with`` rules run in SQL
+   (linked.py) and each table is sorted by its primary key.
+
+A reused row holds the current snapshot's values after its links ran. That is the row the
+new links would give only where every link flags it as before, so a table with links has
+its reused chunks checked against the current snapshot's linked tables, and the chunks
+where a flag changed are suppressed again before the links run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from dagster_project.publish.chunks import (
+    CHUNK_COLUMN,
+    Chunk,
+    ChunkCounts,
+    ChunkTask,
+    key_join,
+    plan_chunks,
+    spec_fingerprint,
+    suppress_chunk,
+)
+from dagster_project.publish.linked import hide_linked, linked_flag, links_reusable
+from dagster_project.publish.spec import PublishSpec
+from dagster_project.publish.suppression import SuppressionRules
+from dagster_project.warehouse import connect
+
+# The staging database sorts tables of millions of rows: past this it spills to disk.
+STAGING_MEMORY = "2GB"
+_OLD = "previous"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h  # the current snapshot, attached read-only while staging
+
+
+# ChunkCounts' fields summed into PublishInfo.suppression (linked_hidden_rates is added to
+# hidden_rates there).
+_SUMMED = (
+    "rows",
+    "small_n_rows",
+    "complementary_rows",
+    "coded_rates",
+    "hidden_rates",
+    "propagation_only_cells",
+    "omitted_rows",
+)
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The current snapshot and its chunks' counts, by table and signature."""
+
+    path: Path
+    chunks: dict[str, dict[str, ChunkCounts]]
+
+
+def read_fingerprints(snapshot: Path, sidecar: Path) -> Previous:
+    """Raises OSError or polars errors when the sidecar is missing or unreadable."""
+    chunks: dict[str, dict[str, ChunkCounts]] = {}
+    for row in pl.read_parquet(sidecar).iter_rows(named=True):
+        table, signature = row.pop("table"), row.pop("signature")
+        chunks.setdefault(table, {})[signature] = ChunkCounts(**row)
+    return Previous(snapshot, chunks)
+
+
+def fingerprints(plans: Sequence[TablePlan]) -> pl.DataFrame:
+    """What read_fingerprints reads back: no values of the tables, only their hashes."""
+    rows = [
+        {"table": plan.spec.table, "signature": chunk.signature, **asdict(plan.counts[i])}
+        for plan in plans
+        for i, chunk in enumerate(plan.chunks)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "table": pl.String,
+            "signature": pl.String,
+            **dict.fromkeys([*_SUMMED, "linked_hidden_rates"], pl.Int64),
+            "notes": pl.List(pl.String),
+        },
+    )
+
+
+@dataclass
+class TablePlan:
+    spec: PublishSpec
+    chunks: list[Chunk]
+    counts: dict[int, ChunkCounts] = field(default_factory=dict)  # by chunk index
+    reused: set[int] = field(default_factory=set)
+
+    def total(self) -> dict[str, int]:
+        counts = [self.counts[i] for i in range(len(self.chunks))]
+        summed = {name: sum(getattr(c, name) for c in counts) for name in _SUMMED}
+        summed["hidden_rates"] += sum(c.linked_hidden_rates for c in counts)
+        summed["reused_chunks"] = len(self.reused)
+        summed["suppressed_chunks"] = len(self.chunks) - len(self.reused)
+        return summed
+
+    def notes(self) -> list[str]:
+        return [n for i in range(len(self.chunks)) for n in self.counts[i].notes]
+
+
+def plan_tables(
+    warehouse: Path,
+    specs: Sequence[PublishSpec],
+    rules: SuppressionRules,
+    previous: Previous | None,
+    chunk_rows: int,
+) -> list[TablePlan]:
+    """Each table's chunks; those the current snapshot holds already are marked reused."""
+    reusable_links = links_reusable(specs)
+    plans = []
+    with connect(warehouse, read_only=True) as con:
+        for spec in specs:
+            columns = repr(con.execute(f"describe select * from {spec.relation}").fetchall())
+            chunks = plan_chunks(con, spec, spec_fingerprint(spec, rules, columns), chunk_rows)
+            plan = TablePlan(spec, chunks)
+            known = (previous.chunks if previous else {}).get(spec.table, {})
+            if not spec.hidden_with or reusable_links:
+                for chunk in chunks:
+                    if chunk.signature in known:
+                        plan.counts[chunk.index] = known[chunk.signature]
+                        plan.reused.add(chunk.index)
+            plans.append(plan)
+    return plans
+
+
+def chunk_file(folder: Path, table: str, index: int) -> Path:
+    return folder / f"{table}.{index}.parquet"
+
+
+def suppress_chunks(
+    warehouse: Path,
+    plans: Sequence[TablePlan],
+    indexes: dict[str, Iterable[int]],
+    rules: SuppressionRules,
+    folder: Path,
+    workers: int,
+    chunk_rows: int,
+    progress: Callable[[str], None],
+) -> None:
+    """Suppress the given chunks of each table into ``folder``, ``workers`` at a time."""
+    by_table = {p.spec.table: p for p in plans}
+    tasks = [
+        ChunkTask(
+            warehouse,
+            by_table[table].spec,
+            rules,
+            i,
+            by_table[table].chunks[i].keys,
+            chunk_file(folder, table, i),
+        )
+        for table, chosen in indexes.items()
+        for i in chosen
+    ]
+
+    def done(task: ChunkTask, counts: ChunkCounts, started: float) -> None:
+        plan = by_table[task.spec.table]
+        plan.counts[task.index] = counts
+        progress(
+            f"{task.spec.table}: chunk {task.index + 1}/{len(plan.chunks)} suppressed, "
+            f"{counts.rows:,} rows ({time.monotonic() - started:.1f}s into suppression)"
+        )
+
+    started = time.monotonic()
+    # Starting a worker (imports included) costs more than suppressing a chunk's worth.
+    rows = sum(by_table[t.spec.table].chunks[t.index].rows for t in tasks)
+    if workers <= 1 or len(tasks) <= 1 or rows <= chunk_rows:
+        for task in tasks:
+            done(task, suppress_chunk(task), started)
+        return
+    # spawn, not fork: polars and DuckDB run threads, which a fork would copy mid-lock.
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_die_with,
+        initargs=(os.getpid(),),
+    )
+    try:
+        futures: dict[Future[ChunkCounts], ChunkTask] = {
+            pool.submit(suppress_chunk, t): t for t in tasks
+        }
+        for future in as_completed(futures):
+            done(futures[future], future.result(), started)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _die_with(parent: int) -> None:
+    """Make a worker die with the publish: a publish killed at once (kill -9) would leave
+    its workers suppressing for minutes. Linux only; elsewhere they finish their chunk."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # died before the line above took effect
+        os._exit(1)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _keys_of(plan: TablePlan, indexes: Iterable[int]) -> pa.Table:
+    """The partition keys of the given chunks, each with its chunk's index."""
+    return pa.concat_tables(
+        plan.chunks[i].keys.append_column(
+            CHUNK_COLUMN, pa.array([i] * plan.chunks[i].keys.num_rows, pa.int32())
+        )
+        for i in indexes
+    )
+
+
+def _stage_table(con: duckdb.DuckDBPyConnection, plan: TablePlan, folder: Path) -> None:
+    """The table from its suppressed chunks' files and its reused chunks' snapshot rows."""
+    table = _quote(plan.spec.table)
+    parts = []
+    files = [
+        str(chunk_file(folder, plan.spec.table, i))
+        for i in range(len(plan.chunks))
+        if i not in plan.reused
+    ]
+    if files:
+        parts.append("select * from read_parquet(?)")
+    if plan.reused:
+        con.register("__reused_keys", _keys_of(plan, sorted(plan.reused)))
+        on = key_join(plan.spec.partition_columns, "o", "k")
+        parts.append(
+            f"select o.*, k.{CHUNK_COLUMN} from {_OLD}.{table} o join __reused_keys k on {on}"
+        )
+    params = [files] if files else []
+    con.execute(f"create table {table} as {' union all by name '.join(parts)}", params)
+    if plan.reused:
+        con.unregister("__reused_keys")
+
+
+def _stale_chunks(con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Previous) -> set[int]:
+    """Reused chunks of a table with links where some row's link flag differs from the one
+    the current snapshot's linked tables give."""
+    if any(link.table not in previous.chunks for link in plan.spec.hidden_with):
+        return set(plan.reused)
+    stale: set[int] = set()
+    table = _quote(plan.spec.table)
+    for link in plan.spec.hidden_with:
+        new_join, new_flag, new_params = linked_flag(link, _quote(link.table), "t", "n")
+        old_join, old_flag, old_params = linked_flag(link, f"{_OLD}.{_quote(link.table)}", "t", "o")
+        rows = con.execute(
+            f"select distinct t.{CHUNK_COLUMN} from {table} t {new_join} {old_join} "
+            f"where list_contains(?, t.{CHUNK_COLUMN}) and {new_flag} <> {old_flag}",
+            [*new_params, *old_params, sorted(plan.reused)],
+        ).fetchall()
+        stale |= {int(r[0]) for r in rows}
+    return stale
+
+
+def _replace_chunks(
+    con: duckdb.DuckDBPyConnection, plan: TablePlan, indexes: set[int], folder: Path
+) -> None:
+    table = _quote(plan.spec.table)
+    files = [str(chunk_file(folder, plan.spec.table, i)) for i in sorted(indexes)]
+    con.execute(f"delete from {table} where list_contains(?, {CHUNK_COLUMN})", [sorted(indexes)])
+    con.execute(f"insert into {table} by name select * from read_parquet(?)", [files])
+    plan.reused -= indexes
+
+
+def _sort(con: duckdb.DuckDBPyConnection, spec: PublishSpec) -> None:
+    """The table in primary-key order without its chunk column, as a reader will scan it."""
+    table = _quote(spec.table)
+    order = ", ".join(f"{_quote(c)} nulls last" for c in spec.primary_key)
+    con.execute(
+        f"create table __sorted as select * exclude ({CHUNK_COLUMN}) from {table} order by {order}"
+    )
+    con.execute(f"drop table {table}")
+    con.execute(f"alter table __sorted rename to {table}")
+
+
+def build_staged(
+    path: Path,
+    plans: Sequence[TablePlan],
+    previous: Previous | None,
+    folder: Path,
+    resuppress: Callable[[dict[str, Iterable[int]]], None],
+) -> None:
+    """Create the published tables in the new DuckDB file ``path`` from the chunk files in
+    ``folder`` and the reused chunks; ``resuppress`` suppresses chunks found stale."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(f"set memory_limit = '{STAGING_MEMORY}'")
+        con.execute(f"set temp_directory = '{folder / 'spill'}'")
+        if previous is not None and any(p.reused for p in plans):
+            con.execute(f"attach '{previous.path}' as {_OLD} (read_only)")
+        for plan in plans:
+            _stage_table(con, plan, folder)
+        stale = {
+            p.spec.table: _stale_chunks(con, p, previous)
+            for p in plans
+            if p.spec.hidden_with and p.reused and previous is not None
+        }
+        if any(stale.values()):
+            resuppress(stale)
+            for plan in plans:
+                if stale.get(plan.spec.table):
+                    _replace_chunks(con, plan, stale[plan.spec.table], folder)
+        linked = hide_linked(con, [p.spec for p in plans], by=CHUNK_COLUMN)
+        for plan in plans:
+            for i, changed in linked.get(plan.spec.table, {}).items():
+                if i not in plan.reused:
+                    plan.counts[i].add_links(changed)
+            _sort(con, plan.spec)
+        con.execute("checkpoint")
+    finally:
+        con.close()
