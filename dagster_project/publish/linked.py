@@ -67,19 +67,6 @@ def _check_one_linked_row(con: duckdb.DuckDBPyConnection, link: HiddenWith, owne
         )
 
 
-def with_dependents(spec: PublishSpec, columns: Sequence[str]) -> list[str]:
-    """``columns`` plus what rule 5 hides with them: rates over a hidden count, and the
-    derived columns once any count or rate is hidden."""
-    hide = list(dict.fromkeys(columns))
-    for rate in spec.rates:
-        parts = {spec.denominator_of(rate), *spec.numerators_of(rate)}
-        if rate.column not in hide and parts & set(hide):
-            hide.append(rate.column)
-    if {*spec.counts, *(r.column for r in spec.rates)} & set(hide):
-        hide += [d for d in spec.derived if d not in hide]
-    return hide
-
-
 @dataclass
 class LinkCounts:
     """What the links changed in one chunk of a table (added to its ChunkCounts)."""
@@ -125,7 +112,7 @@ def _hide_one(
         f"{join} where {flag}",
         params,
     )
-    hide = with_dependents(spec, link.hide)
+    hide = spec.with_dependents(link.hide)
     rates = [r.column for r in spec.rates if r.column in hide]
     flagged = "rowid in (select __rid from __flagged)"
     # A link that hides every count withholds the row, as a complement would.
@@ -189,7 +176,7 @@ def links_reusable(specs: Sequence[PublishSpec]) -> bool:
     before and after the links run, and the current snapshot's linked tables give the flags
     its rows were published with (staging.py compares them to decide on reuse)."""
     hidden = {
-        s.table: {c for link in s.hidden_with for c in with_dependents(s, link.hide)} for s in specs
+        s.table: {c for link in s.hidden_with for c in s.with_dependents(link.hide)} for s in specs
     }
     return not any(
         {link.column, *link.join_columns(), *link.where} & hidden.get(link.table, set())

@@ -159,6 +159,19 @@ class PublishSpec:
         denominator = self.denominator_of(rate)
         return tuple(c for c in self.counts if c not in (self.cell_size, denominator))
 
+    def with_dependents(self, columns: Sequence[str]) -> list[str]:
+        """``columns`` plus what rule 5 of suppression.py hides with them: the rates over a
+        hidden count, and the derived columns once any count or rate is hidden. One rule
+        for a table's own suppression and for its ``hidden_with`` links."""
+        hide = list(dict.fromkeys(columns))
+        for rate in self.rates:
+            parts = {self.denominator_of(rate), *self.numerators_of(rate)}
+            if rate.column not in hide and parts & set(hide):
+                hide.append(rate.column)
+        if {*self.counts, *(r.column for r in self.rates)} & set(hide):
+            hide += [d for d in self.derived if d not in hide]
+        return hide
+
     @property
     def may_omit_rows(self) -> bool:
         """Whether rule 0 may leave rows out: some set has total rows and adds the cell size."""

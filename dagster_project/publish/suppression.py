@@ -564,13 +564,15 @@ class _Table:
 
     # rule 5 --------------------------------------------------------------------------
     def hide_dependent_rates(self) -> None:
-        for rate in self.spec.rates:
-            status = self.status[rate.column]
-            parts = (self.spec.denominator_of(rate), *self.spec.numerators_of(rate))
-            exposed = np.zeros(self.n, dtype=bool)
-            for part in parts:
-                exposed |= self.hidden[part]
-            status[(status == RateStatus.SHOWN) & exposed] = RateStatus.COMPLEMENTARY
+        """Derived columns follow in apply(): null wherever any count or rate is hidden."""
+        for count in self.spec.counts:
+            dependent = set(self.spec.with_dependents([count]))
+            for rate in self.spec.rates:
+                if rate.column in dependent:
+                    status = self.status[rate.column]
+                    status[(status == RateStatus.SHOWN) & self.hidden[count]] = (
+                        RateStatus.COMPLEMENTARY
+                    )
 
     def display(self, rate: RateSpec) -> list[str | None]:
         value, status = self.rate_values[rate.column], self.status[rate.column]
