@@ -47,7 +47,7 @@ def linked(tables: dict[str, pl.DataFrame], specs: list[PublishSpec]) -> dict[st
         con.register("f", frame.with_row_index("__row").to_arrow())
         con.execute(f'create table "{name}" as select * from f')
         con.unregister("f")
-    hide_linked(con, specs, by="__row")
+    hide_linked(con, specs)
     return {
         name: con.sql(f'select * exclude (__row) from "{name}" order by __row').pl()
         for name in tables

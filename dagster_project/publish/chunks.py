@@ -24,7 +24,6 @@ import polars as pl
 import pyarrow as pa
 
 from dagster_project.publish import disclosure, linked, spec, suppression
-from dagster_project.publish.linked import LinkCounts
 from dagster_project.publish.spec import PublishSpec
 from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
 from dagster_project.warehouse import connect
@@ -47,8 +46,8 @@ class Chunk:
 
 @dataclass
 class ChunkCounts:
-    """A chunk's share of PublishInfo.suppression; ``linked_hidden_rates`` are the rates the
-    hidden_with rules hid (not yet known when the chunk is suppressed)."""
+    """A chunk's share of PublishInfo.suppression: rows read, and what a reader sees of them
+    once the links have run (staging.published_counts), except the check's own figures."""
 
     rows: int = 0
     small_n_rows: int = 0
@@ -57,7 +56,6 @@ class ChunkCounts:
     hidden_rates: int = 0
     propagation_only_cells: int = 0
     omitted_rows: int = 0
-    linked_hidden_rates: int = 0
     notes: list[str] = field(default_factory=list)
 
     @classmethod
@@ -72,13 +70,6 @@ class ChunkCounts:
             omitted_rows=table.omitted_rows,
             notes=list(table.notes),
         )
-
-    def add_links(self, changed: LinkCounts) -> None:
-        """What the hidden_with rules changed in this chunk, once they have run."""
-        self.linked_hidden_rates = changed.hidden_rates
-        self.complementary_rows += changed.withheld_rows - changed.omitted_complementary
-        self.small_n_rows -= changed.omitted_small_n
-        self.omitted_rows += changed.omitted_rows
 
 
 def _quote(column: str) -> str:

@@ -8,7 +8,6 @@ earlier rules hid). On the staged DuckDB file no table is ever whole in Python m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -67,44 +66,23 @@ def _check_one_linked_row(con: duckdb.DuckDBPyConnection, link: HiddenWith, owne
         )
 
 
-@dataclass
-class LinkCounts:
-    """What the links changed in one chunk of a table (added to its ChunkCounts)."""
-
-    hidden_rates: int = 0  # rates shown until a link hid them
-    withheld_rows: int = 0  # rows a link withheld whole (reason set to COMPLEMENTARY)
-    omitted_rows: int = 0  # rows left out with their unpublished linked row
-    omitted_small_n: int = 0  # of those, rows that were withheld for small n
-    omitted_complementary: int = 0  # and as complements
-
-
-def hide_linked(
-    con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec], by: str
-) -> dict[str, dict[int, LinkCounts]]:
-    """Apply every ``hidden_with`` rule to the tables in ``con``; per table, what they
-    changed, by the value of column ``by`` (the chunk)."""
+def hide_linked(con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec]) -> None:
+    """Apply every ``hidden_with`` rule to the tables in ``con``."""
     published = {s.table for s in specs}
-    changed: dict[str, dict[int, LinkCounts]] = {}
     for spec in specs:
         for link in spec.hidden_with:
             if link.table not in published:
                 raise LinkError(f"{spec.table}: hidden_with names unpublished {link.table}")
             _check_one_linked_row(con, link, spec.table)
-            _hide_one(con, spec, link, by, changed.setdefault(spec.table, {}))
-    return changed
+            _hide_one(con, spec, link)
 
 
-def _hide_one(
-    con: duckdb.DuckDBPyConnection,
-    spec: PublishSpec,
-    link: HiddenWith,
-    by: str,
-    changed: dict[int, LinkCounts],
-) -> None:
+def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWith) -> None:
     table = _quote(spec.table)
     join, flag, params = linked_flag(link, _quote(link.table), "t", "l")
     if link.omit_unmatched:
-        _omit_unmatched(con, table, join, params, by, changed)
+        unmatched = f"select t.rowid from {table} t {join} where l.__hidden is null"
+        con.execute(f"delete from {table} where rowid in ({unmatched})", params)
     # Flags first, all from the table as it is now: for a link to the same table the
     # update below must not change which rows it applies to.
     con.execute(
@@ -114,18 +92,6 @@ def _hide_one(
     )
     hide = spec.with_dependents(link.hide)
     rates = [r.column for r in spec.rates if r.column in hide]
-    flagged = "rowid in (select __rid from __flagged)"
-    # A link that hides every count withholds the row, as a complement would.
-    withholds_row = set(spec.counts) <= set(hide)
-    shown = " + ".join(f"({_quote(r)} is not null)::bigint" for r in rates) or "0"
-    unexplained = f"{_quote(SUPPRESSION_REASON)} is null" if withholds_row else "false"
-    for key, rates_shown, rows in con.execute(
-        f"select {_quote(by)}, sum({shown}), count(*) filter (where {unexplained}) "
-        f"from {table} where {flagged} group by 1"
-    ).fetchall():
-        counts = changed.setdefault(key, LinkCounts())
-        counts.hidden_rates += int(rates_shown)
-        counts.withheld_rows += int(rows)
     displays = [d for r in rates if (d := r + DISPLAY_SUFFIX) in _columns(con, spec.table)]
     # A display already saying why it is withheld stays; a shown or coded rate there would
     # still tell the hidden base.
@@ -134,37 +100,17 @@ def _hide_one(
         f"then {_quote(d)} else ? end"
         for d in displays
     ]
-    params = [p for _ in displays for p in (WITHHELD_DISPLAY, COMPLEMENTARY_DISPLAY)]
-    if withholds_row:
+    values = [p for _ in displays for p in (WITHHELD_DISPLAY, COMPLEMENTARY_DISPLAY)]
+    # A link that hides every count withholds the row, as a complement would.
+    if set(spec.counts) <= set(hide):
         reason = _quote(SUPPRESSION_REASON)
         assignments.append(f"{reason} = coalesce({reason}, ?)")
-        params.append(RowReason.COMPLEMENTARY.name)
-    con.execute(f"update {table} set {', '.join(assignments)} where {flagged}", params)
+        values.append(RowReason.COMPLEMENTARY.name)
+    con.execute(
+        f"update {table} set {', '.join(assignments)} where rowid in (select __rid from __flagged)",
+        values,
+    )
     con.execute("drop table __flagged")
-
-
-def _omit_unmatched(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    join: str,
-    params: list[Any],
-    by: str,
-    changed: dict[int, LinkCounts],
-) -> None:
-    """Delete the rows with no published linked row (``unmatched: omit``)."""
-    reason = _quote(SUPPRESSION_REASON)
-    unmatched = f"select t.rowid from {table} t {join} where l.__hidden is null"
-    for key, rows, small, complementary in con.execute(
-        f"select {_quote(by)}, count(*), count(*) filter (where {reason} = 'SMALL_N'), "
-        f"count(*) filter (where {reason} = 'COMPLEMENTARY') from {table} "
-        f"where rowid in ({unmatched}) group by 1",
-        params,
-    ).fetchall():
-        counts = changed.setdefault(key, LinkCounts())
-        counts.omitted_rows += int(rows)
-        counts.omitted_small_n += int(small)
-        counts.omitted_complementary += int(complementary)
-    con.execute(f"delete from {table} where rowid in ({unmatched})", params)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

@@ -43,7 +43,11 @@ from dagster_project.publish.chunks import (
 )
 from dagster_project.publish.linked import hide_linked, linked_flag, links_reusable
 from dagster_project.publish.spec import PublishSpec
-from dagster_project.publish.suppression import SuppressionRules
+from dagster_project.publish.suppression import (
+    DISPLAY_SUFFIX,
+    SUPPRESSION_REASON,
+    SuppressionRules,
+)
 from dagster_project.warehouse import connect
 
 # The staging database sorts tables of millions of rows: past this it spills to disk.
@@ -52,8 +56,7 @@ _OLD = "previous"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h  # the current snapshot, attached read-only while staging
 
 
-# ChunkCounts' fields summed into PublishInfo.suppression (linked_hidden_rates is added to
-# hidden_rates there).
+# ChunkCounts' fields summed into PublishInfo.suppression.
 _SUMMED = (
     "rows",
     "small_n_rows",
@@ -94,7 +97,7 @@ def fingerprints(plans: Sequence[TablePlan]) -> pl.DataFrame:
         schema={
             "table": pl.String,
             "signature": pl.String,
-            **dict.fromkeys([*_SUMMED, "linked_hidden_rates"], pl.Int64),
+            **dict.fromkeys(_SUMMED, pl.Int64),
             "notes": pl.List(pl.String),
         },
     )
@@ -110,7 +113,6 @@ class TablePlan:
     def total(self) -> dict[str, int]:
         counts = [self.counts[i] for i in range(len(self.chunks))]
         summed = {name: sum(getattr(c, name) for c in counts) for name in _SUMMED}
-        summed["hidden_rates"] += sum(c.linked_hidden_rates for c in counts)
         summed["reused_chunks"] = len(self.reused)
         summed["suppressed_chunks"] = len(self.chunks) - len(self.reused)
         return summed
@@ -281,6 +283,33 @@ def _replace_chunks(
     plan.reused -= indexes
 
 
+def _count_published(con: duckdb.DuckDBPyConnection, plan: TablePlan, fresh: list[int]) -> None:
+    """The counts of the given chunks as a reader sees them, read from the staged table once
+    the links have run (a link can withhold or leave out rows its own suppression showed)."""
+    reason = _quote(SUPPRESSION_REASON)
+    coded, hidden = ["0"], ["0"]
+    for rate in plan.spec.rates:
+        display = _quote(rate.column + DISPLAY_SUFFIX)
+        coded.append(f"({reason} is null and ({display} like '>=%' or {display} like '<=%'))::int")
+        hidden.append(
+            f"({reason} is null and {_quote(rate.column)} is null and {display} is not null)::int"
+        )
+    measured = con.execute(
+        f"select {CHUNK_COLUMN}, count(*), count(*) filter (where {reason} = 'SMALL_N'), "
+        f"count(*) filter (where {reason} = 'COMPLEMENTARY'), sum({' + '.join(coded)}), "
+        f"sum({' + '.join(hidden)}) from {_quote(plan.spec.table)} "
+        f"where list_contains(?, {CHUNK_COLUMN}) group by 1",
+        [fresh],
+    ).fetchall()
+    published = {int(row[0]): row[1:] for row in measured}
+    for i in fresh:
+        rows, small_n, complementary, coded_rates, hidden_rates = published.get(i, (0,) * 5)
+        counts = plan.counts[i]
+        counts.small_n_rows, counts.complementary_rows = int(small_n), int(complementary)
+        counts.coded_rates, counts.hidden_rates = int(coded_rates), int(hidden_rates)
+        counts.omitted_rows = counts.rows - int(rows)
+
+
 def _sort(con: duckdb.DuckDBPyConnection, spec: PublishSpec) -> None:
     """The table in primary-key order without its chunk column, as a reader will scan it."""
     table = _quote(spec.table)
@@ -319,11 +348,11 @@ def build_staged(
             for plan in plans:
                 if stale.get(plan.spec.table):
                     _replace_chunks(con, plan, stale[plan.spec.table], folder)
-        linked = hide_linked(con, [p.spec for p in plans], by=CHUNK_COLUMN)
+        hide_linked(con, [p.spec for p in plans])
         for plan in plans:
-            for i, changed in linked.get(plan.spec.table, {}).items():
-                if i not in plan.reused:
-                    plan.counts[i].add_links(changed)
+            fresh = [i for i in range(len(plan.chunks)) if i not in plan.reused]
+            if fresh:
+                _count_published(con, plan, fresh)
             _sort(con, plan.spec)
         con.execute("checkpoint")
     finally:

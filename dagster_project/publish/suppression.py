@@ -139,8 +139,8 @@ class SuppressedTable:
     rows: int
     small_n_rows: int
     complementary_rows: int
-    coded_rates: int
-    hidden_rates: int
+    coded_rates: int  # on shown rows: ">=x%" / "<=x%"
+    hidden_rates: int  # on shown rows: withheld or coded (the numeric rate is null)
     # Hidden cells in components too large for the exact check: protected against every
     # single group and against bounds propagated across groups, not against every linear
     # combination of groups (see disclosure.py).
@@ -643,11 +643,13 @@ def suppress(
     table.code_rates()
     table.complement(progress)
     table.hide_dependent_rates()
+    # Rates as a reader sees them: on rows shown (a withheld row's rates go with it).
+    shown = table.row == RowReason.SHOWN
     coded = sum(
-        int(np.isin(s, [RateStatus.TOP_CODED, RateStatus.BOTTOM_CODED]).sum())
+        int((shown & np.isin(s, [RateStatus.TOP_CODED, RateStatus.BOTTOM_CODED])).sum())
         for s in table.status.values()
     )
-    hidden = sum(int((s != RateStatus.SHOWN).sum()) for s in table.status.values())
+    hidden = sum(int((shown & (s != RateStatus.SHOWN)).sum()) for s in table.status.values())
     return SuppressedTable(
         frame=table.apply(frame),
         rows=frame.height,
