@@ -384,8 +384,8 @@ def test_parts_of_a_total_below_min_n_are_left_out_else_their_existence_pins_the
     assert result.cells > 0 and result.exact == 0
 
     monkeypatch.setattr(
-        "dagster_project.publish.suppression._Table._omit_parts_of_small_totals",
-        lambda self: None,
+        "dagster_project.publish.suppression._Table._omit_small_parts_of_withheld_totals",
+        lambda self: False,
     )
     without_rule_0 = suppress(truth, spec, RULES)
     pinned = Attack()

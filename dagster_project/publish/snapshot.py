@@ -476,7 +476,8 @@ def publish_snapshot(
                 chunk_rows,
                 progress,
             )
-            tables = {p.spec.table: p.total()["rows"] for p in plans}
+            # Rows published: those read, less those rule 0 or a link left out.
+            tables = {p.spec.table: p.total()["rows"] - p.total()["omitted_rows"] for p in plans}
             _add_frames(
                 staged,
                 {

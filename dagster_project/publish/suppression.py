@@ -2,12 +2,11 @@
 
 Rules (docs/analyst-guide.md repeats them for analysts):
 
-0. OMITTED (row): a part of a sibling group whose total row has a cell size below min n
-   (a group breakdown under a small total, a school under a small district) is not
-   published: it would show only "suppressed", and its mere existence says its group holds
-   at least one student, which with the total's reason code (at most min n - 1) can pin
-   every part to a value. It stays in the checks below as an unknown a reader knows
-   nothing about (it may as well be 0).
+0. OMITTED (row): a part withheld for small n of a sibling group whose total row is
+   withheld too (below min n, or as a complement in rule 4) is not published: it would show
+   only "suppressed", and its mere existence says its group holds at least one student,
+   which with the reason codes (small n: at most min n - 1) can pin every part to a value.
+   It stays in the checks as an unknown a reader knows nothing about (it may be 0).
 1. SMALL_N (row): the cell size (e.g. the denominator) is below min n, or null. Every
    count, rate and derived column of the row is nulled; ``suppression_reason`` = SMALL_N.
 2. Rate-level small n: a rate whose own declared denominator is below min n (while the
@@ -205,7 +204,7 @@ class _Table:
         self.rows_are_nonempty = bool((self.size >= 1).all())
         self.links = self._links(self._sibling_groups(frame))
         self._check_additive(frame)
-        self._omit_parts_of_small_totals()
+        self._omit_small_parts_of_withheld_totals()
         self.capped = self._capped_by_cell_size()
         self.repeated_as_size = self._repeated_as_cell_size(frame)
         self.memo = {c: RoundMemo() for c in spec.counts}
@@ -285,11 +284,20 @@ class _Table:
                 )
 
     # rule 0 --------------------------------------------------------------------------
-    def _omit_parts_of_small_totals(self) -> None:
-        """Parts are at most their total where the cell size adds up, so all are small too."""
+    def _omit_small_parts_of_withheld_totals(self) -> bool:
+        """Leave out the parts withheld for small n of a total that is withheld too. Where the
+        cell size adds up, every part of a total below min n is small as well; after the
+        complementary rounds, a total withheld as a complement joins them. Whether anything
+        new was left out."""
+        omitted = False
         for parts, total in self.links[self.spec.cell_size].groups:
-            if total is not None and self.size[total] < self.rules.min_n:
-                self.row[parts] = RowReason.OMITTED
+            if total is None or self.row[total] == RowReason.SHOWN:
+                continue
+            small = parts[self.row[parts] == RowReason.SMALL_N]
+            if len(small):
+                self.row[small] = RowReason.OMITTED
+                omitted = True
+        return omitted
 
     def _repeated_as_cell_size(
         self, frame: pl.DataFrame
@@ -428,7 +436,9 @@ class _Table:
                     f"cells, {int((self.row == RowReason.COMPLEMENTARY).sum()):,} rows withheld "
                     "as complements so far"
                 )
-            if not added:
+            # A complement may withhold a total: its small parts go (rule 0), which only
+            # takes knowledge away, and the rounds check again.
+            if not added and not self._omit_small_parts_of_withheld_totals():
                 return
 
     def _protect(self, count: str, disclosed: np.ndarray) -> bool:
