@@ -58,7 +58,7 @@ COMPLEMENTARY_DISPLAY = f"{WITHHELD_DISPLAY} (complementary)"
 
 
 # Why a withheld cell stays derivable (publish notes).
-_ALONE = "follows from totals taken as known while every cell linked to it is withheld"
+_ALONE = "follows from its groups' totals and bounds while every cell linked to it is withheld"
 _REPEATED = "follows from its coded range and a later step's reason code"
 
 
@@ -478,8 +478,8 @@ class _Table:
         already hidden, ``u`` was pinned through a chain of hidden cells (small-n bounds
         plus totals), so the next ring is the groups of those hidden cells, and so on.
         A shown cell in the nearest such group enters the chain's equations as one more
-        unknown. None when every cell linked to ``u`` is hidden (only a total taken as known
-        can then have pinned it).
+        unknown. None when every cell linked to ``u`` is hidden: totals taken as known, or
+        the bounds that rows' existence and reason codes give, pinned it (see rule 0).
         """
         links = self.links[count]
         usable = links.equations.usable
