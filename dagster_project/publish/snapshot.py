@@ -476,8 +476,9 @@ def publish_snapshot(
                 chunk_rows,
                 progress,
             )
+            totals = {p.spec.table: p.total() for p in plans}
             # Rows published: those read, less those rule 0 or a link left out.
-            tables = {p.spec.table: p.total()["rows"] - p.total()["omitted_rows"] for p in plans}
+            tables = {name: t["rows"] - t["omitted_rows"] for name, t in totals.items()}
             _add_frames(
                 staged,
                 {
@@ -526,7 +527,7 @@ def publish_snapshot(
         path=published_dir / PUBLISHED_FILE,
         parquet_dir=published_dir / PARQUET_LINK,
         tables=tables,
-        suppression={p.spec.table: p.total() for p in plans},
+        suppression=totals,
         seconds=time.monotonic() - started,
         notes=[n for p in plans for n in p.notes()],
     )
