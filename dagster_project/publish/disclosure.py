@@ -28,15 +28,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse import coo_matrix, csc_matrix
 from scipy.sparse.csgraph import connected_components
 
 # Below this width a range holds one integer at most: values are whole counts.
 _ONE = 1.0 - 1e-9
 _NO_LIMIT = 1e9
-_RANDOM_PROBES = 4
+_MAX_PROBES = 50
 _PROPAGATION_ROUNDS = 50
 MAX_EXACT_CELLS = 400
 LP_BATCH_CELLS = 5000
@@ -261,51 +261,40 @@ def _linear_programs(
 
     Components share no cell and no equation, so one program over all of them at once is
     the components' programs side by side: its optimum for an objective is each component's
-    optimum for its part of it. A handful of large programs replaces one per component and
-    probe, whose set-up cost dwarfed the solving.
+    optimum for its part of it. The program is built once and solved again for each
+    objective from the previous optimal basis (only the costs change, so that basis stays
+    feasible): a handful of pivots per objective instead of a program set up from scratch.
     """
     cells, column = np.unique(cell, return_inverse=True)
     groups, row = np.unique(group, return_inverse=True)
-    a = csr_matrix((coef, (row, column)), shape=(len(groups), len(cells)))
+    a = csc_matrix((coef, (row, column)), shape=(len(groups), len(cells)))
     x0 = values[cells].astype(float)
-    b = a @ x0
     # No upper bound is a very large one: the solver then always has an optimum, and a cell
     # that reaches it can obviously take many values.
     ceiling = float(np.abs(x0).max(initial=0.0) + _NO_LIMIT)
-    bounds = np.column_stack([lo[cells], np.minimum(hi[cells], ceiling)])
+    program = _Program(a, a @ x0, lo[cells].astype(float), np.minimum(hi[cells], ceiling))
     component = label[cells]
-    row_component = np.empty(len(groups), dtype=component.dtype)
-    row_component[row] = label[cell]
 
     def moved(objective: np.ndarray) -> np.ndarray:
         """Cells a whole unit away from the truth at the optimum (components the objective
-        touches only: the others would stay wherever the solver left them)."""
+        touches only: the others stay wherever an earlier objective left them)."""
         active = np.isin(component, component[objective != 0])
-        rows = np.isin(row_component, component[objective != 0])
-        res = linprog(
-            objective[active],
-            A_eq=a[rows][:, active],
-            b_eq=b[rows],
-            bounds=bounds[active],
-            method="highs",
-        )
-        if res.status != 0:  # the true table is feasible and every bound finite
-            raise RuntimeError(f"disclosure check: linear program failed: {res.message}")
-        out = np.zeros(len(cells), dtype=bool)
-        out[active] = np.abs(res.x - x0[active]) >= _ONE
-        return out
+        return active & (np.abs(program.minimize(objective) - x0) >= _ONE)
 
     undecided = np.ones(len(cells), dtype=bool)
     # Cheap probes first: a vertex that moves a cell by a whole unit shows it can take at
-    # least two integer values. Pushing all undecided cells up, down, then in random
-    # directions settles most of them; only the rest need a program of their own.
+    # least two integer values. An objective of random real weights over the undecided cells
+    # has one optimal vertex, mostly far from the truth (weights of +-1 tie: along a chain
+    # of parts and totals a step changes their sum by 0, and the solver stays put). Probe
+    # while probes settle cells; only the rest need a program of their own.
     rng = np.random.default_rng(0)
-    directions = [np.ones(len(cells)), -np.ones(len(cells))]
-    directions += [rng.choice([-1.0, 1.0], size=len(cells)) for _ in range(_RANDOM_PROBES)]
-    for direction in directions:
+    for _ in range(_MAX_PROBES):
         if not undecided.any():
             break
-        undecided &= ~moved(-direction * undecided)
+        settled = moved(rng.standard_normal(len(cells)) * undecided)
+        if not (settled & undecided).any():
+            break
+        undecided &= ~settled
     # Then the minimum and maximum of one undecided cell per component, all components in
     # the same pair of programs, until every undecided cell has had its own.
     asked = np.zeros(len(cells), dtype=bool)
@@ -318,3 +307,30 @@ def _linear_programs(
         # A cell that moves in either program takes two values: the asked ones included.
         undecided &= ~(moved(objective) | moved(-objective))
     return cells[undecided]
+
+
+class _Program:
+    """``A x = b, lo <= x <= hi`` in one HiGHS model whose objective changes between solves."""
+
+    def __init__(self, a: csc_matrix, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+        lp.col_cost_ = np.zeros(a.shape[1])
+        lp.col_lower_, lp.col_upper_ = lo, hi
+        lp.row_lower_ = lp.row_upper_ = b
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
+        self._highs = highspy.Highs()
+        self._highs.setOptionValue("output_flag", False)
+        # Presolve would rebuild the program for every objective and drop the basis.
+        self._highs.setOptionValue("presolve", "off")
+        self._highs.passModel(lp)
+        self._columns = np.arange(a.shape[1], dtype=np.int32)
+
+    def minimize(self, objective: np.ndarray) -> np.ndarray:
+        self._highs.changeColsCost(len(self._columns), self._columns, objective)
+        self._highs.run()
+        status = self._highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:  # the true table is feasible, bounded
+            raise RuntimeError(f"disclosure check: linear program failed: {status}")
+        return np.asarray(self._highs.getSolution().col_value)

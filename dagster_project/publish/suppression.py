@@ -289,15 +289,17 @@ class _Table:
         cell size adds up, every part of a total below min n is small as well; after the
         complementary rounds, a total withheld as a complement joins them. Whether anything
         new was left out."""
-        omitted = False
-        for parts, total in self.links[self.spec.cell_size].groups:
-            if total is None or self.row[total] == RowReason.SHOWN:
-                continue
-            small = parts[self.row[parts] == RowReason.SMALL_N]
-            if len(small):
-                self.row[small] = RowReason.OMITTED
-                omitted = True
-        return omitted
+        equations = self.links[self.spec.cell_size].equations
+        total = np.full(equations.groups, -1)
+        is_total = equations.coef < 0
+        total[equations.group[is_total]] = equations.cell[is_total]
+        withheld = np.zeros(equations.groups, dtype=bool)
+        has_total = total >= 0
+        withheld[has_total] = self.row[total[has_total]] != RowReason.SHOWN
+        parts = equations.cell[~is_total & withheld[equations.group]]
+        small = parts[self.row[parts] == RowReason.SMALL_N]
+        self.row[small] = RowReason.OMITTED
+        return len(small) > 0
 
     def _repeated_as_cell_size(
         self, frame: pl.DataFrame
@@ -585,24 +587,25 @@ class _Table:
                     )
 
     def display(self, rate: RateSpec) -> list[str | None]:
+        """The rate as a reader sees it; assigned from the weakest reason up, so that where
+        several apply the strongest (small n, then complementary, then the codes) shows."""
         value, status = self.rate_values[rate.column], self.status[rate.column]
-        den = self.values[self.spec.denominator_of(rate)]
+        bottom, top = self.rules.band_limits(self.values[self.spec.denominator_of(rate)])
+        out = np.full(self.n, None, dtype=object)
+        shown = ~np.isnan(value)
+        out[shown] = [f"{v * 100:.1f}%" for v in value[shown].tolist()]
+        for code, prefix, limit in (
+            (RateStatus.BOTTOM_CODED, "<=", bottom),
+            (RateStatus.TOP_CODED, ">=", top),
+        ):
+            coded = status == code
+            out[coded] = [prefix + _percent(x) for x in limit[coded].tolist()]
+        out[(self.row == RowReason.COMPLEMENTARY) | (status == RateStatus.COMPLEMENTARY)] = (
+            COMPLEMENTARY_DISPLAY
+        )
         below = f"{WITHHELD_DISPLAY} (n<{self.rules.min_n})"
-        out: list[str | None] = []
-        for i in range(self.n):
-            if self.row[i] == RowReason.SMALL_N or status[i] == RateStatus.SMALL_N:
-                out.append(below)
-            elif self.row[i] == RowReason.COMPLEMENTARY or status[i] == RateStatus.COMPLEMENTARY:
-                out.append(COMPLEMENTARY_DISPLAY)
-            elif status[i] == RateStatus.TOP_CODED:
-                out.append(">=" + _percent(self.rules.band_for(den[i]).top))
-            elif status[i] == RateStatus.BOTTOM_CODED:
-                out.append("<=" + _percent(self.rules.band_for(den[i]).bottom))
-            elif np.isnan(value[i]):
-                out.append(None)
-            else:
-                out.append(f"{value[i] * 100:.1f}%")
-        return out
+        out[(self.row == RowReason.SMALL_N) | (status == RateStatus.SMALL_N)] = below
+        return out.tolist()
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
         row_hidden = self.row != RowReason.SHOWN
