@@ -62,23 +62,23 @@ class Equations:
 
     @classmethod
     def from_groups(cls, groups: Sequence[Group]) -> Equations:
-        cells, coefs, ids, usable = [], [], [], []
-        for gid, (parts, total) in enumerate(groups):
-            cells.append(parts)
-            coefs.append(np.ones(len(parts)))
-            ids.append(np.full(len(parts), gid))
-            if total is not None:
-                cells.append(np.array([total]))
-                coefs.append(np.array([-1.0]))
-                ids.append(np.array([gid]))
-            usable.append(total is not None or len(parts) >= 2)
-        empty = np.array([], dtype=np.int64)
+        """Entries in group order, each group's parts then its total (hundreds of thousands
+        of groups per chunk: built with whole-array operations, not per group)."""
+        n = len(groups)
+        sizes = np.fromiter((len(parts) for parts, _ in groups), dtype=np.int64, count=n)
+        totals = np.fromiter((-1 if t is None else t for _, t in groups), dtype=np.int64, count=n)
+        has_total = totals >= 0
+        parts = [parts for parts, _ in groups]
+        cell = np.concatenate([*parts, totals[has_total]]).astype(np.int64) if n else totals
+        coef = np.concatenate([np.ones(int(sizes.sum())), -np.ones(int(has_total.sum()))])
+        group = np.concatenate([np.repeat(np.arange(n), sizes), np.flatnonzero(has_total)])
+        order = np.argsort(group, kind="stable")
         return cls(
-            cell=np.concatenate(cells).astype(np.int64) if cells else empty,
-            coef=np.concatenate(coefs) if coefs else np.array([]),
-            group=np.concatenate(ids).astype(np.int64) if ids else empty,
-            groups=len(groups),
-            usable=np.array(usable, dtype=bool),
+            cell=cell[order],
+            coef=coef[order],
+            group=group[order],
+            groups=n,
+            usable=has_total | (sizes >= 2),
         )
 
 

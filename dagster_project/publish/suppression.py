@@ -164,10 +164,11 @@ class _Links:
     @classmethod
     def build(cls, groups: list[Group], rows: int) -> _Links:
         equations = Equations.from_groups(groups)
+        ends = np.cumsum(np.bincount(equations.group, minlength=equations.groups))
         return cls(
             groups=groups,
             equations=equations,
-            group_rows=[p if t is None else np.append(p, t) for p, t in groups],
+            group_rows=np.split(equations.cell, ends[:-1]) if len(groups) else [],
             by_row=np.argsort(equations.cell, kind="stable"),
             row_start=np.concatenate(([0], np.cumsum(np.bincount(equations.cell, minlength=rows)))),
         )
