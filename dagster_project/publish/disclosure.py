@@ -36,7 +36,7 @@ from scipy.sparse.csgraph import connected_components
 # Below this width a range holds one integer at most: values are whole counts.
 _ONE = 1.0 - 1e-9
 _NO_LIMIT = 1e9
-_MAX_PROBES = 50
+_MAX_PROBES = 200
 _PROPAGATION_ROUNDS = 50
 MAX_EXACT_CELLS = 400
 LP_BATCH_CELLS = 5000
