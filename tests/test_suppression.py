@@ -20,7 +20,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from dagster_project.publish import disclosure
 from dagster_project.publish.spec import PublishSpec, PublishSpecError, spec_from_node
-from dagster_project.publish.suppression import CodingBand, SuppressionRules, suppress
+from dagster_project.publish.suppression import CodingBand, SuppressionRules, _Links, suppress
 
 MIN_N = 10
 RULES = SuppressionRules(min_n=MIN_N)
@@ -555,3 +555,16 @@ def test_a_count_left_out_of_a_set_need_not_add_up_there() -> None:
         suppress(broken, make_spec(BOTH_WAYS), RULES)
     numerators_only = [{**s, "counts": ["numerator"]} for s in BOTH_WAYS]
     suppress(broken, make_spec(numerators_only), RULES)
+
+
+def test_equations_keep_group_order_with_empty_groups_and_totals_last() -> None:
+    """Each group's rows are looked up by group id every round: a group without parts, or
+    without any entry, must not shift the ids of the groups after it."""
+    no_rows = np.array([], dtype=np.int64)
+    groups = [(np.array([1, 2]), 0), (no_rows, None), (np.array([3]), None), (no_rows, 4)]
+    groups.append((np.array([5, 6]), None))
+    links = _Links.build(groups, rows=7)
+    assert [r.tolist() for r in links.group_rows] == [[1, 2, 0], [], [3], [4], [5, 6]]
+    assert links.equations.coef.tolist() == [1, 1, -1, 1, -1, 1, 1]
+    assert links.equations.usable.tolist() == [True, False, False, True, True]
+    assert links.groups_of(0).tolist() == [0] and links.groups_of(6).tolist() == [4]
