@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 from dagster_project.contracts import get_extract
+from dagster_project.ingest.audit import reconcile
 from dagster_project.ingest.landing import FileNameError, landing_path, parse_file_name
+from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reader import FileRejected, read_landed_file
 from dagster_project.ingest.reasons import FileReason, RowReason
 from dagster_project.ingest.rows import MASK, Pseudonymizer, prepare_rows
+from dagster_project.warehouse import ensure_schema
 
 HEADER = (
     "student_id,district_code,location_code,school_year,course_code,term,completed,"
@@ -156,3 +160,43 @@ def test_bls_flags_are_kept_beside_the_number(tmp_path):
 def _prepare_any(path: Path):
     landed = parse_file_name(path)
     return prepare_rows(landed, read_landed_file(landed), Pseudonymizer(b"k"))
+
+
+def test_two_submissions_of_one_slice_in_one_load_keep_only_the_later(tmp_path):
+    """Files of one extract and year are written in one transaction: the later submission
+    of a district and year must still supersede the earlier one loaded beside it."""
+    earlier = _write(tmp_path, f"{HEADER}\n{GOOD}\n{GOOD.replace('AG101', 'AG102')}\n".encode())
+    later = _write(
+        tmp_path,
+        f"{HEADER}\n{GOOD.replace('AG101', 'AG103')}\n".encode(),
+        name="cte_course_enrollment__001__2024__20240715T103000.csv",
+    )
+    other = _write(
+        tmp_path,
+        f"{HEADER}\n{GOOD.replace(',001,', ',002,').replace(',010,', ',020,')}\n".encode(),
+        name="cte_course_enrollment__002__2024__20240615T103000.csv",
+    )
+    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
+    ensure_schema(con)
+    outcomes = {o.file_name: o for o in Loader(con, tmp_path, b"k").load([later, earlier, other])}
+    status = dict(con.execute("select file_name, status from raw.load_manifest").fetchall())
+    assert status == {
+        earlier.name: "SUPERSEDED",
+        later.name: "LOADED",
+        other.name: "LOADED",
+    }
+    stored = dict(
+        con.execute(
+            "select _manifest_id, list(course_code order by course_code) "
+            "from raw.cte_course_enrollment group by all"
+        ).fetchall()
+    )
+    assert stored == {
+        outcomes[later.name].manifest_id: ["AG103"],
+        outcomes[other.name].manifest_id: ["AG101"],
+    }
+    balances = reconcile(con, [o.manifest_id for o in outcomes.values()])
+    assert [(b.rows_read, b.rows_in_table, b.rows_in_quarantine) for b in balances] == [
+        (1, 1, 0),
+        (1, 1, 0),
+    ]

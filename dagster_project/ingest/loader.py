@@ -227,52 +227,80 @@ class Loader:
                 item.rows = item.rows.join(
                     mine.select(SOURCE_ROW).unique(), on=SOURCE_ROW, how="anti"
                 )
-            self._write(extract, item)
+        self._write(extract, pending)
         record_results(self.con, validation, self.run_id)
         self.validations.append(validation)
         self.seconds["write"] += time.perf_counter() - started
 
     # -- writing --------------------------------------------------------------------------
 
-    def _write(self, extract: Extract, item: _Pending) -> None:
-        outcome = item.outcome
-        outcome.rows_loaded = item.rows.height
-        outcome.rows_quarantined = item.issues[SOURCE_ROW].n_unique()
-        outcome.status = Status.LOADED
-        columns = list(extract.warehouse_columns())
-        table = item.rows.select(columns).to_arrow()
-        issues = item.issues.to_arrow()
+    def _write(self, extract: Extract, items: list[_Pending]) -> None:
+        """A batch's files in one transaction: a commit and two inserts per file cost ~10 ms,
+        most of a statewide ingest's write time (10,425 files). Each file is still recorded
+        on its own, and a failure loads none of the batch (the run fails; nothing is lost)."""
         con = self.con
         con.execute("begin transaction")
         try:
-            previous = self._supersede_slice(item.landed, outcome.manifest_id)
-            if previous:
-                outcome.notes.append(f"replaces manifest {', '.join(map(str, previous))}")
-            con.register("incoming_rows", table)
-            con.execute(
-                f"insert into raw.{extract.name} ({', '.join(columns)}) "
-                f"select {', '.join(columns)} from incoming_rows"
-            )
-            con.unregister("incoming_rows")
-            con.register("incoming_issues", issues)
-            con.execute(
-                "insert into raw.quarantine select ?, _source_row, column_name, reason_code, "
-                "message, value from incoming_issues",
-                [outcome.manifest_id],
-            )
-            con.unregister("incoming_issues")
-            self._record(outcome)
+            superseded: set[int] = set()
+            for item in items:
+                outcome = item.outcome
+                outcome.rows_loaded = item.rows.height
+                outcome.rows_quarantined = item.issues[SOURCE_ROW].n_unique()
+                outcome.status = Status.LOADED
+                # In file order, as if each were written alone: a later file of the same
+                # district and year supersedes an earlier one of this batch too.
+                previous = self._supersede_slice(item.landed, outcome.manifest_id)
+                if previous:
+                    outcome.notes.append(f"replaces manifest {', '.join(map(str, previous))}")
+                    superseded.update(previous)
+                self._record(outcome)
+            kept = [i for i in items if i.outcome.manifest_id not in superseded]
+            self._insert_rows(extract, kept)
+            self._insert_issues(items)
             con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
-        log.info(
-            "%s: %s rows read, %s loaded, %s quarantined",
-            outcome.file_name,
-            outcome.rows_read,
-            outcome.rows_loaded,
-            outcome.rows_quarantined,
+        for item in items:
+            outcome = item.outcome
+            log.info(
+                "%s: %s rows read, %s loaded, %s quarantined",
+                outcome.file_name,
+                outcome.rows_read,
+                outcome.rows_loaded,
+                outcome.rows_quarantined,
+            )
+
+    def _insert_rows(self, extract: Extract, items: list[_Pending]) -> None:
+        if not items:
+            return
+        columns = list(extract.warehouse_columns())
+        rows = pl.concat([i.rows.select(columns) for i in items], how="vertical_relaxed")
+        self.con.register("incoming_rows", rows.to_arrow())
+        try:
+            self.con.execute(
+                f"insert into raw.{extract.name} ({', '.join(columns)}) "
+                f"select {', '.join(columns)} from incoming_rows"
+            )
+        finally:
+            self.con.unregister("incoming_rows")
+
+    def _insert_issues(self, items: list[_Pending]) -> None:
+        issues = pl.concat(
+            [
+                i.issues.with_columns(manifest_id=pl.lit(i.outcome.manifest_id, pl.Int64))
+                for i in items
+            ],
+            how="vertical_relaxed",
         )
+        self.con.register("incoming_issues", issues.to_arrow())
+        try:
+            self.con.execute(
+                "insert into raw.quarantine select manifest_id, _source_row, column_name, "
+                "reason_code, message, value from incoming_issues"
+            )
+        finally:
+            self.con.unregister("incoming_issues")
 
     def _supersede_slice(self, landed: LandedFile, manifest_id: int) -> list[int]:
         previous = [
