@@ -130,7 +130,8 @@ def build_rebuild_sensor(build_marts: dg.UnresolvedAssetJobDefinition):
         run_status=dg.DagsterRunStatus.SUCCESS,
         request_job=build_marts,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=10,
+        # It reads only the run list: cheap to ask often, and every resubmission waits on it.
+        minimum_interval_seconds=2,
         description="After the last of a burst of loads succeeds: one full dbt build and publish",
     )
     def _sensor(context: dg.RunStatusSensorContext):
