@@ -59,6 +59,7 @@ class Equations:
     # A group without a declared total needs two parts to say anything (one part is its
     # own total); with a total row, one part and its total already form an equation.
     usable: np.ndarray
+    total: np.ndarray  # each group's total row, -1 where the total is taken as known
 
     @classmethod
     def from_groups(cls, groups: Sequence[Group]) -> Equations:
@@ -79,6 +80,7 @@ class Equations:
             group=group[order],
             groups=n,
             usable=has_total | (sizes >= 2),
+            total=totals,
         )
 
 

@@ -271,13 +271,10 @@ class _Table:
         """A declared total must be the sum of its parts, or the protection is an illusion."""
         for count in self.spec.counts:
             eq = self.links[count].equations
-            has_total = np.zeros(eq.groups, dtype=bool)
-            has_total[eq.group[eq.coef < 0]] = True
             balance = np.bincount(eq.group, eq.coef * self.values[count][eq.cell], eq.groups)
-            wrong = np.flatnonzero(has_total & (np.abs(balance) > 1e-6))
+            wrong = np.flatnonzero((eq.total >= 0) & (np.abs(balance) > 1e-6))
             if len(wrong):
-                total = self.links[count].groups[wrong[0]][1]
-                key = frame.select(self.spec.primary_key).row(total)
+                key = frame.select(self.spec.primary_key).row(int(eq.total[wrong[0]]))
                 raise PublishSpecError(
                     f"{self.spec.unique_id}: {count} of a sibling group's parts does not add "
                     f"up to its total row {key} ({len(wrong)} such groups); fix the sibling "
@@ -291,13 +288,10 @@ class _Table:
         complementary rounds, a total withheld as a complement joins them. Whether anything
         new was left out."""
         equations = self.links[self.spec.cell_size].equations
-        total = np.full(equations.groups, -1)
-        is_total = equations.coef < 0
-        total[equations.group[is_total]] = equations.cell[is_total]
+        has_total = equations.total >= 0
         withheld = np.zeros(equations.groups, dtype=bool)
-        has_total = total >= 0
-        withheld[has_total] = self.row[total[has_total]] != RowReason.SHOWN
-        parts = equations.cell[~is_total & withheld[equations.group]]
+        withheld[has_total] = self.row[equations.total[has_total]] != RowReason.SHOWN
+        parts = equations.cell[(equations.coef > 0) & withheld[equations.group]]
         small = parts[self.row[parts] == RowReason.SMALL_N]
         self.row[small] = RowReason.OMITTED
         return len(small) > 0
