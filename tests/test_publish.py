@@ -248,7 +248,26 @@ def test_snapshot_holds_suppressed_marts_catalog_and_provenance(env: dict[str, P
         tables = {
             r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
         }
-        assert tables == {"indicators", "programs", "catalog", "snapshot"}
+        assert tables == {"indicators", "programs", "catalog", "snapshot", "publication_summary"}
+        # The summary counts, per table and level, the cells at min n of the working marts
+        # and what became of each; its rows reconcile with what the snapshot shows.
+        truth = indicator_rows(0)
+        at_min_n = truth.filter(pl.col("denominator") >= MIN_N).height
+        cells, shown, ranged, withheld, omitted_cells = con.execute(
+            "select sum(cells), sum(shown), sum(shown_as_range), sum(withheld), sum(omitted) "
+            "from publication_summary where table_name = 'indicators' "
+            "and scope = 'every breakdown'"
+        ).fetchone()
+        assert cells == at_min_n > 0
+        assert shown + withheld + omitted_cells == cells
+        shown_rows = con.execute(
+            "select count(*) from indicators where suppression_reason is null "
+            "and rate_display <> 'suppressed (complementary)' and denominator_display not like "
+            "'suppressed%' and numerator_display not like 'suppressed%'"
+        ).fetchone()[0]
+        assert shown <= shown_rows
+        assert [u for u in info.utility if u["table_name"] == "indicators"]
+        assert ranged <= shown
         ids, version, min_n, invocation = con.execute(
             "select manifest_ids, code_version, min_n, dbt_invocation_id from snapshot"
         ).fetchone()

@@ -154,7 +154,13 @@ def _reader_bounds(row: dict, column: str) -> tuple[float, float]:
         return (1.0 if column == "denominator" else 0.0), MIN_N - 1
     if reason == "COMPLEMENTARY":
         return (MIN_N if column == "denominator" else 0.0), math.inf
+    shown_as = row[f"{column}_display"]
+    if " to " in shown_as:  # a complement published as a range
+        low, high = shown_as.split(" to ")
+        return float(low.replace(",", "")), float(high.replace(",", ""))
     den, display = row["denominator"], row["rate_display"]
+    if den is None:  # the denominator is a range: the numerator is at most its top
+        return 0.0, float(row["denominator_display"].split(" to ")[1].replace(",", ""))
     band = RULES.band_for(den)
     if display.startswith(">="):
         return math.ceil(band.top * den - 1e-9), den

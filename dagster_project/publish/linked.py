@@ -91,10 +91,10 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
         params,
     )
     hide = spec.with_dependents(link.hide)
-    rates = [r.column for r in spec.rates if r.column in hide]
-    displays = [d for r in rates if (d := r + DISPLAY_SUFFIX) in _columns(con, spec.table)]
-    # A display already saying why it is withheld stays; a shown or coded rate there would
-    # still tell the hidden base.
+    shown_as = [c for c in hide if c in spec.counts or c in {r.column for r in spec.rates}]
+    displays = [d for c in shown_as if (d := c + DISPLAY_SUFFIX) in _columns(con, spec.table)]
+    # A display already saying why it is withheld stays; a shown, coded or ranged value
+    # there would still tell the hidden base.
     assignments = [f"{_quote(c)} = null" for c in hide] + [
         f"{_quote(d)} = case when coalesce(starts_with({_quote(d)}, ?), false) "
         f"then {_quote(d)} else ? end"

@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dagster_project.publish import utility
 from dagster_project.publish.chunks import CHUNK_ROWS
 from dagster_project.publish.deid import scan_for_identifiers
 from dagster_project.publish.spec import PublishSpec, load_publish_specs
@@ -66,7 +67,7 @@ LOCK_FILE = ".publish.lock"
 FINGERPRINTS_SUFFIX = ".chunks.parquet"
 CATALOG_TABLE = "catalog"
 SNAPSHOT_TABLE = "snapshot"
-RESERVED_TABLES = {CATALOG_TABLE, SNAPSHOT_TABLE}
+RESERVED_TABLES = {CATALOG_TABLE, SNAPSHOT_TABLE, utility.UTILITY_TABLE}
 
 
 class PublishError(RuntimeError):
@@ -92,6 +93,9 @@ class PublishInfo:
     suppression: dict[str, dict[str, int]]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    # publication_summary as rows: per table, level and scope, cells at min n and what
+    # became of them (utility.py).
+    utility: list[dict[str, object]] = field(default_factory=list)
 
 
 def gate(blocking_failures: Sequence[str]) -> None:
@@ -263,6 +267,15 @@ def _catalog(specs: Sequence[PublishSpec], schemas: dict[str, pl.Schema]) -> pl.
         _catalog_row(
             SNAPSHOT_TABLE, None, "When and from what this snapshot was published.", "one row", None
         ),
+        _catalog_row(
+            utility.UTILITY_TABLE,
+            None,
+            "What this snapshot shows: of the cells whose cell size reaches min n, how many "
+            "are shown (exactly or as a range), withheld as complements or left out.",
+            "one row per published table, level and scope (every breakdown; all students, "
+            "all programs)",
+            None,
+        ),
     ]
     return pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String))
 
@@ -293,7 +306,16 @@ def _describe(spec: PublishSpec, column: str) -> str:
         return (
             f"{rate} as it may be quoted: a percentage with one decimal, '>=x%' or '<=x%' "
             "when top or bottom coded (the numeric rate and its numerator are then null), "
+            "a range 'x% to y%' when a count it is built on is published as a range, "
             "or 'suppressed (n<min n)' / 'suppressed (complementary)'."
+        )
+    if column.endswith(DISPLAY_SUFFIX) and column.removesuffix(DISPLAY_SUFFIX) in spec.counts:
+        count = column.removesuffix(DISPLAY_SUFFIX)
+        return (
+            f"{count} as it may be quoted: the count, a range 'x to y' where it is published "
+            "as a range to protect a suppressed neighbour (the numeric column is then null), "
+            "'>=x' or '<=x' when its rate is top or bottom coded, or 'suppressed (n<min n)' / "
+            "'suppressed (complementary)'."
         )
     return spec.column_descriptions.get(column, "")
 
@@ -393,6 +415,18 @@ def _stage(
     return plans
 
 
+def _utility(
+    staged: Path, warehouse: Path, specs: Sequence[PublishSpec], min_n: int
+) -> pl.DataFrame:
+    """The publication summary of the staged tables against the working marts."""
+    con = duckdb.connect(str(staged), read_only=True)
+    try:
+        con.execute(f"attach '{warehouse}' as working (read_only)")
+        return utility.summarize(utility.measure(con, specs, "working", min_n))
+    finally:
+        con.close()
+
+
 def _audit(path: Path) -> list[str]:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -479,9 +513,11 @@ def publish_snapshot(
             totals = {p.spec.table: p.total() for p in plans}
             # Rows published: those read, less those rule 0 or a link left out.
             tables = {name: t["rows"] - t["omitted_rows"] for name, t in totals.items()}
+            summary = _utility(staged, Path(warehouse_path), specs, rules.min_n)
             _add_frames(
                 staged,
                 {
+                    utility.UTILITY_TABLE: summary,
                     CATALOG_TABLE: _catalog(specs, _schemas(staged, list(tables))),
                     SNAPSHOT_TABLE: _snapshot_row(
                         snapshot_id,
@@ -502,7 +538,11 @@ def publish_snapshot(
                 )
             versions = published_dir / PARQUET_VERSIONS
             staged_parquet = versions / f".{version}.tmp"
-            _write_parquet(staged, staged_parquet, [*tables, CATALOG_TABLE, SNAPSHOT_TABLE])
+            _write_parquet(
+                staged,
+                staged_parquet,
+                [*tables, CATALOG_TABLE, SNAPSHOT_TABLE, utility.UTILITY_TABLE],
+            )
             os.replace(staged_parquet, versions / version)
             _fsync(versions)
             history_entry, history_fingerprints = _history_files(published_dir, version)
@@ -530,6 +570,7 @@ def publish_snapshot(
         suppression=totals,
         seconds=time.monotonic() - started,
         notes=[n for p in plans for n in p.notes()],
+        utility=summary.to_dicts(),
     )
     log.info("published snapshot %s: %s rows by table", version, info.tables)
     return info

@@ -27,6 +27,7 @@ Rules (docs/analyst-guide.md repeats them for analysts):
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -55,6 +56,8 @@ DISPLAY_SUFFIX = "_display"
 # A withheld rate's display starts with this word, then says why.
 WITHHELD_DISPLAY = "suppressed"
 COMPLEMENTARY_DISPLAY = f"{WITHHELD_DISPLAY} (complementary)"
+# A count or rate published as a range: "4,120 to 4,129", "86.9% to 87.4%".
+RANGE_SEPARATOR = " to "
 
 
 # Why a withheld cell stays derivable (publish notes).
@@ -75,6 +78,7 @@ class RateStatus(IntEnum):
     TOP_CODED = 2
     BOTTOM_CODED = 3
     COMPLEMENTARY = 4
+    RANGED = 5  # a count it is built on is published as a range (rule 4)
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,15 @@ DEFAULT_BANDS = (
 class SuppressionRules:
     min_n: int = 10
     bands: tuple[CodingBand, ...] = DEFAULT_BANDS
+    # A complement is published as the range of ``range_width`` whole counts that holds it,
+    # on a fixed grid (4,120 to 4,129): where in the range the value lies says nothing.
+    range_width: int = 10
 
     def __post_init__(self) -> None:
         if self.min_n < 1:
             raise ValueError("min_n must be at least 1")
+        if self.range_width < 2:
+            raise ValueError("range_width must be at least 2: a range of one count is the count")
         if not self.bands:
             raise ValueError("at least one coding band is required")
         starts = [b.min_denominator for b in self.bands]
@@ -139,13 +148,14 @@ class SuppressedTable:
     small_n_rows: int
     complementary_rows: int
     coded_rates: int  # on shown rows: ">=x%" / "<=x%"
-    hidden_rates: int  # on shown rows: withheld or coded (the numeric rate is null)
+    hidden_rates: int  # on shown rows: withheld, coded or ranged (the numeric rate is null)
     # Hidden cells in components too large for the exact check: protected against every
     # single group and against bounds propagated across groups, not against every linear
     # combination of groups (see disclosure.py).
     propagation_only_cells: int = 0
     notes: list[str] = field(default_factory=list)
     omitted_rows: int = 0  # rule 0: rows not published
+    ranged_counts: int = 0  # rule 4: counts published as a range
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,8 @@ class _Table:
             np.int8
         )
         self.hidden = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
+        # Complements published as a range (rule 4): the value is unknown within it.
+        self.ranged = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
         self.status = {r.column: np.zeros(self.n, dtype=np.int8) for r in spec.rates}
         self.rows_are_nonempty = bool((self.size >= 1).all())
         self.links = self._links(self._sibling_groups(frame))
@@ -361,7 +373,13 @@ class _Table:
 
     # rule 4 --------------------------------------------------------------------------
     def unknown(self, count: str) -> np.ndarray:
-        return (self.row != RowReason.SHOWN) | self.hidden[count]
+        return (self.row != RowReason.SHOWN) | self.hidden[count] | self.ranged[count]
+
+    def value_range(self, count: str) -> tuple[np.ndarray, np.ndarray]:
+        """The grid range of ``range_width`` counts holding each value of ``count``."""
+        width = self.rules.range_width
+        low = np.floor(self.values[count] / width) * width
+        return low, low + width - 1
 
     def bounds(self, count: str, repeats: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """What a reader can tell about each hidden value of ``count`` from the snapshot
@@ -386,6 +404,10 @@ class _Table:
         complementary = self.row == RowReason.COMPLEMENTARY
         withheld = self.row != RowReason.SHOWN
         lo[withheld], hi[withheld] = 0.0, np.inf
+        ranged = self.ranged[count] & ~withheld
+        range_lo, range_hi = self.value_range(count)
+        lo[ranged] = np.maximum(lo[ranged], range_lo[ranged])
+        hi[ranged] = np.minimum(hi[ranged], range_hi[ranged])
         if count in self.capped:
             hi[small] = self.rules.min_n - 1
         if repeats and count in self.repeated_as_size:
@@ -439,15 +461,26 @@ class _Table:
                 return
 
     def _protect(self, count: str, disclosed: np.ndarray) -> bool:
+        """A complement for each disclosed cell: the nearest shown cell published as a range;
+        where ranges around it still pin it (no shown cell is left), the nearest ranged cell
+        withheld outright."""
         links = self.links[count]
         touched: set[int] = set()
         added = False
         hidden = self.unknown(count)
+        withheld = hidden & ~self.ranged[count]
+        eq = links.equations
+        # Unknown cells per group, kept up to date as complements are added: a candidate
+        # that would be the only unknown of one of its other groups is pinned there at once.
+        self._unknown_in_group = np.bincount(eq.group, hidden[eq.cell], eq.groups).astype(np.int64)
         for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
             if (count, u) in self.alone:
                 self.unprotected.append((count, int(u), _ALONE))
                 continue
             choice = self._nearest_complement(count, u, hidden)
+            widen = choice is None
+            if widen:
+                choice = self._nearest_complement(count, u, withheld)
             if choice is None and self._uncode(count, u):
                 added = True  # its coded range was what pinned it
                 continue
@@ -458,15 +491,31 @@ class _Table:
             group, v = choice
             if group in touched:
                 continue  # this round already added a cell there; check again first
-            if self.row[u] != RowReason.SHOWN or count == self.spec.cell_size:
-                self.row[v] = RowReason.COMPLEMENTARY
+            if widen:
+                self._withhold(count, v)
+                withheld[v] = True
             else:
-                self._hide_numerator(count, v)
+                self._range(count, v)
             hidden[v] = True
+            of_v = links.groups_of(v)
+            self._unknown_in_group[of_v] += 1
             touched.add(group)
-            touched.update(links.groups_of(v).tolist())
+            touched.update(of_v.tolist())
             added = True
         return added
+
+    def _withhold(self, count: str, row: int) -> None:
+        """Withhold a ranged ``count`` at ``row`` outright: the row if it is the cell size."""
+        self.ranged[count][row] = False
+        if count == self.spec.cell_size:
+            self.row[row] = RowReason.COMPLEMENTARY
+            return
+        self.hidden[count][row] = True
+        for rate in self.spec.rates:
+            built_on = {self.spec.denominator_of(rate), *self.spec.numerators_of(rate)}
+            status = self.status[rate.column]
+            if count in built_on and status[row] in (RateStatus.SHOWN, RateStatus.RANGED):
+                status[row] = RateStatus.COMPLEMENTARY
 
     def _nearest_complement(self, count: str, u: int, hidden: np.ndarray) -> tuple[int, int] | None:
         """(group, row) of the cell to hide so that ``u`` is no longer derivable.
@@ -503,23 +552,41 @@ class _Table:
     def _complement_for(
         self, count: str, groups: list[int], hidden: np.ndarray
     ) -> tuple[int, int] | None:
-        """The next-smallest shown cell of the group with the fewest hidden cells.
+        """The shown cell of these groups that loses the least, in this order of preference:
 
-        That group is the likeliest source of the disclosure (one hidden cell beside a
-        shown total), so a complement there fixes it without spilling into other groups.
+        - a part, not a group's total: the total is the cell most readers look for, and
+          the parts of one group are often the totals of the next level down;
+        - in the group with the fewest hidden cells: the likeliest source of the disclosure
+          (one hidden cell beside a shown total), so a complement there fixes it without
+          spilling into other groups;
+        - a cell whose other groups already hold an unknown: it closes the cycle instead of
+          being pinned somewhere else and starting a chain;
+        - the largest: a range of ten moves its rate least.
         """
         links = self.links[count]
+        total_of = links.equations.total
+        usable = links.equations.usable
+        values = self.values[count]
         best: tuple | None = None
         for g in groups:
             rows = links.rows(g)
             shown = rows[~hidden[rows]]
-            if not len(shown):
-                continue
-            v = int(min(shown, key=lambda r: (self.size[r], self.values[count][r], r)))
-            rank = (int(hidden[rows].sum()), self.size[v], v)
-            if best is None or rank < best[0]:
-                best = (rank, int(g), v)
+            for v in shown.tolist():
+                others = [h for h in links.groups_of(v).tolist() if h != g and usable[h]]
+                opens = sum(1 for h in others if self._unknown_in_group[h] == 0)
+                rank = (v == total_of[g], self._unknown_in_group[g], opens, -values[v], v)
+                if best is None or rank < best[0]:
+                    best = (rank, int(g), int(v))
         return None if best is None else (best[1], best[2])
+
+    def _range(self, count: str, row: int) -> None:
+        """Publish ``count`` at ``row`` as its grid range; rates over it become ranges too."""
+        self.ranged[count][row] = True
+        for rate in self.spec.rates:
+            parts = {self.spec.denominator_of(rate), *self.spec.numerators_of(rate)}
+            status = self.status[rate.column]
+            if count in parts and status[row] == RateStatus.SHOWN:
+                status[row] = RateStatus.RANGED if rate.numerator else RateStatus.COMPLEMENTARY
 
     def _uncode_pinned_by_repeats(
         self, count: str, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray
@@ -561,14 +628,6 @@ class _Table:
             for count, row, why in self.unprotected
         ]
 
-    def _hide_numerator(self, count: str, row: int) -> None:
-        for rate in self.spec.rates:
-            if count in self.spec.numerators_of(rate) and not self.status[rate.column][row]:
-                self.status[rate.column][row] = RateStatus.COMPLEMENTARY
-                for num in self.spec.numerators_of(rate):
-                    self.hidden[num][row] = True
-        self.hidden[count][row] = True
-
     # rule 5 --------------------------------------------------------------------------
     def hide_dependent_rates(self) -> None:
         """Derived columns follow in apply(): null wherever any count or rate is hidden."""
@@ -579,6 +638,10 @@ class _Table:
                     status = self.status[rate.column]
                     status[(status == RateStatus.SHOWN) & self.hidden[count]] = (
                         RateStatus.COMPLEMENTARY
+                    )
+                    ranged = (status == RateStatus.SHOWN) & self.ranged[count]
+                    status[ranged] = (
+                        RateStatus.RANGED if rate.numerator else (RateStatus.COMPLEMENTARY)
                     )
 
     def display(self, rate: RateSpec) -> list[str | None]:
@@ -595,11 +658,62 @@ class _Table:
         ):
             coded = status == code
             out[coded] = [prefix + _percent(x) for x in limit[coded].tolist()]
+        ranged = np.flatnonzero(status == RateStatus.RANGED)
+        if len(ranged):
+            low, high = self._rate_range(rate, ranged)
+            out[ranged] = [
+                f"{math.floor(a * 1000) / 10:.1f}%{RANGE_SEPARATOR}{math.ceil(b * 1000) / 10:.1f}%"
+                for a, b in zip(low.tolist(), high.tolist(), strict=True)
+            ]
         out[(self.row == RowReason.COMPLEMENTARY) | (status == RateStatus.COMPLEMENTARY)] = (
             COMPLEMENTARY_DISPLAY
         )
         below = f"{WITHHELD_DISPLAY} (n<{self.rules.min_n})"
         out[(self.row == RowReason.SMALL_N) | (status == RateStatus.SMALL_N)] = below
+        return out.tolist()
+
+    def _count_bounds(self, count: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What the snapshot says of ``count`` at shown ``rows``: its value or its range."""
+        value = self.values[count][rows]
+        low, high = self.value_range(count)
+        ranged = self.ranged[count][rows]
+        return np.where(ranged, low[rows], value), np.where(ranged, high[rows], value)
+
+    def _rate_range(self, rate: RateSpec, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rate's range from its numerator's and denominator's published ranges."""
+        num_lo, num_hi = self._count_bounds(str(rate.numerator), rows)
+        den_lo, den_hi = self._count_bounds(self.spec.denominator_of(rate), rows)
+        low = np.clip(num_lo / np.maximum(den_hi, 1), 0.0, 1.0)
+        high = np.clip(num_hi / np.maximum(den_lo, 1), 0.0, 1.0)
+        return low, high
+
+    def count_display(self, count: str) -> list[str | None]:
+        """The count as a reader sees it: the value, its range, the coded bound its rate
+        gives (">=38"), or why it is withheld."""
+        out = np.array([f"{v:,.0f}" for v in self.values[count].tolist()], dtype=object)
+        coded = np.zeros(self.n, dtype=bool)
+        for rate in self.spec.rates:
+            if rate.numerator != count:
+                continue
+            status = self.status[rate.column]
+            den = self.values[self.spec.denominator_of(rate)]
+            bottom, top = self.rules.band_limits(den)
+            top_coded = status == RateStatus.TOP_CODED
+            out[top_coded] = [f">={math.ceil(x - 1e-9):,}" for x in (top * den)[top_coded]]
+            bottom_coded = status == RateStatus.BOTTOM_CODED
+            out[bottom_coded] = [
+                f"<={math.floor(x + 1e-9):,}" for x in (bottom * den)[bottom_coded]
+            ]
+            coded |= top_coded | bottom_coded
+        ranged = self.ranged[count]
+        low, high = self.value_range(count)
+        out[ranged] = [
+            f"{a:,.0f}{RANGE_SEPARATOR}{b:,.0f}"
+            for a, b in zip(low[ranged].tolist(), high[ranged].tolist(), strict=True)
+        ]
+        out[self.hidden[count] & ~coded & ~ranged] = COMPLEMENTARY_DISPLAY
+        out[self.row == RowReason.COMPLEMENTARY] = COMPLEMENTARY_DISPLAY
+        out[self.row == RowReason.SMALL_N] = f"{WITHHELD_DISPLAY} (n<{self.rules.min_n})"
         return out.tolist()
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -609,7 +723,9 @@ class _Table:
             any_hidden |= mask
         for status in self.status.values():
             any_hidden |= status != RateStatus.SHOWN
-        nulls = {c: row_hidden | self.hidden[c] for c in self.spec.counts}
+        for mask in self.ranged.values():
+            any_hidden |= mask
+        nulls = {c: row_hidden | self.hidden[c] | self.ranged[c] for c in self.spec.counts}
         nulls |= {r: row_hidden | (s != RateStatus.SHOWN) for r, s in self.status.items()}
         nulls |= {d: any_hidden for d in self.spec.derived}
         reason = np.array([r.name if r else None for r in RowReason], dtype=object)[self.row]
@@ -627,6 +743,10 @@ class _Table:
                 columns.append(
                     pl.Series(name + DISPLAY_SUFFIX, self.display(displays[name]), pl.String)
                 )
+            elif name in self.spec.counts:
+                columns.append(
+                    pl.Series(name + DISPLAY_SUFFIX, self.count_display(name), pl.String)
+                )
         columns.append(pl.Series(SUPPRESSION_REASON, reason.tolist(), pl.String))
         return pl.DataFrame(columns).filter(pl.Series(self.row != RowReason.OMITTED))
 
@@ -640,7 +760,9 @@ def suppress(
     """The table as it may be published: rules 0-5 above applied, display columns added.
     ``progress`` receives a line per round of rule 4 on large tables."""
     check_columns(spec, frame.columns)
-    clashes = {SUPPRESSION_REASON} | {r.column + DISPLAY_SUFFIX for r in spec.rates}
+    clashes = {SUPPRESSION_REASON} | {
+        c + DISPLAY_SUFFIX for c in (*spec.counts, *(r.column for r in spec.rates))
+    }
     if clashes & set(frame.columns):
         raise PublishSpecError(f"{spec.unique_id}: reserved column name(s) {clashes}")
     if frame.select(pl.struct(list(spec.primary_key)).is_duplicated().any()).item():
@@ -668,4 +790,5 @@ def suppress(
         propagation_only_cells=len(table.unchecked),
         notes=table.notes(),
         omitted_rows=int((table.row == RowReason.OMITTED).sum()),
+        ranged_counts=int(sum((m & shown).sum() for m in table.ranged.values())),
     )
