@@ -299,28 +299,30 @@ def test_no_suppressed_cell_can_be_recovered(declared: list[dict], sets: list[di
     assert result.exact == 0
 
 
-def test_propagation_alone_protects_when_components_are_too_large_for_exact_checks(
+def test_propagation_alone_misses_what_ranges_let_a_reader_solve(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Statewide tables skip the linear programs; the propagation check must hold alone."""
-    monkeypatch.setattr(disclosure, "MAX_EXACT_CELLS", 0)
+    """Why every component gets the linear programs (decision 0011): with complements
+    published as ranges, bounds are two-sided and propagation alone lets the integer
+    program pin cells. With the default limit no cell is left to propagation."""
     spec = make_spec(BOTH_WAYS)
-    result = Attack()
-    unchecked = 0
-    for seed in range(100, 130):
-        rng = np.random.default_rng(seed)
-        truth = student_table(rng, schools=int(rng.integers(2, 6)), sizes=(4, 70))
+    tables = [
+        student_table(np.random.default_rng(seed), schools=5, sizes=(4, 70))
+        for seed in range(100, 115)
+    ]
+    exact = Attack()
+    for truth in tables:
         table = suppress(truth, spec, RULES)
-        unchecked += table.propagation_only_cells
-        attack(table.frame, BOTH_WAYS, result, truth)
-    print(
-        f"\nadversarial, propagation only: {result.cells} suppressed values attacked, "
-        f"{result.linear} recovered by linear algebra, {result.exact} by integer programming"
-    )
-    assert unchecked > 0, "the exact check must really have been skipped"
-    assert result.cells > 200
-    assert result.linear == 0
-    assert result.exact == 0
+        assert table.propagation_only_cells == 0
+        attack(table.frame, BOTH_WAYS, exact, truth)
+    assert exact.cells > 100 and exact.exact == 0 and exact.linear == 0
+    monkeypatch.setattr(disclosure, "MAX_EXACT_CELLS", 0)
+    weak = Attack()
+    for truth in tables:
+        table = suppress(truth, spec, RULES)
+        assert table.propagation_only_cells > 0
+        attack(table.frame, BOTH_WAYS, weak, truth)
+    print(f"\npropagation only: {weak.exact} of {weak.cells} cells pinned by the reader")
 
 
 def test_rounds_recheck_only_changed_slices_and_agree_with_a_full_recheck(
@@ -346,7 +348,7 @@ def test_rounds_recheck_only_changed_slices_and_agree_with_a_full_recheck(
         disclosure.RoundMemo, "dirty_rows", lambda self, eq, unknown, lo, hi: unknown | True
     )
     rechecked = suppress(truth, spec, RULES)
-    assert together.complementary_rows > 20, "the tables must need several rounds"
+    assert together.ranged_counts + together.complementary_rows > 20, "several rounds needed"
     assert together.frame.equals(alone)
     assert together.frame.equals(rechecked.frame)
 
@@ -426,19 +428,23 @@ def test_small_cells_are_nulled_with_reason_and_large_cells_kept() -> None:
     assert big["rate_display"].to_list() == ["50.0%", "50.0%", "50.0%"]
 
 
-def test_lone_suppressed_cell_gets_the_next_smallest_as_complement() -> None:
+def test_lone_suppressed_cell_gets_the_largest_part_as_a_range_not_the_total() -> None:
+    """The complement loses the least: the largest sibling, published as its grid range,
+    never the group's total while a sibling can serve (decision 0011)."""
     out = suppress(_one_group([3, 40, 12, 60]), make_spec([["school"]]), RULES).frame
-    reasons = dict(zip(out["group_value"], out["suppression_reason"], strict=True))
-    assert reasons == {"R0": "SMALL_N", "R1": None, "R2": "COMPLEMENTARY", "R3": None}
+    shown = dict(zip(out["group_value"], out["denominator_display"], strict=True))
+    assert shown == {"R0": "suppressed (n<10)", "R1": "40", "R2": "12", "R3": "60 to 69"}
+    assert out["suppression_reason"].to_list() == ["SMALL_N", None, None, None]
+    assert out.filter(pl.col("group_value") == "R3")["denominator"].to_list() == [None]
 
 
 def test_two_small_cells_that_pin_each_other_get_a_complement() -> None:
     # 9 + 9 = 18 and each is below 10: a reader would know both are 9.
     pinned = suppress(_one_group([9, 9, 40, 60]), make_spec([["school"]]), RULES).frame
-    assert pinned["suppression_reason"].to_list().count("COMPLEMENTARY") == 1
+    assert pinned["denominator_display"].to_list().count("60 to 69") == 1
     # 3 + 4 = 7 leaves each anywhere from 1 to 6: no complement is needed.
     loose = suppress(_one_group([3, 4, 40, 60]), make_spec([["school"]]), RULES).frame
-    assert "COMPLEMENTARY" not in loose["suppression_reason"].to_list()
+    assert not any(" to " in d for d in loose["denominator_display"].to_list())
 
 
 def test_rates_are_top_and_bottom_coded_by_denominator_band() -> None:
@@ -458,7 +464,9 @@ def test_coded_numerator_cannot_be_recovered_from_the_group_total() -> None:
     ).frame
     hidden = out.filter(pl.col("numerator").is_null())
     assert hidden.height >= 2, "one hidden numerator in a group would follow from the total"
-    assert hidden["rate_display"].to_list()[1:] == ["suppressed (complementary)"]
+    # The complement is the largest other numerator, shown as a range with its rate.
+    assert hidden["numerator_display"].to_list()[1:] == ["20 to 29"]
+    assert hidden["rate_display"].to_list()[1:] == ["40.0% to 58.0%"]
 
 
 def test_derived_columns_hide_with_their_rates() -> None:

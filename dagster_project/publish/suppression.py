@@ -219,6 +219,7 @@ class _Table:
         self._check_additive(frame)
         self._omit_small_parts_of_withheld_totals()
         self.capped = self._capped_by_cell_size()
+        self._totals = {c: self._total_rows(c) for c in spec.counts}
         self.repeated_as_size = self._repeated_as_cell_size(frame)
         self.memo = {c: RoundMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
@@ -278,6 +279,13 @@ class _Table:
                 built[sets] = _Links.build([g for i in sets for g in by_set[i]], self.n)
             links[count] = built[sets]
         return links
+
+    def _total_rows(self, count: str) -> np.ndarray:
+        """Whether each row is the total of some group of ``count``."""
+        totals = self.links[count].equations.total
+        out = np.zeros(self.n, dtype=bool)
+        out[totals[totals >= 0]] = True
+        return out
 
     def _check_additive(self, frame: pl.DataFrame) -> None:
         """A declared total must be the sum of its parts, or the protection is an illusion."""
@@ -554,8 +562,9 @@ class _Table:
     ) -> tuple[int, int] | None:
         """The shown cell of these groups that loses the least, in this order of preference:
 
-        - a part, not a group's total: the total is the cell most readers look for, and
-          the parts of one group are often the totals of the next level down;
+        - a part, not a group's total: the total is the cell most readers look for;
+        - a cell that is no group's total at all: a district's all-students cell is a part
+          of the state but the total of the district's groups, and a headline number;
         - in the group with the fewest hidden cells: the likeliest source of the disclosure
           (one hidden cell beside a shown total), so a complement there fixes it without
           spilling into other groups;
@@ -565,6 +574,7 @@ class _Table:
         """
         links = self.links[count]
         total_of = links.equations.total
+        heads = self._totals[count]
         usable = links.equations.usable
         values = self.values[count]
         best: tuple | None = None
@@ -574,7 +584,14 @@ class _Table:
             for v in shown.tolist():
                 others = [h for h in links.groups_of(v).tolist() if h != g and usable[h]]
                 opens = sum(1 for h in others if self._unknown_in_group[h] == 0)
-                rank = (v == total_of[g], self._unknown_in_group[g], opens, -values[v], v)
+                rank = (
+                    v == total_of[g],
+                    heads[v],
+                    self._unknown_in_group[g],
+                    opens,
+                    -values[v],
+                    v,
+                )
                 if best is None or rank < best[0]:
                     best = (rank, int(g), int(v))
         return None if best is None else (best[1], best[2])
