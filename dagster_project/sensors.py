@@ -19,6 +19,7 @@ import dagster as dg
 from dagster_project.contracts import EXTRACTS, Extract
 from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name, sha256_of
 from dagster_project.partitions import school_years
+from dagster_project.privacy import scrub
 from dagster_project.settings import get_settings
 from dagster_project.warehouse import connect, ensure_schema
 
@@ -104,7 +105,8 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
 )
 def record_run_failures(context: dg.RunFailureSensorContext):
     run = context.dagster_run
-    error = context.failure_event.message or ""
+    # Our own errors never quote a file's values; a library's error might (decision 0009).
+    error = scrub(context.failure_event.message or "")
     files = run.tags.get("cte/file", "")
     log.error("run %s (%s) failed: file=%s error=%s", run.run_id, run.job_name, files, error)
     settings = get_settings()
@@ -112,7 +114,7 @@ def record_run_failures(context: dg.RunFailureSensorContext):
         ensure_schema(con)  # the first run of a fresh warehouse may be the one that failed
         con.execute(
             "insert into audit.run_alerts values (?, ?, ?, ?, now())",
-            [run.run_id, run.job_name, files, error[:4000]],
+            [run.run_id, run.job_name, files, error],
         )
 
 

@@ -18,6 +18,20 @@ DEVELOPMENT_PSEUDONYM_KEY = "nm-cte-development-key-not-for-production"
 
 
 @dataclass(frozen=True)
+class GzipLimits:
+    """How far a .csv.gz may expand before it is rejected (decision 0010).
+
+    The whole text of a file is held in memory (about five times its size once parsed), so
+    the size limit bounds a load's memory; the ratio catches a bomb early, long before the
+    size limit, and applies only past ``ratio_floor`` so a small file never trips it.
+    """
+
+    max_bytes: int = 1 << 30  # CTE_GZIP_MAX_BYTES
+    max_ratio: int = 200  # CTE_GZIP_MAX_RATIO; CSV text compresses 5-30 times
+    ratio_floor: int = 16 << 20
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     landing_dir: Path
@@ -28,6 +42,7 @@ class Settings:
     # Processes suppressing the publish's chunks (at most the CPU count): each holds one
     # chunk of about 200k rows, ~1 GiB at state scale.
     publish_workers: int = 2
+    gzip_limits: GzipLimits = GzipLimits()
 
     @property
     def warehouse_path(self) -> Path:
@@ -61,6 +76,10 @@ def get_settings() -> Settings:
         expectations_dir=REPO_ROOT / "expectations",
         min_n=int(os.environ.get("CTE_MIN_N", "10")),
         publish_workers=int(os.environ.get("CTE_PUBLISH_WORKERS", "2")),
+        gzip_limits=GzipLimits(
+            max_bytes=int(os.environ.get("CTE_GZIP_MAX_BYTES", GzipLimits.max_bytes)),
+            max_ratio=int(os.environ.get("CTE_GZIP_MAX_RATIO", GzipLimits.max_ratio)),
+        ),
     )
 
 

@@ -183,7 +183,13 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
             }
             paths = select_files(extract, landing_dir, years, config, recorded)
             context.log.info(f"{extract.name}: {len(paths)} file(s) to read for {sorted(years)}")
-            loader = Loader(con, landing_dir, pseudonym_key(), run_id=context.run.run_id)
+            loader = Loader(
+                con,
+                landing_dir,
+                pseudonym_key(),
+                run_id=context.run.run_id,
+                gzip_limits=get_settings().gzip_limits,
+            )
             outcomes = loader.load(paths, reload=config.reload)
             loaded = [o.manifest_id for o in outcomes if o.status is Status.LOADED]
             checks = _check_results(con, extract, loaded)

@@ -20,13 +20,26 @@ import duckdb
 import polars as pl
 
 from dagster_project.contracts import EXTRACTS_BY_NAME, Extract
-from dagster_project.ingest.landing import FileNameError, LandedFile, parse_file_name, sha256_of
+from dagster_project.ingest.landing import (
+    FileNameError,
+    LandedFile,
+    display_name,
+    parse_file_name,
+    sha256_of,
+)
 from dagster_project.ingest.reader import SOURCE_ROW, FileRejected, read_landed_file
 from dagster_project.ingest.reasons import FileReason, Status
 from dagster_project.ingest.rows import ISSUE_SCHEMA, Pseudonymizer, prepare_rows
+from dagster_project.privacy import describe_error
 from dagster_project.quality.validation import BatchResult, record_results, validate_batch
+from dagster_project.settings import GzipLimits
 
 log = logging.getLogger(__name__)
+
+
+class LoadFailed(RuntimeError):
+    """A batch failed past the per-file checks (validation or the write): nothing of it was
+    written. The message names the exception's type only: its text may quote values."""
 
 
 @dataclass
@@ -70,11 +83,13 @@ class Loader:
         pseudonym_key: bytes,
         run_id: str | None = None,
         today: date | None = None,
+        gzip_limits: GzipLimits | None = None,
     ):
         self.con = con
         self.landing_dir = landing_dir
         self.run_id = run_id
         self.today = today or date.today()
+        self.gzip_limits = gzip_limits or GzipLimits()
         self._pseudonymize = Pseudonymizer(pseudonym_key)
         self.validations: list[BatchResult] = []  # sanitized, for Data Docs
         self.seconds: Counter[str] = Counter()  # time per phase, for the benchmark
@@ -103,23 +118,30 @@ class Loader:
         by_path = {o.path: o for o in outcomes}
         for (extract_name, year), files in sorted(batches.items()):
             files.sort(key=lambda f: (f.district, f.submitted_at))
-            self._load_batch(EXTRACTS_BY_NAME[extract_name], year, files, by_path)
+            try:
+                self._load_batch(EXTRACTS_BY_NAME[extract_name], year, files, by_path)
+            except Exception as exc:
+                # `from None`: Dagster stores a chained exception's text and traceback too.
+                raise LoadFailed(
+                    f"{extract_name} {year}: the load failed ({describe_error(exc)}) after the "
+                    f"files were read; nothing of this batch of {len(files)} file(s) was written"
+                ) from None
         return outcomes
 
     # -- identification -------------------------------------------------------------------
 
     def _relative(self, path: Path) -> str:
         try:
-            return str(path.resolve().relative_to(self.landing_dir.resolve()))
+            return display_name(path.resolve().relative_to(self.landing_dir.resolve()))
         except ValueError:
-            return str(path)
+            return display_name(path)
 
     def _new_outcome(self, path: Path) -> FileOutcome:
         manifest_id = self.con.execute("select nextval('raw.manifest_id_seq')").fetchall()[0][0]
         return FileOutcome(
             manifest_id=manifest_id,
             path=self._relative(path),
-            file_name=path.name,
+            file_name=display_name(Path(path.name)),
             sha256=sha256_of(path),
             file_bytes=path.stat().st_size,
         )
@@ -181,24 +203,11 @@ class Loader:
                 )
                 self._record(outcome)
                 continue
-            started = time.perf_counter()
-            try:
-                parsed = read_landed_file(landed)
-            except FileRejected as exc:
-                outcome.reason_code, outcome.error_message = exc.reason, exc.message
+            item = self._read_one(landed, outcome, year)
+            if item is None:
                 self._record(outcome)
-                continue
-            outcome.encoding, outcome.notes = parsed.encoding, parsed.notes
-            outcome.rows_read = parsed.frame.height
-            self.seconds["read"] += time.perf_counter() - started
-            started = time.perf_counter()
-            rows, issues = prepare_rows(landed, parsed, self._pseudonymize)
-            self.seconds["structure"] += time.perf_counter() - started
-            lineage = {
-                "_manifest_id": pl.lit(outcome.manifest_id, pl.Int64),
-                "_file_year": pl.lit(year, pl.Int64),
-            }
-            pending.append(_Pending(landed, outcome, rows.with_columns(**lineage), issues))
+            else:
+                pending.append(item)
         if not pending:
             return
         started = time.perf_counter()
@@ -231,6 +240,40 @@ class Loader:
         record_results(self.con, validation, self.run_id)
         self.validations.append(validation)
         self.seconds["write"] += time.perf_counter() - started
+
+    def _read_one(self, landed: LandedFile, outcome: FileOutcome, year: int) -> _Pending | None:
+        """Read and check one file; None (the outcome says why) when it is rejected.
+
+        Whatever goes wrong with one file rejects that file only: the rest of the batch
+        loads. The reason never quotes the exception's text, which may hold the file's
+        values (polars quotes the rest of the file after an unbalanced quote)."""
+        started = time.perf_counter()
+        try:
+            parsed = read_landed_file(landed, self.gzip_limits)
+            outcome.encoding, outcome.notes = parsed.encoding, parsed.notes
+            outcome.rows_read = parsed.frame.height
+            self.seconds["read"] += time.perf_counter() - started
+            started = time.perf_counter()
+            rows, issues = prepare_rows(landed, parsed, self._pseudonymize)
+            self.seconds["structure"] += time.perf_counter() - started
+        except FileRejected as exc:
+            outcome.reason_code, outcome.error_message = exc.reason, exc.message
+            outcome.rows_read = None
+            return None
+        except Exception as exc:  # a file no rule foresaw: reject it, never crash the batch
+            log.error("%s: unexpected %s while reading", outcome.file_name, describe_error(exc))
+            outcome.reason_code = FileReason.UNREADABLE
+            outcome.error_message = (
+                f"the file could not be read ({describe_error(exc)}); check that it is a CSV "
+                "export of the extract with a header row, and resend it"
+            )
+            outcome.rows_read = None
+            return None
+        lineage = {
+            "_manifest_id": pl.lit(outcome.manifest_id, pl.Int64),
+            "_file_year": pl.lit(year, pl.Int64),
+        }
+        return _Pending(landed, outcome, rows.with_columns(**lineage), issues)
 
     # -- writing --------------------------------------------------------------------------
 
