@@ -15,13 +15,17 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import polars as pl
 import pytest
 
+from dagster_project.cli import run_load_then_build
 from dagster_project.contracts import get_extract
-from dagster_project.ingest.landing import landing_path
+from dagster_project.ingest.landing import landing_path, parse_file_name
+from dagster_project.ingest.reader import read_landed_file
+from dagster_project.ingest.rows import Pseudonymizer, prepare_rows
 
 YEAR = 2025
 ENROLLMENT = get_extract("student_enrollment")
@@ -351,3 +355,44 @@ def test_no_personal_value_in_any_file_output_or_record(loaded):
     alerts = con.execute("select error from audit.run_alerts").fetchall()
     assert alerts and "work_based_learning" in alerts[0][0]
     assert max(p.stat().st_size for p in files if p.suffix == ".html") < 200_000
+
+
+class _FakeJob:
+    def __init__(self, name: str, success: bool, calls: list[str]) -> None:
+        self.name, self.success, self.calls = name, success, calls
+
+    def execute_in_process(self, **_):
+        self.calls.append(self.name)
+        return SimpleNamespace(
+            success=self.success, dagster_run=SimpleNamespace(job_name=self.name)
+        )
+
+
+@pytest.mark.parametrize(("load_succeeds", "expected"), [(True, 2), (False, 1)])
+def test_cte_run_builds_and_publishes_only_after_a_load_that_succeeded(load_succeeds, expected):
+    calls: list[str] = []
+    jobs = {
+        "load_all_raw": _FakeJob("load_all_raw", load_succeeds, calls),
+        "build_marts": _FakeJob("build_marts", True, calls),
+    }
+    defs = SimpleNamespace(resolve_job_def=jobs.__getitem__)
+    results = run_load_then_build(defs, instance=None, tags={})
+    assert calls == ["load_all_raw", "build_marts"][:expected]
+    assert len(results) == expected
+
+
+def test_full_width_digits_give_the_same_pseudonym(tmp_path: Path):
+    extract = get_extract("cte_course_enrollment")
+    folder = landing_path(tmp_path, extract)
+    folder.mkdir(parents=True)
+    path = folder / f"cte_course_enrollment__001__{YEAR}__20250615T103000.csv"
+    header = ",".join(extract.column_names)
+    ascii_id, wide_id = "123456789", "１２３４５６７８９"
+    path.write_text(
+        f"{header}\n{ascii_id},001,010,{YEAR},AG101,S1,Y,0.5,N\n"
+        f"{wide_id},001,010,{YEAR},AG102,S1,Y,0.5,N\n"
+    )
+    landed = parse_file_name(path)
+    rows, issues = prepare_rows(landed, read_landed_file(landed), Pseudonymizer(b"k"))
+    assert issues.is_empty()
+    assert rows.height == 2 and rows["student_id"].n_unique() == 1
