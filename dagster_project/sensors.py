@@ -17,7 +17,13 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.contracts import EXTRACTS, Extract
-from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name, sha256_of
+from dagster_project.ingest.landing import (
+    FileNameError,
+    display_name,
+    list_landed,
+    parse_file_name,
+    sha256_of,
+)
 from dagster_project.partitions import school_years
 from dagster_project.privacy import scrub
 from dagster_project.settings import get_settings
@@ -76,14 +82,17 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
                 dg.RunRequest(
                     run_key=sha256_of(path),
                     partition_key=year,
+                    # A name that is not valid UTF-8 holds lone surrogates, which Dagster's
+                    # run storage refuses (the tick failed, every tick): the run carries the
+                    # printable name, and the load finds the file by it (raw.resolve_path).
                     run_config={
                         "ops": {
                             f"raw__{extract.name}": {
-                                "config": {"paths": [str(path.relative_to(landing_dir))]}
+                                "config": {"paths": [display_name(path.relative_to(landing_dir))]}
                             }
                         }
                     },
-                    tags={"cte/file": path.name, "cte/extract": extract.name},
+                    tags={"cte/file": display_name(Path(path.name)), "cte/extract": extract.name},
                 )
             )
         new_years = sorted(years - known)
