@@ -6,6 +6,9 @@ benchmark can point a whole pipeline at a scratch folder with one variable.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import logging
 import os
 from dataclasses import dataclass
@@ -84,15 +87,29 @@ def get_settings() -> Settings:
 
 
 def pseudonym_key() -> bytes:
-    """The HMAC secret for student IDs; a fixed development key only when none is set."""
+    """The HMAC secret for student IDs; the public development key only when none is set,
+    and then only the generated sample loads (decision 0011)."""
     key = os.environ.get("CTE_PSEUDONYM_KEY")
     if key:
         return key.encode()
     log.warning(
-        "CTE_PSEUDONYM_KEY is not set: student IDs are hashed with the fixed development key. "
-        "Set a secret before loading real data."
+        "CTE_PSEUDONYM_KEY is not set: only the generated sample data will load (hashed with "
+        "the public development key). Set a secret key before loading real data."
     )
     return DEVELOPMENT_PSEUDONYM_KEY.encode()
+
+
+def is_development_key(key: bytes) -> bool:
+    return hmac.compare_digest(key, DEVELOPMENT_PSEUDONYM_KEY.encode())
+
+
+@functools.lru_cache(maxsize=8)
+def key_fingerprint(key: bytes) -> str:
+    """What the manifest records of the key: enough to tell two keys apart, not to test
+    guesses of it quickly. PBKDF2 with 200,000 rounds costs ~0.1 s once per load and as much
+    per guess; 64 bits of output cannot confirm a long key by themselves."""
+    digest = hashlib.pbkdf2_hmac("sha256", key, b"nm-cte pseudonym key fingerprint", 200_000)
+    return digest[:8].hex()
 
 
 def disable_telemetry() -> None:

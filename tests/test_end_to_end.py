@@ -18,6 +18,7 @@ import pytest
 from dagster_project.contracts import EXTRACTS, Pii
 from dagster_project.ingest.audit import reconcile
 from dagster_project.ingest.landing import list_landed, parse_file_name
+from dagster_project.ingest.sample import register_sample_files
 from dagster_project.settings import DEVELOPMENT_PSEUDONYM_KEY
 
 pytestmark = pytest.mark.slow
@@ -191,6 +192,8 @@ def test_a_blocking_failure_keeps_the_previous_snapshot(tiny_home, tmp_path):
     [grade_14] = [d for d in defects if d["defect"] == "grade_14"]
     target = tiny_home / "raw" / "landing" / grade_14["file"]
     target.write_bytes((tmp_path / "defects" / grade_14["file"]).read_bytes())
+    # Generated too, so it may load without a key once registered beside the landing zone.
+    register_sample_files(tiny_home / "raw" / "landing", [target])
 
     env = {
         k: v

@@ -20,7 +20,7 @@ from dagster_project.ingest.landing import (
     parse_file_name,
     sha256_of,
 )
-from dagster_project.ingest.loader import FileOutcome, Loader
+from dagster_project.ingest.loader import RECEIVED, FileOutcome, Loader
 from dagster_project.ingest.reasons import Status
 from dagster_project.partitions import school_years
 from dagster_project.quality.data_docs import publish_data_docs
@@ -197,7 +197,8 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
             recorded = {
                 f"{p}|{s}"
                 for p, s in con.execute(
-                    "select path, sha256 from raw.load_manifest where extract = ?", [extract.name]
+                    f"select path, sha256 from raw.load_manifest where extract = ? and {RECEIVED}",
+                    [extract.name],
                 ).fetchall()
             }
             paths = select_files(extract, landing_dir, years, config, recorded)

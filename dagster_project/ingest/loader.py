@@ -30,11 +30,24 @@ from dagster_project.ingest.landing import (
 from dagster_project.ingest.reader import SOURCE_ROW, FileRejected, read_landed_file
 from dagster_project.ingest.reasons import FileReason, Status
 from dagster_project.ingest.rows import ISSUE_SCHEMA, Pseudonymizer, prepare_rows
+from dagster_project.ingest.sample import sample_hashes
 from dagster_project.privacy import describe_error
 from dagster_project.quality.validation import BatchResult, record_results, validate_batch
-from dagster_project.settings import GzipLimits
+from dagster_project.settings import (
+    DEVELOPMENT_PSEUDONYM_KEY,
+    GzipLimits,
+    is_development_key,
+    key_fingerprint,
+)
 
 log = logging.getLogger(__name__)
+DEVELOPMENT_KEY = DEVELOPMENT_PSEUDONYM_KEY.encode()
+# A file refused for want of a key was not received: it loads once a key is set.
+RECEIVED = "coalesce(reason_code, '') <> 'NO_PSEUDONYM_KEY'"
+
+
+class PseudonymKeyMismatch(RuntimeError):
+    """The key differs from the one the warehouse's earlier loads used: nothing is loaded."""
 
 
 class LoadFailed(RuntimeError):
@@ -63,6 +76,7 @@ class FileOutcome:
     reason_code: str | None = None
     error_message: str | None = None
     notes: list[str] = field(default_factory=list)
+    key_fingerprint: str | None = None
 
 
 @dataclass
@@ -91,12 +105,17 @@ class Loader:
         self.today = today or date.today()
         self.gzip_limits = gzip_limits or GzipLimits()
         self._pseudonymize = Pseudonymizer(pseudonym_key)
+        self.key_fingerprint = key_fingerprint(pseudonym_key)
+        # With the public development key only the generated sample may load (decision 0011).
+        self._sample_only = is_development_key(pseudonym_key)
+        self._sample = sample_hashes(landing_dir) if self._sample_only else frozenset()
         self.validations: list[BatchResult] = []  # sanitized, for Data Docs
         self.seconds: Counter[str] = Counter()  # time per phase, for the benchmark
         self.rows_validated = 0
 
     def load(self, paths: Iterable[Path], reload: bool = False) -> list[FileOutcome]:
         """Load files; ``reload`` re-reads files already recorded (same bytes) as new."""
+        self._check_key()
         outcomes: list[FileOutcome] = []
         batches: dict[tuple[str, int], list[LandedFile]] = defaultdict(list)
         seen: dict[str, FileOutcome] = {}
@@ -104,7 +123,7 @@ class Loader:
             outcome = self._new_outcome(path)
             outcomes.append(outcome)
             landed = self._identify(path, outcome)
-            if landed is None:
+            if landed is None or not self._admitted(outcome):
                 self._record(outcome)
                 continue
             duplicate_of = seen.get(outcome.sha256) or (
@@ -127,6 +146,44 @@ class Loader:
                     f"files were read; nothing of this batch of {len(files)} file(s) was written"
                 ) from None
         return outcomes
+
+    # -- the pseudonym key --------------------------------------------------------------
+
+    def _check_key(self) -> None:
+        """Refuse a key other than the earlier loads': its pseudonyms would not link to
+        theirs (a student's assessment rows would lose their enrollment)."""
+        others = self.con.execute(
+            "select key_fingerprint, count(*) from raw.load_manifest "
+            "where status in ('LOADED', 'SUPERSEDED') and key_fingerprint <> ? group by 1",
+            [self.key_fingerprint],
+        ).fetchall()
+        if not others:
+            return
+        theirs = ", ".join(f"{fp} ({n} file(s))" for fp, n in others)
+        development = key_fingerprint(DEVELOPMENT_KEY)
+        hint = (
+            " The earlier loads used the public development key (CTE_PSEUDONYM_KEY unset): "
+            "load real data into a new warehouse (CTE_WAREHOUSE_DIR)."
+            if any(fp == development for fp, _ in others)
+            else ""
+        )
+        raise PseudonymKeyMismatch(
+            f"CTE_PSEUDONYM_KEY differs from the key this warehouse was loaded with (key "
+            f"fingerprint {self.key_fingerprint}; earlier loads: {theirs}). Pseudonyms made "
+            "with another key do not link to the loaded ones, so nothing was loaded: set the "
+            f"warehouse's key and load again.{hint}"
+        )
+
+    def _admitted(self, outcome: FileOutcome) -> bool:
+        if not self._sample_only or outcome.sha256 in self._sample:
+            return True
+        outcome.reason_code = FileReason.NO_PSEUDONYM_KEY
+        outcome.error_message = (
+            "CTE_PSEUDONYM_KEY is not set, and without it only the generated sample data loads "
+            "(this file is not one the sample generator wrote): set a secret key, kept stable "
+            "across years, and load again"
+        )
+        return False
 
     # -- identification -------------------------------------------------------------------
 
@@ -161,7 +218,7 @@ class Loader:
     def _recorded_sha(self, sha256: str) -> FileOutcome | None:
         row = self.con.execute(
             "select manifest_id, file_name, status from raw.load_manifest "
-            "where sha256 = ? order by manifest_id limit 1",
+            f"where sha256 = ? and {RECEIVED} order by manifest_id limit 1",
             [sha256],
         ).fetchall()
         if not row:
@@ -371,7 +428,8 @@ class Loader:
             "insert into raw.load_manifest (manifest_id, path, file_name, sha256, extract, "
             "district_code, school_year, submitted_at, file_bytes, encoding, rows_read, "
             "rows_loaded, rows_quarantined, status, reason_code, error_message, notes, loaded_at, "
-            "run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "run_id, key_fingerprint) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 outcome.manifest_id,
                 outcome.path,
@@ -392,5 +450,6 @@ class Loader:
                 "; ".join(outcome.notes) or None,
                 datetime.now(UTC).replace(tzinfo=None),
                 self.run_id,
+                self.key_fingerprint,
             ],
         )
