@@ -192,11 +192,12 @@ def _records_quoted(text: str) -> _Table:
     header = records[0] if records else []
     data, lines = records[1:], lines[1:]
     width = max(len(header), 1)
-    padded = [(r + [""] * width)[:width] for r in data]
-    columns = list(zip(*padded, strict=True)) if padded else [() for _ in range(width)]
-    frame = pl.DataFrame(
-        {f"_{i}": pl.Series(col, dtype=pl.String) for i, col in enumerate(columns)}
-    ).with_columns(pl.all().replace("", None))  # as polars reads CSV: empty string = null
+    # Ragged rows are padded or cut to the header (they are quarantined as FIELD_COUNT).
+    padded = [r if len(r) == width else (r + [""] * width)[:width] for r in data]
+    schema = {f"_{i}": pl.String for i in range(width)}
+    frame = pl.DataFrame(padded, schema=schema, orient="row").with_columns(
+        pl.all().replace("", None)  # as polars reads CSV: empty string = null
+    )
     ends = text.endswith(("\n", "\r"))
     return _Table(header, lines, [len(r) for r in data], frame, blank, ends)
 
