@@ -7,7 +7,7 @@ file's value only through this module:
 - a value of a personal column (the contract's ``pii`` columns: student ID, names, birth
   date) is never shown, whatever it holds: ``MASK`` instead;
 - any other value is cut to ``MAX_SHOWN`` characters, so one huge cell cannot become a
-  huge page;
+  huge page, and runs shaped like an ID or a date are masked in it;
 - text that did not come from us (an exception's message from a parser or a database) is
   never shown: parsers quote the input they choke on, and polars quotes the rest of the
   file after an unbalanced quote. ``describe_error`` keeps the exception's type only.
@@ -30,12 +30,13 @@ _ELLIPSIS = "..."
 PERSONAL_COLUMNS: frozenset[str] = frozenset(
     c.name for e in EXTRACTS for c in e.columns if c.pii is not None
 )
-# Shapes of personal values, for free text we did not write (run alerts): 9-digit IDs,
-# full-width digits included, and dates. Names cannot be recognised, which is why parser
-# messages are dropped rather than scrubbed.
-_ID_OR_DATE = re.compile(
-    r"(?<![\d０-９])[\d０-９]{9}(?![\d０-９])|\b\d{1,4}[-/]\d{1,2}[-/]\d{1,4}\b"
-)
+# Shapes of personal values: 9 or more digits in a row (an ID, full-width digits included)
+# and dates. Masked in other columns' values too: a row whose fields are shifted but whose
+# count is right can put a student ID or birth date into, say, district_code. Names cannot
+# be recognised, which is why parser messages are dropped rather than scrubbed.
+ID_OR_DATE = r"\d{9,}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
+_ID_OR_DATE = re.compile(ID_OR_DATE)
+_HIDDEN = "***"
 
 
 def is_personal(column: str | None) -> bool:
@@ -50,14 +51,14 @@ def shown_value(column: str | None, value: object) -> str:
     """A file's value as a message may show it."""
     if is_personal(column):
         return MASK
-    return truncate("" if value is None else str(value))
+    return truncate(_ID_OR_DATE.sub(_HIDDEN, "" if value is None else str(value)))
 
 
 def shown_value_expr(column: str | None, value: pl.Expr) -> pl.Expr:
     """``shown_value`` for a polars column of text."""
     if is_personal(column):
         return pl.lit(MASK, dtype=pl.String)
-    text = value.cast(pl.String)
+    text = value.cast(pl.String).str.replace_all(ID_OR_DATE, _HIDDEN)
     return (
         pl.when(text.str.len_chars() > MAX_SHOWN)
         .then(text.str.slice(0, MAX_SHOWN - len(_ELLIPSIS)) + pl.lit(_ELLIPSIS))
@@ -81,4 +82,4 @@ def scrub(text: str, limit: int = 4000) -> str:
 
     A last line of defence for records the pipeline does not phrase itself; the pipeline's
     own errors are already free of file values (``describe_error``)."""
-    return truncate(_ID_OR_DATE.sub("***", text), limit)
+    return truncate(_ID_OR_DATE.sub(_HIDDEN, text), limit)

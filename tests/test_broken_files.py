@@ -396,3 +396,45 @@ def test_full_width_digits_give_the_same_pseudonym(tmp_path: Path):
     rows, issues = prepare_rows(landed, read_landed_file(landed), Pseudonymizer(b"k"))
     assert issues.is_empty()
     assert rows.height == 2 and rows["student_id"].n_unique() == 1
+
+
+def _course_file(tmp_path: Path, body: str) -> Path:
+    extract = get_extract("cte_course_enrollment")
+    folder = landing_path(tmp_path, extract)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"cte_course_enrollment__001__{YEAR}__20250615T103000.csv"
+    path.write_text(",".join(extract.column_names) + "\n" + body)
+    return path
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+def test_fields_beyond_the_header_are_quarantined(tmp_path: Path, quoted: bool):
+    good = f"123456789,001,010,{YEAR},AG101,S1,Y,0.5,N"
+    title = '"Welding, Intro"' if quoted else "Welding"
+    body = "\n".join(
+        [
+            good,  # line 2
+            good.replace("AG101", "AG102") + ",",  # 3: one empty field too many: shifted?
+            good.replace("AG101", "AG103") + f",{title}",  # 4: a value beyond the header
+            good.replace("AG101", "AG104").replace(",S1", ""),  # 5: a field missing
+            good.replace("AG101", "AG105"),  # 6
+        ]
+    )
+    landed = parse_file_name(_course_file(tmp_path, body + "\n"))
+    parsed = read_landed_file(landed)
+    assert parsed.ragged_rows == {3: 10, 4: 10, 5: 8}
+    rows, issues = prepare_rows(landed, parsed, Pseudonymizer(b"k"))
+    assert rows["_source_row"].to_list() == [2, 6]
+    assert set(issues["reason_code"]) == {"FIELD_COUNT"}
+    assert issues["value"].is_null().all()  # the shifted values are not repeated
+
+
+def test_a_trailing_comma_on_every_row_loses_nothing_and_loads(tmp_path: Path):
+    good = f"123456789,001,010,{YEAR},AG101,S1,Y,0.5,N,"
+    body = "\n".join([good, good.replace("AG101", "AG102"), good.replace("AG101", "AG103")])
+    landed = parse_file_name(_course_file(tmp_path, body + "\n"))
+    parsed = read_landed_file(landed)
+    assert parsed.ragged_rows == {}
+    assert any("empty field(s) after the last column" in n for n in parsed.notes)
+    rows, issues = prepare_rows(landed, parsed, Pseudonymizer(b"k"))
+    assert rows.height == 3 and issues.is_empty()

@@ -12,6 +12,7 @@ import gzip
 import io
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -77,14 +78,30 @@ def _read_csv(landed: LandedFile, limits: GzipLimits) -> ParsedFile:
     frame = _select_contract(landed, table.frame, header, notes)
     frame = frame.with_columns(pl.Series(SOURCE_ROW, table.lines, dtype=pl.Int64))
     width = len(header)
-    counts = dict(zip(table.lines, table.field_counts, strict=True))
-    truncated = []
-    last = table.lines[-1]
-    if not table.ends_with_newline and counts[last] < width:
-        truncated.append(last)
-        del counts[last]
-    ragged = {line: n for line, n in counts.items() if n != width}
+    counts, truncated = table.field_counts, []
+    if not table.ends_with_newline and counts[-1] < width:
+        truncated.append(table.lines[-1])
+    considered = counts[: len(counts) - len(truncated)]
+    row_width = _row_width(table, considered, width)
+    if row_width > width:
+        notes.append("ignored the empty field(s) after the last column on every row")
+    odd = [i for i, n in enumerate(considered) if n != row_width]
+    ragged = {table.lines[i]: counts[i] for i in odd}
     return ParsedFile(frame, encoding, notes, truncated, ragged, width)
+
+
+def _row_width(table: _Table, counts: list[int], width: int) -> int:
+    """How many fields a row should have: the header's, or more when every usual row ends in
+    the same empty fields (an export that adds a trailing comma to rows, not to the header).
+
+    A single row with an extra empty field is not excused: it is as likely a value shifted
+    right by an unquoted comma, its last field empty by chance."""
+    usual, _ = Counter(counts).most_common(1)[0]
+    if usual > width and all(
+        table.extra_is_empty(i, width) for i, n in enumerate(counts) if n == usual
+    ):
+        return usual
+    return width
 
 
 @dataclass
@@ -98,6 +115,10 @@ class _Table:
     frame: pl.DataFrame  # columns _0 .. _{n-1}, one per header field
     blank: int
     ends_with_newline: bool
+    fields_of: Callable[[int], list[str]]  # all fields of data record i (rarely needed)
+
+    def extra_is_empty(self, i: int, width: int) -> bool:
+        return not any(f.strip() for f in self.fields_of(i)[width:])
 
 
 def _gunzip(landed: LandedFile, limits: GzipLimits) -> bytes:
@@ -166,7 +187,15 @@ def _records_plain(text: str) -> _Table:
         if body
         else pl.DataFrame(schema=schema)
     )
-    return _Table(header, [n for n, _ in data], counts, frame, blank, ends_with_newline)
+    return _Table(
+        header,
+        [n for n, _ in data],
+        counts,
+        frame,
+        blank,
+        ends_with_newline,
+        lambda i: body[i].split(","),
+    )
 
 
 def _records_quoted(text: str) -> _Table:
@@ -199,7 +228,7 @@ def _records_quoted(text: str) -> _Table:
         pl.all().replace("", None)  # as polars reads CSV: empty string = null
     )
     ends = text.endswith(("\n", "\r"))
-    return _Table(header, lines, [len(r) for r in data], frame, blank, ends)
+    return _Table(header, lines, [len(r) for r in data], frame, blank, ends, data.__getitem__)
 
 
 def _decode(raw: bytes) -> tuple[str, str]:
@@ -240,8 +269,9 @@ def _require_columns(landed: LandedFile, header: list[str]) -> None:
         # header), so its fields are students' values and are not repeated here.
         raise FileRejected(
             FileReason.MISSING_COLUMNS,
-            f"the first line is not a header row: {len(expected) - len(missing)} of "
-            f"{len(expected)} required column names found. The file needs a header row; {need}",
+            f"the first line is not this extract's header row: {len(expected) - len(missing)} "
+            f"of {len(expected)} required column names found (the header row is missing, or "
+            f"its names differ from the contract's). {need}",
         )
     unexpected = [h for h in header if h not in expected]
     hints = []
