@@ -111,7 +111,7 @@ def _shifted_and_bad_values(district: str) -> bytes:
     bad_id["student_id"] = f"{bad_id['student_id'][:8]}X"
     rows[6] = _line(bad_id)
     huge = _values(district, 7)
-    huge["cohort_year"] = "2026" + "9" * 5_000_000 + HUGE_TAIL  # 5 MB in a typed column
+    huge["cohort_year"] = "2026" + "x" * 5_000_000 + HUGE_TAIL  # 5 MB in a typed column
     rows[7] = _line(huge)
     wrong_district = _values(district, 8)
     wrong_district["district_code"] = "002"
