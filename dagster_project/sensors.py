@@ -26,6 +26,7 @@ from dagster_project.ingest.landing import (
 )
 from dagster_project.partitions import school_years
 from dagster_project.privacy import scrub
+from dagster_project.run_health import fail_dead_runs
 from dagster_project.settings import get_settings
 from dagster_project.warehouse import connect, ensure_schema
 
@@ -162,4 +163,20 @@ def build_sensors(
     build_marts: dg.UnresolvedAssetJobDefinition,
 ) -> list:
     landing = [build_landing_sensor(e, load_jobs[e.name]) for e in EXTRACTS]
-    return [*landing, build_rebuild_sensor(build_marts), record_run_failures]
+    return [
+        *landing,
+        build_rebuild_sensor(build_marts),
+        record_run_failures,
+        fail_dead_runs_sensor,
+    ]
+
+
+@dg.sensor(
+    name="fail_dead_runs",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks runs whose process was killed or crashed as failed, so the queue moves on",
+)
+def fail_dead_runs_sensor(context: dg.SensorEvaluationContext):
+    healed = fail_dead_runs(context.instance)
+    return dg.SkipReason(f"marked {len(healed)} dead run(s) failed" if healed else "none dead")

@@ -102,13 +102,14 @@ def test_a_failed_run_is_recorded_as_an_alert(cte_home):
     ]
 
 
-def test_a_non_utf8_file_name_is_recorded_as_rejected_not_a_failing_tick(cte_home, dbt_manifest):
+def test_a_non_utf8_file_name_is_recorded_as_rejected_not_a_failing_tick(cte_home):
     """A Latin-1 byte in a name (a Windows share) made the sensor fail on every tick."""
     import os
 
     import duckdb
 
-    from dagster_project.definitions import defs
+    from dagster_project.assets.raw import build_raw_asset
+    from dagster_project.resources import WarehouseResource
 
     folder = landing_path(cte_home.landing_dir, EXTRACT)
     folder.mkdir(parents=True, exist_ok=True)
@@ -120,9 +121,11 @@ def test_a_non_utf8_file_name_is_recorded_as_rejected_not_a_failing_tick(cte_hom
         result, cursor = _tick(_sensor(), instance)
         [request] = result.run_requests
         assert request.tags["cte/file"].encode("utf-8")  # storable: no lone surrogate
-        load = defs.resolve_job_def("load_student_enrollment")
         instance.add_dynamic_partitions("school_year", [request.partition_key])
-        run = load.execute_in_process(
+        # The resources of this test's home (defs may have been imported under another).
+        run = dg.materialize(
+            [build_raw_asset(EXTRACT)],
+            resources={"warehouse": WarehouseResource.from_settings()},
             instance=instance,
             partition_key=request.partition_key,
             run_config=request.run_config,
