@@ -123,27 +123,43 @@ def cmd_run(args: argparse.Namespace) -> None:
     from dagster_project.partitions import school_years
 
     instance = dg.DagsterInstance.get()
+    _fail_dead_runs(instance)
     years = _landed_years(settings)
     known = set(instance.get_dynamic_partitions(school_years.name))
     instance.add_dynamic_partitions(school_years.name, [y for y in years if y not in known])
     keys = instance.get_dynamic_partitions(school_years.name)
     started = time.monotonic()
     print(f"Loading school years {years[0]}..{years[-1]} ...")
-    load = defs.resolve_job_def("load_all_raw").execute_in_process(
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
-        raise_on_error=False,
-    )
-    print("Building marts (dbt build) and publishing ...")
-    marts = defs.resolve_job_def("build_marts").execute_in_process(
-        instance=instance, raise_on_error=False
-    )
+    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    results = run_load_then_build(defs, instance, tags)
     from dagster_project.summary import print_summary
 
     print_summary(settings, time.monotonic() - started)
-    if not (load.success and marts.success):
-        failed = [r.dagster_run.job_name for r in (load, marts) if not r.success]
-        sys.exit(f"Run failed in {', '.join(failed)}; see the Dagster UI (make ui) for details.")
+    failed = [r.dagster_run.job_name for r in results if not r.success]
+    if failed:
+        skipped = " (marts not rebuilt, nothing published)" if len(results) == 1 else ""
+        sys.exit(
+            f"Run failed in {', '.join(failed)}{skipped}; see the Dagster UI (make ui) for details."
+        )
+
+
+def run_load_then_build(defs, instance, tags: dict[str, str]) -> list:
+    """Load, then build and publish, but only after a load that succeeded.
+
+    A load that fails part-way leaves some extracts and years unloaded: marts built on that
+    would lose rows (issue 23: program_continuum 13,343 -> 8,822) and the publish would
+    replace a whole snapshot with them. The previous snapshot stays instead."""
+    load = defs.resolve_job_def("load_all_raw").execute_in_process(
+        instance=instance, tags=tags | run_host_tag(), raise_on_error=False
+    )
+    if not load.success:
+        print("The load failed: the marts are not rebuilt and the published snapshot stays.")
+        return [load]
+    print("Building marts (dbt build) and publishing ...")
+    marts = defs.resolve_job_def("build_marts").execute_in_process(
+        instance=instance, tags=run_host_tag(), raise_on_error=False
+    )
+    return [load, marts]
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -159,6 +175,7 @@ def cmd_load(args: argparse.Namespace) -> None:
 
     extract = get_extract(args.extract)
     instance = dg.DagsterInstance.get()
+    _fail_dead_runs(instance)
     if str(args.year) not in instance.get_dynamic_partitions(school_years.name):
         instance.add_dynamic_partitions(school_years.name, [str(args.year)])
     config = {"district": args.district, "reload": args.reload}
@@ -166,6 +183,7 @@ def cmd_load(args: argparse.Namespace) -> None:
         instance=instance,
         partition_key=str(args.year),
         run_config={"ops": {f"raw__{extract.name}": {"config": config}}},
+        tags=run_host_tag(),
         raise_on_error=False,
     )
     for event in result.get_asset_materialization_events():
@@ -173,6 +191,22 @@ def cmd_load(args: argparse.Namespace) -> None:
             print(f"{key}: {value.value}")
     if not result.success:
         sys.exit("load failed; see the Dagster UI (make ui)")
+
+
+def run_host_tag() -> dict[str, str]:
+    import socket
+
+    from dagster_project.run_health import HOST_TAG
+
+    return {HOST_TAG: socket.gethostname()}
+
+
+def _fail_dead_runs(instance) -> None:
+    """A killed earlier `cte run` must not leave its run STARTED (and the UI's queue stuck)."""
+    from dagster_project.run_health import fail_dead_runs
+
+    for run_id in fail_dead_runs(instance):
+        print(f"Run {run_id} had died (killed or crashed); marked failed.")
 
 
 def cmd_ui(_: argparse.Namespace) -> None:

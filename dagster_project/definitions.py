@@ -1,14 +1,13 @@
 """The Dagster code location: assets, checks, jobs, sensors, schedules and resources."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from dagster_project.assets.dbt import nm_cte_dbt_assets
 from dagster_project.assets.publish import dq_report, published_snapshot
 from dagster_project.assets.raw import raw_assets
 from dagster_project.dbt_project import nm_cte_dbt
 from dagster_project.jobs import build_marts, jobs, load_jobs, schedules
-from dagster_project.resources import WarehouseResource
+from dagster_project.resources import LocalDbtCliResource, WarehouseResource
 from dagster_project.sensors import build_sensors
 from dagster_project.settings import disable_telemetry
 
@@ -23,6 +22,6 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
     resources={
         "warehouse": WarehouseResource.from_settings(),
-        "dbt": DbtCliResource(project_dir=nm_cte_dbt),
+        "dbt": LocalDbtCliResource(project_dir=nm_cte_dbt),
     },
 )

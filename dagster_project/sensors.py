@@ -17,8 +17,16 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.contracts import EXTRACTS, Extract
-from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name, sha256_of
+from dagster_project.ingest.landing import (
+    FileNameError,
+    display_name,
+    list_landed,
+    parse_file_name,
+    sha256_of,
+)
 from dagster_project.partitions import school_years
+from dagster_project.privacy import scrub
+from dagster_project.run_health import fail_dead_runs
 from dagster_project.settings import get_settings
 from dagster_project.warehouse import connect, ensure_schema
 
@@ -75,14 +83,17 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
                 dg.RunRequest(
                     run_key=sha256_of(path),
                     partition_key=year,
+                    # A name that is not valid UTF-8 holds lone surrogates, which Dagster's
+                    # run storage refuses (the tick failed, every tick): the run carries the
+                    # printable name, and the load finds the file by it (raw.resolve_path).
                     run_config={
                         "ops": {
                             f"raw__{extract.name}": {
-                                "config": {"paths": [str(path.relative_to(landing_dir))]}
+                                "config": {"paths": [display_name(path.relative_to(landing_dir))]}
                             }
                         }
                     },
-                    tags={"cte/file": path.name, "cte/extract": extract.name},
+                    tags={"cte/file": display_name(Path(path.name)), "cte/extract": extract.name},
                 )
             )
         new_years = sorted(years - known)
@@ -104,7 +115,8 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
 )
 def record_run_failures(context: dg.RunFailureSensorContext):
     run = context.dagster_run
-    error = context.failure_event.message or ""
+    # Our own errors never quote a file's values; a library's error might (decision 0009).
+    error = scrub(context.failure_event.message or "")
     files = run.tags.get("cte/file", "")
     log.error("run %s (%s) failed: file=%s error=%s", run.run_id, run.job_name, files, error)
     settings = get_settings()
@@ -112,7 +124,7 @@ def record_run_failures(context: dg.RunFailureSensorContext):
         ensure_schema(con)  # the first run of a fresh warehouse may be the one that failed
         con.execute(
             "insert into audit.run_alerts values (?, ?, ?, ?, now())",
-            [run.run_id, run.job_name, files, error[:4000]],
+            [run.run_id, run.job_name, files, error],
         )
 
 
@@ -151,4 +163,20 @@ def build_sensors(
     build_marts: dg.UnresolvedAssetJobDefinition,
 ) -> list:
     landing = [build_landing_sensor(e, load_jobs[e.name]) for e in EXTRACTS]
-    return [*landing, build_rebuild_sensor(build_marts), record_run_failures]
+    return [
+        *landing,
+        build_rebuild_sensor(build_marts),
+        record_run_failures,
+        fail_dead_runs_sensor,
+    ]
+
+
+@dg.sensor(
+    name="fail_dead_runs",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks runs whose process was killed or crashed as failed, so the queue moves on",
+)
+def fail_dead_runs_sensor(context: dg.SensorEvaluationContext):
+    healed = fail_dead_runs(context.instance)
+    return dg.SkipReason(f"marked {len(healed)} dead run(s) failed" if healed else "none dead")

@@ -6,6 +6,9 @@ benchmark can point a whole pipeline at a scratch folder with one variable.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import logging
 import os
 from dataclasses import dataclass
@@ -15,6 +18,20 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_PSEUDONYM_KEY = "nm-cte-development-key-not-for-production"
+
+
+@dataclass(frozen=True)
+class GzipLimits:
+    """How far a .csv.gz may expand before it is rejected (decision 0010).
+
+    The whole text of a file is held in memory (about five times its size once parsed), so
+    the size limit bounds a load's memory; the ratio catches a bomb early, long before the
+    size limit, and applies only past ``ratio_floor`` so a small file never trips it.
+    """
+
+    max_bytes: int = 1 << 30  # CTE_GZIP_MAX_BYTES
+    max_ratio: int = 200  # CTE_GZIP_MAX_RATIO; CSV text compresses 5-30 times
+    ratio_floor: int = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -28,6 +45,7 @@ class Settings:
     # Processes suppressing the publish's chunks (at most the CPU count): each holds one
     # chunk of about 200k rows, ~1 GiB at state scale.
     publish_workers: int = 2
+    gzip_limits: GzipLimits = GzipLimits()
 
     @property
     def warehouse_path(self) -> Path:
@@ -61,19 +79,37 @@ def get_settings() -> Settings:
         expectations_dir=REPO_ROOT / "expectations",
         min_n=int(os.environ.get("CTE_MIN_N", "10")),
         publish_workers=int(os.environ.get("CTE_PUBLISH_WORKERS", "2")),
+        gzip_limits=GzipLimits(
+            max_bytes=int(os.environ.get("CTE_GZIP_MAX_BYTES", GzipLimits.max_bytes)),
+            max_ratio=int(os.environ.get("CTE_GZIP_MAX_RATIO", GzipLimits.max_ratio)),
+        ),
     )
 
 
 def pseudonym_key() -> bytes:
-    """The HMAC secret for student IDs; a fixed development key only when none is set."""
+    """The HMAC secret for student IDs; the public development key only when none is set,
+    and then only the generated sample loads (decision 0011)."""
     key = os.environ.get("CTE_PSEUDONYM_KEY")
     if key:
         return key.encode()
     log.warning(
-        "CTE_PSEUDONYM_KEY is not set: student IDs are hashed with the fixed development key. "
-        "Set a secret before loading real data."
+        "CTE_PSEUDONYM_KEY is not set: only the generated sample data will load (hashed with "
+        "the public development key). Set a secret key before loading real data."
     )
     return DEVELOPMENT_PSEUDONYM_KEY.encode()
+
+
+def is_development_key(key: bytes) -> bool:
+    return hmac.compare_digest(key, DEVELOPMENT_PSEUDONYM_KEY.encode())
+
+
+@functools.lru_cache(maxsize=8)
+def key_fingerprint(key: bytes) -> str:
+    """What the manifest records of the key: enough to tell two keys apart, not to test
+    guesses of it quickly. PBKDF2 with 200,000 rounds costs ~0.1 s once per load and as much
+    per guess; 64 bits of output cannot confirm a long key by themselves."""
+    digest = hashlib.pbkdf2_hmac("sha256", key, b"nm-cte pseudonym key fingerprint", 200_000)
+    return digest[:8].hex()
 
 
 def disable_telemetry() -> None:

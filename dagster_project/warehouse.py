@@ -39,8 +39,11 @@ create table if not exists raw.load_manifest (
     error_message    varchar,
     notes            varchar,
     loaded_at        timestamp not null,
-    run_id           varchar
+    run_id           varchar,
+    key_fingerprint  varchar
 );
+-- Warehouses created before the column existed (decision 0011).
+alter table raw.load_manifest add column if not exists key_fingerprint varchar;
 create table if not exists raw.quarantine (
     manifest_id  bigint not null,
     source_row   bigint not null,

@@ -100,3 +100,46 @@ def test_a_failed_run_is_recorded_as_an_alert(cte_home):
     assert rows == [
         (result.run_id, "failing_job", "student_enrollment__001__2024__20240615T103000.csv")
     ]
+
+
+def test_a_non_utf8_file_name_is_recorded_as_rejected_not_a_failing_tick(cte_home):
+    """A Latin-1 byte in a name (a Windows share) made the sensor fail on every tick."""
+    import os
+
+    import duckdb
+
+    from dagster_project.assets.raw import build_raw_asset
+    from dagster_project.resources import WarehouseResource
+
+    folder = landing_path(cte_home.landing_dir, EXTRACT)
+    folder.mkdir(parents=True, exist_ok=True)
+    raw_name = b"student_enrollment__001__2024__20240615T103000_Pe\xf1a.csv"
+    with open(os.fsencode(folder) + b"/" + raw_name, "wb") as fh:
+        fh.write(b"student_id\n123456789\n")
+    time.sleep(2.1)
+    with dg.instance_for_test() as instance:
+        result, cursor = _tick(_sensor(), instance)
+        [request] = result.run_requests
+        assert request.tags["cte/file"].encode("utf-8")  # storable: no lone surrogate
+        instance.add_dynamic_partitions("school_year", [request.partition_key])
+        # The resources of this test's home (defs may have been imported under another).
+        run = dg.materialize(
+            [build_raw_asset(EXTRACT)],
+            resources={"warehouse": WarehouseResource.from_settings()},
+            instance=instance,
+            partition_key=request.partition_key,
+            run_config=request.run_config,
+            tags=request.tags,
+            raise_on_error=False,
+        )
+        assert run.success
+        again, _ = _tick(_sensor(), instance, cursor)
+        assert again.run_requests == []  # the next tick is quiet, not an error
+    with duckdb.connect(str(cte_home.warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "select file_name, status, reason_code, error_message from raw.load_manifest"
+        )
+        [(name, status, reason, message)] = rows.fetchall()
+    assert (status, reason) == ("REJECTED", "BAD_FILE_NAME")
+    assert name == "student_enrollment__001__2024__20240615T103000_Pe\ufffda.csv"
+    assert "not valid UTF-8" in message

@@ -13,8 +13,14 @@ from pydantic import Field
 
 from dagster_project.contracts import EXTRACTS, Extract
 from dagster_project.ingest.audit import reconcile
-from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name, sha256_of
-from dagster_project.ingest.loader import FileOutcome, Loader
+from dagster_project.ingest.landing import (
+    FileNameError,
+    display_name,
+    list_landed,
+    parse_file_name,
+    sha256_of,
+)
+from dagster_project.ingest.loader import RECEIVED, FileOutcome, Loader
 from dagster_project.ingest.reasons import Status
 from dagster_project.partitions import school_years
 from dagster_project.quality.data_docs import publish_data_docs
@@ -48,7 +54,11 @@ def select_files(
 ) -> list[Path]:
     """The files a run should read. ``recorded`` holds 'path|sha256' already in the manifest."""
     if config.paths:
-        return [Path(p) if Path(p).is_absolute() else landing_dir / p for p in config.paths]
+        return [
+            found
+            for p in config.paths
+            for found in resolve_path(Path(p) if Path(p).is_absolute() else landing_dir / p)
+        ]
     latest: dict[tuple, tuple] = {}
     chosen = []
     for path in list_landed(landing_dir, extract):
@@ -65,6 +75,15 @@ def select_files(
         elif f"{path.relative_to(landing_dir)}|{sha256_of(path)}" not in recorded:
             chosen.append(path)
     return chosen + [p for _, p in latest.values()]
+
+
+def resolve_path(path: Path) -> list[Path]:
+    """The landed file(s) a run's path names. The sensor names a file whose name is not valid
+    UTF-8 by its printable form (U+FFFD for each bad byte): that is matched in the folder."""
+    if path.exists() or not path.parent.is_dir():
+        return [path]
+    matches = [p for p in path.parent.iterdir() if display_name(Path(p.name)) == path.name]
+    return matches or [path]
 
 
 def _summary(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
@@ -178,12 +197,19 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
             recorded = {
                 f"{p}|{s}"
                 for p, s in con.execute(
-                    "select path, sha256 from raw.load_manifest where extract = ?", [extract.name]
+                    f"select path, sha256 from raw.load_manifest where extract = ? and {RECEIVED}",
+                    [extract.name],
                 ).fetchall()
             }
             paths = select_files(extract, landing_dir, years, config, recorded)
             context.log.info(f"{extract.name}: {len(paths)} file(s) to read for {sorted(years)}")
-            loader = Loader(con, landing_dir, pseudonym_key(), run_id=context.run.run_id)
+            loader = Loader(
+                con,
+                landing_dir,
+                pseudonym_key(),
+                run_id=context.run.run_id,
+                gzip_limits=get_settings().gzip_limits,
+            )
             outcomes = loader.load(paths, reload=config.reload)
             loaded = [o.manifest_id for o in outcomes if o.status is Status.LOADED]
             checks = _check_results(con, extract, loaded)

@@ -6,6 +6,7 @@ raw/landing/<family>/<extract>/<extract>__<district|state>__<year>__<yyyymmddThh
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +49,25 @@ def landing_path(landing_dir: Path, extract: Extract) -> Path:
     return landing_dir / extract.family.value / extract.name
 
 
+def display_name(path: Path) -> str:
+    """A path as text that can be stored and logged.
+
+    A name that is not valid UTF-8 (a Latin-1 or cp1252 name from a Windows share) comes
+    to Python with lone surrogates, which DuckDB, Dagster's tags and JSON refuse; the bytes
+    that do not decode show as U+FFFD."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def is_valid_name(path: Path) -> bool:
+    return display_name(path) == str(path)
+
+
 def parse_file_name(path: Path) -> LandedFile:
+    if not is_valid_name(Path(path.name)):
+        raise FileNameError(
+            f"{display_name(Path(path.name))}: the file name is not valid UTF-8 (the bytes "
+            "shown as \ufffd); rename the file with plain letters, digits and underscores"
+        )
     m = _NAME.match(path.name)
     if not m:
         raise FileNameError(

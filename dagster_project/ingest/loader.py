@@ -20,13 +20,39 @@ import duckdb
 import polars as pl
 
 from dagster_project.contracts import EXTRACTS_BY_NAME, Extract
-from dagster_project.ingest.landing import FileNameError, LandedFile, parse_file_name, sha256_of
+from dagster_project.ingest.landing import (
+    FileNameError,
+    LandedFile,
+    display_name,
+    parse_file_name,
+    sha256_of,
+)
 from dagster_project.ingest.reader import SOURCE_ROW, FileRejected, read_landed_file
 from dagster_project.ingest.reasons import FileReason, Status
 from dagster_project.ingest.rows import ISSUE_SCHEMA, Pseudonymizer, prepare_rows
+from dagster_project.ingest.sample import sample_hashes
+from dagster_project.privacy import describe_error
 from dagster_project.quality.validation import BatchResult, record_results, validate_batch
+from dagster_project.settings import (
+    DEVELOPMENT_PSEUDONYM_KEY,
+    GzipLimits,
+    is_development_key,
+    key_fingerprint,
+)
 
 log = logging.getLogger(__name__)
+DEVELOPMENT_KEY = DEVELOPMENT_PSEUDONYM_KEY.encode()
+# A file refused for want of a key was not received: it loads once a key is set.
+RECEIVED = "coalesce(reason_code, '') <> 'NO_PSEUDONYM_KEY'"
+
+
+class PseudonymKeyMismatch(RuntimeError):
+    """The key differs from the one the warehouse's earlier loads used: nothing is loaded."""
+
+
+class LoadFailed(RuntimeError):
+    """A batch failed past the per-file checks (validation or the write): nothing of it was
+    written. The message names the exception's type only: its text may quote values."""
 
 
 @dataclass
@@ -50,6 +76,7 @@ class FileOutcome:
     reason_code: str | None = None
     error_message: str | None = None
     notes: list[str] = field(default_factory=list)
+    key_fingerprint: str | None = None
 
 
 @dataclass
@@ -70,18 +97,25 @@ class Loader:
         pseudonym_key: bytes,
         run_id: str | None = None,
         today: date | None = None,
+        gzip_limits: GzipLimits | None = None,
     ):
         self.con = con
         self.landing_dir = landing_dir
         self.run_id = run_id
         self.today = today or date.today()
+        self.gzip_limits = gzip_limits or GzipLimits()
         self._pseudonymize = Pseudonymizer(pseudonym_key)
+        self.key_fingerprint = key_fingerprint(pseudonym_key)
+        # With the public development key only the generated sample may load (decision 0011).
+        self._sample_only = is_development_key(pseudonym_key)
+        self._sample = sample_hashes(landing_dir) if self._sample_only else frozenset()
         self.validations: list[BatchResult] = []  # sanitized, for Data Docs
         self.seconds: Counter[str] = Counter()  # time per phase, for the benchmark
         self.rows_validated = 0
 
     def load(self, paths: Iterable[Path], reload: bool = False) -> list[FileOutcome]:
         """Load files; ``reload`` re-reads files already recorded (same bytes) as new."""
+        self._check_key()
         outcomes: list[FileOutcome] = []
         batches: dict[tuple[str, int], list[LandedFile]] = defaultdict(list)
         seen: dict[str, FileOutcome] = {}
@@ -89,7 +123,7 @@ class Loader:
             outcome = self._new_outcome(path)
             outcomes.append(outcome)
             landed = self._identify(path, outcome)
-            if landed is None:
+            if landed is None or not self._admitted(outcome):
                 self._record(outcome)
                 continue
             duplicate_of = seen.get(outcome.sha256) or (
@@ -103,23 +137,68 @@ class Loader:
         by_path = {o.path: o for o in outcomes}
         for (extract_name, year), files in sorted(batches.items()):
             files.sort(key=lambda f: (f.district, f.submitted_at))
-            self._load_batch(EXTRACTS_BY_NAME[extract_name], year, files, by_path)
+            try:
+                self._load_batch(EXTRACTS_BY_NAME[extract_name], year, files, by_path)
+            except Exception as exc:
+                # `from None`: Dagster stores a chained exception's text and traceback too.
+                raise LoadFailed(
+                    f"{extract_name} {year}: the load failed ({describe_error(exc)}) after the "
+                    f"files were read; nothing of this batch of {len(files)} file(s) was written"
+                ) from None
         return outcomes
+
+    # -- the pseudonym key --------------------------------------------------------------
+
+    def _check_key(self) -> None:
+        """Refuse a key other than the earlier loads': its pseudonyms would not link to
+        theirs (a student's assessment rows would lose their enrollment)."""
+        others = self.con.execute(
+            "select key_fingerprint, count(*) from raw.load_manifest "
+            "where status in ('LOADED', 'SUPERSEDED') and key_fingerprint <> ? group by 1",
+            [self.key_fingerprint],
+        ).fetchall()
+        if not others:
+            return
+        theirs = ", ".join(f"{fp} ({n} file(s))" for fp, n in others)
+        development = key_fingerprint(DEVELOPMENT_KEY)
+        hint = (
+            " The earlier loads used the public development key (CTE_PSEUDONYM_KEY unset): "
+            "load real data into a new warehouse (CTE_WAREHOUSE_DIR)."
+            if any(fp == development for fp, _ in others)
+            else ""
+        )
+        raise PseudonymKeyMismatch(
+            f"CTE_PSEUDONYM_KEY differs from the key this warehouse was loaded with (key "
+            f"fingerprint {self.key_fingerprint}; earlier loads: {theirs}). Pseudonyms made "
+            "with another key do not link to the loaded ones, so nothing was loaded: set the "
+            f"warehouse's key and load again.{hint}"
+        )
+
+    def _admitted(self, outcome: FileOutcome) -> bool:
+        if not self._sample_only or outcome.sha256 in self._sample:
+            return True
+        outcome.reason_code = FileReason.NO_PSEUDONYM_KEY
+        outcome.error_message = (
+            "CTE_PSEUDONYM_KEY is not set, and without it only the generated sample data loads "
+            "(this file is not one the sample generator wrote): set a secret key, kept stable "
+            "across years, and load again"
+        )
+        return False
 
     # -- identification -------------------------------------------------------------------
 
     def _relative(self, path: Path) -> str:
         try:
-            return str(path.resolve().relative_to(self.landing_dir.resolve()))
+            return display_name(path.resolve().relative_to(self.landing_dir.resolve()))
         except ValueError:
-            return str(path)
+            return display_name(path)
 
     def _new_outcome(self, path: Path) -> FileOutcome:
         manifest_id = self.con.execute("select nextval('raw.manifest_id_seq')").fetchall()[0][0]
         return FileOutcome(
             manifest_id=manifest_id,
             path=self._relative(path),
-            file_name=path.name,
+            file_name=display_name(Path(path.name)),
             sha256=sha256_of(path),
             file_bytes=path.stat().st_size,
         )
@@ -139,7 +218,7 @@ class Loader:
     def _recorded_sha(self, sha256: str) -> FileOutcome | None:
         row = self.con.execute(
             "select manifest_id, file_name, status from raw.load_manifest "
-            "where sha256 = ? order by manifest_id limit 1",
+            f"where sha256 = ? and {RECEIVED} order by manifest_id limit 1",
             [sha256],
         ).fetchall()
         if not row:
@@ -181,24 +260,11 @@ class Loader:
                 )
                 self._record(outcome)
                 continue
-            started = time.perf_counter()
-            try:
-                parsed = read_landed_file(landed)
-            except FileRejected as exc:
-                outcome.reason_code, outcome.error_message = exc.reason, exc.message
+            item = self._read_one(landed, outcome, year)
+            if item is None:
                 self._record(outcome)
-                continue
-            outcome.encoding, outcome.notes = parsed.encoding, parsed.notes
-            outcome.rows_read = parsed.frame.height
-            self.seconds["read"] += time.perf_counter() - started
-            started = time.perf_counter()
-            rows, issues = prepare_rows(landed, parsed, self._pseudonymize)
-            self.seconds["structure"] += time.perf_counter() - started
-            lineage = {
-                "_manifest_id": pl.lit(outcome.manifest_id, pl.Int64),
-                "_file_year": pl.lit(year, pl.Int64),
-            }
-            pending.append(_Pending(landed, outcome, rows.with_columns(**lineage), issues))
+            else:
+                pending.append(item)
         if not pending:
             return
         started = time.perf_counter()
@@ -231,6 +297,40 @@ class Loader:
         record_results(self.con, validation, self.run_id)
         self.validations.append(validation)
         self.seconds["write"] += time.perf_counter() - started
+
+    def _read_one(self, landed: LandedFile, outcome: FileOutcome, year: int) -> _Pending | None:
+        """Read and check one file; None (the outcome says why) when it is rejected.
+
+        Whatever goes wrong with one file rejects that file only: the rest of the batch
+        loads. The reason never quotes the exception's text, which may hold the file's
+        values (polars quotes the rest of the file after an unbalanced quote)."""
+        started = time.perf_counter()
+        try:
+            parsed = read_landed_file(landed, self.gzip_limits)
+            outcome.encoding, outcome.notes = parsed.encoding, parsed.notes
+            outcome.rows_read = parsed.frame.height
+            self.seconds["read"] += time.perf_counter() - started
+            started = time.perf_counter()
+            rows, issues = prepare_rows(landed, parsed, self._pseudonymize)
+            self.seconds["structure"] += time.perf_counter() - started
+        except FileRejected as exc:
+            outcome.reason_code, outcome.error_message = exc.reason, exc.message
+            outcome.rows_read = None
+            return None
+        except Exception as exc:  # a file no rule foresaw: reject it, never crash the batch
+            log.error("%s: unexpected %s while reading", outcome.file_name, describe_error(exc))
+            outcome.reason_code = FileReason.UNREADABLE
+            outcome.error_message = (
+                f"the file could not be read ({describe_error(exc)}); check that it is a CSV "
+                "export of the extract with a header row, and resend it"
+            )
+            outcome.rows_read = None
+            return None
+        lineage = {
+            "_manifest_id": pl.lit(outcome.manifest_id, pl.Int64),
+            "_file_year": pl.lit(year, pl.Int64),
+        }
+        return _Pending(landed, outcome, rows.with_columns(**lineage), issues)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -328,7 +428,8 @@ class Loader:
             "insert into raw.load_manifest (manifest_id, path, file_name, sha256, extract, "
             "district_code, school_year, submitted_at, file_bytes, encoding, rows_read, "
             "rows_loaded, rows_quarantined, status, reason_code, error_message, notes, loaded_at, "
-            "run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "run_id, key_fingerprint) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 outcome.manifest_id,
                 outcome.path,
@@ -349,5 +450,6 @@ class Loader:
                 "; ".join(outcome.notes) or None,
                 datetime.now(UTC).replace(tzinfo=None),
                 self.run_id,
+                self.key_fingerprint,
             ],
         )

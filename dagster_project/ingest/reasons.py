@@ -21,8 +21,13 @@ class FileReason(StrEnum):
     EMPTY_FILE = "EMPTY_FILE"  # a header and no data rows
     NOT_CSV = "NOT_CSV"  # binary content behind a .csv name
     UNREADABLE = "UNREADABLE"  # compressed, Parquet or workbook that cannot be opened
+    TOO_LARGE = "TOO_LARGE"  # a .csv.gz past the size or ratio limit (a decompression bomb)
+    BAD_QUOTING = "BAD_QUOTING"  # an unbalanced quote: the rest of the file is one value
     WRONG_DELIMITER = "WRONG_DELIMITER"
     MISSING_COLUMNS = "MISSING_COLUMNS"  # required columns missing or renamed
+    DUPLICATE_COLUMNS = "DUPLICATE_COLUMNS"  # two header names alike (case-insensitively)
+    UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"  # a Parquet column of lists or records
+    NO_PSEUDONYM_KEY = "NO_PSEUDONYM_KEY"  # not the generated sample, and no key is set
     DUPLICATE_FILE = "DUPLICATE_FILE"
     STALE_SUBMISSION = "STALE_SUBMISSION"  # an earlier timestamp than the loaded submission
 
@@ -33,6 +38,7 @@ class RowReason(StrEnum):
     # structure (loader)
     TYPE_MISMATCH = "TYPE_MISMATCH"
     TRUNCATED_ROW = "TRUNCATED_ROW"
+    FIELD_COUNT = "FIELD_COUNT"  # more or fewer fields than the header: values shifted
     DISTRICT_MISMATCH = "DISTRICT_MISMATCH"
     YEAR_MISMATCH = "YEAR_MISMATCH"
     DUPLICATE_ROW = "DUPLICATE_ROW"

@@ -15,8 +15,9 @@ from dagster_project.contracts import Column, Extract, Kind, Pii
 from dagster_project.ingest.landing import LandedFile
 from dagster_project.ingest.reader import SOURCE_ROW, ParsedFile
 from dagster_project.ingest.reasons import RowReason
+from dagster_project.privacy import MASK, shown_value_expr
 
-MASK = "*** (personal value hidden)"
+__all__ = ["ISSUE_SCHEMA", "MASK", "Pseudonymizer", "prepare_rows"]
 BLS_FLAGS = ("*", "**", "***", "#")
 ISSUE_SCHEMA = {
     SOURCE_ROW: pl.Int64,
@@ -101,18 +102,16 @@ def _type_issues(extract: Extract, text: pl.DataFrame, typed: pl.DataFrame) -> l
         bad = text.filter(given.ne("") & typed[column.name].is_null())
         if bad.height:
             words = _KIND_WORDS[column.kind]
+            shown = shown_value_expr(column.name, pl.col(column.name))
             found.append(
                 _issues(
                     bad,
                     column.name,
                     RowReason.TYPE_MISMATCH,
                     pl.format(
-                        "{} must be {}; found '{}'",
-                        pl.lit(column.name),
-                        pl.lit(words),
-                        pl.col(column.name),
+                        "{} must be {}; found '{}'", pl.lit(column.name), pl.lit(words), shown
                     ),
-                    pl.col(column.name),
+                    shown,
                 )
             )
     return found
@@ -148,10 +147,10 @@ def _slice_issues(landed: LandedFile, typed: pl.DataFrame) -> list[pl.DataFrame]
                         "{} is {} but the file is named for district {}; rows for another "
                         "district belong in that district's file",
                         pl.lit(col),
-                        pl.col(col),
+                        shown_value_expr(col, pl.col(col)),
                         pl.lit(landed.district),
                     ),
-                    pl.col(col),
+                    shown_value_expr(col, pl.col(col)),
                 )
             )
     if extract.year_column:
@@ -166,10 +165,10 @@ def _slice_issues(landed: LandedFile, typed: pl.DataFrame) -> list[pl.DataFrame]
                     pl.format(
                         "{} is {} but the file is named for {}",
                         pl.lit(col),
-                        pl.col(col).cast(pl.String),
+                        shown_value_expr(col, pl.col(col)),
                         pl.lit(str(landed.year)),
                     ),
-                    pl.col(col).cast(pl.String),
+                    shown_value_expr(col, pl.col(col)),
                 )
             )
     return found
@@ -231,6 +230,28 @@ def _truncated_issues(parsed: ParsedFile) -> list[pl.DataFrame]:
     ]
 
 
+def _ragged_issues(parsed: ParsedFile) -> list[pl.DataFrame]:
+    if not parsed.ragged_rows:
+        return []
+    rows = pl.DataFrame(
+        {SOURCE_ROW: list(parsed.ragged_rows), "_fields": list(parsed.ragged_rows.values())},
+        schema={SOURCE_ROW: pl.Int64, "_fields": pl.Int64},
+    )
+    return [
+        _issues(
+            rows,
+            None,
+            RowReason.FIELD_COUNT,
+            pl.format(
+                "the row has {} fields but the header has {}: a value holds an unquoted comma "
+                "or a field is missing, so the values are in the wrong columns",
+                pl.col("_fields"),
+                pl.lit(parsed.header_width),
+            ),
+        )
+    ]
+
+
 def prepare_rows(
     landed: LandedFile, parsed: ParsedFile, pseudonymize: Pseudonymizer
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -240,16 +261,24 @@ def prepare_rows(
     are dropped here and never leave this function.
     """
     extract, text = landed.extract, parsed.frame
+    has_student_id = any(c.pii is Pii.STUDENT_ID for c in extract.columns)
+    if has_student_id:
+        # Full-width digits (an IME's "１２３") are the same ID: one student, one pseudonym.
+        text = text.with_columns(pl.col("student_id").str.normalize("NFKC"))
+    # A row with too many or too few fields has its values in the wrong columns (a name
+    # where the district should be): quarantined whole, and no other rule looks at it, so
+    # none of its values reaches a message.
+    text = text.filter(~pl.col(SOURCE_ROW).is_in(list(parsed.ragged_rows)))
     typed = text.select(
         *(_cast(c).alias(c.name) for c in extract.stored_columns), pl.col(SOURCE_ROW)
     )
     found = (
         _truncated_issues(parsed)
+        + _ragged_issues(parsed)
         + _type_issues(extract, text, typed)
         + _slice_issues(landed, typed)
         + _duplicate_issues(extract, text)
     )
-    has_student_id = any(c.pii is Pii.STUDENT_ID for c in extract.columns)
     if has_student_id:
         found += _student_id_issues(text)
     issues = pl.concat(found) if found else pl.DataFrame(schema=ISSUE_SCHEMA)

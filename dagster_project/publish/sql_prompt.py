@@ -4,6 +4,11 @@ The ``duckdb`` command-line shell is not installed, and the one on PyPI (duckdb-
 cannot open files written by DuckDB 2.x, so this is a small REPL over the Python API. The
 file is opened read-only: a reader can never lock the snapshot against the next publish
 or change it.
+
+The connection sees the published snapshot and nothing else (issue 23): without these
+settings a reader could `read_csv` the raw landing files (names, IDs, birth dates),
+`ATTACH` the working warehouse, write files with `COPY ... TO`, or fetch an extension from
+the internet. The configuration is locked so that `SET` cannot undo any of it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,21 @@ Statements end with ';' and may span lines. Commands:
   .quit              leave (or Ctrl-D)
 Start with:  select * from snapshot;   select * from catalog where column_name is null;
 """
+
+
+# No file, URL or database but the snapshot; no extension installed or loaded on demand.
+LOCKED_DOWN: dict[str, str | bool] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,
+}
+
+
+def connect_published(published_path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection on the snapshot that can reach nothing else."""
+    return duckdb.connect(str(published_path), read_only=True, config=dict(LOCKED_DOWN))
 
 
 class _Prompt:
@@ -100,7 +120,7 @@ def open_sql_prompt(
         raise FileNotFoundError(f"no published snapshot at {published_path}: run `cte run` first")
     _formatting()
     interactive = stdin.isatty()
-    con = duckdb.connect(str(published_path), read_only=True)
+    con = connect_published(published_path)
     prompt = _Prompt(con, stdout)
     if interactive:
         prompt.print(f"{published_path} (read-only). Type .help for commands.")

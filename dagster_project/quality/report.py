@@ -35,6 +35,7 @@ STATUS_WORDS = {
 REASON_WORDS = {
     "TYPE_MISMATCH": "Wrong kind of value",
     "TRUNCATED_ROW": "Row cut short",
+    "FIELD_COUNT": "Values in the wrong columns",
     "DISTRICT_MISMATCH": "Other district's row",
     "YEAR_MISMATCH": "Other year's row",
     "DUPLICATE_ROW": "Row repeated",

@@ -28,6 +28,7 @@ import polars as pl
 from dagster_project.contracts import get_extract
 from dagster_project.ingest.landing import file_name, landing_path
 from dagster_project.ingest.reasons import FileReason, RowReason, Status
+from dagster_project.ingest.sample import register_sample_files
 from dagster_project.sample_data.generator import generate
 
 DISTRICT, YEAR = "001", 2025
@@ -401,4 +402,6 @@ def write_defects(out_dir: Path, seed: int) -> list[dict[str, object]]:
                 }
             )
     (out_dir / "defects.json").write_text(json.dumps(entries, indent=2) + "\n")
+    # Generated, so loadable without a key when written straight into a landing zone.
+    register_sample_files(out_dir, [out_dir / e["file"] for e in entries])
     return entries

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from dagster_project.ingest.sample import register_sample_files
 from dagster_project.sample_data import effects, finance, labor_market, school_year
 from dagster_project.sample_data.cohorts import Catalog, Cohort, simulate_cohort
 from dagster_project.sample_data.directory import (
@@ -242,6 +243,8 @@ def generate(
             _write_year(landing, window, d, ref, socs, year, last_year, seed)
     finally:
         landing.close()
+    # Without CTE_PSEUDONYM_KEY only these files load (decision 0011).
+    register_sample_files(Path(landing_dir), sorted(p for p in landing.written if p.exists()))
     truth = truth_path(Path(landing_dir))
     truth.parent.mkdir(parents=True, exist_ok=True)
     truth.write_text(json.dumps(_truth(d, scale, seed, first, last_year), indent=2) + "\n")

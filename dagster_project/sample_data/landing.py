@@ -45,11 +45,14 @@ class Landing:
         self.files: Counter[str] = Counter()
         self.rows: Counter[str] = Counter()
         self._streams: dict[tuple[str, int], IO[bytes]] = {}
+        self.written: set[Path] = set()  # registered as the sample once closed
 
     def path(self, extract: str, district: str, year: int, ext: str = ".csv") -> Path:
         folder = landing_path(self.root, get_extract(extract))
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / file_name(extract, district, year, submitted_at(extract, year), ext)
+        path = folder / file_name(extract, district, year, submitted_at(extract, year), ext)
+        self.written.add(path)
+        return path
 
     def districts(self, extract: str, year: int, frame: pl.DataFrame | None) -> None:
         """One file per district; rows sorted by the extract's key for stable bytes."""
