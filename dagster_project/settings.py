@@ -88,7 +88,7 @@ def get_settings() -> Settings:
 
 def pseudonym_key() -> bytes:
     """The HMAC secret for student IDs; the public development key only when none is set,
-    and then only the generated sample loads (decision 0011)."""
+    and then only the generated sample loads (decision 0012)."""
     key = os.environ.get("CTE_PSEUDONYM_KEY")
     if key:
         return key.encode()

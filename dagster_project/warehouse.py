@@ -42,7 +42,7 @@ create table if not exists raw.load_manifest (
     run_id           varchar,
     key_fingerprint  varchar
 );
--- Warehouses created before the column existed (decision 0011).
+-- Warehouses created before the column existed (decision 0012).
 alter table raw.load_manifest add column if not exists key_fingerprint varchar;
 create table if not exists raw.quarantine (
     manifest_id  bigint not null,

@@ -12,7 +12,7 @@ from dagster_project.settings import Settings, get_settings
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-# Test files are not the generated sample, so loads need a key (decision 0011); the tests
+# Test files are not the generated sample, so loads need a key (decision 0012); the tests
 # of the keyless sample path remove it.
 os.environ.setdefault("CTE_PSEUDONYM_KEY", "test-suite-pseudonym-key")
 

@@ -1,6 +1,6 @@
 """The pseudonym key: without one only the generated sample loads; every load records the
 key's fingerprint (never the key); a load with another key than the warehouse's is refused
-(decision 0011)."""
+(decision 0012)."""
 
 from __future__ import annotations
 

@@ -302,7 +302,7 @@ def test_no_suppressed_cell_can_be_recovered(declared: list[dict], sets: list[di
 def test_propagation_alone_misses_what_ranges_let_a_reader_solve(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Why every component gets the linear programs (decision 0011): with complements
+    """Why every component gets the linear programs (decision 0012): with complements
     published as ranges, bounds are two-sided and propagation alone lets the integer
     program pin cells. With the default limit no cell is left to propagation."""
     spec = make_spec(BOTH_WAYS)
@@ -430,7 +430,7 @@ def test_small_cells_are_nulled_with_reason_and_large_cells_kept() -> None:
 
 def test_lone_suppressed_cell_gets_the_largest_part_as_a_range_not_the_total() -> None:
     """The complement loses the least: the largest sibling, published as its grid range,
-    never the group's total while a sibling can serve (decision 0011)."""
+    never the group's total while a sibling can serve (decision 0012)."""
     out = suppress(_one_group([3, 40, 12, 60]), make_spec([["school"]]), RULES).frame
     shown = dict(zip(out["group_value"], out["denominator_display"], strict=True))
     assert shown == {"R0": "suppressed (n<10)", "R1": "40", "R2": "12", "R3": "60 to 69"}

@@ -106,7 +106,7 @@ class Loader:
         self.gzip_limits = gzip_limits or GzipLimits()
         self._pseudonymize = Pseudonymizer(pseudonym_key)
         self.key_fingerprint = key_fingerprint(pseudonym_key)
-        # With the public development key only the generated sample may load (decision 0011).
+        # With the public development key only the generated sample may load (decision 0012).
         self._sample_only = is_development_key(pseudonym_key)
         self._sample = sample_hashes(landing_dir) if self._sample_only else frozenset()
         self.validations: list[BatchResult] = []  # sanitized, for Data Docs

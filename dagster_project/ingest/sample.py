@@ -1,4 +1,4 @@
-"""How the loader recognises the generated sample when no pseudonym key is set (decision 0011).
+"""How the loader recognises the generated sample when no pseudonym key is set (decision 0012).
 
 Without ``CTE_PSEUDONYM_KEY`` the only key is the public development key, with which every
 9-digit student ID can be recovered by brute force. So without a key only the generator's

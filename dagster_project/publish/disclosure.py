@@ -40,7 +40,7 @@ _MAX_PROBES = 200
 _PROPAGATION_ROUNDS = 50
 # Linear programs over every component a statewide partition makes (one partition of
 # perkins_indicators: ~8,000 rows, 15 s): propagation alone does not protect cells next to
-# ranges (two-sided bounds), see decision 0011.
+# ranges (two-sided bounds), see decision 0012.
 MAX_EXACT_CELLS = 1_000_000
 LP_BATCH_CELLS = 5000
 

@@ -243,7 +243,7 @@ def generate(
             _write_year(landing, window, d, ref, socs, year, last_year, seed)
     finally:
         landing.close()
-    # Without CTE_PSEUDONYM_KEY only these files load (decision 0011).
+    # Without CTE_PSEUDONYM_KEY only these files load (decision 0012).
     register_sample_files(Path(landing_dir), sorted(p for p in landing.written if p.exists()))
     truth = truth_path(Path(landing_dir))
     truth.parent.mkdir(parents=True, exist_ok=True)
