@@ -147,6 +147,8 @@ def _load_crashed(load) -> bool:
     """A load step that raised, as opposed to one whose blocking quality check failed: the
     marts are still built then, and the publish gate keeps the previous snapshot and says
     which check blocked it."""
+    if load.success:
+        return False
     failures = [e for e in load.all_events if e.event_type_value == "STEP_FAILURE"]
     return any(
         getattr(e.step_failure_data.error, "cls_name", None) != "DagsterAssetCheckFailedError"

@@ -358,22 +358,36 @@ def test_no_personal_value_in_any_file_output_or_record(loaded):
 
 
 class _FakeJob:
-    def __init__(self, name: str, success: bool, calls: list[str]) -> None:
-        self.name, self.success, self.calls = name, success, calls
+    def __init__(self, name: str, failure: str | None, calls: list[str]) -> None:
+        self.name, self.failure, self.calls = name, failure, calls
 
     def execute_in_process(self, **_):
         self.calls.append(self.name)
+        error = SimpleNamespace(cls_name=self.failure)
+        events = [
+            SimpleNamespace(
+                event_type_value="STEP_FAILURE", step_failure_data=SimpleNamespace(error=error)
+            )
+        ]
         return SimpleNamespace(
-            success=self.success, dagster_run=SimpleNamespace(job_name=self.name)
+            success=self.failure is None,
+            all_events=events if self.failure else [],
+            dagster_run=SimpleNamespace(job_name=self.name),
         )
 
 
-@pytest.mark.parametrize(("load_succeeds", "expected"), [(True, 2), (False, 1)])
-def test_cte_run_builds_and_publishes_only_after_a_load_that_succeeded(load_succeeds, expected):
+@pytest.mark.parametrize(
+    ("load_failure", "expected"),
+    [(None, 2), ("LoadFailed", 1), ("DagsterAssetCheckFailedError", 2)],
+    ids=["loaded", "load-crashed", "blocking-check-failed"],
+)
+def test_cte_run_builds_and_publishes_only_after_a_load_that_succeeded(load_failure, expected):
+    """A crashed load stops the build; a failed blocking check does not (the publish gate
+    keeps the previous snapshot and names the check)."""
     calls: list[str] = []
     jobs = {
-        "load_all_raw": _FakeJob("load_all_raw", load_succeeds, calls),
-        "build_marts": _FakeJob("build_marts", True, calls),
+        "load_all_raw": _FakeJob("load_all_raw", load_failure, calls),
+        "build_marts": _FakeJob("build_marts", None, calls),
     }
     defs = SimpleNamespace(resolve_job_def=jobs.__getitem__)
     results = run_load_then_build(defs, instance=None, tags={})
