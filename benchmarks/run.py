@@ -211,6 +211,7 @@ class Benchmark:
         if "validation" in only:
             self.result["validation"] = self._validation(full)
         published = published_path(main["home"])
+        self.result["utility"] = _utility(published)
         if "analyst" in only:
             idle = self.attempt("analyst", analyst.measure_idle, published, ANALYST_ROUNDS)
             self.result["analyst"] = {"queries": list(analyst.QUERIES), "idle": idle or {}}
@@ -265,6 +266,15 @@ class Benchmark:
                 if measured:
                     points.append(measured["point"])
             self.save()
+
+
+def _utility(published: Path) -> list[dict[str, Any]]:
+    """The snapshot's publication_summary: what share of the cells with n >= min n it shows."""
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        return con.sql("select * from publication_summary").pl().to_dicts()
+    finally:
+        con.close()
 
 
 def main(argv: list[str] | None = None) -> None:

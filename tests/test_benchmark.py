@@ -103,3 +103,12 @@ def test_growth_and_targets(quick):
     assert all(t["measured"] is not None and t["met"] in (True, False) for t in targets.values())
     assert result["errors"] == {}
     assert result["machine"]["cpu_model"] in markdown and "| target |" in markdown
+
+
+def test_results_record_what_the_snapshot_shows(quick):
+    """The utility section: every published table's cells at min n and what became of them."""
+    result, _ = quick
+    rows = result["utility"]
+    perkins = [r for r in rows if r["table_name"] == "perkins_indicators"]
+    assert perkins and all(r["shown"] + r["withheld"] + r["omitted"] == r["cells"] for r in perkins)
+    assert {r["scope"] for r in perkins} == {"every breakdown", "all students, all programs"}
