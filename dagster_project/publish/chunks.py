@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from dagster_project.publish import disclosure, linked, spec, suppression
 from dagster_project.publish.spec import PublishSpec
+from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
 from dagster_project.warehouse import connect
 
@@ -70,10 +71,6 @@ class ChunkCounts:
             omitted_rows=table.omitted_rows,
             notes=list(table.notes),
         )
-
-
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
 
 
 def spec_fingerprint(spec_: PublishSpec, rules: SuppressionRules, columns: str) -> str:

@@ -13,6 +13,7 @@ import re
 import duckdb
 
 from dagster_project.contracts import EXTRACTS, Pii
+from dagster_project.publish.spec import quote_identifier as _quote
 
 HASHED_ID = "[0-9a-fA-F]{64}"
 # Names of people and birth dates, whatever the prefix (first_name, student_name, dob ...).
@@ -41,10 +42,6 @@ def is_forbidden_column(name: str) -> bool:
     return any(t.startswith("student") for t in tokens) and any(
         t in _STUDENT_KEY_TOKENS for t in tokens
     )
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def scan_for_identifiers(con: duckdb.DuckDBPyConnection) -> list[str]:

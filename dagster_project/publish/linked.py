@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from dagster_project.publish.spec import HiddenWith, PublishSpec, PublishSpecError
+from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import (
     COMPLEMENTARY_DISPLAY,
     DISPLAY_SUFFIX,
@@ -24,10 +25,6 @@ from dagster_project.publish.suppression import (
 
 class LinkError(PublishSpecError):
     """A hidden_with rule names an unpublished table or matches two rows to one."""
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def linked_flag(

@@ -37,6 +37,11 @@ from typing import Any
 import polars as pl
 
 
+def quote_identifier(name: str) -> str:
+    """A table or column name quoted for DuckDB SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class PublishSpecError(ValueError):
     """A model's meta.publish block is missing something or contradicts the table."""
 

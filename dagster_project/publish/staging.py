@@ -43,6 +43,7 @@ from dagster_project.publish.chunks import (
 )
 from dagster_project.publish.linked import hide_linked, linked_flag, links_reusable
 from dagster_project.publish.spec import PublishSpec
+from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import (
     DISPLAY_SUFFIX,
     SUPPRESSION_REASON,
@@ -215,10 +216,6 @@ def _die_with(parent: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # died before the line above took effect
         os._exit(1)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _keys_of(plan: TablePlan, indexes: Iterable[int]) -> pa.Table:

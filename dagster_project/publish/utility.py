@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.publish.spec import PublishSpec
+from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import (
     COMPLEMENTARY_DISPLAY,
     DISPLAY_SUFFIX,
@@ -37,10 +38,6 @@ _HEADLINE = {
     "career_cluster": "ALL",
 }
 COUNT_COLUMNS = ("cells", "shown", "shown_as_range", "withheld", "omitted")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _displays(spec: PublishSpec, columns: set[str]) -> list[str]:
