@@ -4,6 +4,7 @@
     cte load EXTRACT YEAR [--district 012] [--reload]
     cte prepare                  parse the dbt project (manifest for Dagster)
     cte rollback                 make the previous published snapshot current again
+    cte review list | release ID | reject ID --by NAME --note TEXT
     cte ui | sql | docs | status
 
 Runs go through the same Dagster jobs as the UI, in process, recorded in the project's
@@ -144,6 +145,17 @@ def cmd_run(args: argparse.Namespace) -> None:
     if not (load.success and marts.success):
         failed = [r.dagster_run.job_name for r in (load, marts) if not r.success]
         sys.exit(f"Run failed in {', '.join(failed)}; see the Dagster UI (make ui) for details.")
+    _exit_unless_current(settings, load.run_id, "cte run")
+
+
+def _exit_unless_current(settings: Settings, run_id: str, command: str) -> None:
+    """Exit non-zero, with a one-line summary, unless every file read became current."""
+    from dagster_project.summary import load_outcome
+
+    line, all_current = load_outcome(settings, run_id)
+    if not all_current:
+        sys.exit(f"{command}: {line}. See warehouse/reports/dq/index.html; `cte review list`.")
+    print(f"{command}: {line}")
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -173,6 +185,37 @@ def cmd_load(args: argparse.Namespace) -> None:
             print(f"{key}: {value.value}")
     if not result.success:
         sys.exit("load failed; see the Dagster UI (make ui)")
+    _exit_unless_current(settings, result.run_id, "cte load")
+
+
+def cmd_review(args: argparse.Namespace) -> None:
+    from dagster_project.ingest.hold import ReviewError, held_submissions, review
+    from dagster_project.warehouse import connect, ensure_schema
+
+    settings = get_settings()
+    with connect(settings.warehouse_path, wait_seconds=120) as con:
+        ensure_schema(con)
+        if args.action == "list":
+            held = held_submissions(con)
+            for manifest_id, name, read, loaded, why in held:
+                print(f"{manifest_id}  {name}  {loaded:,} of {read:,} rows  {why}")
+            print(f"{len(held)} held submission(s)")
+            return
+        if args.manifest_id is None or not args.by or not args.note:
+            sys.exit(f"cte review {args.action}: needs MANIFEST_ID, --by NAME and --note TEXT")
+        try:
+            decision = review(con, args.manifest_id, args.action == "release", args.by, args.note)
+        except ReviewError as error:
+            sys.exit(f"cte review {args.action}: {error}; nothing changed")
+    if decision.decision == "RELEASE":
+        replaced = ", ".join(map(str, decision.replaced)) or "none"
+        print(
+            f"released {decision.file_name} (manifest {decision.manifest_id}): now current, "
+            f"replacing manifest {replaced}. The next build (`cte run`, build_marts in the UI, "
+            "or nightly) publishes it."
+        )
+    else:
+        print(f"rejected {decision.file_name} (manifest {decision.manifest_id}); its rows deleted")
 
 
 def cmd_ui(_: argparse.Namespace) -> None:
@@ -240,6 +283,14 @@ def main(argv: list[str] | None = None) -> None:
         help="read the latest submission again even if already loaded",
     )
     load.set_defaults(func=cmd_load)
+    reviewing = sub.add_parser(
+        "review", help="list held submissions, or release or reject one (recorded in audit)"
+    )
+    reviewing.add_argument("action", choices=["list", "release", "reject"])
+    reviewing.add_argument("manifest_id", type=int, nargs="?")
+    reviewing.add_argument("--by", help="the reviewer's name")
+    reviewing.add_argument("--note", help="why (kept in audit.review_decisions)")
+    reviewing.set_defaults(func=cmd_review)
     for name, func, text in (
         ("prepare", cmd_prepare, "parse the dbt project into target/manifest.json"),
         ("ui", cmd_ui, "Dagster UI on http://127.0.0.1:3000"),

@@ -59,6 +59,9 @@ class Column:
     required: bool = True
     pii: Pii | None = None
     description: str = ""
+    # Fixed width of a digits-only code whose leading zeros matter (001, 09): a shorter
+    # all-digit value lost them as a number in a spreadsheet (ingest/codes.py pads it).
+    width: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,11 @@ def _c(name: str, kind: Kind = Kind.CODE, required: bool = True, **kw) -> Column
     return Column(name, kind, required, **kw)
 
 
-STUDENT_ID = _c("student_id", pii=Pii.STUDENT_ID, description="State student ID (9 digits)")
-DISTRICT = _c("district_code", description="Three-digit district or charter code")
-LOCATION = _c("location_code", description="Three-digit school code within the district")
+STUDENT_ID = _c(
+    "student_id", pii=Pii.STUDENT_ID, width=9, description="State student ID (9 digits)"
+)
+DISTRICT = _c("district_code", width=3, description="Three-digit district or charter code")
+LOCATION = _c("location_code", width=3, description="Three-digit school code within the district")
 SCHOOL_YEAR = _c("school_year", Kind.INT, description="Spring year: 2024 = SY 2023-24")
 FLAGS = (
     "economically_disadvantaged",
@@ -126,7 +131,7 @@ EXTRACTS: tuple[Extract, ...] = (
             DISTRICT,
             LOCATION,
             SCHOOL_YEAR,
-            _c("grade_level"),
+            _c("grade_level", width=2),
             _c("sex"),
             _c("race_ethnicity"),
             *(_c(f) for f in FLAGS),

@@ -28,6 +28,14 @@ class Settings:
     # Processes suppressing the publish's chunks (at most the CPU count): each holds one
     # chunk of about 200k rows, ~1 GiB at state scale.
     publish_workers: int = 2
+    # A submission is held instead of becoming current (ingest/hold.py) when more than this
+    # share of its rows is set aside: the 1 - mostly of a blocking expectation.
+    hold_set_aside_share: float = 0.01
+    # ... or when it loads fewer rows than this fraction of the district's previous
+    # submission of the slice (or of last year's), if that one had at least
+    # hold_volume_min_rows rows: below that, a small district's counts swing by chance.
+    hold_volume_ratio: float = 0.5
+    hold_volume_min_rows: int = 30
 
     @property
     def warehouse_path(self) -> Path:
@@ -61,6 +69,9 @@ def get_settings() -> Settings:
         expectations_dir=REPO_ROOT / "expectations",
         min_n=int(os.environ.get("CTE_MIN_N", "10")),
         publish_workers=int(os.environ.get("CTE_PUBLISH_WORKERS", "2")),
+        hold_set_aside_share=float(os.environ.get("CTE_HOLD_SET_ASIDE_SHARE", "0.01")),
+        hold_volume_ratio=float(os.environ.get("CTE_HOLD_VOLUME_RATIO", "0.5")),
+        hold_volume_min_rows=int(os.environ.get("CTE_HOLD_VOLUME_MIN_ROWS", "30")),
     )
 
 

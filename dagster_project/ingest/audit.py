@@ -24,7 +24,8 @@ class Reconciliation:
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, manifest_ids: Sequence[int]) -> list[Reconciliation]:
-    """Count what is actually stored for each loaded file, not what the loader reported."""
+    """Count what is actually stored for each loaded or held file (a held file's rows are
+    stored too, not current), not what the loader reported."""
     if not manifest_ids:
         return []
     ids = ", ".join(str(int(m)) for m in manifest_ids)
@@ -44,7 +45,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, manifest_ids: Sequence[int]) -> li
         from raw.load_manifest m
         left join stored s using (manifest_id)
         left join held h using (manifest_id)
-        where m.manifest_id in ({ids}) and m.status = 'LOADED'
+        where m.manifest_id in ({ids}) and m.status in ('LOADED', 'HELD')
         order by m.manifest_id
     """).fetchall()
     return [Reconciliation(*r) for r in rows]
@@ -63,14 +64,19 @@ def current_manifest_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
 def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Why the current data may not be published; empty when every blocking check passes.
 
-    Considers only current submissions (status LOADED): a resubmission that fixes a district's
-    file lifts the block that the earlier file caused.
+    Considers only current submissions (status LOADED). A submission failing a blocking
+    expectation is held (ingest/hold.py), so it never becomes current and never stops the
+    state's publish; one a reviewer released was judged usable (audit.review_decisions).
+    What is left is a current file loaded before holds existed, and rows that do not
+    reconcile.
     """
     failed = con.execute("""
         select m.file_name, r.expectation, r.unexpected_count, r.element_count
         from audit.dq_results r
         join raw.load_manifest m using (manifest_id)
         where m.status = 'LOADED' and r.severity = 'ERROR' and not r.success
+          and manifest_id not in (
+              select manifest_id from audit.review_decisions where decision = 'RELEASE')
         order by m.file_name, r.expectation
     """).fetchall()
     reasons = [

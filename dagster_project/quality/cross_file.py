@@ -55,8 +55,9 @@ def _student_check_sql(check: _StudentCheck) -> str:
     # flagged, and the report already shows the enrollment file as missing.
     return f"""
         with enrolled as (
-            select distinct student_id, district_code, school_year, true as found
-            from raw.student_enrollment
+            select distinct e.student_id, e.district_code, e.school_year, true as found
+            from raw.student_enrollment e
+            join raw.load_manifest m on m.manifest_id = e._manifest_id and m.status = 'LOADED'
         ),
         covered as (
             select distinct district_code, school_year from raw.load_manifest
@@ -167,7 +168,7 @@ def run_cross_file_checks(
     try:
         con.execute(
             "delete from audit.dq_results where suite = ? and manifest_id in "
-            "(select manifest_id from raw.load_manifest where status = 'LOADED')",
+            "(select manifest_id from raw.load_manifest where status in ('LOADED', 'HELD'))",
             [SUITE],
         )
         con.register("incoming_cross_file", table)
