@@ -218,9 +218,27 @@ def cmd_review(args: argparse.Namespace) -> None:
         print(f"rejected {decision.file_name} (manifest {decision.manifest_id}); its rows deleted")
 
 
+def _refresh_recorded_files(settings: Settings) -> None:
+    """A warehouse loaded before the sensors read the recorded-files list gets one now, so
+    the sensors' first tick does not replay what is loaded."""
+    import duckdb
+
+    from dagster_project.ingest.audit import write_recorded_files
+    from dagster_project.warehouse import connect
+
+    if not settings.warehouse_path.exists():
+        return
+    try:
+        with connect(settings.warehouse_path, read_only=True, wait_seconds=5) as con:
+            write_recorded_files(con, settings.recorded_files_path)
+    except duckdb.Error:
+        pass  # a run holds the warehouse: it writes the list itself when its load ends
+
+
 def cmd_ui(_: argparse.Namespace) -> None:
     settings = get_settings()
     ensure_dagster_home(settings)
+    _refresh_recorded_files(settings)
     dagster = Path(sys.executable).parent / "dagster"
     os.execv(
         str(dagster),

@@ -43,6 +43,11 @@ class Settings:
         return self.warehouse_dir / "cte.duckdb"
 
     @property
+    def recorded_files_path(self) -> Path:
+        """SHA-256 of every file in the load manifest, for the sensors (ingest/audit.py)."""
+        return self.warehouse_dir / "manifest_sha256.txt"
+
+    @property
     def published_dir(self) -> Path:
         return self.warehouse_dir / "published"
 

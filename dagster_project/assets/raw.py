@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_project.contracts import EXTRACTS, Extract
-from dagster_project.ingest.audit import reconcile
+from dagster_project.ingest.audit import reconcile, write_recorded_files
 from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name, sha256_of
 from dagster_project.ingest.loader import FileOutcome, Loader
 from dagster_project.ingest.reasons import Status
@@ -216,6 +216,7 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
                     context.log.warning(f"{o.file_name} held: {o.error_message}")
             stored = [o.manifest_id for o in outcomes if o.status in (Status.LOADED, Status.HELD)]
             checks = [*_check_results(con, extract, stored), _held_check(extract, outcomes)]
+            write_recorded_files(con, get_settings().recorded_files_path)
         if loader.validations:
             publish_data_docs(loader.validations, get_settings().reports_dir)
         timings = {f"seconds_{phase}": round(t, 3) for phase, t in loader.seconds.items()}

@@ -1,9 +1,12 @@
-"""Queries over what ingest recorded: row conservation and the publishing gate."""
+"""Queries over what ingest recorded: row conservation, the publishing gate, and the list
+of file fingerprints the landing sensors read instead of the warehouse."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -89,3 +92,28 @@ def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
         if not r.balanced
     ]
     return reasons
+
+
+def write_recorded_files(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Every SHA-256 the manifest holds, one a line, replaced atomically.
+
+    Sensors never open the warehouse (a run may hold DuckDB's only lock), so they read this
+    file to skip bytes that ``cte run``, a backfill or the CLI already loaded: without it,
+    the first ``make ui`` after ``make run`` queued one run per file.
+    """
+    shas = [
+        r[0]
+        for r in con.execute("select distinct sha256 from raw.load_manifest order by 1").fetchall()
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text("".join(f"{s}\n" for s in shas))
+    os.replace(partial, path)
+
+
+def recorded_files(path: Path) -> set[str]:
+    """The SHA-256s ``write_recorded_files`` last wrote; none before the first load."""
+    try:
+        return set(path.read_text().split())
+    except FileNotFoundError:
+        return set()

@@ -4,8 +4,10 @@ A spreadsheet (Excel, above all) reads ``001`` as the number 1 and writes ``1`` 
 file is saved again as CSV. For a digits-only code shorter than its width the intent is
 unambiguous, so the value is padded and the file carries a note; the submission is still
 held for a reviewer (ingest/hold.py), because a re-save may have changed other values too
-(decision 0010). Codes with other characters (CIP ``47.06`` for ``47.0604``) are not
-guessed at: their format rule names the cause.
+(decision 0010). A student ID is never padded (a wrong guess links one student's records
+to another's): its rows are set aside as invalid, and the note names the likely cause.
+Codes with other characters (CIP ``47.06`` for ``47.0604``) are not guessed at either:
+their format rule names the cause.
 """
 
 from __future__ import annotations
@@ -27,14 +29,23 @@ EXCEL_ADVICE = (
 class PaddedColumn:
     column: str
     width: int
-    values: int  # how many values were padded
-    example: str | None  # "1 -> 001"; None for a personal column (student_id)
+    values: int  # how many values were short
+    example: str | None  # "1 -> 001"; None for a personal column (student_id): not padded
+
+    @property
+    def padded(self) -> bool:
+        return self.example is not None
 
     def sentence(self) -> str:
-        shown = f" (e.g. {self.example})" if self.example else ""
+        if not self.padded:
+            return (
+                f"{self.column}: {self.values:,} value(s) are digits but shorter than "
+                f"{self.width}, as if they had lost their leading zeros; not padded (an ID is "
+                "never guessed), so those rows were set aside"
+            )
         return (
-            f"{self.column}: {self.values:,} value(s) had lost their leading zeros{shown} and "
-            f"were padded to {self.width} digits"
+            f"{self.column}: {self.values:,} value(s) had lost their leading zeros "
+            f"(e.g. {self.example}) and were padded to {self.width} digits"
         )
 
 
@@ -46,7 +57,8 @@ def _short_digits(column: str, width: int) -> pl.Expr:
 def restore_leading_zeros(
     extract: Extract, frame: pl.DataFrame
 ) -> tuple[pl.DataFrame, list[PaddedColumn]]:
-    """``frame`` (all text) with short digits-only codes padded, and what was padded."""
+    """``frame`` (all text) with short digits-only codes padded, and the short codes found
+    (padded, or for a personal column only counted)."""
     padded, fixes = [], []
     for column in extract.columns:
         if column.width is None or column.name not in frame.columns:
@@ -55,10 +67,11 @@ def restore_leading_zeros(
         found = frame.filter(short)
         if not found.height:
             continue
-        example = None
-        if column.pii is None:
-            value = found[column.name][0].strip()
-            example = f"{value} -> {value.zfill(column.width)}"
+        if column.pii is not None:
+            padded.append(PaddedColumn(column.name, column.width, found.height, None))
+            continue
+        value = found[column.name][0].strip()
+        example = f"{value} -> {value.zfill(column.width)}"
         padded.append(PaddedColumn(column.name, column.width, found.height, example))
         fixes.append(
             pl.when(short)

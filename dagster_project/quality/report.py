@@ -77,12 +77,16 @@ def _showable_pairs() -> str:
 
 
 # The quarantine's value only for code, date and number columns: a personal field may hold
-# what the district typed (a name, a birth date, a student ID).
+# what the district typed (a name, a birth date, a student ID). And only a value shaped like
+# a code, date or number (no blank, at most 20 characters, not nine digits): a name or an ID
+# typed into the wrong column is not shown either.
+_VALUE_SHAPE = r"^[0-9A-Za-z.:/+_-]{1,20}$"
 _QUARANTINE = f"""
     select q.manifest_id, q.reason_code, q.column_name, q.message, count(*) as row_count,
            list(distinct q.value order by q.value) filter (
-               where q.value is not null
-                 and (m.extract, q.column_name) in (values {_showable_pairs()})
+               where (m.extract, q.column_name) in (values {_showable_pairs()})
+                 and regexp_full_match(q.value, '{_VALUE_SHAPE}')
+                 and not regexp_full_match(q.value, '[0-9]{{9}}')
            )[1:{EXAMPLES}] as examples
     from raw.quarantine q
     join raw.load_manifest m on m.manifest_id = q.manifest_id and m.status in {SHOWN}
