@@ -76,19 +76,22 @@ def _previous_current(
 def _volume_hold(
     con: duckdb.DuckDBPyConnection,
     slice_key: tuple[str, str, int],
-    loaded: int,
+    counts: Counts,
     rules: HoldRules,
 ) -> Hold | None:
     previous = _previous_current(con, slice_key)
     if previous is None:
         return None
     file_name, year, before = previous
-    if before < rules.volume_min_rows or loaded >= rules.volume_ratio * before:
+    floor = rules.volume_ratio * before
+    if before < rules.volume_min_rows or counts.loaded >= floor:
         return None
+    if counts.read >= floor and counts.set_aside > rules.set_aside_share * counts.read:
+        return None  # the file is whole; the set-aside hold already says where rows went
     which = "the current submission" if year == slice_key[2] else f"school year {year}'s"
     return Hold(
         HoldReason.VOLUME_DROP,
-        f"{loaded:,} rows loaded against {before:,} in {which} ({file_name}), below "
+        f"{counts.loaded:,} rows loaded against {before:,} in {which} ({file_name}), below "
         f"{rules.volume_ratio:.0%} of it: is the file complete?",
     )
 
@@ -113,7 +116,7 @@ def holds_for(
             )
         )
     found += [Hold(HoldReason.BLOCKING_CHECK, f"blocking check failed: {m}") for m in blocking]
-    volume = _volume_hold(con, slice_key, counts.loaded, rules)
+    volume = _volume_hold(con, slice_key, counts, rules)
     if volume:
         found.append(volume)
     if padded:
