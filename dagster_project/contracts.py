@@ -73,6 +73,9 @@ class Extract:
     year_column: str | None = None  # must equal the year in the file name
     district_column: str | None = None  # must equal the district in the file name
     state_level: bool = False  # files named <extract>__state__<year>__<ts>
+    # For a state-level extract, the kinds of release the name's second part may say; each
+    # kind is its own slice, so a metro workbook never replaces the state one.
+    release_kinds: tuple[str, ...] = ("state",)
     optional: bool = False  # the state may never send it (military enlistment)
     formats: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
     description: str = ""
@@ -290,6 +293,7 @@ EXTRACTS: tuple[Extract, ...] = (
         ),
         key=("area", "occ_code"),
         state_level=True,
+        release_kinds=("state", "metro", "nonmetro"),
         formats=(".csv", ".csv.gz", ".parquet", ".xlsx"),
         description="BLS OEWS state and area wages; the workbook loads as BLS publishes it.",
     ),

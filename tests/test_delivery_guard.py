@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,8 +57,6 @@ def slice_file(landing: Path, extract: str, district: str = DISTRICT, year: int 
 
 
 def land(landing: Path, extract: str, data: bytes, stamp: str) -> Path:
-    from datetime import datetime
-
     path = landing_path(landing, get_extract(extract)) / file_name(
         extract, DISTRICT, YEAR, datetime.strptime(stamp, "%Y%m%dT%H%M%S")
     )
@@ -324,3 +323,134 @@ def test_a_leading_zero_lost_from_a_student_id_is_never_padded(warehouse):
         "select reason_code from raw.quarantine where manifest_id = ?", [outcome.manifest_id]
     ).fetchall()
     assert reasons == [("INVALID_STUDENT_ID",)]
+
+
+# -- labor market: each release kind its own slice, no silent fallback ----------------------
+
+
+def _oews(landing: Path, year: int) -> pl.DataFrame:
+    [path] = list(landing_path(landing, get_extract("oews_wages")).glob(f"*__state__{year}__*"))
+    if path.suffix == ".xlsx":
+        frame = pl.read_excel(path, infer_schema_length=0)
+    else:
+        frame = pl.read_csv(path, infer_schema=False)
+    return frame.rename(str.lower).select(get_extract("oews_wages").column_names)
+
+
+def _bls_workbook(landing: Path, kind: str, year: int, frame: pl.DataFrame, stamp: str) -> Path:
+    """A workbook as BLS publishes it: upper-case headers on the first sheet."""
+    when = datetime.strptime(stamp, "%Y%m%dT%H%M%S")
+    path = landing_path(landing, get_extract("oews_wages")) / file_name(
+        "oews_wages", kind, year, when, ".xlsx"
+    )
+    frame.rename(str.upper).write_excel(path, worksheet=f"{kind}_M{year}_dl")
+    return path
+
+
+def _current_kinds(con, year: int) -> dict[str, str]:
+    return dict(
+        con.execute(
+            "select district_code, file_name from raw.load_manifest where status = 'LOADED' "
+            "and extract = 'oews_wages' and school_year = ?",
+            [year],
+        ).fetchall()
+    )
+
+
+def test_state_and_metro_workbooks_of_one_year_coexist_and_the_marts_read_the_state(warehouse):
+    con, landing = warehouse
+    year = YEAR
+    wages = _oews(landing, year)
+    state_rows = wages.filter(pl.col("area_type") == "2")
+    metro_rows = wages.filter(pl.col("area_type") == "4")
+    # The state resends its workbook with the state's rows only (as BLS's state file is);
+    # far fewer rows than before, so a reviewer's bar is lowered for this test.
+    rules = HoldRules(volume_ratio=0.0)
+    [state] = Loader(con, landing, KEY, hold_rules=rules).load(
+        [_bls_workbook(landing, "state", year, state_rows, "20260401T000000")]
+    )
+    [metro] = Loader(con, landing, KEY, hold_rules=rules).load(
+        [_bls_workbook(landing, "metro", year, metro_rows, "20260402T000000")]
+    )
+    assert state.status is metro.status is Status.LOADED, metro.error_message
+    assert _current_kinds(con, year) == {"state": state.file_name, "metro": metro.file_name}
+    areas = con.execute(
+        "select area_type, count(*) from raw.oews_wages r join raw.load_manifest m "
+        "on m.manifest_id = r._manifest_id and m.status = 'LOADED' where m.school_year = ? "
+        "group by 1 order by 1",
+        [year],
+    ).fetchall()
+    assert areas == [("2", state_rows.height), ("4", metro_rows.height)]
+    # The metro workbook reaches no mart (they read the state's rows), and it says so.
+    from dagster_project.quality.cross_file import cross_file_results
+
+    results = cross_file_results(con).filter(pl.col("expectation").str.starts_with("labor_"))
+    reach = {
+        r["manifest_id"]: r
+        for r in results.iter_rows(named=True)
+        if r["expectation"] == "labor_market_rows_reach_marts"
+    }
+    assert reach[state.manifest_id]["success"] and not reach[metro.manifest_id]["success"]
+    assert "none of its" in reach[metro.manifest_id]["description"]
+    assert results.filter(pl.col("expectation") == "labor_market_no_older_release")["success"].all()
+
+
+def test_a_metro_workbook_named_as_the_state_one_is_held(warehouse):
+    con, landing = warehouse
+    before = _current_kinds(con, YEAR)
+    metro_rows = _oews(landing, YEAR).filter(pl.col("area_type") == "4")
+    [outcome] = Loader(con, landing, KEY).load(
+        [_bls_workbook(landing, "state", YEAR, metro_rows, "20260403T000000")]
+    )
+    assert outcome.status is Status.HELD
+    assert "no row is for the state (area 35" in outcome.error_message
+    assert _current_kinds(con, YEAR) == before
+
+
+def test_projections_with_the_area_name_instead_of_its_code_are_held(warehouse):
+    con, landing = warehouse
+    extract = "occupational_projections"
+    frame = pl.read_csv(slice_file(landing, extract, "state"), infer_schema=False)
+    frame = frame.with_columns(pl.lit("New Mexico").alias("area"))
+    path = landing_path(landing, get_extract(extract)) / file_name(
+        extract, "state", YEAR, datetime(2026, 4, 4)
+    )
+    path.write_bytes(frame.write_csv().encode())
+    [outcome] = Loader(con, landing, KEY).load([path])
+    assert outcome.status is Status.HELD and outcome.reason_code is HoldReason.AREA_KIND
+    assert (
+        "found New Mexico" in outcome.error_message
+        and "code, not the name" in outcome.error_message
+    )
+
+
+def test_a_year_that_would_fall_back_to_an_older_release_is_reported(loaded_once, tmp_path):
+    """Only a metro workbook arrived for 2025: school year 2025 would use the 2024 state
+    release. Loaded, but reported on the file (and no row of it reaches a mart)."""
+    from dagster_project.quality.cross_file import cross_file_results
+
+    landing = loaded_once / "landing"
+    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
+    ensure_schema(con)
+    enrollment = list_landed(landing, get_extract("student_enrollment"))
+    state_2024 = [
+        p for p in list_landed(landing, get_extract("oews_wages")) if "__2024__" in p.name
+    ]
+    Loader(con, landing, KEY).load(enrollment + state_2024)
+    metro_rows = _oews(landing, YEAR).filter(pl.col("area_type") == "4")
+    scratch = tmp_path / "landing"
+    shutil.copytree(landing, scratch)
+    [metro] = Loader(con, scratch, KEY).load(
+        [_bls_workbook(scratch, "metro", YEAR, metro_rows, "20260405T000000")]
+    )
+    assert metro.status is Status.LOADED
+    results = {
+        r["expectation"]: r
+        for r in cross_file_results(con).iter_rows(named=True)
+        if r["manifest_id"] == metro.manifest_id
+    }
+    fallback = results["labor_market_no_older_release"]
+    assert not fallback["success"]
+    assert fallback["description"].startswith(f"School year {YEAR} use(s) an older oews_wages")
+    assert not results["labor_market_rows_reach_marts"]["success"]
+    con.close()

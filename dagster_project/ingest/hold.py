@@ -3,8 +3,11 @@
 A readable submission becomes current (LOADED) only when it is fit. It is HELD instead when
 its rows set aside (structural quarantine and blocking expectations together) exceed
 ``set_aside_share``, when a blocking expectation failed, when it loads far fewer rows than
-the district's previous submission of the slice (or, without one, of last year), or when
-its codes had lost their leading zeros (a spreadsheet re-save, ingest/codes.py).
+the district's previous submission of the slice (or, without one, of last year), when its
+codes had lost their leading zeros (a spreadsheet re-save, ingest/codes.py), or when a
+labor-market file's areas do not fit the release kind in its name (a state file with no
+row for the state reaches no mart; a metro file with the state's rows, or areas another
+kind already holds, would double them).
 
 A held submission's rows are stored under its own manifest id, so a release needs no second
 read; dbt reads only LOADED submissions (macro ``loaded_rows``), so the previous one stays
@@ -17,13 +20,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 import duckdb
+import yaml
 
 from dagster_project.contracts import EXTRACTS_BY_NAME
 from dagster_project.ingest.codes import EXCEL_ADVICE, PaddedColumn
 from dagster_project.ingest.reasons import FileReason, HoldReason, Status
-from dagster_project.settings import Settings
+from dagster_project.settings import REPO_ROOT, Settings
+
+# Labor-market extracts with an area column; the marts read the state's area only.
+AREA_EXTRACTS = ("oews_wages", "occupational_projections")
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,59 @@ def _volume_hold(
     )
 
 
+@cache
+def state_area_code() -> str:
+    """The dbt variable the marts select the state's labor-market rows by: one value."""
+    project = yaml.safe_load((REPO_ROOT / "dbt" / "dbt_project.yml").read_text())
+    return str(project["vars"]["state_area_code"])
+
+
+def _areas_elsewhere(
+    con: duckdb.DuckDBPyConnection, slice_key: tuple[str, str, int], areas: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(area, file) of these areas already current in another release kind's file."""
+    extract, kind, year = slice_key
+    return con.execute(
+        f"select distinct r.area, m.file_name from raw.{extract} r "
+        "join raw.load_manifest m on m.manifest_id = r._manifest_id "
+        "where m.status = 'LOADED' and m.school_year = ? and m.district_code <> ? "
+        "and list_contains(?::varchar[], r.area) order by 1 limit 3",
+        [year, kind, list(areas)],
+    ).fetchall()
+
+
+def _area_hold(
+    con: duckdb.DuckDBPyConnection, slice_key: tuple[str, str, int], areas: Sequence[str]
+) -> Hold | None:
+    extract, kind, _ = slice_key
+    if extract not in AREA_EXTRACTS or not areas:
+        return None
+    state = state_area_code()
+    if kind == "state" and state not in areas:
+        found = ", ".join(sorted(areas)[:3])
+        return Hold(
+            HoldReason.AREA_KIND,
+            f"no row is for the state (area {state}; found {found}), so none would reach a "
+            "mart: the area column takes the code, not the name; a metro or nonmetro "
+            f"workbook is named {extract}__metro__... or {extract}__nonmetro__...",
+        )
+    if kind != "state" and state in areas:
+        return Hold(
+            HoldReason.AREA_KIND,
+            f"a {kind} file with rows for the state (area {state}): name the state workbook "
+            f"{extract}__state__...; each kind of release is its own slice",
+        )
+    taken = _areas_elsewhere(con, slice_key, areas)
+    if taken:
+        shown = ", ".join(f"{a} ({f})" for a, f in taken)
+        return Hold(
+            HoldReason.AREA_KIND,
+            f"areas already current in another kind of release for the year: {shown}; "
+            "loading them twice would count them twice",
+        )
+    return None
+
+
 def holds_for(
     con: duckdb.DuckDBPyConnection,
     slice_key: tuple[str, str, int],
@@ -103,8 +164,10 @@ def holds_for(
     blocking: Sequence[str],
     padded: Sequence[PaddedColumn],
     rules: HoldRules,
+    areas: Sequence[str] = (),
 ) -> list[Hold]:
-    """Why this submission may not become current; empty when it is fit."""
+    """Why this submission may not become current; empty when it is fit. ``areas``: the
+    distinct areas of a labor-market file's loaded rows."""
     found = []
     share = counts.set_aside / counts.read if counts.read else 0.0
     if share > rules.set_aside_share:
@@ -119,6 +182,9 @@ def holds_for(
     volume = _volume_hold(con, slice_key, counts, rules)
     if volume:
         found.append(volume)
+    area = _area_hold(con, slice_key, areas)
+    if area:
+        found.append(area)
     if padded:
         found.append(
             Hold(

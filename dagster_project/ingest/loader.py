@@ -283,8 +283,18 @@ class Loader:
         outcome.rows_loaded = item.rows.height
         outcome.rows_quarantined = item.issues[SOURCE_ROW].n_unique()
         counts = Counts(outcome.rows_read or 0, outcome.rows_loaded, outcome.rows_quarantined)
+        rows = item.rows
+        areas = (
+            rows["area"].drop_nulls().unique().sort().to_list() if "area" in rows.columns else []
+        )
         holds = holds_for(
-            self.con, item.landed.slice_key, counts, item.blocking, item.padded, self.hold_rules
+            self.con,
+            item.landed.slice_key,
+            counts,
+            item.blocking,
+            item.padded,
+            self.hold_rules,
+            areas,
         )
         if not holds:
             outcome.status = Status.LOADED

@@ -38,6 +38,7 @@ class HoldReason(StrEnum):
     BLOCKING_CHECK = "BLOCKING_CHECK"  # an ERROR expectation failed beyond its mostly
     VOLUME_DROP = "VOLUME_DROP"  # far fewer rows than the district's previous submission
     LOST_LEADING_ZEROS = "LOST_LEADING_ZEROS"  # codes re-saved as numbers (Excel), padded
+    AREA_KIND = "AREA_KIND"  # labor-market areas that do not fit the release kind in the name
 
 
 class RowReason(StrEnum):

@@ -25,6 +25,9 @@ from dagster_project.ingest.codes import showable_columns
 from dagster_project.quality.suites import ERROR, seeds_dir
 
 STATE = "state"
+# A state-level file's name may say another release kind (OEWS metro, nonmetro): still a
+# state-level file, on the state's page.
+RELEASE_KINDS = {k for e in EXTRACTS if e.state_level for k in e.release_kinds}
 # Extracts a district is expected to send every year (state-level and optional ones are not).
 DISTRICT_EXTRACTS = tuple(e.name for e in EXTRACTS if not e.state_level and not e.optional)
 
@@ -254,7 +257,8 @@ def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
         if f["district_code"] is None or f["school_year"] is None:
             unidentified.append(f)
         else:
-            files_by_slice[(f["district_code"], f["school_year"])].append(f)
+            district = STATE if f["district_code"] in RELEASE_KINDS else f["district_code"]
+            files_by_slice[(district, f["school_year"])].append(f)
     by_manifest = {f["manifest_id"]: f for fs in files_by_slice.values() for f in fs}
     quarantine = _rows(con, _QUARANTINE)
     checks = _rows(con, _FAILED_CHECKS)
