@@ -4,6 +4,7 @@
     cte load EXTRACT YEAR [--district 012] [--reload]
     cte prepare                  parse the dbt project (manifest for Dagster)
     cte rollback                 make the previous published snapshot current again
+    cte review list | release ID | reject ID --by NAME --note TEXT
     cte ui | sql | docs | status
 
 Runs go through the same Dagster jobs as the UI, in process, recorded in the project's
@@ -135,12 +136,16 @@ def cmd_run(args: argparse.Namespace) -> None:
     from dagster_project.summary import print_summary
 
     print_summary(settings, time.monotonic() - started)
+    if len(results) == 1:
+        sys.exit(
+            "Run failed in load_all_raw (marts not rebuilt, nothing published); "
+            "see the Dagster UI (make ui) for details."
+        )
+    # Held files first: a held file's failed blocking check also fails the load job.
+    _exit_unless_current(settings, results[0].run_id, "cte run")
     failed = [r.dagster_run.job_name for r in results if not r.success]
     if failed:
-        skipped = " (marts not rebuilt, nothing published)" if len(results) == 1 else ""
-        sys.exit(
-            f"Run failed in {', '.join(failed)}{skipped}; see the Dagster UI (make ui) for details."
-        )
+        sys.exit(f"Run failed in {', '.join(failed)}; see the Dagster UI (make ui) for details.")
 
 
 def _load_crashed(load) -> bool:
@@ -175,6 +180,16 @@ def run_load_then_build(defs, instance, tags: dict[str, str]) -> list:
     return [load, marts]
 
 
+def _exit_unless_current(settings: Settings, run_id: str, command: str) -> None:
+    """Exit non-zero, with a one-line summary, unless every file read became current."""
+    from dagster_project.summary import load_outcome
+
+    line, all_current = load_outcome(settings, run_id)
+    if not all_current:
+        sys.exit(f"{command}: {line}. See warehouse/reports/dq/index.html; `cte review list`.")
+    print(f"{command}: {line}")
+
+
 def cmd_load(args: argparse.Namespace) -> None:
     import dagster as dg
 
@@ -204,6 +219,54 @@ def cmd_load(args: argparse.Namespace) -> None:
             print(f"{key}: {value.value}")
     if not result.success:
         sys.exit("load failed; see the Dagster UI (make ui)")
+    _exit_unless_current(settings, result.run_id, "cte load")
+
+
+def cmd_review(args: argparse.Namespace) -> None:
+    from dagster_project.ingest.hold import ReviewError, held_submissions, review
+    from dagster_project.warehouse import connect, ensure_schema
+
+    settings = get_settings()
+    with connect(settings.warehouse_path, wait_seconds=120) as con:
+        ensure_schema(con)
+        if args.action == "list":
+            held = held_submissions(con)
+            for manifest_id, name, read, loaded, why in held:
+                print(f"{manifest_id}  {name}  {loaded:,} of {read:,} rows  {why}")
+            print(f"{len(held)} held submission(s)")
+            return
+        if args.manifest_id is None or not args.by or not args.note:
+            sys.exit(f"cte review {args.action}: needs MANIFEST_ID, --by NAME and --note TEXT")
+        try:
+            decision = review(con, args.manifest_id, args.action == "release", args.by, args.note)
+        except ReviewError as error:
+            sys.exit(f"cte review {args.action}: {error}; nothing changed")
+    if decision.decision == "RELEASE":
+        replaced = ", ".join(map(str, decision.replaced)) or "none"
+        print(
+            f"released {decision.file_name} (manifest {decision.manifest_id}): now current, "
+            f"replacing manifest {replaced}. The next build (`cte run`, build_marts in the UI, "
+            "or nightly) publishes it."
+        )
+    else:
+        print(f"rejected {decision.file_name} (manifest {decision.manifest_id}); its rows deleted")
+
+
+def _refresh_recorded_files(settings: Settings) -> None:
+    """A warehouse loaded before the sensors read the recorded-files list gets one now, so
+    the sensors' first tick does not replay what is loaded."""
+    import duckdb
+
+    from dagster_project.ingest.audit import write_recorded_files
+    from dagster_project.warehouse import connect
+
+    if not settings.warehouse_path.exists():
+        return
+    try:
+        with connect(settings.warehouse_path, read_only=True, wait_seconds=5) as con:
+            write_recorded_files(con, settings.recorded_files_path)
+    except duckdb.Error:
+        pass  # a run holds the warehouse: it writes the list itself when its load ends
 
 
 def run_host_tag() -> dict[str, str]:
@@ -225,6 +288,7 @@ def _fail_dead_runs(instance) -> None:
 def cmd_ui(_: argparse.Namespace) -> None:
     settings = get_settings()
     ensure_dagster_home(settings)
+    _refresh_recorded_files(settings)
     dagster = Path(sys.executable).parent / "dagster"
     os.execv(
         str(dagster),
@@ -287,6 +351,14 @@ def main(argv: list[str] | None = None) -> None:
         help="read the latest submission again even if already loaded",
     )
     load.set_defaults(func=cmd_load)
+    reviewing = sub.add_parser(
+        "review", help="list held submissions, or release or reject one (recorded in audit)"
+    )
+    reviewing.add_argument("action", choices=["list", "release", "reject"])
+    reviewing.add_argument("manifest_id", type=int, nargs="?")
+    reviewing.add_argument("--by", help="the reviewer's name")
+    reviewing.add_argument("--note", help="why (kept in audit.review_decisions)")
+    reviewing.set_defaults(func=cmd_review)
     for name, func, text in (
         ("prepare", cmd_prepare, "parse the dbt project into target/manifest.json"),
         ("ui", cmd_ui, "Dagster UI on http://127.0.0.1:3000"),

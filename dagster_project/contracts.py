@@ -59,6 +59,9 @@ class Column:
     required: bool = True
     pii: Pii | None = None
     description: str = ""
+    # Fixed width of a digits-only code whose leading zeros matter (001, 09): a shorter
+    # all-digit value lost them as a number in a spreadsheet (ingest/codes.py pads it).
+    width: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class Extract:
     year_column: str | None = None  # must equal the year in the file name
     district_column: str | None = None  # must equal the district in the file name
     state_level: bool = False  # files named <extract>__state__<year>__<ts>
+    # For a state-level extract, the kinds of release the name's second part may say; each
+    # kind is its own slice, so a metro workbook never replaces the state one.
+    release_kinds: tuple[str, ...] = ("state",)
     optional: bool = False  # the state may never send it (military enlistment)
     formats: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
     description: str = ""
@@ -99,9 +105,11 @@ def _c(name: str, kind: Kind = Kind.CODE, required: bool = True, **kw) -> Column
     return Column(name, kind, required, **kw)
 
 
-STUDENT_ID = _c("student_id", pii=Pii.STUDENT_ID, description="State student ID (9 digits)")
-DISTRICT = _c("district_code", description="Three-digit district or charter code")
-LOCATION = _c("location_code", description="Three-digit school code within the district")
+STUDENT_ID = _c(
+    "student_id", pii=Pii.STUDENT_ID, width=9, description="State student ID (9 digits)"
+)
+DISTRICT = _c("district_code", width=3, description="Three-digit district or charter code")
+LOCATION = _c("location_code", width=3, description="Three-digit school code within the district")
 SCHOOL_YEAR = _c("school_year", Kind.INT, description="Spring year: 2024 = SY 2023-24")
 FLAGS = (
     "economically_disadvantaged",
@@ -126,7 +134,7 @@ EXTRACTS: tuple[Extract, ...] = (
             DISTRICT,
             LOCATION,
             SCHOOL_YEAR,
-            _c("grade_level"),
+            _c("grade_level", width=2),
             _c("sex"),
             _c("race_ethnicity"),
             *(_c(f) for f in FLAGS),
@@ -285,6 +293,7 @@ EXTRACTS: tuple[Extract, ...] = (
         ),
         key=("area", "occ_code"),
         state_level=True,
+        release_kinds=("state", "metro", "nonmetro"),
         formats=(".csv", ".csv.gz", ".parquet", ".xlsx"),
         description="BLS OEWS state and area wages; the workbook loads as BLS publishes it.",
     ),

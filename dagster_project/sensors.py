@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.contracts import EXTRACTS, Extract
+from dagster_project.ingest.audit import recorded_files
 from dagster_project.ingest.landing import (
     FileNameError,
     display_name,
@@ -68,11 +69,17 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
         description=f"Loads each new file in raw/landing/{extract.family.value}/{extract.name}/",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        landing_dir = get_settings().landing_dir
+        settings = get_settings()
+        landing_dir = settings.landing_dir
         files, cursor = new_files(list_landed(landing_dir, extract), context.cursor, time.time())
         known = set(context.instance.get_dynamic_partitions(school_years.name))
+        # Bytes the manifest already holds (cte run, a backfill, the CLI) are never replayed.
+        recorded = recorded_files(settings.recorded_files_path) if files else set()
         requests, years = [], set()
         for path in files:
+            sha256 = sha256_of(path)
+            if sha256 in recorded:
+                continue
             try:
                 year = str(parse_file_name(path).year)
             except FileNameError:
@@ -81,7 +88,7 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
             years.add(year)
             requests.append(
                 dg.RunRequest(
-                    run_key=sha256_of(path),
+                    run_key=sha256,
                     partition_key=year,
                     # A name that is not valid UTF-8 holds lone surrogates, which Dagster's
                     # run storage refuses (the tick failed, every tick): the run carries the

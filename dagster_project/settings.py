@@ -46,11 +46,24 @@ class Settings:
     # chunk of about 200k rows, ~1 GiB at state scale.
     publish_workers: int = 2
     gzip_limits: GzipLimits = GzipLimits()
+    # A submission is held instead of becoming current (ingest/hold.py) when more than this
+    # share of its rows is set aside: the 1 - mostly of a blocking expectation.
+    hold_set_aside_share: float = 0.01
+    # ... or when it loads fewer rows than this fraction of the district's previous
+    # submission of the slice (or of last year's), if that one had at least
+    # hold_volume_min_rows rows: below that, a small district's counts swing by chance.
+    hold_volume_ratio: float = 0.5
+    hold_volume_min_rows: int = 30
 
     @property
     def warehouse_path(self) -> Path:
         """The working warehouse: one writer at a time, never opened by analysts."""
         return self.warehouse_dir / "cte.duckdb"
+
+    @property
+    def recorded_files_path(self) -> Path:
+        """SHA-256 of every file in the load manifest, for the sensors (ingest/audit.py)."""
+        return self.warehouse_dir / "manifest_sha256.txt"
 
     @property
     def published_dir(self) -> Path:
@@ -83,6 +96,9 @@ def get_settings() -> Settings:
             max_bytes=int(os.environ.get("CTE_GZIP_MAX_BYTES", GzipLimits.max_bytes)),
             max_ratio=int(os.environ.get("CTE_GZIP_MAX_RATIO", GzipLimits.max_ratio)),
         ),
+        hold_set_aside_share=float(os.environ.get("CTE_HOLD_SET_ASIDE_SHARE", "0.01")),
+        hold_volume_ratio=float(os.environ.get("CTE_HOLD_VOLUME_RATIO", "0.5")),
+        hold_volume_min_rows=int(os.environ.get("CTE_HOLD_VOLUME_MIN_ROWS", "30")),
     )
 
 

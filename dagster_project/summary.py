@@ -46,3 +46,31 @@ def print_summary(settings: Settings, elapsed_seconds: float | None) -> None:
     print(f"  Data Docs           {settings.reports_dir / 'data_docs' / 'index.html'}")
     if elapsed_seconds is not None:
         print(f"\nDone in {elapsed_seconds:,.0f} s.")
+
+
+def load_outcome(settings: Settings, run_id: str) -> tuple[str, bool]:
+    """One line on what became of the files a run read, and whether all became current.
+
+    A run fails a scheduler's test (non-zero exit) when a file was rejected, held, or not
+    loaded as older than the slice's current one: only then did a delivery not take effect.
+    """
+    with connect(settings.warehouse_path, read_only=True) as con:
+        files = con.execute(
+            "select file_name, status, reason_code from raw.load_manifest where run_id = ? "
+            "order by manifest_id",
+            [run_id],
+        ).fetchall()
+    counts: dict[str, int] = {}
+    not_current = []
+    for name, status, reason in files:
+        word = {"LOADED": "current", "DUPLICATE": "already received"}.get(status, status.lower())
+        if status == "SUPERSEDED" and reason != "STALE_SUBMISSION":
+            word = "current, then replaced"  # an earlier file of the same slice and run
+        counts[word] = counts.get(word, 0) + 1
+        if status in ("HELD", "REJECTED") or reason == "STALE_SUBMISSION":
+            not_current.append(f"{name} ({status} {reason})")
+    parts = ", ".join(f"{n} {w}" for w, n in counts.items()) or "nothing new"
+    line = f"{len(files)} file(s) read: {parts}"
+    if not_current:
+        line += f"; not current: {', '.join(not_current)}"
+    return line, not not_current

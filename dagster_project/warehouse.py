@@ -1,7 +1,8 @@
 """The working warehouse (warehouse/cte.duckdb): connections and the tables ingest owns.
 
 Schemas: ``raw`` (one table per extract, load_manifest, quarantine) is written by ingest;
-``audit`` (dq_results, run_alerts) by the quality gate and the run-failure sensor; dbt owns
+``audit`` (dq_results, run_alerts, review_decisions) by the quality gate, the run-failure
+sensor and ``cte review``; dbt owns
 ``reference`` (seeds), ``staging``, ``intermediate`` and ``marts``.
 """
 
@@ -67,6 +68,15 @@ create table if not exists audit.dq_results (
     unexpected_percent double,
     validated_at      timestamp not null,
     run_id            varchar
+);
+-- Every reviewer decision on a held submission (cte review); never deleted or updated.
+create table if not exists audit.review_decisions (
+    manifest_id  bigint not null,
+    decision     varchar not null,
+    reviewer     varchar not null,
+    note         varchar not null,
+    replaced     varchar,
+    decided_at   timestamp not null
 );
 create table if not exists audit.run_alerts (
     run_id      varchar not null,

@@ -26,13 +26,14 @@ def test_definitions_hold_every_extract_and_the_flow(dbt_manifest):
     assert {f"{e.name}_landed" for e in EXTRACTS} <= sensors
     assert {"record_run_failures", "rebuild_marts_after_loads"} <= sensors
     assert {s.name for s in defs.schedules} == {"nightly_marts", "quarterly_labor_market"}
-    # every raw asset carries the three checks, two of them blocking
+    # every raw asset carries the four checks, two of them blocking
     for extract in EXTRACTS:
         checks = graph.get(dg.AssetKey(["raw", extract.name])).check_keys
         assert {c.name for c in checks} == {
             "rows_reconcile",
             "expectations_error",
             "expectations_warn",
+            "submissions_current",
         }
 
 

@@ -32,9 +32,8 @@ def _offline(home: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(NO_NETWORK), "CTE_NETWORK_LOG": str(home / "network.log")}
 
 
-@pytest.fixture(scope="module")
-def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("e2e")
+def _cte(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """`cte ARGS` in HOME, offline, with no key (only the generated sample loads)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -49,13 +48,19 @@ def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     env["CTE_HOME"] = str(home)
     env |= _offline(home)
-    result = subprocess.run(
-        [sys.executable, "-m", "dagster_project.cli", "run", "--scale", "tiny", "--years", "3"],
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=1200,
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("e2e")
+    result = _cte(home, "run", "--scale", "tiny", "--years", "3")
     (home / "cte_run.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     assert "Marts built" in result.stdout
@@ -189,50 +194,12 @@ def _snapshot_state(published: Path) -> tuple:
         return tuple(con.execute("select * from snapshot").fetchall())
 
 
-def test_a_blocking_failure_keeps_the_previous_snapshot(tiny_home, tmp_path):
-    """A district resubmits a file with grade 14 in a tenth of its rows: the rows are
-    quarantined, the ERROR expectation fails, publishing refuses, and analysts keep the
-    snapshot they had. The PED report names the file."""
-    from dagster_project.sample_data import write_defects
-
-    published = tiny_home / "warehouse" / "published" / "cte_marts.duckdb"
-    before = _snapshot_state(published)
-    defects = write_defects(tmp_path / "defects", seed=7)
-    [grade_14] = [d for d in defects if d["defect"] == "grade_14"]
-    target = tiny_home / "raw" / "landing" / grade_14["file"]
-    target.write_bytes((tmp_path / "defects" / grade_14["file"]).read_bytes())
-    # Generated too, so it may load without a key once registered beside the landing zone.
-    register_sample_files(tiny_home / "raw" / "landing", [target])
-
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in {
-            "CTE_LANDING_DIR",
-            "CTE_WAREHOUSE_DIR",
-            "CTE_WAREHOUSE_PATH",
-            "CTE_PSEUDONYM_KEY",
-            "DAGSTER_HOME",
+def _published_rows(published: Path) -> dict[str, list]:
+    with duckdb.connect(str(published), read_only=True) as con:
+        return {
+            t: con.execute(f"select * from {t} order by all").fetchall()
+            for t in ("perkins_indicators", "program_continuum")
         }
-    }
-    env["CTE_HOME"] = str(tiny_home)
-    env |= _offline(tiny_home)
-    result = subprocess.run(
-        [sys.executable, "-m", "dagster_project.cli", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "blocking check" in output and target.name in output
-    assert _snapshot_state(published) == before
-    reports = tiny_home / "warehouse" / "reports" / "dq"
-    assert "Blocking problems" in (reports / "index.html").read_text()
-    district_page = (reports / "001" / "2025.html").read_text()
-    assert target.name in district_page and "grade_level" in district_page
 
 
 def test_the_run_makes_no_outbound_connection(tiny_home: Path) -> None:
@@ -241,3 +208,76 @@ def test_the_run_makes_no_outbound_connection(tiny_home: Path) -> None:
     log = tiny_home / "network.log"
     attempts = log.read_text().splitlines() if log.exists() else []
     assert attempts == []
+
+
+def _last_line(result: subprocess.CompletedProcess, command: str) -> str:
+    [line] = [x for x in (result.stdout + result.stderr).splitlines() if x.startswith(command)]
+    return line
+
+
+def test_an_excel_resave_and_a_short_file_are_held_and_the_published_counts_unchanged(tiny_home):
+    """District 001 resends its 2025 enrollment opened and saved in Excel (zeros stripped,
+    CRLF, BOM) and a course file with 30 % of its rows. Both are held; `cte run` exits
+    non-zero naming them; the state still publishes, with the same counts."""
+    from test_delivery_guard import excel_resave
+
+    landing = tiny_home / "raw" / "landing"
+    published = tiny_home / "warehouse" / "published" / "cte_marts.duckdb"
+    before, snapshot_before = _published_rows(published), _snapshot_state(published)
+    enrollment = next((landing / "enrollment" / "student_enrollment").glob("*__001__2025__*"))
+    excel = enrollment.with_name("student_enrollment__001__2025__20260301T100000.csv")
+    excel.write_bytes(excel_resave(enrollment))
+    courses = next((landing / "enrollment" / "cte_course_enrollment").glob("*__001__2025__*"))
+    lines = courses.read_bytes().splitlines(keepends=True)
+    short = courses.with_name("cte_course_enrollment__001__2025__20260301T100000.csv")
+    short.write_bytes(b"".join(lines[: 1 + (len(lines) - 1) * 3 // 10]))
+    # Written by the generator's tools, so they load without a key once registered.
+    register_sample_files(landing, [excel, short])
+
+    result = _cte(tiny_home, "run")
+    assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
+    line = _last_line(result, "cte run:")
+    assert "2 file(s) read: 2 held" in line and excel.name in line and short.name in line
+    assert "LOST_LEADING_ZEROS" in line and "VOLUME_DROP" in line
+    # Published again (a held file never stops the state), with the same numbers.
+    assert _snapshot_state(published) != snapshot_before
+    assert _published_rows(published) == before
+    page = (tiny_home / "warehouse" / "reports" / "dq" / "001" / "2025.html").read_text()
+    assert "Held files: not used until reviewed" in page and "No blocking problems" not in page
+    assert excel.name in page and short.name in page and "leading zeros" in page
+
+    # `cte load` says the same: the latest enrollment of the slice, read again, is held.
+    again = _cte(tiny_home, "load", "student_enrollment", "2025", "--district", "001", "--reload")
+    assert again.returncode == 1 and "1 held" in _last_line(again, "cte load:")
+    fine = _cte(tiny_home, "load", "assessment_results", "2025", "--district", "001", "--reload")
+    assert fine.returncode == 0, (fine.stdout + fine.stderr)[-3000:]
+    assert _last_line(fine, "cte load:") == "cte load: 1 file(s) read: 1 current"
+
+
+def test_a_reviewer_releases_the_short_file_and_the_next_run_publishes_it(tiny_home):
+    published = tiny_home / "warehouse" / "published" / "cte_marts.duckdb"
+    before = _published_rows(published)
+    listing = _cte(tiny_home, "review", "list")
+    assert listing.returncode == 0 and "2 held submission(s)" in listing.stdout
+    [course_line] = [x for x in listing.stdout.splitlines() if "cte_course_enrollment" in x]
+    manifest_id = course_line.split()[0]
+    refused = _cte(tiny_home, "review", "release", manifest_id)
+    assert refused.returncode != 0 and "--by NAME" in refused.stderr
+    released = _cte(
+        tiny_home, "review", "release", manifest_id, "--by", "P. Reviewer", "--note", "confirmed"
+    )
+    assert released.returncode == 0 and "now current" in released.stdout, released.stderr
+    with duckdb.connect(str(tiny_home / "warehouse" / "cte.duckdb"), read_only=True) as con:
+        status = con.execute(
+            "select status from raw.load_manifest where manifest_id = ?", [int(manifest_id)]
+        ).fetchall()
+        decisions = con.execute(
+            "select manifest_id, decision, reviewer, note from audit.review_decisions"
+        ).fetchall()
+    assert status == [("LOADED",)]
+    assert decisions == [(int(manifest_id), "RELEASE", "P. Reviewer", "confirmed")]
+    result = _cte(tiny_home, "run")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert _last_line(result, "cte run:") == "cte run: 0 file(s) read: nothing new"
+    # The released file is current now: the course-based counts changed.
+    assert _published_rows(published) != before

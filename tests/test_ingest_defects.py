@@ -1,6 +1,6 @@
 """Every bad input of extracts.md, from the generator's --defects files, loaded one at a time
 over a clean district slice: the expected status, reason and message, rows conserved, and a
-rejected file leaves what was loaded untouched."""
+rejected or held file leaves what was current untouched."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dagster_project.contracts import EXTRACTS
 from dagster_project.ingest.audit import reconcile
 from dagster_project.ingest.landing import list_landed
 from dagster_project.ingest.loader import FileOutcome, Loader
+from dagster_project.ingest.reasons import HoldReason
 from dagster_project.sample_data import generate, write_defects
 from dagster_project.warehouse import ensure_schema
 
@@ -128,6 +129,9 @@ def test_each_file_gets_its_expected_status_and_reason(loaded):
         if d["expected_status"] == "REJECTED":
             assert str(o.reason_code) == d["expected_reason"], d["defect"]
             assert o.error_message and len(o.error_message) > 20, d["defect"]
+        if d["expected_status"] == "HELD":
+            assert o.reason_code in {HoldReason.SET_ASIDE_SHARE, HoldReason.BLOCKING_CHECK}
+            assert "set aside" in o.error_message or "blocking" in o.error_message, d["defect"]
 
 
 def test_a_rejected_file_changes_nothing_already_loaded(loaded):
@@ -146,11 +150,24 @@ def test_a_loaded_defect_file_replaces_exactly_its_slice(loaded):
             assert case.current_after == case.outcome.manifest_id != case.current_before
 
 
+def test_a_held_defect_file_is_stored_beside_the_current_submission(loaded):
+    """Mostly-bad files are held: the slice's current submission does not change; the held
+    file's good rows are stored under its own manifest (for a release), not current."""
+    _, cases, _ = loaded
+    held = [c for c in cases if c.defect["expected_status"] == "HELD"]
+    assert len(held) >= 8
+    for case in held:
+        assert case.current_after == case.current_before is not None, case.defect["defect"]
+        [balance] = case.balances  # taken right after this file's load
+        assert case.outcome.rows_loaded, case.defect["defect"]
+        assert balance.rows_in_table == case.outcome.rows_loaded, case.defect["defect"]
+
+
 def test_bad_rows_are_quarantined_with_the_reason_and_rows_reconcile(loaded):
     con, cases, _ = loaded
     for case in cases:
         d, o = case.defect, case.outcome
-        if d["expected_status"] != "LOADED":
+        if d["expected_status"] not in ("LOADED", "HELD"):
             continue
         [balance] = case.balances
         assert balance.balanced, d["defect"]

@@ -143,3 +143,38 @@ def test_a_non_utf8_file_name_is_recorded_as_rejected_not_a_failing_tick(cte_hom
     assert (status, reason) == ("REJECTED", "BAD_FILE_NAME")
     assert name == "student_enrollment__001__2024__20240615T103000_Pe\ufffda.csv"
     assert "not valid UTF-8" in message
+
+
+def test_a_file_the_manifest_holds_is_never_queued(cte_home):
+    """Files loaded outside the sensor (`cte run`, a backfill, `cte load`) are in the manifest:
+    the first tick after them, like the first `make ui` after `make run`, queues nothing."""
+    from dagster_project.assets.raw import build_raw_asset
+    from dagster_project.partitions import school_years
+    from dagster_project.resources import WarehouseResource
+
+    header = ",".join(EXTRACT.column_names)
+    loaded = _land(cte_home, "student_enrollment__001__2024__20240615T103000.csv", f"{header}\n")
+    unreadable = _land(cte_home, "student_enrollment__002__2024__20240615T103000.csv", "")
+    time.sleep(2.1)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(school_years.name, ["2024"])
+        # A backfill of 2024, as `cte run` does it: every landed file of the year, no paths.
+        run = dg.materialize(
+            [build_raw_asset(EXTRACT)],
+            instance=instance,
+            partition_key="2024",
+            resources={"warehouse": WarehouseResource.from_settings()},
+        )
+        assert run.success
+        first, cursor = _tick(_sensor(), instance)
+        assert first.run_requests == []
+        # Same bytes under a new name: recorded already, not queued either.
+        copy = _land(cte_home, "student_enrollment__001__2024__20240616T103000.csv", f"{header}\n")
+        # New bytes: one run, as before.
+        fresh = _land(cte_home, "student_enrollment__003__2024__20240615T103000.csv", "new\n")
+        time.sleep(2.1)
+        second, _ = _tick(_sensor(), instance, cursor)
+    assert [r.run_key for r in second.run_requests] == [sha256_of(fresh)]
+    assert sha256_of(copy) == sha256_of(loaded) != sha256_of(unreadable)
+    recorded = cte_home.recorded_files_path.read_text().split()
+    assert sorted(recorded) == sorted({sha256_of(loaded), sha256_of(unreadable)})

@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_project.contracts import EXTRACTS, Extract
-from dagster_project.ingest.audit import reconcile
+from dagster_project.ingest.audit import reconcile, write_recorded_files
 from dagster_project.ingest.landing import (
     FileNameError,
     display_name,
@@ -30,6 +30,7 @@ from dagster_project.settings import get_settings, pseudonym_key
 ROWS_RECONCILE = "rows_reconcile"
 EXPECTATIONS_ERROR = "expectations_error"
 EXPECTATIONS_WARN = "expectations_warn"
+SUBMISSIONS_CURRENT = "submissions_current"
 
 
 class LoadConfig(dg.Config):
@@ -96,6 +97,7 @@ def _summary(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
         for o in outcomes
         if o.status is not Status.LOADED
     ]
+    held = [o for o in outcomes if o.status is Status.HELD]
     return {
         "files": dg.MetadataValue.int(len(outcomes)),
         "files_by_status": dg.MetadataValue.json(by_status),
@@ -103,7 +105,23 @@ def _summary(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
         "rows_loaded": dg.MetadataValue.int(sum(o.rows_loaded or 0 for o in loaded)),
         "rows_quarantined": dg.MetadataValue.int(sum(o.rows_quarantined or 0 for o in loaded)),
         "not_loaded": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+        "files_held": dg.MetadataValue.int(len(held)),
     }
+
+
+def _held_check(extract: Extract, outcomes: list[FileOutcome]) -> dg.AssetCheckResult:
+    """Fails when a file read was held: the run shows it in red, with the reasons."""
+    held = [o for o in outcomes if o.status is Status.HELD]
+    return dg.AssetCheckResult(
+        asset_key=raw_asset_key(extract),
+        check_name=SUBMISSIONS_CURRENT,
+        passed=not held,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "files_became_current": sum(o.status is Status.LOADED for o in outcomes),
+            "held": [f"{o.file_name} (manifest {o.manifest_id}): {o.error_message}" for o in held],
+        },
+    )
 
 
 def _check_results(con, extract: Extract, manifest_ids: list[int]) -> list[dg.AssetCheckResult]:
@@ -179,7 +197,15 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
                 EXPECTATIONS_ERROR,
                 asset=key,
                 blocking=True,
-                description="Great Expectations ERROR expectations: a failure blocks publishing",
+                description="Great Expectations ERROR expectations: a failure holds the file",
+            ),
+            dg.AssetCheckSpec(
+                SUBMISSIONS_CURRENT,
+                asset=key,
+                description=(
+                    "Every file read became current: none held (rows set aside, a blocking "
+                    "check, a volume drop or lost leading zeros; `cte review` decides)"
+                ),
             ),
             dg.AssetCheckSpec(
                 EXPECTATIONS_WARN,
@@ -211,8 +237,12 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
                 gzip_limits=get_settings().gzip_limits,
             )
             outcomes = loader.load(paths, reload=config.reload)
-            loaded = [o.manifest_id for o in outcomes if o.status is Status.LOADED]
-            checks = _check_results(con, extract, loaded)
+            for o in outcomes:
+                if o.status is Status.HELD:
+                    context.log.warning(f"{o.file_name} held: {o.error_message}")
+            stored = [o.manifest_id for o in outcomes if o.status in (Status.LOADED, Status.HELD)]
+            checks = [*_check_results(con, extract, stored), _held_check(extract, outcomes)]
+            write_recorded_files(con, get_settings().recorded_files_path)
         if loader.validations:
             publish_data_docs(loader.validations, get_settings().reports_dir)
         timings = {f"seconds_{phase}": round(t, 3) for phase, t in loader.seconds.items()}

@@ -1,6 +1,9 @@
 """The landing zone: file names, what they claim, and their fingerprints.
 
 raw/landing/<family>/<extract>/<extract>__<district|state>__<year>__<yyyymmddThhmmss>.<ext>
+
+A state-level extract may name other release kinds in place of ``state``
+(``Extract.release_kinds``: OEWS ``metro`` and ``nonmetro`` workbooks), each its own slice.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dagster_project.contracts import EXTRACTS_BY_NAME, Extract
 
 STATE = "state"
 _NAME = re.compile(
-    r"^(?P<extract>[a-z_]+)__(?P<district>\d{3}|state)__(?P<year>\d{4})__"
+    r"^(?P<extract>[a-z_]+)__(?P<district>\d{3}|[a-z]+)__(?P<year>\d{4})__"
     r"(?P<ts>\d{8}T\d{6})(?P<ext>\.csv\.gz|\.csv|\.parquet|\.xlsx)$",
     re.IGNORECASE,
 )
@@ -30,7 +33,7 @@ class FileNameError(ValueError):
 class LandedFile:
     path: Path
     extract: Extract
-    district: str  # three digits, or "state"
+    district: str  # three digits, or "state" (or another of the extract's release kinds)
     year: int
     submitted_at: datetime
     suffix: str
@@ -79,8 +82,11 @@ def parse_file_name(path: Path) -> LandedFile:
     if extract is None:
         raise FileNameError(f"{path.name}: unknown extract {name!r}")
     district = m["district"].lower()
-    if extract.state_level != (district == STATE):
-        expected = "'state'" if extract.state_level else "a three-digit district code"
+    if extract.state_level != (district in extract.release_kinds) or (
+        not extract.state_level and not district.isdigit()
+    ):
+        kinds = " or ".join(f"'{k}'" for k in extract.release_kinds)
+        expected = kinds if extract.state_level else "a three-digit district code"
         raise FileNameError(f"{path.name}: {extract.name} files are named with {expected}")
     ext = m["ext"].lower()
     if ext not in extract.formats:

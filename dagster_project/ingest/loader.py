@@ -1,9 +1,10 @@
 """Load landed files into the raw schema: one manifest row per file read, every row read
-loaded or quarantined with a reason, each submission replacing exactly its slice.
+loaded or quarantined with a reason, each fit submission replacing exactly its slice.
 
 Order of work for a set of files: name and fingerprint -> duplicate and stale checks ->
-read (file-level rejection) -> structural row rules -> Great Expectations, once per
-(extract, year) batch -> one transaction per file (delete the slice's previous rows, insert).
+read (file-level rejection) -> leading zeros restored -> structural row rules -> Great
+Expectations, once per (extract, year) batch -> fit or held (ingest/hold.py) -> one
+transaction per batch (a fit file replaces its slice's rows; a held one is stored beside).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import duckdb
 import polars as pl
 
 from dagster_project.contracts import EXTRACTS_BY_NAME, Extract
+from dagster_project.ingest.codes import PaddedColumn, restore_leading_zeros, showable_columns
+from dagster_project.ingest.hold import Counts, HoldRules, held_message, holds_for, supersede_slice
 from dagster_project.ingest.landing import (
     FileNameError,
     LandedFile,
@@ -31,11 +34,12 @@ from dagster_project.ingest.reader import SOURCE_ROW, FileRejected, read_landed_
 from dagster_project.ingest.reasons import FileReason, Status
 from dagster_project.ingest.rows import ISSUE_SCHEMA, Pseudonymizer, prepare_rows
 from dagster_project.ingest.sample import sample_hashes
-from dagster_project.privacy import describe_error
+from dagster_project.privacy import describe_error, shown_value_expr
 from dagster_project.quality.validation import BatchResult, record_results, validate_batch
 from dagster_project.settings import (
     DEVELOPMENT_PSEUDONYM_KEY,
     GzipLimits,
+    get_settings,
     is_development_key,
     key_fingerprint,
 )
@@ -87,6 +91,8 @@ class _Pending:
     outcome: FileOutcome
     rows: pl.DataFrame
     issues: pl.DataFrame
+    padded: list[PaddedColumn]
+    blocking: list[str] = field(default_factory=list)  # failed ERROR rules' messages
 
 
 class Loader:
@@ -98,8 +104,10 @@ class Loader:
         run_id: str | None = None,
         today: date | None = None,
         gzip_limits: GzipLimits | None = None,
+        hold_rules: HoldRules | None = None,
     ):
         self.con = con
+        self.hold_rules = hold_rules or HoldRules.from_settings(get_settings())
         self.landing_dir = landing_dir
         self.run_id = run_id
         self.today = today or date.today()
@@ -235,8 +243,10 @@ class Loader:
         self._record(outcome)
 
     def _current_submission(self, landed: LandedFile) -> tuple[int, datetime] | None:
+        """The slice's latest submission that is current or waiting for review."""
         row = self.con.execute(
-            "select manifest_id, submitted_at from raw.load_manifest where status = 'LOADED' "
+            "select manifest_id, submitted_at from raw.load_manifest "
+            "where status in ('LOADED', 'HELD') "
             "and extract = ? and district_code = ? and school_year = ? "
             "order by submitted_at desc limit 1",
             list(landed.slice_key),
@@ -256,7 +266,8 @@ class Loader:
                 outcome.status, outcome.reason_code = Status.SUPERSEDED, FileReason.STALE_SUBMISSION
                 outcome.error_message = (
                     f"a later submission ({current[1]:%Y-%m-%d %H:%M:%S}, manifest {current[0]}) "
-                    "is already loaded for this district and year; this earlier one was not loaded"
+                    "is already loaded or held for this district and year; this earlier one was "
+                    "not loaded"
                 )
                 self._record(outcome)
                 continue
@@ -276,19 +287,11 @@ class Loader:
         self.rows_validated += sum(p.rows.height for p in pending)
         started = time.perf_counter()
         for item in pending:
+            item.blocking = validation.blocking.get(item.outcome.manifest_id, [])
             mine = failed.filter(pl.col("_manifest_id") == item.outcome.manifest_id)
             if mine.height:
                 item.issues = pl.concat(
-                    [
-                        item.issues,
-                        mine.select(
-                            SOURCE_ROW,
-                            "column_name",
-                            "reason_code",
-                            "message",
-                            pl.lit(None, pl.String).alias("value"),
-                        ).cast(ISSUE_SCHEMA),
-                    ]
+                    [item.issues, _with_values(extract, item.rows, mine).cast(ISSUE_SCHEMA)]
                 )
                 item.rows = item.rows.join(
                     mine.select(SOURCE_ROW).unique(), on=SOURCE_ROW, how="anti"
@@ -311,6 +314,8 @@ class Loader:
             outcome.rows_read = parsed.frame.height
             self.seconds["read"] += time.perf_counter() - started
             started = time.perf_counter()
+            parsed.frame, padded = restore_leading_zeros(landed.extract, parsed.frame)
+            outcome.notes += [p.sentence() for p in padded]
             rows, issues = prepare_rows(landed, parsed, self._pseudonymize)
             self.seconds["structure"] += time.perf_counter() - started
         except FileRejected as exc:
@@ -330,7 +335,7 @@ class Loader:
             "_manifest_id": pl.lit(outcome.manifest_id, pl.Int64),
             "_file_year": pl.lit(year, pl.Int64),
         }
-        return _Pending(landed, outcome, rows.with_columns(**lineage), issues)
+        return _Pending(landed, outcome, rows.with_columns(**lineage), issues, padded)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -344,12 +349,13 @@ class Loader:
             superseded: set[int] = set()
             for item in items:
                 outcome = item.outcome
-                outcome.rows_loaded = item.rows.height
-                outcome.rows_quarantined = item.issues[SOURCE_ROW].n_unique()
-                outcome.status = Status.LOADED
                 # In file order, as if each were written alone: a later file of the same
-                # district and year supersedes an earlier one of this batch too.
-                previous = self._supersede_slice(item.landed, outcome.manifest_id)
+                # district and year supersedes (or is held against) an earlier one of this
+                # batch too.
+                replaces = self._settle(item)
+                previous = supersede_slice(
+                    con, item.landed.slice_key, outcome.manifest_id, replaces
+                )
                 if previous:
                     outcome.notes.append(f"replaces manifest {', '.join(map(str, previous))}")
                     superseded.update(previous)
@@ -370,6 +376,33 @@ class Loader:
                 outcome.rows_loaded,
                 outcome.rows_quarantined,
             )
+
+    def _settle(self, item: _Pending) -> list[Status]:
+        """LOADED or HELD, with the reasons; returns the statuses this file supersedes."""
+        outcome = item.outcome
+        outcome.rows_loaded = item.rows.height
+        outcome.rows_quarantined = item.issues[SOURCE_ROW].n_unique()
+        counts = Counts(outcome.rows_read or 0, outcome.rows_loaded, outcome.rows_quarantined)
+        rows = item.rows
+        areas = (
+            rows["area"].drop_nulls().unique().sort().to_list() if "area" in rows.columns else []
+        )
+        holds = holds_for(
+            self.con,
+            item.landed.slice_key,
+            counts,
+            item.blocking,
+            item.padded,
+            self.hold_rules,
+            areas,
+        )
+        if not holds:
+            outcome.status = Status.LOADED
+            return [Status.LOADED, Status.HELD]
+        outcome.status, outcome.reason_code = Status.HELD, holds[0].reason
+        outcome.error_message = held_message(holds)
+        # The current submission stays; only the newest held file waits for a reviewer.
+        return [Status.HELD]
 
     def _insert_rows(self, extract: Extract, items: list[_Pending]) -> None:
         if not items:
@@ -402,28 +435,11 @@ class Loader:
         finally:
             self.con.unregister("incoming_issues")
 
-    def _supersede_slice(self, landed: LandedFile, manifest_id: int) -> list[int]:
-        previous = [
-            r[0]
-            for r in self.con.execute(
-                "select manifest_id from raw.load_manifest where status = 'LOADED' "
-                "and extract = ? and district_code = ? and school_year = ?",
-                list(landed.slice_key),
-            ).fetchall()
-        ]
-        if previous:
-            ids = ", ".join(map(str, previous))
-            self.con.execute(f"delete from raw.{landed.extract.name} where _manifest_id in ({ids})")
-            self.con.execute(
-                f"update raw.load_manifest set status = 'SUPERSEDED', "
-                f"notes = concat_ws('; ', notes, 'superseded by manifest {manifest_id}') "
-                f"where manifest_id in ({ids})"
-            )
-        return previous
-
     def _record(self, outcome: FileOutcome) -> None:
-        if outcome.status is Status.REJECTED:
-            log.warning("%s rejected: %s", outcome.file_name, outcome.error_message)
+        if outcome.status in (Status.REJECTED, Status.HELD):
+            log.warning(
+                "%s %s: %s", outcome.file_name, outcome.status.lower(), outcome.error_message
+            )
         self.con.execute(
             "insert into raw.load_manifest (manifest_id, path, file_name, sha256, extract, "
             "district_code, school_year, submitted_at, file_bytes, encoding, rows_read, "
@@ -453,3 +469,17 @@ class Loader:
                 self.key_fingerprint,
             ],
         )
+
+
+def _with_values(extract: Extract, rows: pl.DataFrame, failed: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine rows for failed expectations, with the offending value where a district
+    may see it (codes, dates, numbers: ``showable_columns``, as ``shown_value`` shows it),
+    else none."""
+    columns = showable_columns(extract) & set(rows.columns) & set(failed["column_name"])
+    issues = failed.select(SOURCE_ROW, "column_name", "reason_code", "message")
+    if not columns:
+        return issues.with_columns(pl.lit(None, pl.String).alias("value"))
+    values = rows.select(
+        pl.col(SOURCE_ROW), *(shown_value_expr(c, pl.col(c)).alias(c) for c in sorted(columns))
+    ).unpivot(index=SOURCE_ROW, variable_name="column_name", value_name="value")
+    return issues.join(values, on=[SOURCE_ROW, "column_name"], how="left")

@@ -11,6 +11,9 @@ class Status(StrEnum):
     REJECTED = "REJECTED"  # file-level error: nothing from the file is loaded
     DUPLICATE = "DUPLICATE"  # same bytes (SHA-256) as a file already recorded
     SUPERSEDED = "SUPERSEDED"  # replaced by a later submission for the same slice
+    # Read and stored, not current: the slice's previous submission stays current until a
+    # reviewer releases (-> LOADED) or rejects (-> REJECTED, REVIEW_REJECTED) this one.
+    HELD = "HELD"
 
 
 class FileReason(StrEnum):
@@ -30,6 +33,17 @@ class FileReason(StrEnum):
     NO_PSEUDONYM_KEY = "NO_PSEUDONYM_KEY"  # not the generated sample, and no key is set
     DUPLICATE_FILE = "DUPLICATE_FILE"
     STALE_SUBMISSION = "STALE_SUBMISSION"  # an earlier timestamp than the loaded submission
+    REVIEW_REJECTED = "REVIEW_REJECTED"  # held, then rejected by a reviewer (cte review)
+
+
+class HoldReason(StrEnum):
+    """Why a readable submission was held instead of becoming current (ingest/hold.py)."""
+
+    SET_ASIDE_SHARE = "SET_ASIDE_SHARE"  # too many rows quarantined
+    BLOCKING_CHECK = "BLOCKING_CHECK"  # an ERROR expectation failed beyond its mostly
+    VOLUME_DROP = "VOLUME_DROP"  # far fewer rows than the district's previous submission
+    LOST_LEADING_ZEROS = "LOST_LEADING_ZEROS"  # codes re-saved as numbers (Excel), padded
+    AREA_KIND = "AREA_KIND"  # labor-market areas that do not fit the release kind in the name
 
 
 class RowReason(StrEnum):

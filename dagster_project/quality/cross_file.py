@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from dagster_project.ingest.hold import AREA_EXTRACTS, state_area_code
 from dagster_project.quality.suites import WARN
 
 SUITE = "cross_file"
@@ -55,8 +56,9 @@ def _student_check_sql(check: _StudentCheck) -> str:
     # flagged, and the report already shows the enrollment file as missing.
     return f"""
         with enrolled as (
-            select distinct student_id, district_code, school_year, true as found
-            from raw.student_enrollment
+            select distinct e.student_id, e.district_code, e.school_year, true as found
+            from raw.student_enrollment e
+            join raw.load_manifest m on m.manifest_id = e._manifest_id and m.status = 'LOADED'
         ),
         covered as (
             select distinct district_code, school_year from raw.load_manifest
@@ -134,6 +136,89 @@ _SCHEMA_WITHOUT_CONSTANTS = {
 }
 
 
+def _release_files(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(manifest, extract, data year, file, rows, rows of the state area) per current
+    labor-market file with an area column."""
+    counts = " union all ".join(
+        f"select _manifest_id as manifest_id, count(*) as n, "
+        f"count(*) filter (where area = '{state_area_code()}') as state_n "
+        f"from raw.{e} group by all"
+        for e in AREA_EXTRACTS
+    )
+    return con.execute(f"""
+        with counts as ({counts})
+        select m.manifest_id, m.extract, m.school_year, m.file_name, c.n, c.state_n
+        from raw.load_manifest m join counts c using (manifest_id)
+        where m.status = 'LOADED' order by m.extract, m.school_year, m.manifest_id
+    """).fetchall()
+
+
+def _release_used(school_year: int, data_years: list[int]) -> int:
+    """int_labor_market_years' rule: the latest release not after the school year, else the
+    earliest (sample and back-filled years)."""
+    before = [d for d in data_years if d <= school_year]
+    return max(before) if before else min(data_years)
+
+
+def _release_result(file: tuple, uses: dict[int, int]) -> list[dict]:
+    """The two checks of one labor-market file: do its rows reach a mart; does any school
+    year fall back to an older release although this one is loaded."""
+    manifest_id, extract, data_year, name, rows, state_rows = file
+    used_by = sorted(y for y, used in uses.items() if used == data_year)
+    older = sorted(y for y, used in uses.items() if used < data_year <= y)
+    state = state_area_code()
+    if state_rows == 0:
+        why = f"none of its {rows:,} rows is for the state (area {state}), the one the marts read"
+    elif not used_by:
+        why = f"no school year uses its release ({data_year}): each uses the latest not after it"
+    else:
+        why = ""
+    base = {"manifest_id": manifest_id, "extract": extract, "column_name": "area"}
+    base |= {"reason_code": "INCONSISTENT", "element_count": rows}
+    reach = bool(state_rows and used_by)
+    fallback = ", ".join(map(str, older))
+    return [
+        base
+        | {
+            "expectation": "labor_market_rows_reach_marts",
+            "description": f"Loaded, but no row reaches a mart: {why}." if why else "Used.",
+            "success": reach,
+            "unexpected_count": 0 if reach else rows,
+            "unexpected_percent": 0.0 if reach else 100.0,
+        },
+        base
+        | {
+            "expectation": "labor_market_no_older_release",
+            "description": (
+                f"School year {fallback} use(s) an older {extract} release than this loaded "
+                f"{data_year} file ({name}): it has no row for the state (area {state})."
+            ),
+            "success": not older,
+            "unexpected_count": None,
+            "unexpected_percent": None,
+        },
+    ]
+
+
+def _labor_market_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    years = [
+        r[0]
+        for r in con.execute(
+            "select distinct e.school_year from raw.student_enrollment e join raw.load_manifest "
+            "m on m.manifest_id = e._manifest_id and m.status = 'LOADED' order by 1"
+        ).fetchall()
+    ]
+    files = _release_files(con)
+    rows = []
+    for extract in AREA_EXTRACTS:
+        mine = [f for f in files if f[1] == extract]
+        releases = sorted({f[2] for f in mine if f[5]})
+        uses = {y: _release_used(y, releases) for y in years} if releases else {}
+        for file in mine:
+            rows += _release_result(file, uses)
+    return pl.DataFrame(rows, schema=_SCHEMA_WITHOUT_CONSTANTS)
+
+
 def cross_file_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Every cross-file result for the current submissions (audit.dq_results columns)."""
     frames = [
@@ -149,6 +234,7 @@ def cross_file_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         for check in STUDENT_CHECKS
     ]
     frames.append(_row_count_results(con))
+    frames.append(_labor_market_results(con))
     return pl.concat(frames).with_columns(
         pl.lit(SUITE).alias("suite"), pl.lit(WARN).alias("severity")
     )
@@ -167,7 +253,7 @@ def run_cross_file_checks(
     try:
         con.execute(
             "delete from audit.dq_results where suite = ? and manifest_id in "
-            "(select manifest_id from raw.load_manifest where status = 'LOADED')",
+            "(select manifest_id from raw.load_manifest where status in ('LOADED', 'HELD'))",
             [SUITE],
         )
         con.register("incoming_cross_file", table)

@@ -2,8 +2,10 @@
 
 ``build_report`` writes ``<reports>/dq/index.html`` and one printable page per district and
 school year (``<reports>/dq/<district>/<year>.html``; state-level files under ``state``).
-Everything shown is a count, a code, a file name or a sentence written for district
-clerks: the quarantine's ``value`` column is never read, nor is any student-level table.
+Everything shown is a count, a code, a file name, a sentence written for district clerks or
+an offending value of a code, date or number column (a few examples per reason): the
+quarantine's ``value`` is read only for those columns (``ingest/codes.showable_columns``),
+never for a student ID, name or birth date, and no student-level table is read.
 Charts are inline SVG drawn by the templates, so the pages need nothing from the network.
 """
 
@@ -19,9 +21,13 @@ import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from dagster_project.contracts import EXTRACTS
+from dagster_project.ingest.codes import showable_columns
 from dagster_project.quality.suites import ERROR, seeds_dir
 
 STATE = "state"
+# A state-level file's name may say another release kind (OEWS metro, nonmetro): still a
+# state-level file, on the state's page.
+RELEASE_KINDS = {k for e in EXTRACTS if e.state_level for k in e.release_kinds}
 # Extracts a district is expected to send every year (state-level and optional ones are not).
 DISTRICT_EXTRACTS = tuple(e.name for e in EXTRACTS if not e.state_level and not e.optional)
 
@@ -31,7 +37,11 @@ STATUS_WORDS = {
     "REJECTED": "Rejected: not loaded",
     "DUPLICATE": "Already received: ignored",
     "SUPERSEDED": "Replaced by a later file",
+    "HELD": "Held: not used until reviewed",
 }
+# Submissions whose quarantine and failed checks the district sees: current and held ones.
+SHOWN = "('LOADED', 'HELD')"
+EXAMPLES = 3  # offending values shown per reason and column
 REASON_WORDS = {
     "TYPE_MISMATCH": "Wrong kind of value",
     "TRUNCATED_ROW": "Row cut short",
@@ -63,19 +73,35 @@ _MANIFESTS = """
     from raw.load_manifest
     order by district_code, school_year, extract, submitted_at, manifest_id
 """
-# Never the quarantine's value column: it may hold what the district typed in a personal field.
-_QUARANTINE = """
-    select q.manifest_id, q.reason_code, q.column_name, q.message, count(*) as row_count
+
+
+def _showable_pairs() -> str:
+    pairs = [(e.name, c) for e in EXTRACTS for c in sorted(showable_columns(e))]
+    return ", ".join(f"('{e}', '{c}')" for e, c in pairs)
+
+
+# The quarantine's value only for code, date and number columns: a personal field may hold
+# what the district typed (a name, a birth date, a student ID). And only a value shaped like
+# a code, date or number (no blank, at most 20 characters, not nine digits): a name or an ID
+# typed into the wrong column is not shown either.
+_VALUE_SHAPE = r"^[0-9A-Za-z.:/+_-]{1,20}$"
+_QUARANTINE = f"""
+    select q.manifest_id, q.reason_code, q.column_name, q.message, count(*) as row_count,
+           list(distinct q.value order by q.value) filter (
+               where (m.extract, q.column_name) in (values {_showable_pairs()})
+                 and regexp_full_match(q.value, '{_VALUE_SHAPE}')
+                 and not regexp_full_match(q.value, '[0-9]{{9}}')
+           )[1:{EXAMPLES}] as examples
     from raw.quarantine q
-    join raw.load_manifest m on m.manifest_id = q.manifest_id and m.status = 'LOADED'
+    join raw.load_manifest m on m.manifest_id = q.manifest_id and m.status in {SHOWN}
     group by all
     order by q.manifest_id, row_count desc, q.reason_code
 """
-_FAILED_CHECKS = """
+_FAILED_CHECKS = f"""
     select manifest_id, suite, expectation, column_name, severity, reason_code, description,
            element_count, unexpected_count, unexpected_percent
     from audit.dq_results
-    where manifest_id in (select manifest_id from raw.load_manifest where status = 'LOADED')
+    where manifest_id in (select manifest_id from raw.load_manifest where status in {SHOWN})
     qualify row_number() over (
         partition by manifest_id, suite, expectation order by validated_at desc) = 1
         and not success
@@ -163,6 +189,14 @@ class Page:
     def rejected(self) -> list[dict]:
         return [f for f in self.files if f["status"] == "REJECTED"]
 
+    @property
+    def held(self) -> list[dict]:
+        return [f for f in self.files if f["status"] == "HELD"]
+
+    @property
+    def needs_action(self) -> bool:
+        return bool(self.blocking or self.rejected or self.held)
+
 
 def _district_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """From the dbt seed table when dbt has run, else from the seed file itself."""
@@ -211,6 +245,11 @@ def _charts(this: list[dict], last: list[dict]) -> list[Chart]:
     ]
 
 
+def _file_of(by_manifest: dict[int, dict], row: dict) -> dict:
+    manifest = by_manifest[row["manifest_id"]]
+    return {"extract": manifest["extract"], "held": manifest["status"] == "HELD"}
+
+
 def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
     names = _district_names(con)
     files_by_slice: dict[tuple[str, int], list[dict]] = defaultdict(list)
@@ -219,22 +258,21 @@ def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
         if f["district_code"] is None or f["school_year"] is None:
             unidentified.append(f)
         else:
-            files_by_slice[(f["district_code"], f["school_year"])].append(f)
+            district = STATE if f["district_code"] in RELEASE_KINDS else f["district_code"]
+            files_by_slice[(district, f["school_year"])].append(f)
     by_manifest = {f["manifest_id"]: f for fs in files_by_slice.values() for f in fs}
     quarantine = _rows(con, _QUARANTINE)
     checks = _rows(con, _FAILED_CHECKS)
     pages = []
     for (district, year), files in sorted(files_by_slice.items()):
         page = Page(district, names.get(district), year, files)
-        ids = {f["manifest_id"] for f in page.current}
+        ids = {f["manifest_id"] for f in page.current + page.held}
         page.quarantine = [
-            q | {"extract": by_manifest[q["manifest_id"]]["extract"]}
-            for q in quarantine
-            if q["manifest_id"] in ids
+            q | _file_of(by_manifest, q) for q in quarantine if q["manifest_id"] in ids
         ]
         for c in checks:
             if c["manifest_id"] in ids:
-                row = c | {"extract": by_manifest[c["manifest_id"]]["extract"]}
+                row = c | _file_of(by_manifest, c)
                 (page.cross_file if c["suite"] == "cross_file" else page.checks).append(row)
         if district != STATE:
             received = {f["extract"] for f in page.current}
