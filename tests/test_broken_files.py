@@ -181,7 +181,7 @@ INPUTS: dict[str, Input] = {
     "good_quoted_newline": Input("001", _quoted_newline, "LOADED", None),
     "unbalanced_quote": Input("002", _unbalanced_quote, "REJECTED", "BAD_QUOTING"),
     "headerless": Input("003", _headerless, "REJECTED", "MISSING_COLUMNS"),
-    "shifted_and_bad_values": Input("004", _shifted_and_bad_values, "LOADED", None),
+    "shifted_and_bad_values": Input("004", _shifted_and_bad_values, "HELD", "SET_ASIDE_SHARE"),
     "duplicate_case": Input("005", _duplicate_case, "REJECTED", "DUPLICATE_COLUMNS"),
     "excel_trailing_empty": Input("006", _excel_trailing, "REJECTED", "DUPLICATE_COLUMNS"),
     "binary": Input("007", _binary, "REJECTED", "NOT_CSV"),
