@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -16,10 +17,16 @@ from dagster_project.publish.spec import (
     HiddenWith,
     PublishSpec,
     PublishSpecError,
+    RateSpec,
     load_publish_specs,
     spec_from_node,
 )
-from dagster_project.publish.suppression import SuppressionRules, suppress
+from dagster_project.publish.suppression import (
+    COMPLEMENTARY_DISPLAY,
+    RANGE_SEPARATOR,
+    SuppressionRules,
+    suppress,
+)
 
 
 def _spec(table: str, hidden_with=()) -> PublishSpec:
@@ -100,6 +107,46 @@ def test_a_copy_follows_its_source_withheld_or_left_out():
     assert out["copy"]["entity"].to_list() == ["a", "b"]
     assert out["copy"]["n"].to_list() == [None, 40]
     assert out["copy"]["suppression_reason"].to_list() == ["COMPLEMENTARY", None]
+
+
+def test_a_copy_of_a_ranged_cell_is_published_as_the_same_range_not_withheld():
+    """Issue 15: where the source publishes a complement as a range, the copy shows that
+    range (and its rate as the range the counts give) instead of withholding the row: no
+    more than the source shows, and the cell is still there for the reader."""
+    source = pl.DataFrame(
+        {
+            "entity": ["a", "b", "c"],
+            "n": [None, None, 40],
+            "n_display": ["4,120 to 4,129", "suppressed (complementary)", "40"],
+            "suppression_reason": [None, "COMPLEMENTARY", None],
+        }
+    )
+    copy = pl.DataFrame(
+        {
+            "entity": ["a", "b", "c"],
+            "n": [4123, 25, 40],
+            "n_display": ["4,123", "25", "40"],
+            "k": [3601, 20, 30],
+            "k_display": ["3,601", "20", "30"],
+            "rate": [3601 / 4123, 0.8, 0.75],
+            "rate_display": ["87.3%", "80.0%", "75.0%"],
+            "suppression_reason": [None, None, None],
+        }
+    )
+    spec = replace(
+        _spec("copy"),
+        counts=("n", "k"),
+        rates=(RateSpec("rate", numerator="k"),),
+        hidden_with=(HiddenWith("source", ("entity",), {}, "n", ("n",)),),
+    )
+    out = linked({"source": source, "copy": copy}, [_spec("source"), spec])["copy"]
+    assert out["n"].to_list() == [None, None, 40]
+    assert out["n_display"].to_list() == ["4,120 to 4,129", COMPLEMENTARY_DISPLAY, "40"]
+    assert out["k_display"].to_list() == ["3,601", "20", "30"]
+    # 3,601 of 4,120 to 4,129: 87.2% to 87.5% (rounded outwards to a tenth)
+    assert out["rate_display"].to_list() == ["87.2% to 87.5%", COMPLEMENTARY_DISPLAY, "75.0%"]
+    assert out["rate"].to_list()[:2] == [None, None]
+    assert out["suppression_reason"].to_list() == [None, None, None]  # k is still shown
 
 
 def test_unmatched_rows_are_not_shown_against_a_table_that_leaves_rows_out(tmp_path):
@@ -225,16 +272,32 @@ def test_no_hidden_step_count_reappears_as_a_later_steps_base(dbt_manifest: Path
         rng = np.random.default_rng(seed)
         before = suppress(continuum_rows(rng, int(rng.integers(2, 5))), spec, rules).frame
         out = linked({spec.table: before}, [spec])[spec.table]
-        withheld = out.filter(
-            pl.col("student_count").is_null(), pl.col("credential_tier") == "ALL"
-        ).select(*scope, base_step=pl.col("step"))
+        hidden = out.filter(pl.col("student_count").is_null(), pl.col("credential_tier") == "ALL")
+        ranged = pl.col("student_count_display").str.contains(RANGE_SEPARATOR)
+        withheld = hidden.filter(~ranged).select(*scope, base_step=pl.col("step"))
         dependents = out.join(withheld, on=[*scope, "base_step"])
         attacked += dependents.height
         recovered += sum(_gives_away_base(r) for r in dependents.iter_rows(named=True))
+        # A base published as a range is repeated as that range, never as its value.
+        ranges = hidden.filter(ranged).select(
+            *scope, base_step=pl.col("step"), range=pl.col("student_count_display")
+        )
+        on_ranges = out.join(ranges, on=[*scope, "base_step"])
+        assert on_ranges["base_count"].null_count() == on_ranges.height
+        for shown, source in on_ranges.select("base_count_display", "range").iter_rows():
+            assert shown == source or shown.startswith("suppressed"), (shown, source)
         # Not more than that: rows whose base step's count is shown (or is no row:
         # participants) are as the suppression left them.
-        others = out.join(withheld, on=[*scope, "base_step"], how="anti")
-        assert others.equals(before.join(withheld, on=[*scope, "base_step"], how="anti"))
+        others = out.join(
+            hidden.select(*scope, base_step=pl.col("step")), on=[*scope, "base_step"], how="anti"
+        )
+        assert others.equals(
+            before.join(
+                hidden.select(*scope, base_step=pl.col("step")),
+                on=[*scope, "base_step"],
+                how="anti",
+            )
+        )
         kept += others.filter(
             pl.col("step") == "participants", pl.col("base_count").is_not_null()
         ).height

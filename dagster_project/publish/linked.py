@@ -17,9 +17,11 @@ from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import (
     COMPLEMENTARY_DISPLAY,
     DISPLAY_SUFFIX,
+    RANGE_SEPARATOR,
     SUPPRESSION_REASON,
     WITHHELD_DISPLAY,
     RowReason,
+    SuppressionRules,
 )
 
 
@@ -28,19 +30,24 @@ class LinkError(PublishSpecError):
 
 
 def linked_flag(
-    link: HiddenWith, linked: str, row: str, alias: str, extra: str = ""
+    link: HiddenWith, linked: str, row: str, alias: str, extra: str = "", ranges: bool = False
 ) -> tuple[str, str, list[Any]]:
     """A left join of the rows ``row`` (an alias) to their linked rows in the relation
     ``linked``, and the expression saying whether the row's columns are to be hidden: the
     linked value is hidden, or there is no linked row (unless ``unmatched: show``; with
-    ``unmatched: omit`` such rows are deleted before the flag is read)."""
+    ``unmatched: omit`` such rows are deleted before the flag is read). With ``ranges``
+    (the linked table has the column's display), the join's ``__ranged`` says whether the
+    hidden value is published as a range there."""
+    display = _quote(link.column + DISPLAY_SUFFIX)
+    ranged = f"contains({display}, '{RANGE_SEPARATOR}')" if ranges else "false"
     columns = link.join_columns()
     where = " and ".join(f"{_quote(c)} = ?" for c in link.where) or "true"
     select = ", ".join(f"{_quote(theirs)} as {_quote(ours)}" for theirs, ours in columns.items())
     select += f", {extra}" if extra else ""
     on = " and ".join(f"{row}.{_quote(o)} = {alias}.{_quote(o)}" for o in columns.values())
     join = (
-        f"left join (select {select}, {_quote(link.column)} is null as __hidden "
+        f"left join (select {select}, {_quote(link.column)} is null as __hidden, "
+        f"coalesce({ranged}, false) as __ranged "
         f"from {linked} where {where}) {alias} on {on}"
     )
     return join, f"coalesce({alias}.__hidden, {not link.show_unmatched})", list(link.where.values())
@@ -76,20 +83,26 @@ def hide_linked(con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec]) ->
 
 def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWith) -> None:
     table = _quote(spec.table)
-    join, flag, params = linked_flag(link, _quote(link.table), "t", "l")
+    join, flag, params = linked_flag(
+        link, _quote(link.table), "t", "l", ranges=shows_ranges(con, link, link.table)
+    )
     if link.omit_unmatched:
         unmatched = f"select t.rowid from {table} t {join} where l.__hidden is null"
         con.execute(f"delete from {table} where rowid in ({unmatched})", params)
     # Flags first, all from the table as it is now: for a link to the same table the
-    # update below must not change which rows it applies to.
+    # update below must not change which rows it applies to. Where the linked value is
+    # published as a range (a complement, rule 4 of suppression.py), this row's values
+    # become ranges too instead of being withheld: no more than the linked table shows.
     con.execute(
-        f"create or replace temp table __flagged as select t.rowid as __rid from {table} t "
-        f"{join} where {flag}",
+        f"create or replace temp table __flagged as select t.rowid as __rid, "
+        f"coalesce(l.__ranged, false) as __ranged from {table} t {join} where {flag}",
         params,
     )
     hide = spec.with_dependents(link.hide)
+    columns = _columns(con, spec.table)
+    _range_flagged(con, spec, hide, columns)
     shown_as = [c for c in hide if c in spec.counts or c in {r.column for r in spec.rates}]
-    displays = [d for c in shown_as if (d := c + DISPLAY_SUFFIX) in _columns(con, spec.table)]
+    displays = [d for c in shown_as if (d := c + DISPLAY_SUFFIX) in columns]
     # A display already saying why it is withheld stays; a shown, coded or ranged value
     # there would still tell the hidden base.
     assignments = [f"{_quote(c)} = null" for c in hide] + [
@@ -104,10 +117,82 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
         assignments.append(f"{reason} = coalesce({reason}, ?)")
         values.append(RowReason.COMPLEMENTARY.name)
     con.execute(
-        f"update {table} set {', '.join(assignments)} where rowid in (select __rid from __flagged)",
+        f"update {table} set {', '.join(assignments)} "
+        "where rowid in (select __rid from __flagged where not __ranged)",
         values,
     )
     con.execute("drop table __flagged")
+
+
+_EXACT_COUNT = r"^[0-9][0-9,]*$"
+_EXACT_RATE = r"^[0-9.]+%$"
+
+
+def _range_flagged(
+    con: duckdb.DuckDBPyConnection, spec: PublishSpec, hide: list[str], columns: list[str]
+) -> None:
+    """Rows of ``__flagged`` whose linked value is a range: each count of ``hide`` shown
+    exactly becomes its grid range, each rate over a ranged count the range its counts'
+    ranges give (as suppression.py writes them), derived columns are nulled. Counts and
+    rates coded or withheld already stay as they are."""
+    width = SuppressionRules().range_width
+    counts = [c for c in hide if c in spec.counts and c + DISPLAY_SUFFIX in columns]
+    rates = [r for r in spec.rates if r.column in hide and r.column + DISPLAY_SUFFIX in columns]
+    if not counts and not rates:
+        return
+
+    def exact(count: str) -> str:
+        return f"regexp_matches({_quote(count + DISPLAY_SUFFIX)}, '{_EXACT_COUNT}')"
+
+    def bounds(count: str) -> tuple[str, str]:
+        """Low and high of the count as this update publishes it."""
+        c = _quote(count)
+        if count not in counts:
+            return c, c
+        low = f"(floor({c} / {width}) * {width})"
+        return (
+            f"(case when {exact(count)} then {low} else {c} end)",
+            f"(case when {exact(count)} then {low} + {width - 1} else {c} end)",
+        )
+
+    assignments = []
+    for rate in rates:
+        numerator, denominator = rate.numerator, spec.denominator_of(rate)
+        display = _quote(rate.column + DISPLAY_SUFFIX)
+        if numerator in spec.counts and {numerator, denominator} & set(counts):
+            (num_lo, num_hi), (den_lo, den_hi) = bounds(numerator), bounds(denominator)
+            low = f"least(greatest({num_lo} / greatest({den_hi}, 1), 0), 1)"
+            high = f"least(greatest({num_hi} / greatest({den_lo}, 1), 0), 1)"
+            text = (
+                f"printf('%.1f%%', floor({low} * 1000) / 10) || '{RANGE_SEPARATOR}' || "
+                f"printf('%.1f%%', ceil({high} * 1000) / 10)"
+            )
+            ranged = f"case when {text} is not null then {text} else '{COMPLEMENTARY_DISPLAY}' end"
+        else:
+            ranged = f"'{COMPLEMENTARY_DISPLAY}'"
+        assignments.append(
+            f"{display} = case when regexp_matches({display}, '{_EXACT_RATE}') "
+            f"then {ranged} else {display} end"
+        )
+    for count in counts:
+        low = f"floor({_quote(count)} / {width}) * {width}"
+        text = (
+            f"format('{{:,}}', ({low})::bigint) || '{RANGE_SEPARATOR}' || "
+            f"format('{{:,}}', ({low} + {width - 1})::bigint)"
+        )
+        display = _quote(count + DISPLAY_SUFFIX)
+        assignments.append(f"{display} = case when {exact(count)} then {text} else {display} end")
+    nulls = [f"{_quote(c)} = null" for c in hide if c in columns]
+    con.execute(
+        f"update {_quote(spec.table)} set {', '.join(assignments + nulls)} "
+        "where rowid in (select __rid from __flagged where __ranged)"
+    )
+
+
+def shows_ranges(con: duckdb.DuckDBPyConnection, link: HiddenWith, relation: str) -> bool:
+    """Whether the linked table (``relation``: its name, or qualified) has the display
+    column that tells a range of ``link.column`` from a withheld value."""
+    return link.column + DISPLAY_SUFFIX in con.sql(f"select * from {relation} limit 0").columns
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

@@ -41,7 +41,7 @@ from dagster_project.publish.chunks import (
     spec_fingerprint,
     suppress_chunk,
 )
-from dagster_project.publish.linked import hide_linked, linked_flag, links_reusable
+from dagster_project.publish.linked import hide_linked, linked_flag, links_reusable, shows_ranges
 from dagster_project.publish.spec import PublishSpec
 from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import (
@@ -259,11 +259,18 @@ def _stale_chunks(con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Pre
     stale: set[int] = set()
     table = _quote(plan.spec.table)
     for link in plan.spec.hidden_with:
-        new_join, new_flag, new_params = linked_flag(link, _quote(link.table), "t", "n")
-        old_join, old_flag, old_params = linked_flag(link, f"{_OLD}.{_quote(link.table)}", "t", "o")
+        new, old = _quote(link.table), f"{_OLD}.{_quote(link.table)}"
+        new_join, new_flag, new_params = linked_flag(
+            link, new, "t", "n", ranges=shows_ranges(con, link, new)
+        )
+        old_join, old_flag, old_params = linked_flag(
+            link, old, "t", "o", ranges=shows_ranges(con, link, old)
+        )
         rows = con.execute(
             f"select distinct t.{CHUNK_COLUMN} from {table} t {new_join} {old_join} "
-            f"where list_contains(?, t.{CHUNK_COLUMN}) and {new_flag} <> {old_flag}",
+            f"where list_contains(?, t.{CHUNK_COLUMN}) and ({new_flag}, "
+            f"coalesce(n.__ranged, false)) is distinct from ({old_flag}, "
+            "coalesce(o.__ranged, false))",
             [*new_params, *old_params, sorted(plan.reused)],
         ).fetchall()
         stale |= {int(r[0]) for r in rows}
