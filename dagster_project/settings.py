@@ -50,7 +50,7 @@ class Settings:
     # share of its rows is set aside: the 1 - mostly of a blocking expectation.
     hold_set_aside_share: float = 0.01
     # ... or when it loads fewer rows than this fraction of the district's previous
-    # submission of the slice (or of last year's), if that one had at least
+    # submission of the slice (or half this fraction of last year's), if that one had at least
     # hold_volume_min_rows rows: below that, a small district's counts swing by chance.
     hold_volume_ratio: float = 0.5
     hold_volume_min_rows: int = 30

@@ -16,7 +16,7 @@ import pytest
 
 from dagster_project.contracts import EXTRACTS, get_extract
 from dagster_project.ingest.audit import blocking_failures, reconcile
-from dagster_project.ingest.hold import HoldRules, ReviewError, review
+from dagster_project.ingest.hold import Counts, HoldRules, ReviewError, _volume_hold, review
 from dagster_project.ingest.landing import file_name, landing_path, list_landed
 from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reasons import FileReason, HoldReason, Status
@@ -454,3 +454,26 @@ def test_a_year_that_would_fall_back_to_an_older_release_is_reported(loaded_once
     assert fallback["description"].startswith(f"School year {YEAR} use(s) an older oews_wages")
     assert not results["labor_market_rows_reach_marts"]["success"]
     con.close()
+
+
+@pytest.mark.parametrize(
+    ("year", "rows", "held"),
+    [
+        (YEAR, 45, True),  # a resubmission of the same year at 45%
+        (YEAR + 1, 45, False),  # next year's cohort at 45% of this one: it happens
+        (YEAR + 1, 20, True),  # ... but not at 20%
+    ],
+)
+def test_a_volume_drop_against_last_year_has_half_the_bar(year: int, rows: int, held: bool):
+    con = duckdb.connect()
+    con.execute("create schema raw")
+    con.execute(
+        "create table raw.load_manifest as select 'prior.csv' as file_name, ? as school_year, "
+        "100 as rows_loaded, 'LOADED' as status, 'assessment_results' as extract, "
+        "? as district_code, now() as submitted_at",
+        [YEAR, DISTRICT],
+    )
+    hold = _volume_hold(
+        con, ("assessment_results", DISTRICT, year), Counts(rows, rows, 0), HoldRules()
+    )
+    assert (hold is not None and hold.reason is HoldReason.VOLUME_DROP) is held

@@ -91,7 +91,11 @@ def _volume_hold(
     if previous is None:
         return None
     file_name, year, before = previous
-    floor = rules.volume_ratio * before
+    # Against last year's submission the bar is half as high: a new year's cohort may
+    # shrink (a small district's assessment roster halves by chance), a resubmission of
+    # the same year should not.
+    ratio = rules.volume_ratio if year == slice_key[2] else rules.volume_ratio / 2
+    floor = ratio * before
     if before < rules.volume_min_rows or counts.loaded >= floor:
         return None
     if counts.read >= floor and counts.set_aside > rules.set_aside_share * counts.read:
@@ -100,7 +104,7 @@ def _volume_hold(
     return Hold(
         HoldReason.VOLUME_DROP,
         f"{counts.loaded:,} rows loaded against {before:,} in {which} ({file_name}), below "
-        f"{rules.volume_ratio:.0%} of it: is the file complete?",
+        f"{ratio:.0%} of it: is the file complete?",
     )
 
 
