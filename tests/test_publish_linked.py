@@ -410,3 +410,16 @@ def test_hidden_with_refuses_options_it_does_not_know() -> None:
     }
     with pytest.raises(PublishSpecError, match="does not know"):
         spec_from_node(node)
+
+
+def test_a_link_whose_key_matches_no_row_is_refused():
+    # A school's entity_code is "district-location" in the linked table; a key that takes it
+    # from the bare location code matches nothing and would withhold every row unnoticed.
+    perkins = pl.DataFrame({"entity": ["001-010", "002-010"], "n": [40, 50]})
+    quality = pl.DataFrame({"location": ["010", "010"], "district": ["001", "002"], "n": [40, 50]})
+    link = HiddenWith(
+        table="perkins", key=(), where={}, key_from={"entity": "location"}, column="n", hide=("n",)
+    )
+    owner = replace(_spec("quality", [link]), primary_key=("district", "location"))
+    with pytest.raises(PublishSpecError, match="matches none of its 2 row"):
+        linked({"perkins": perkins, "quality": quality}, [_spec("perkins"), owner])

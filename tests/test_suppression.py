@@ -528,6 +528,9 @@ def test_continuum_steps_use_their_own_denominators() -> None:
     out = suppress(frame, spec, RULES).frame.to_dicts()
     # a: only 4 concentrators, so the placement rate of 2 out of 4 is suppressed.
     assert out[0]["placed"] is None and out[0]["placed_rate_display"] == "suppressed (n<10)"
+    # ... and so is its numerator, for that small n: it is no complement (publication_summary
+    # counts a complement as withheld, a small part of a shown row as shown).
+    assert out[0]["placed_display"] == "suppressed (n<10)"
     assert out[0]["conc_rate_display"] == "8.0%"
     # c: 69 of 70 concentrate -> coded, its numerator hidden, so the next rate (which
     # would give it back as placed / placed_rate) is hidden too.

@@ -53,20 +53,34 @@ def linked_flag(
     return join, f"coalesce({alias}.__hidden, {not link.show_unmatched})", list(link.where.values())
 
 
-def _check_one_linked_row(con: duckdb.DuckDBPyConnection, link: HiddenWith, owner: str) -> None:
-    # Two linked rows for one row would mean the key is wrong, not "hide twice". (Linked
-    # rows that match no row of the owner may share a key: a link reads part of a table.)
+def _check_link_matches(con: duckdb.DuckDBPyConnection, link: HiddenWith, owner: str) -> None:
+    """Two linked rows for one row would mean the key is wrong, not "hide twice". (Linked
+    rows that match no row of the owner may share a key: a link reads part of a table.)
+    No row matched at all, while both tables hold rows, means the key is wrong too: a key
+    column that holds another coding there (a school's entity_code is district-location)
+    would silently withhold every row."""
     join, _, params = linked_flag(link, _quote(link.table), "t", "l", extra="1 as __one")
-    duplicated = con.execute(
-        f"select count(*) from (select t.rowid from {_quote(owner)} t {join} "
-        "where l.__one is not null group by t.rowid having count(*) > 1)",
+    duplicated, matched, rows = con.execute(
+        f"select count(*) filter (where n > 1), count(*) filter (where n > 0), count(*) "
+        f"from (select t.rowid, count(l.__one) as n from {_quote(owner)} t {join} "
+        "group by t.rowid)",
         params,
-    ).fetchone()
-    if duplicated and duplicated[0]:
+    ).fetchone() or (0, 0, 0)
+    if duplicated:
         raise LinkError(
             f"{owner}: hidden_with {link.table} on {list(link.join_columns())} "
-            f"{dict(link.where)} matches {duplicated[0]} row(s) to more than one linked row; "
+            f"{dict(link.where)} matches {duplicated} row(s) to more than one linked row; "
             "add the columns that tell them apart"
+        )
+    where = " and ".join(f"{_quote(c)} = ?" for c in link.where) or "true"
+    linked_rows = con.execute(
+        f"select count(*) from {_quote(link.table)} where {where}", list(link.where.values())
+    ).fetchone()
+    if rows and not matched and linked_rows and linked_rows[0]:
+        raise LinkError(
+            f"{owner}: hidden_with {link.table} on {list(link.join_columns())} "
+            f"{dict(link.where)} matches none of its {rows:,} row(s) to the {linked_rows[0]:,} "
+            "linked row(s): do the key columns hold the same codes in both tables?"
         )
 
 
@@ -77,7 +91,7 @@ def hide_linked(con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec]) ->
         for link in spec.hidden_with:
             if link.table not in published:
                 raise LinkError(f"{spec.table}: hidden_with names unpublished {link.table}")
-            _check_one_linked_row(con, link, spec.table)
+            _check_link_matches(con, link, spec.table)
             _hide_one(con, spec, link)
 
 

@@ -708,6 +708,7 @@ class _Table:
         """The count as a reader sees it: the value, its range, the coded bound its rate
         gives (">=38"), or why it is withheld."""
         out = np.array([f"{v:,.0f}" for v in self.values[count].tolist()], dtype=object)
+        small_n = f"{WITHHELD_DISPLAY} (n<{self.rules.min_n})"
         coded = np.zeros(self.n, dtype=bool)
         for rate in self.spec.rates:
             if rate.numerator != count:
@@ -722,6 +723,11 @@ class _Table:
                 f"<={math.floor(x + 1e-9):,}" for x in (bottom * den)[bottom_coded]
             ]
             coded |= top_coded | bottom_coded
+            # The numerator of a rate whose own denominator is below min n (rule 2) is
+            # withheld for that small n, not as a complement.
+            small = (status == RateStatus.SMALL_N) & ~coded
+            out[small] = small_n
+            coded |= small
         ranged = self.ranged[count]
         low, high = self.value_range(count)
         out[ranged] = [
@@ -730,7 +736,7 @@ class _Table:
         ]
         out[self.hidden[count] & ~coded & ~ranged] = COMPLEMENTARY_DISPLAY
         out[self.row == RowReason.COMPLEMENTARY] = COMPLEMENTARY_DISPLAY
-        out[self.row == RowReason.SMALL_N] = f"{WITHHELD_DISPLAY} (n<{self.rules.min_n})"
+        out[self.row == RowReason.SMALL_N] = small_n
         return out.tolist()
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
