@@ -246,6 +246,8 @@ def attack(
         for k, u in enumerate(unknown):
             if hi[k] - lo[k] < 1 or tuple(rows[u][c] for c in KEY) not in real:
                 continue  # fixed by its own published row (e.g. a numerator of 0 of 0)
+            if " to " in (rows[u].get(f"{column}_display") or ""):
+                continue  # a range is published, not withheld: its count is not sensitive
             result.cells += 1
             unit = np.zeros(len(unknown))
             unit[k] = 1

@@ -142,8 +142,11 @@ def disclosed_cells(
     unchecked: set[int] | None = None,
     max_exact: int | None = None,
     memo: RoundMemo | None = None,
+    sensitive: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Boolean mask over rows: unknown cells a reader can determine exactly.
+    """Boolean mask over rows: ``sensitive`` unknown cells (default: every unknown) a
+    reader can determine exactly; the other unknowns (values published as ranges) enter the
+    equations with their bounds, and working them out discloses nothing.
 
     values: the true counts (the reader knows the sums they make); lo/hi: bounds the reader
     knows for unknown cells. Unknowns whose bounds already fix them (e.g. a numerator when
@@ -155,7 +158,10 @@ def disclosed_cells(
     limit = MAX_EXACT_CELLS if max_exact is None else max_exact
     memo = memo if memo is not None else RoundMemo()
     dirty = memo.dirty_rows(equations, unknown, lo, hi)
-    disclosed, too_large = _disclosed_in(equations, values, lo, hi, unknown & dirty, limit)
+    sensitive = unknown if sensitive is None else unknown & sensitive
+    disclosed, too_large = _disclosed_in(
+        equations, values, lo, hi, unknown & dirty, limit, sensitive
+    )
     if memo.disclosed is not None:
         disclosed |= memo.disclosed & ~dirty
         too_large |= memo.unchecked & ~dirty
@@ -172,8 +178,10 @@ def _disclosed_in(
     hi: np.ndarray,
     unknown: np.ndarray,
     limit: int,
+    sensitive: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Checks 1 and 2 over the given unknowns: (disclosed, in a component too large for 2)."""
+    """Checks 1 and 2 over the given unknowns: (sensitive cells disclosed, cells in a
+    component too large for 2)."""
     n = len(values)
     disclosed = np.zeros(n, dtype=bool)
     unchecked = np.zeros(n, dtype=bool)
@@ -185,6 +193,7 @@ def _disclosed_in(
     low, high = _propagate(cell, coef, group, equations.groups, values, lo, hi)
     pinned = np.zeros(n, dtype=bool)
     pinned[cell] = high[cell] - low[cell] < _ONE
+    pinned &= sensitive
     disclosed |= pinned
 
     # Components: cells and groups linked by membership (a bipartite graph).
@@ -212,7 +221,7 @@ def _disclosed_in(
         mine = entry_batch == b
         found = _linear_programs(cell[mine], coef[mine], group[mine], label, values, lo, hi)
         disclosed[found] = True
-    return disclosed, unchecked
+    return disclosed & sensitive, unchecked
 
 
 def _propagate(

@@ -111,6 +111,16 @@ class SiblingSet:
     def adds_up(self, count: str) -> bool:
         return self.counts is None or count in self.counts
 
+    def roots(self) -> dict[str, set[str]]:
+        """Per column with a ``map`` rule, the values at the top of its hierarchy: totals
+        that are no part (``state`` in ``{school: district, district: state}``)."""
+        out = {}
+        for column, rule in (self.total or {}).items():
+            if isinstance(rule, Mapping) and "map" in rule:
+                mapping = {str(k): str(v) for k, v in rule["map"].items()}
+                out[column] = set(mapping.values()) - set(mapping)
+        return out
+
     def total_key(self, primary_key: Sequence[str]) -> list[pl.Expr]:
         """Expressions over a part's row giving the primary key, as text, of its group's total
         row, named after the key columns; null where the part has no total (not in ``map``)."""

@@ -220,6 +220,7 @@ class _Table:
         self._omit_small_parts_of_withheld_totals()
         self.capped = self._capped_by_cell_size()
         self._totals = {c: self._total_rows(c) for c in spec.counts}
+        self.roots = self._root_rows(frame)
         self.repeated_as_size = self._repeated_as_cell_size(frame)
         self.memo = {c: RoundMemo() for c in spec.counts}
         self.unchecked: set[int] = set()
@@ -285,6 +286,18 @@ class _Table:
         totals = self.links[count].equations.total
         out = np.zeros(self.n, dtype=bool)
         out[totals[totals >= 0]] = True
+        return out
+
+    def _root_rows(self, frame: pl.DataFrame) -> np.ndarray:
+        """Whether each row is at the top of a declared hierarchy (the state, in a
+        school -> district -> state map): the cells readers look for first, and the last a
+        complement may take (measures.md: never a state total)."""
+        out = np.zeros(self.n, dtype=bool)
+        for sibling in self.spec.sibling_sets:
+            for column, values in sibling.roots().items():
+                out |= (
+                    frame[column].cast(pl.String).is_in(sorted(values)).fill_null(False).to_numpy()
+                )
         return out
 
     def _check_additive(self, frame: pl.DataFrame) -> None:
@@ -454,6 +467,11 @@ class _Table:
                     unknown,
                     unchecked=self.unchecked,
                     memo=self.memo[count],
+                    # A range is a published value, not a withheld one: that a reader can
+                    # narrow it to the count (not sensitive: it reaches min n, or would be
+                    # shown but for its neighbour) harms no one, while every withheld cell it
+                    # was chosen to protect is checked with the range among the unknowns.
+                    sensitive=~self.ranged[count],
                 )
                 disclosed += int(found.sum())
                 added |= self._protect(count, np.flatnonzero(found))
@@ -562,6 +580,8 @@ class _Table:
     ) -> tuple[int, int] | None:
         """The shown cell of these groups that loses the least, in this order of preference:
 
+        - not at the top of a hierarchy (a state cell): the state's figures are what every
+          reader looks for, and a cell below can almost always serve instead;
         - a part, not a group's total: the total is the cell most readers look for;
         - a cell that is no group's total at all: a district's all-students cell is a part
           of the state but the total of the district's groups, and a headline number;
@@ -574,7 +594,7 @@ class _Table:
         """
         links = self.links[count]
         total_of = links.equations.total
-        heads = self._totals[count]
+        heads, roots = self._totals[count], self.roots
         usable = links.equations.usable
         values = self.values[count]
         best: tuple | None = None
@@ -585,6 +605,7 @@ class _Table:
                 others = [h for h in links.groups_of(v).tolist() if h != g and usable[h]]
                 opens = sum(1 for h in others if self._unknown_in_group[h] == 0)
                 rank = (
+                    roots[v],
                     v == total_of[g],
                     heads[v],
                     self._unknown_in_group[g],
