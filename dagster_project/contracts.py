@@ -306,15 +306,40 @@ EXTRACTS: tuple[Extract, ...] = (
             _c("occ_title", Kind.TEXT),
             _c("base_year", Kind.INT),
             _c("proj_year", Kind.INT),
-            _c("base_emp", Kind.INT),
-            _c("proj_emp", Kind.INT),
-            _c("annual_openings", Kind.INT),
-            _c("typical_education", Kind.TEXT),
+            # Publishers write N/A where a figure is not published: loaded as null.
+            _c("base_emp", Kind.INT, required=False),
+            _c("proj_emp", Kind.INT, required=False),
+            _c("annual_openings", Kind.INT, required=False),
+            # Projections Central has none; the BLS education table (below) gives it.
+            _c("typical_education", Kind.TEXT, required=False),
         ),
         key=("area", "soc_code"),
         state_level=True,
         formats=(".csv", ".csv.gz", ".parquet", ".xlsx"),
-        description="Long-term occupational projections.",
+        description=(
+            "Long-term occupational projections; also Projections Central's download and "
+            "REST rows as published (no typical_education: see education_assignments)."
+        ),
+    ),
+    Extract(
+        "education_assignments",
+        Family.LABOR_MARKET,
+        (
+            _c("soc_code"),
+            _c("occ_title", Kind.TEXT),
+            _c("typical_education", Kind.TEXT),
+            _c("work_experience", Kind.TEXT, required=False),
+            _c("job_training", Kind.TEXT, required=False),
+        ),
+        key=("soc_code",),
+        state_level=True,
+        # A national table: named education_assignments__national__<base year>__<ts>.
+        release_kinds=("national",),
+        formats=(".csv", ".csv.gz", ".parquet", ".xlsx"),
+        description=(
+            "BLS Employment Projections' education and training assignments by detailed "
+            "occupation (typical education needed for entry), as BLS publishes it."
+        ),
     ),
     Extract(
         "wage_records",

@@ -148,7 +148,17 @@ def _write_year(
         landing.record("oews_wages", labor_market.write_oews_xlsx(records, path, year))
     else:
         landing.state("oews_wages", year, labor_market.oews_frame(records))
-    landing.state("occupational_projections", year, labor_market.projections(socs, year, seed))
+    projections = labor_market.projections(socs, year, seed)
+    if year == last_year:  # as Projections Central and BLS publish them
+        path = landing.path("occupational_projections", "state", year, ".xlsx")
+        landing.record(
+            "occupational_projections",
+            labor_market.write_projections_central_xlsx(projections, path, year),
+        )
+        path = landing.path("education_assignments", "national", year, ".xlsx")
+        landing.record("education_assignments", labor_market.write_education_xlsx(socs, path, year))
+    else:
+        landing.state("occupational_projections", year, projections)
 
 
 def _truth(d: Directory, scale: str, seed: int, first: int, last: int) -> dict[str, object]:
