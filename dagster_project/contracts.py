@@ -217,10 +217,13 @@ EXTRACTS: tuple[Extract, ...] = (
             _c("cip_code"),
             _c("delivery_method"),
             _c("credential_code"),
-            _c("credential_name", Kind.TEXT),
-            _c("issuer", Kind.TEXT),
+            # The STARS template has none of these three: the name and issuer come from the
+            # credentials seed, and a credential without a verified flag counts when its code
+            # is on PED's list for the school year (seed ped_credential_list).
+            _c("credential_name", Kind.TEXT, required=False),
+            _c("issuer", Kind.TEXT, required=False),
             _c("earned_date", Kind.DATE),
-            _c("verified"),
+            _c("verified", required=False),
         ),
         key=("student_id", "credential_code", "earned_date"),
         year_column="school_year",

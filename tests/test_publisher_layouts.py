@@ -42,6 +42,17 @@ PROJECTIONS_CENTRAL = [
     "Percent Change",
     "Average Annual Openings",
 ]
+STARS = [
+    "DISTRICT CODE",
+    "SCHOOL YEAR DATE",
+    "STUDENT ID",
+    "LOCATION CODE",
+    "CIP CODE",
+    "DELIVERY METHOD CODE",
+    "INDUSTRY CREDENTIAL CODE",
+    "CREDENTIAL EARNED DATE",
+]
+STARS_NAME = "001_CTE_INDUSTRY_CREDENTIAL_202507071201.csv"
 REST = [
     "Area",
     "Title",
@@ -122,6 +133,28 @@ def write_education_table(path: Path, rows: list[tuple[str, str, str]]) -> None:
     workbook.close()
 
 
+def write_stars_template(landing: Path) -> None:
+    """District 001's 2025 credentials as its STARS CTE Student Industry Credential file,
+    under the template's own name: CIP CODE a number (01.1105 as 1.1105), SCHOOL YEAR DATE
+    the last day of the year, and a PEST license, a code PED's list dropped after 2023."""
+    folder = landing_path(landing, get_extract("credential_attainment"))
+    [shaped] = folder.glob("credential_attainment__001__2025__*.csv")
+    frame = pl.read_csv(shaped, infer_schema=False)
+    lines = [",".join(STARS)]
+    for r in frame.iter_rows(named=True):
+        cip = r["cip_code"].replace(".", "")  # the number 470604
+        earned = r["earned_date"]
+        lines.append(
+            f"001,2025-06-30,{r['student_id']},{r['location_code']},{cip},"
+            f"{r['delivery_method']},{r['credential_code']},{earned}"
+        )
+    first = frame.row(0, named=True)
+    lines.append(
+        f"001,2025-06-30,{first['student_id']},{first['location_code']},1.1105,IS,PEST,03/13/2025"
+    )
+    (folder / STARS_NAME).write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def landed(tmp_path_factory) -> tuple[Path, dict]:
     """Two tiny years; the 2025 projections and education table replaced by ours."""
@@ -167,11 +200,13 @@ def landed(tmp_path_factory) -> tuple[Path, dict]:
         _path(landing, "education_assignments", "national", 2024, "20250905T090000", ".xlsx"),
         education,
     )
+    write_stars_template(landing)
     with duckdb.connect(str(root / "cte.duckdb")) as con:
         ensure_schema(con)
         files = [p for e in EXTRACTS for p in list_landed(landing, e)]
         outcomes = Loader(con, landing, KEY).load(files)
     mine = {o.extract: o for o in outcomes if o.file_name.endswith("T090000.xlsx")}
+    mine |= {o.extract: o for o in outcomes if o.file_name == STARS_NAME}
     return root, mine
 
 
@@ -189,7 +224,7 @@ def _dbt(root: Path, *args: str) -> None:
 def marts(landed) -> duckdb.DuckDBPyConnection:
     root, _ = landed
     _dbt(root, "seed")
-    _dbt(root, "run", "--select", "+labor_market_alignment")
+    _dbt(root, "run", "--select", "+labor_market_alignment", "+credential_attainment")
     con = duckdb.connect(str(root / "cte.duckdb"), read_only=True)
     yield con
     con.close()
@@ -310,3 +345,40 @@ def test_rename_hints_never_propose_a_column_of_another_meaning(tmp_path):
         read_landed_file(parse_file_name(_csv(tmp_path, "occupational_projections", text)))
     assert "'state fips' looks like a renamed 'area'" in caught.value.message
     assert "'typical_educaton' looks like a renamed 'typical_education'" in caught.value.message
+
+
+# -- the STARS credential template --------------------------------------------------------
+
+
+def test_the_stars_template_loads_under_its_own_name(landed):
+    root, outcomes = landed
+    stars = outcomes["credential_attainment"]
+    assert (stars.district_code, stars.school_year) == ("001", 2025)
+    assert stars.status is Status.LOADED, stars.error_message
+    assert stars.rows_quarantined == 0 and stars.rows_loaded == 13
+    assert "read as the STARS CTE Student Industry Credential template layout" in stars.notes
+    assert "replaces manifest" in " ".join(stars.notes)  # the pre-shaped 2025 file
+    with duckdb.connect(str(root / "cte.duckdb"), read_only=True) as con:
+        pest = con.execute(
+            "select school_year, cip_code, earned_date::varchar, verified, credential_name "
+            "from raw.credential_attainment where _manifest_id = ? and credential_code = 'PEST'",
+            [stars.manifest_id],
+        ).fetchall()
+    assert pest == [(2025, "01.1105", "2025-03-13", None, None)]
+
+
+def test_credentials_count_when_their_code_is_on_peds_list_for_the_year(marts):
+    rules = marts.execute(
+        "select credential_code, verification_rule, is_verified, credential_name "
+        "from staging.stg_credential_attainment where school_year = 2025 "
+        "and credential_code in ('PEST', 'FF1') order by 1"
+    ).fetchall()
+    assert rules == [
+        ("FF1", "PED_LIST", True, "Firefighter I"),
+        ("PEST", "PED_LIST", False, "Pesticide Applicator License"),
+    ]
+    [(earned,)] = marts.execute(
+        "select credentials_earned from marts.credential_attainment where school_year = 2025 "
+        "and level = 'state' and career_cluster = 'ALL' and credential_tier = 'ALL'"
+    ).fetchall()
+    assert earned == 12  # the 12 reported codes on the list; PEST left the list after 2023

@@ -128,6 +128,46 @@ def _whole_number(value: pl.Expr) -> pl.Expr:
     return value.str.replace_all(",", "").str.replace(r"\.0+$", "")
 
 
+def _date_text(value: pl.Expr) -> pl.Expr:
+    """A date as STARS writes it (YYYY-MM-DD or MM/DD/YYYY; a workbook's timestamp too)."""
+    day = value.str.slice(0, 10)
+    return pl.coalesce(
+        day.str.to_date("%Y-%m-%d", strict=False), value.str.to_date("%m/%d/%Y", strict=False)
+    )
+
+
+def _spring_year(value: pl.Expr) -> pl.Expr:
+    """STARS' SCHOOL YEAR DATE as the contract's school year (the spring year): a date from
+    July on belongs to the school year that ends the next June. Text that is no date is
+    kept, so the type rule sets the row aside and shows it."""
+    day = _date_text(value)
+    year = day.dt.year() + (day.dt.month() >= 7).cast(pl.Int32)
+    return pl.when(day.is_null()).then(value).otherwise(year.cast(pl.String))
+
+
+def _cip_from_number(value: pl.Expr) -> pl.Expr:
+    """STARS' CIP CODE is a number: 470604, 47.0604, or as a spreadsheet keeps it, 1.0101
+    for 01.0101 and 47.06 for 47.0600. As a number its zeros carry no meaning, so they are
+    restored (the contract's text code is ``NN.NNNN``); anything else is kept as given."""
+    digits = value.str.contains(r"^\d{5,6}$")
+    decimal = value.str.contains(r"^\d{1,2}\.\d{1,4}$")
+    six = value.str.zfill(6)
+    whole = value.str.extract(r"^(\d{1,2})\.", 1).str.zfill(2)
+    fraction = value.str.extract(r"\.(\d{1,4})$", 1).str.pad_end(4, "0")
+    return (
+        pl.when(digits)
+        .then(pl.concat_str(six.str.slice(0, 2), pl.lit("."), six.str.slice(2, 4)))
+        .when(decimal)
+        .then(pl.concat_str(whole, pl.lit("."), fraction))
+        .otherwise(value)
+    )
+
+
+def _iso_date(value: pl.Expr) -> pl.Expr:
+    day = _date_text(value)
+    return pl.when(day.is_null()).then(value).otherwise(day.dt.to_string("%Y-%m-%d"))
+
+
 # -- the layouts ---------------------------------------------------------------------------
 
 PROJECTIONS_CENTRAL = Layout(
@@ -187,10 +227,36 @@ BLS_EDUCATION_ASSIGNMENTS = Layout(
     nulls=("\u2014", "\u2013"),  # BLS writes an em dash where no category applies
 )
 
+# PED's CTE Student Industry Credential template: eight fields, one record per district,
+# school year, student and credential; no verified flag, name or issuer (the credential
+# counts when its code is on PED's list for the school year: seed ped_credential_list).
+STARS_INDUSTRY_CREDENTIAL = Layout(
+    name="stars_industry_credential",
+    extract="credential_attainment",
+    title="STARS CTE Student Industry Credential template",
+    columns={
+        "district_code": ("district code",),
+        "school_year": ("school year date",),
+        "student_id": ("student id",),
+        "location_code": ("location code",),
+        "cip_code": ("cip code", "cip code (number)"),
+        "delivery_method": ("delivery method code", "delivery method code (cg/is)"),
+        "credential_code": ("industry credential code",),
+        "earned_date": ("credential earned date",),
+    },
+    values={
+        "school_year": _spring_year,
+        "cip_code": _cip_from_number,
+        "earned_date": _iso_date,
+        "delivery_method": lambda v: v.str.to_uppercase(),
+    },
+)
+
 LAYOUTS: tuple[Layout, ...] = (
     PROJECTIONS_CENTRAL,
     PROJECTIONS_CENTRAL_REST,
     BLS_EDUCATION_ASSIGNMENTS,
+    STARS_INDUSTRY_CREDENTIAL,
 )
 
 
