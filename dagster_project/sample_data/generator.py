@@ -26,6 +26,8 @@ from dagster_project.sample_data.landing import Landing
 from dagster_project.sample_data.reference import Reference, load_reference
 
 FIRST_SUPPORTED_YEAR, LAST_SUPPORTED_YEAR = 2012, 2035  # the years performance_targets covers
+# Credentials came in PED's STARS template until Nova (Ed-Fi) took over in SY 2023-24.
+LAST_STARS_YEAR = 2023
 
 
 def truth_path(landing_dir: Path) -> Path:
@@ -132,7 +134,11 @@ def _write_year(
     landing.districts(
         "program_quality_review", year, school_year.program_quality_review(d, ref, year, seed)
     )
-    landing.districts("credential_attainment", year, school_year.credentials(cohorts, d, ref, year))
+    credentials = school_year.credentials(cohorts, d, ref, year)
+    if year <= LAST_STARS_YEAR:  # as districts submitted them to STARS, before Nova
+        landing.stars_credentials(year, credentials)
+    else:
+        landing.districts("credential_attainment", year, credentials)
     landing.districts(
         "work_based_learning", year, school_year.work_based_learning(cohorts, d, year)
     )
