@@ -217,10 +217,13 @@ EXTRACTS: tuple[Extract, ...] = (
             _c("cip_code"),
             _c("delivery_method"),
             _c("credential_code"),
-            _c("credential_name", Kind.TEXT),
-            _c("issuer", Kind.TEXT),
+            # The STARS template has none of these three: the name and issuer come from the
+            # credentials seed, and a credential without a verified flag counts when its code
+            # is on PED's list for the school year (seed ped_credential_list).
+            _c("credential_name", Kind.TEXT, required=False),
+            _c("issuer", Kind.TEXT, required=False),
             _c("earned_date", Kind.DATE),
-            _c("verified"),
+            _c("verified", required=False),
         ),
         key=("student_id", "credential_code", "earned_date"),
         year_column="school_year",
@@ -306,15 +309,40 @@ EXTRACTS: tuple[Extract, ...] = (
             _c("occ_title", Kind.TEXT),
             _c("base_year", Kind.INT),
             _c("proj_year", Kind.INT),
-            _c("base_emp", Kind.INT),
-            _c("proj_emp", Kind.INT),
-            _c("annual_openings", Kind.INT),
-            _c("typical_education", Kind.TEXT),
+            # Publishers write N/A where a figure is not published: loaded as null.
+            _c("base_emp", Kind.INT, required=False),
+            _c("proj_emp", Kind.INT, required=False),
+            _c("annual_openings", Kind.INT, required=False),
+            # Projections Central has none; the BLS education table (below) gives it.
+            _c("typical_education", Kind.TEXT, required=False),
         ),
         key=("area", "soc_code"),
         state_level=True,
         formats=(".csv", ".csv.gz", ".parquet", ".xlsx"),
-        description="Long-term occupational projections.",
+        description=(
+            "Long-term occupational projections; also Projections Central's download and "
+            "REST rows as published (no typical_education: see education_assignments)."
+        ),
+    ),
+    Extract(
+        "education_assignments",
+        Family.LABOR_MARKET,
+        (
+            _c("soc_code"),
+            _c("occ_title", Kind.TEXT),
+            _c("typical_education", Kind.TEXT),
+            _c("work_experience", Kind.TEXT, required=False),
+            _c("job_training", Kind.TEXT, required=False),
+        ),
+        key=("soc_code",),
+        state_level=True,
+        # A national table: named education_assignments__national__<base year>__<ts>.
+        release_kinds=("national",),
+        formats=(".csv", ".csv.gz", ".parquet", ".xlsx"),
+        description=(
+            "BLS Employment Projections' education and training assignments by detailed "
+            "occupation (typical education needed for entry), as BLS publishes it."
+        ),
     ),
     Extract(
         "wage_records",

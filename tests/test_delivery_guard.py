@@ -410,10 +410,11 @@ def test_a_metro_workbook_named_as_the_state_one_is_held(warehouse):
 def test_projections_with_the_area_name_instead_of_its_code_are_held(warehouse):
     con, landing = warehouse
     extract = "occupational_projections"
-    frame = pl.read_csv(slice_file(landing, extract, "state"), infer_schema=False)
+    # The contract layout (the sample's latest year is a Projections Central workbook).
+    frame = pl.read_csv(slice_file(landing, extract, "state", YEAR - 1), infer_schema=False)
     frame = frame.with_columns(pl.lit("New Mexico").alias("area"))
     path = landing_path(landing, get_extract(extract)) / file_name(
-        extract, "state", YEAR, datetime(2026, 4, 4)
+        extract, "state", YEAR - 1, datetime(2026, 4, 4)
     )
     path.write_bytes(frame.write_csv().encode())
     [outcome] = Loader(con, landing, KEY).load([path])

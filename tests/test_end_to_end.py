@@ -18,6 +18,7 @@ import pytest
 from dagster_project.contracts import EXTRACTS, Pii
 from dagster_project.ingest.audit import reconcile
 from dagster_project.ingest.landing import list_landed, parse_file_name
+from dagster_project.ingest.layouts import find_layout, header_name
 from dagster_project.ingest.sample import register_sample_files
 from dagster_project.settings import DEVELOPMENT_PSEUDONYM_KEY
 
@@ -70,7 +71,11 @@ def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _landed_rows(path: Path) -> int:
     landed = parse_file_name(path)
     if landed.suffix == ".xlsx":
-        return pl.read_excel(path, infer_schema_length=0).height
+        # Data rows: a publisher's title above the header and notes below the table fill
+        # one cell only.
+        sheet = pl.read_excel(path, has_header=False, infer_schema_length=0)
+        filled = sheet.select(pl.sum_horizontal(pl.all().is_not_null().cast(pl.Int32)))
+        return int((filled.to_series() > 1).sum()) - 1
     if landed.suffix == ".parquet":
         return pl.read_parquet(path).height
     text = path.read_bytes().decode("utf-8", errors="replace")
@@ -115,6 +120,12 @@ def _personal_values(landing: Path) -> tuple[set[str], set[str], set[str]]:
             if parse_file_name(path).suffix != ".csv":
                 continue
             frame = pl.read_csv(path, infer_schema=False)
+            layout = find_layout(extract, [c.lower() for c in frame.columns])
+            if layout is not None:  # a publisher's layout: its own name for the ID
+                names_for_id = layout.columns["student_id"]
+                frame = frame.rename(
+                    {c: "student_id" for c in frame.columns if header_name(c) in names_for_id}
+                )
             ids |= set(frame["student_id"].drop_nulls().to_list())
             if "last_name" in frame.columns:
                 names |= {

@@ -91,6 +91,8 @@ VALID: dict[str, object] = {
     "proj_emp": 1200,
     "annual_openings": 90,
     "typical_education": "Bachelor's degree",
+    "work_experience": "None",
+    "job_training": "None",
     "year": YEAR,
     "quarter": 1,
     "wages": Decimal("8000.00"),
@@ -127,6 +129,7 @@ VARYING = {
     ),
     "oews_wages": ("occ_code", lambda i: f"{11 + i // 1000}-{i % 1000:04d}", N),
     "occupational_projections": ("soc_code", lambda i: f"{11 + i // 1000}-{i % 1000:04d}", N),
+    "education_assignments": ("soc_code", lambda i: f"{11 + i // 1000}-{i % 1000:04d}", N),
 }
 POLARS_TYPES = {
     Kind.CODE: pl.String,

@@ -16,6 +16,7 @@ import pytest
 
 from dagster_project.contracts import EXTRACTS, get_extract
 from dagster_project.ingest.landing import list_landed, parse_file_name
+from dagster_project.ingest.layouts import STARS_INDUSTRY_CREDENTIAL, find_layout
 from dagster_project.ingest.reasons import FileReason, RowReason, Status
 from dagster_project.sample_data import generate, truth_path, write_defects
 from dagster_project.sample_data.__main__ import main
@@ -25,6 +26,7 @@ from dagster_project.sample_data.directory import (
     build_directory,
 )
 from dagster_project.sample_data.finance import INFLATION, PRICE_BASE_YEAR
+from dagster_project.sample_data.generator import LAST_STARS_YEAR
 from dagster_project.sample_data.labor_market import BLS_COLUMNS
 from dagster_project.sample_data.reference import SEEDS_DIR, load_reference
 
@@ -48,7 +50,12 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def read(landing: Path, extract: str) -> pl.DataFrame:
-    files = [p for p in list_landed(landing, get_extract(extract)) if p.suffix == ".csv"]
+    """The extract's files in the contract layout (not the publishers' layouts)."""
+    files = [
+        p
+        for p in list_landed(landing, get_extract(extract))
+        if p.suffix == ".csv" and p.name.startswith(f"{extract}__")
+    ]
     return pl.concat([pl.read_csv(p, infer_schema=False) for p in files], how="vertical")
 
 
@@ -123,10 +130,15 @@ def test_every_extract_lands_with_contract_names_and_columns(sample: Path, extra
         landed = parse_file_name(path)  # raises on a name outside the convention
         assert landed.extract.name == extract
         assert FIRST <= landed.year <= LAST
-        assert (landed.district == "state") == spec.state_level
+        assert (landed.district in spec.release_kinds) == spec.state_level
         if path.suffix == ".csv":
             with path.open(encoding="utf-8") as fh:
-                assert fh.readline().rstrip("\n").split(",") == spec.column_names
+                header = fh.readline().rstrip("\n").split(",")
+            if "_CTE_INDUSTRY_CREDENTIAL_" in path.name:  # PED's STARS template
+                assert landed.year <= LAST_STARS_YEAR and len(header) == 8
+                assert find_layout(spec, header) is STARS_INDUSTRY_CREDENTIAL
+            else:
+                assert header == spec.column_names
     if not spec.state_level:
         years = {parse_file_name(p).year for p in files}
         assert years == set(range(FIRST, LAST + 1))

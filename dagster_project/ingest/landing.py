@@ -4,6 +4,12 @@ raw/landing/<family>/<extract>/<extract>__<district|state>__<year>__<yyyymmddThh
 
 A state-level extract may name other release kinds in place of ``state``
 (``Extract.release_kinds``: OEWS ``metro`` and ``nonmetro`` workbooks), each its own slice.
+
+PED's STARS CTE Student Industry Credential template is also accepted under its own name,
+``<district>_CTE_INDUSTRY_CREDENTIAL_<yyyymmddhhmm>.csv`` (in the credential_attainment
+folder). That name carries no school year: it is the one the timestamp falls in, counting
+July to September with the year that just ended (end-of-year reporting) and October on with
+the next (``stars_school_year``); rows of another year are set aside as for any file.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ _NAME = re.compile(
     r"(?P<ts>\d{8}T\d{6})(?P<ext>\.csv\.gz|\.csv|\.parquet|\.xlsx)$",
     re.IGNORECASE,
 )
+
+
+_STARS_CREDENTIAL_NAME = re.compile(
+    r"^(?P<district>\d{3})_CTE_INDUSTRY_CREDENTIAL_(?P<ts>\d{12})(?P<ext>\.csv)$",
+    re.IGNORECASE,
+)
+STARS_CREDENTIAL_EXTRACT = "credential_attainment"
 
 
 class FileNameError(ValueError):
@@ -65,12 +78,35 @@ def is_valid_name(path: Path) -> bool:
     return display_name(path) == str(path)
 
 
+def stars_school_year(submitted_at: datetime) -> int:
+    """The school year (spring year) a STARS submission made at this time reports."""
+    return submitted_at.year + (1 if submitted_at.month >= 10 else 0)
+
+
+def _stars_credential_file(path: Path) -> LandedFile | None:
+    m = _STARS_CREDENTIAL_NAME.match(path.name)
+    if not m:
+        return None
+    submitted_at = datetime.strptime(m["ts"], "%Y%m%d%H%M")
+    return LandedFile(
+        path=path,
+        extract=EXTRACTS_BY_NAME[STARS_CREDENTIAL_EXTRACT],
+        district=m["district"],
+        year=stars_school_year(submitted_at),
+        submitted_at=submitted_at,
+        suffix=m["ext"].lower(),
+    )
+
+
 def parse_file_name(path: Path) -> LandedFile:
     if not is_valid_name(Path(path.name)):
         raise FileNameError(
             f"{display_name(Path(path.name))}: the file name is not valid UTF-8 (the bytes "
             "shown as \ufffd); rename the file with plain letters, digits and underscores"
         )
+    stars = _stars_credential_file(path)
+    if stars is not None:
+        return stars
     m = _NAME.match(path.name)
     if not m:
         raise FileNameError(

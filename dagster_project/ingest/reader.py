@@ -18,6 +18,14 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from dagster_project.ingest.landing import LandedFile
+from dagster_project.ingest.layouts import (
+    Layout,
+    closest_layout,
+    find_layout,
+    header_name,
+    known_aliases,
+    restore_soc_codes,
+)
 from dagster_project.ingest.reasons import FileReason
 from dagster_project.privacy import describe_error, shown_name
 from dagster_project.settings import GzipLimits
@@ -72,10 +80,10 @@ def _read_csv(landed: LandedFile, limits: GzipLimits) -> ParsedFile:
     notes = [f"encoding {encoding}"] if encoding != "utf-8" else []
     if table.blank:
         notes.append(f"skipped {table.blank} blank line(s)")
-    header = _check_header(landed, table.header)
+    header, layout = _check_header(landed, table.header)
     if not table.lines:
         raise FileRejected(FileReason.EMPTY_FILE, "the file has a header but no data rows")
-    frame = _select_contract(landed, table.frame, header, notes)
+    frame = _contract_frame(landed, table.frame, header, layout, notes)
     frame = frame.with_columns(pl.Series(SOURCE_ROW, table.lines, dtype=pl.Int64))
     width = len(header)
     counts, truncated = table.field_counts, []
@@ -242,7 +250,8 @@ def _decode(raw: bytes) -> tuple[str, str]:
         return raw.decode("latin-1"), "latin-1"
 
 
-def _check_header(landed: LandedFile, fields: list[str]) -> list[str]:
+def _check_header(landed: LandedFile, fields: list[str]) -> tuple[list[str], Layout | None]:
+    """The header in lower case and the publisher layout it is in (None: the contract's)."""
     header = [h.strip().lower() for h in fields]
     if len(header) <= 1:
         found = next((d for d in _OTHER_DELIMITERS if d in "".join(fields)), None)
@@ -253,9 +262,15 @@ def _check_header(landed: LandedFile, fields: list[str]) -> list[str]:
                 f"the file is separated by {shown}, not by commas; export it as "
                 "comma-separated CSV",
             )
-    _require_columns(landed, header)
-    _reject_duplicate_columns(header)
-    return header
+    layout = find_layout(landed.extract, header)
+    if layout is None:
+        _require_columns(landed, header)
+        _reject_duplicate_columns(header)
+    else:
+        names = [header_name(h) for h in header]
+        used = {n for ns in layout.columns.values() for n in ns}
+        _reject_duplicate_columns([n for n in names if n in used])
+    return header, layout
 
 
 def _require_columns(landed: LandedFile, header: list[str]) -> None:
@@ -264,6 +279,14 @@ def _require_columns(landed: LandedFile, header: list[str]) -> None:
     if not missing:
         return
     need = f"{landed.extract.name} files need: {', '.join(expected)}"
+    layout = closest_layout(landed.extract, header)
+    if layout is not None:
+        lacking = ", ".join(f"'{n}'" for n in layout.missing([header_name(h) for h in header]))
+        raise FileRejected(
+            FileReason.MISSING_COLUMNS,
+            f"the header looks like the {layout.title} layout, but it lacks {lacking}; send "
+            f"the file as published, or one with the contract's columns. {need}",
+        )
     if len(missing) * 2 > len(expected):
         # Most names missing: the first line is likely data (a file sent without its
         # header), so its fields are students' values and are not repeated here.
@@ -276,13 +299,34 @@ def _require_columns(landed: LandedFile, header: list[str]) -> None:
     unexpected = [h for h in header if h not in expected]
     hints = []
     for col in missing:
-        close = difflib.get_close_matches(col, unexpected, n=1, cutoff=0.5)
+        close = _renamed_as(landed, col, unexpected)
         if close:
-            hints.append(f"'{shown_name(close[0])}' looks like a renamed '{col}'")
+            hints.append(f"'{shown_name(close)}' looks like a renamed '{col}'")
     message = f"missing required column(s): {', '.join(missing)}"
     if hints:
         message += f" ({'; '.join(hints)})"
     raise FileRejected(FileReason.MISSING_COLUMNS, f"{message}. {need}")
+
+
+def _renamed_as(landed: LandedFile, column: str, unexpected: list[str]) -> str | None:
+    """The header name that is ``column`` under another spelling, or None.
+
+    Only names that mean the same: a publisher's own name for the column (the layouts),
+    the same words spelt otherwise (``Student ID`` for student_id), or a typo (a close
+    spelling). A name that merely shares letters is no hint: 'area name' is not the area
+    code, 'projection' is not the typical education."""
+    aliases = known_aliases(landed.extract)
+    for name in unexpected:
+        if aliases.get(header_name(name)) == column or _words(name) == _words(column):
+            return name
+    # A typo: a close spelling that no layout declares for another column.
+    candidates = [n for n in unexpected if header_name(n) not in aliases]
+    close = difflib.get_close_matches(column, candidates, n=1, cutoff=0.85)
+    return close[0] if close else None
+
+
+def _words(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def _reject_duplicate_columns(header: list[str]) -> None:
@@ -320,21 +364,58 @@ def _select_contract(
     )
 
 
-def _read_tabular(landed: LandedFile, frame: pl.DataFrame, encoding: str) -> ParsedFile:
-    header = [c.strip().lower() for c in frame.columns]
-    _require_columns(landed, header)
-    _reject_duplicate_columns(header)
-    notes: list[str] = []
-    frame = _select_contract(landed, frame, header, notes)
+def _contract_frame(
+    landed: LandedFile,
+    frame: pl.DataFrame,
+    header: list[str],
+    layout: Layout | None,
+    notes: list[str],
+) -> pl.DataFrame:
+    """The contract's columns, from the contract's own layout or a publisher's."""
+    if layout is None:
+        frame = _select_contract(landed, frame, header, notes)
+    else:
+        notes.append(f"read as the {layout.title} layout")
+        frame = layout.select(frame, [header_name(h) for h in header])
+    frame, restored = restore_soc_codes(frame)
+    notes += restored
+    return frame
+
+
+def _read_tabular(
+    landed: LandedFile,
+    frame: pl.DataFrame,
+    encoding: str,
+    header: list[str] | None = None,
+    notes: list[str] | None = None,
+    first_row: int = 2,
+) -> ParsedFile:
+    """A Parquet file or a sheet: ``header`` names ``frame``'s columns by position (default:
+    the frame's own names); ``first_row`` is the line number of its first data row."""
+    notes = notes if notes is not None else []
+    header, layout = _check_header(landed, header or list(frame.columns))
+    used = _used_names(landed, header, layout)
+    # Nested extra columns are never read: only the ones the load takes must be plain.
+    unused = [c for c, h in zip(frame.columns, header, strict=True) if h not in used]
+    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in unused)
     _reject_nested(frame)
     # A date stored as a timestamp (pandas writes dates so) is the date it names.
     frame = frame.with_columns(
         pl.col(pl.Datetime).dt.date(), pl.col(pl.Binary).cast(pl.String, strict=False)
     ).select(pl.all().cast(pl.String))
+    frame = _contract_frame(landed, frame, header, layout, notes)
     if frame.height == 0:
         raise FileRejected(FileReason.EMPTY_FILE, "the file has no data rows")
-    rows = pl.int_range(2, frame.height + 2, eager=True).cast(pl.Int64)
+    rows = pl.int_range(first_row, frame.height + first_row, eager=True).cast(pl.Int64)
     return ParsedFile(frame.with_columns(rows.alias(SOURCE_ROW)), encoding, notes)
+
+
+def _used_names(landed: LandedFile, header: list[str], layout: Layout | None) -> set[str]:
+    """The header names (as given) whose columns the load reads."""
+    if layout is None:
+        return set(landed.extract.column_names) & set(header)
+    wanted = {n for names in layout.columns.values() for n in names}
+    return {h for h in header if header_name(h) in wanted}
 
 
 def _reject_nested(frame: pl.DataFrame) -> None:
@@ -364,9 +445,62 @@ def _read_xlsx(landed: LandedFile) -> ParsedFile:
         raise FileRejected(FileReason.ZERO_BYTE, "the file is empty (0 bytes)")
     try:
         # First sheet, every cell as text: BLS puts '*' and '#' in numeric columns.
-        frame = pl.read_excel(landed.path, sheet_id=1, infer_schema_length=0)
+        sheet = pl.read_excel(landed.path, sheet_id=1, has_header=False, infer_schema_length=0)
     except Exception as exc:  # fastexcel raises its own error types
         raise FileRejected(
             FileReason.UNREADABLE, f"not a readable .xlsx workbook ({describe_error(exc)})"
         ) from None
-    return _read_tabular(landed, frame, "xlsx")
+    if sheet.height == 0:
+        raise FileRejected(FileReason.EMPTY_FILE, "the workbook's first sheet is empty")
+    notes: list[str] = []
+    start = _header_row(landed, sheet.head(_TITLE_ROWS).rows())
+    header = [
+        f"__unnamed__{i}" if v is None or not str(v).strip() else str(v)
+        for i, v in enumerate(sheet.row(start))
+    ]
+    if start:
+        notes.append(f"skipped {start} title row(s) above the header")
+    body = sheet.slice(start + 1)
+    body, footer = _without_notes_below(body)
+    if footer:
+        notes.append(f"skipped {footer} note line(s) below the table")
+    return _read_tabular(landed, body, "xlsx", header, notes, first_row=start + 2)
+
+
+# Publishers put a title (and a blank line) above a table's header: BLS's tables have two.
+_TITLE_ROWS = 12
+
+
+def _header_row(landed: LandedFile, rows: list[tuple]) -> int:
+    """The index of the header among a sheet's first rows: the first that carries every
+    column of the contract or of a publisher layout, else the one that carries most
+    (its missing columns are then reported), else the first row."""
+    best, best_share = 0, 0.0
+    expected = landed.extract.column_names
+    for i, row in enumerate(rows):
+        header = [str(v).strip().lower() for v in row if v is not None]
+        contract = sum(c in header for c in expected) / len(expected)
+        closest = closest_layout(landed.extract, header)
+        names = [header_name(h) for h in header]
+        share = max(contract, closest.share_present(names) if closest else 0.0)
+        if contract == 1 or find_layout(landed.extract, header) is not None:
+            return i
+        if share > best_share:
+            best, best_share = i, share
+    return best if best_share >= 0.5 else 0
+
+
+def _without_notes_below(body: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The table without the notes under it (``Source: ...``, footnotes): trailing rows
+    with at most one cell filled."""
+    if body.height == 0:
+        return body, 0
+    filled = body.select(
+        pl.sum_horizontal(
+            (pl.col(c).is_not_null() & pl.col(c).str.strip_chars().ne("")).cast(pl.Int32)
+            for c in body.columns
+        )
+    ).to_series()
+    rows = filled.to_list()
+    last = max((i for i, n in enumerate(rows) if n > 1), default=-1)
+    return body.head(last + 1), body.height - last - 1

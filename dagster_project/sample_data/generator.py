@@ -26,6 +26,8 @@ from dagster_project.sample_data.landing import Landing
 from dagster_project.sample_data.reference import Reference, load_reference
 
 FIRST_SUPPORTED_YEAR, LAST_SUPPORTED_YEAR = 2012, 2035  # the years performance_targets covers
+# Credentials came in PED's STARS template until Nova (Ed-Fi) took over in SY 2023-24.
+LAST_STARS_YEAR = 2023
 
 
 def truth_path(landing_dir: Path) -> Path:
@@ -132,7 +134,11 @@ def _write_year(
     landing.districts(
         "program_quality_review", year, school_year.program_quality_review(d, ref, year, seed)
     )
-    landing.districts("credential_attainment", year, school_year.credentials(cohorts, d, ref, year))
+    credentials = school_year.credentials(cohorts, d, ref, year)
+    if year <= LAST_STARS_YEAR:  # as districts submitted them to STARS, before Nova
+        landing.stars_credentials(year, credentials)
+    else:
+        landing.districts("credential_attainment", year, credentials)
     landing.districts(
         "work_based_learning", year, school_year.work_based_learning(cohorts, d, year)
     )
@@ -148,7 +154,17 @@ def _write_year(
         landing.record("oews_wages", labor_market.write_oews_xlsx(records, path, year))
     else:
         landing.state("oews_wages", year, labor_market.oews_frame(records))
-    landing.state("occupational_projections", year, labor_market.projections(socs, year, seed))
+    projections = labor_market.projections(socs, year, seed)
+    if year == last_year:  # as Projections Central and BLS publish them
+        path = landing.path("occupational_projections", "state", year, ".xlsx")
+        landing.record(
+            "occupational_projections",
+            labor_market.write_projections_central_xlsx(projections, path, year),
+        )
+        path = landing.path("education_assignments", "national", year, ".xlsx")
+        landing.record("education_assignments", labor_market.write_education_xlsx(socs, path, year))
+    else:
+        landing.state("occupational_projections", year, projections)
 
 
 def _truth(d: Directory, scale: str, seed: int, first: int, last: int) -> dict[str, object]:

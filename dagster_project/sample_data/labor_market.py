@@ -1,7 +1,11 @@
 """OEWS wages and long-term projections for the occupations the programs lead to.
 
 Figures are New Mexico-shaped (May 2024 levels, moved by a yearly wage and employment
-trend); suppressed and top-coded cells carry the BLS flags (``*``, ``**``, ``#``).
+trend); suppressed and top-coded cells carry the BLS flags (``*``, ``**``, ``#``). The
+latest year's files are written as their publishers release them: the OEWS workbook, the
+Projections Central download (a broad occupation with N/A openings, and SOC codes Excel
+turned into dates) and BLS Employment Projections' education assignments table (title
+row, footnote marks, notes below the table).
 """
 
 from __future__ import annotations
@@ -382,3 +386,117 @@ def projections(soc_codes: list[str], year: int, seed: int) -> pl.DataFrame:
     return pl.DataFrame(
         rows, schema=get_extract("occupational_projections").column_names, orient="row"
     )
+
+
+# Projections Central's download columns (ingest/layouts.py reads them).
+PROJECTIONS_CENTRAL_COLUMNS = [
+    "State FIPS",
+    "Area Name",
+    "Occupation Code",
+    "Occupation Name",
+    "Base Year",
+    "Base",
+    "Projected Year",
+    "Projection",
+    "Change",
+    "Percent Change",
+    "Average Annual Openings",
+]
+# A broad occupation as Projections Central lists it beside its detailed ones.
+BROAD = ("15-1250", "Software and Web Developers, Programmers, and Testers")
+# Excel reads a code like 11-9013 as November 9013 and keeps the date.
+_EXCEL_MONTHS = {f"{m:02d}" for m in range(1, 13)}
+
+
+def _excel_code(sheet, row: int, col: int, code: str, date_format) -> None:
+    """A SOC code as a workbook saved from Excel holds it: a date where it reads as one."""
+    month, rest = code.split("-")
+    if month in _EXCEL_MONTHS and 1900 <= int(rest) <= 9999:
+        sheet.write_datetime(row, col, datetime(int(rest), int(month), 1), date_format)
+    else:
+        sheet.write_string(row, col, code)
+
+
+def write_projections_central_xlsx(frame: pl.DataFrame, path: Path, year: int) -> int:
+    """The projections as Projections Central's download, opened and saved in Excel."""
+    workbook = xlsxwriter.Workbook(str(path))
+    workbook.set_properties({"created": datetime(year, 9, 1)})
+    month_year = workbook.add_format({"num_format": "mmm-yy"})
+    sheet = workbook.add_worksheet("Long Term")
+    sheet.write_row(0, 0, PROJECTIONS_CENTRAL_COLUMNS)
+    rows = frame.rows(named=True)
+    detailed = [r for r in rows if r["soc_code"][:6] == BROAD[0][:6]]
+    if detailed:  # the broad group's figures; its openings are not published
+        rows.append(
+            rows[0]
+            | {
+                "soc_code": BROAD[0],
+                "occ_title": BROAD[1],
+                "base_emp": sum(r["base_emp"] for r in detailed),
+                "proj_emp": sum(r["proj_emp"] for r in detailed),
+                "annual_openings": "N/A",
+            }
+        )
+    for i, r in enumerate(rows, start=1):
+        change = r["proj_emp"] - r["base_emp"]
+        sheet.write_row(
+            i,
+            0,
+            [
+                int(r["area"]),
+                "New Mexico",
+                None,
+                r["occ_title"],
+                r["base_year"],
+                r["base_emp"],
+                r["proj_year"],
+                r["proj_emp"],
+                change,
+                round(100 * change / r["base_emp"], 1) if r["base_emp"] else "N/A",
+                r["annual_openings"],
+            ],
+        )
+        _excel_code(sheet, i, 2, r["soc_code"], month_year)
+    workbook.close()
+    return len(rows)
+
+
+def education_assignments(soc_codes: list[str]) -> list[tuple[str, str, str]]:
+    """(code, title, typical education) of the detailed occupations, as BLS assigns them."""
+    return [(s, OCCUPATIONS[s][0], OCCUPATIONS[s][3]) for s in sorted(soc_codes)]
+
+
+def write_education_xlsx(soc_codes: list[str], path: Path, year: int) -> int:
+    """BLS Employment Projections' Table 5.4 as BLS publishes it: a title row, a header
+    with the matrix year and footnote marks, the table, then notes and the source."""
+    workbook = xlsxwriter.Workbook(str(path))
+    workbook.set_properties({"created": datetime(year + 1, 9, 1)})
+    sheet = workbook.add_worksheet("Table 5.4")
+    sheet.write(
+        0, 0, f"Table 5.4 Education and training assignments by detailed occupation, {year}"
+    )
+    sheet.write_row(
+        2,
+        0,
+        [
+            f"{year} National Employment Matrix title",
+            f"{year} National Employment Matrix code",
+            "Typical education needed for entry(1)",
+            "Work experience in a related occupation(2)",
+            "Typical on-the-job training needed to attain competency in the occupation(3)",
+        ],
+    )
+    month_year = workbook.add_format({"num_format": "mmm-yy"})
+    rows = education_assignments(soc_codes)
+    for i, (code, title, education) in enumerate(rows, start=3):
+        sheet.write_row(i, 0, [title, None, education, "None", "None"])
+        _excel_code(sheet, i, 1, code, month_year)
+    last = 3 + len(rows)
+    sheet.write(last + 1, 0, "Footnotes:")
+    sheet.write(last + 2, 0, "(1) Typical level of education needed to enter the occupation.")
+    sheet.write(last + 3, 0, "(2) Work experience commonly considered necessary by employers.")
+    sheet.write(last + 4, 0, "(3) Typical on-the-job training needed to attain competency.")
+    source = "Source: Employment Projections program, U.S. Bureau of Labor Statistics"
+    sheet.write(last + 6, 0, source)
+    workbook.close()
+    return len(rows)

@@ -24,6 +24,7 @@ _SUBMITTED: dict[str, tuple[int, int, int, int]] = {  # years after, month, day,
     "school_expenditures": (0, 10, 15, 10),
     "grant_awards": (0, 8, 1, 9),
     "occupational_projections": (0, 9, 1, 8),
+    "education_assignments": (0, 9, 5, 8),
     "oews_wages": (1, 3, 31, 8),
     "wage_records": (1, 2, 15, 9),
     "postsecondary_enrollment": (1, 1, 31, 9),
@@ -64,6 +65,36 @@ class Landing:
             "district_code", as_dict=True, maintain_order=True
         ).items():
             part.write_csv(self.path(extract, str(district), year))
+            self.files[extract] += 1
+            self.rows[extract] += part.height
+
+    def stars_credentials(self, year: int, frame: pl.DataFrame | None) -> None:
+        """One STARS CTE Student Industry Credential file per district, under the template's
+        own name: its eight fields, CIP CODE as a number, no verified flag (a district
+        reports the credentials it recorded; PED's list decides which count)."""
+        if frame is None or not frame.height:
+            return
+        extract = "credential_attainment"
+        folder = landing_path(self.root, get_extract(extract))
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = submitted_at(extract, year)
+        template = frame.filter(pl.col("verified") == "Y").select(
+            pl.col("district_code").alias("DISTRICT CODE"),
+            pl.lit(f"{year}-06-30").alias("SCHOOL YEAR DATE"),
+            pl.col("student_id").alias("STUDENT ID"),
+            pl.col("location_code").alias("LOCATION CODE"),
+            pl.col("cip_code").str.replace(".", "", literal=True).alias("CIP CODE"),
+            pl.col("delivery_method").alias("DELIVERY METHOD CODE"),
+            pl.col("credential_code").alias("INDUSTRY CREDENTIAL CODE"),
+            pl.col("earned_date").cast(pl.String).alias("CREDENTIAL EARNED DATE"),
+        )
+        template = template.sort("DISTRICT CODE", "STUDENT ID", "INDUSTRY CREDENTIAL CODE")
+        for (district,), part in template.partition_by(
+            "DISTRICT CODE", as_dict=True, maintain_order=True
+        ).items():
+            path = folder / f"{district}_CTE_INDUSTRY_CREDENTIAL_{stamp:%Y%m%d%H%M}.csv"
+            part.write_csv(path)
+            self.written.add(path)
             self.files[extract] += 1
             self.rows[extract] += part.height
 

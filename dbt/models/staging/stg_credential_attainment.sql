@@ -1,18 +1,65 @@
+{#-
+    A credential counts (is_verified) when the file says it was verified (verified = Y, the
+    contract layout) or, when the file carries no verified flag (PED's STARS CTE Student
+    Industry Credential template has none), when its code is on PED's credential list for
+    the school year (seed ped_credential_list: first_school_year <= school_year <=
+    last_school_year, an open end when last_school_year is blank). verification_rule says
+    which rule decided. Name and issuer come from the credentials seed where the file has
+    none.
+-#}
 with source as (
     {{ loaded_rows('credential_attainment') }}
+),
+
+ped_list as (
+    select
+        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
+        cast(first_school_year as {{ dbt.type_int() }}) as first_school_year,
+        cast(last_school_year as {{ dbt.type_int() }}) as last_school_year
+    from {{ ref('ped_credential_list') }}
+),
+
+on_list as (
+    select distinct source._manifest_id, source._source_row
+    from source
+    inner join ped_list
+        on ped_list.credential_code = source.credential_code
+        and cast(source.school_year as {{ dbt.type_int() }}) >= ped_list.first_school_year
+        and (
+            ped_list.last_school_year is null
+            or cast(source.school_year as {{ dbt.type_int() }}) <= ped_list.last_school_year
+        )
+),
+
+credentials as (
+    select
+        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
+        cast(name as {{ dbt.type_string() }}) as credential_name,
+        cast(issuer as {{ dbt.type_string() }}) as issuer
+    from {{ ref('credentials') }}
 )
 
 select
-    cast(student_id as {{ dbt.type_string() }}) as student_key,
-    cast(district_code as {{ dbt.type_string() }}) as district_code,
-    cast(location_code as {{ dbt.type_string() }}) as location_code,
-    cast(school_year as {{ dbt.type_int() }}) as school_year,
-    cast(cip_code as {{ dbt.type_string() }}) as cip_code,
-    cast(delivery_method as {{ dbt.type_string() }}) as delivery_method,
-    cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-    cast(credential_name as {{ dbt.type_string() }}) as credential_name,
-    cast(issuer as {{ dbt.type_string() }}) as issuer,
-    cast(earned_date as date) as earned_date,
-    coalesce(verified = 'Y', false) as is_verified,
-    cast(_manifest_id as {{ dbt.type_int() }}) as manifest_id
+    cast(source.student_id as {{ dbt.type_string() }}) as student_key,
+    cast(source.district_code as {{ dbt.type_string() }}) as district_code,
+    cast(source.location_code as {{ dbt.type_string() }}) as location_code,
+    cast(source.school_year as {{ dbt.type_int() }}) as school_year,
+    cast(source.cip_code as {{ dbt.type_string() }}) as cip_code,
+    cast(source.delivery_method as {{ dbt.type_string() }}) as delivery_method,
+    cast(source.credential_code as {{ dbt.type_string() }}) as credential_code,
+    cast(coalesce(source.credential_name, credentials.credential_name)
+        as {{ dbt.type_string() }}) as credential_name,
+    cast(coalesce(source.issuer, credentials.issuer) as {{ dbt.type_string() }}) as issuer,
+    cast(source.earned_date as date) as earned_date,
+    case
+        when source.verified is not null then source.verified = 'Y'
+        else on_list._source_row is not null
+    end as is_verified,
+    case when source.verified is not null then 'FLAG' else 'PED_LIST' end as verification_rule,
+    cast(source._manifest_id as {{ dbt.type_int() }}) as manifest_id
 from source
+left join on_list
+    on on_list._manifest_id = source._manifest_id
+    and on_list._source_row = source._source_row
+left join credentials
+    on credentials.credential_code = source.credential_code

@@ -1,7 +1,8 @@
 {#-
-    Which labor-market release describes each reporting year Y: the latest OEWS and
-    projections data year not after Y, or the earliest one when every release is later
-    (sample and back-filled years). Only rows of the state area (var state_area_code) count.
+    Which labor-market release describes each reporting year Y: the latest OEWS,
+    projections and education-assignments data year not after Y, or the earliest one when
+    every release is later (sample and back-filled years). Only rows of the state area (var
+    state_area_code) count; the education table is national.
 -#}
 with years as (
     select school_year from {{ ref('int_reporting_years') }}
@@ -17,6 +18,11 @@ projection_years as (
     select distinct data_year
     from {{ ref('stg_occupational_projections') }}
     where area_code = '{{ var("state_area_code") }}'
+),
+
+education_years as (
+    select distinct data_year
+    from {{ ref('stg_education_assignments') }}
 ),
 
 oews_choice as (
@@ -42,14 +48,30 @@ projection_choice as (
     from years
     cross join projection_years
     group by years.school_year
+),
+
+education_choice as (
+    select
+        years.school_year,
+        coalesce(
+            max(case when education_years.data_year <= years.school_year
+                then education_years.data_year end),
+            min(education_years.data_year)
+        ) as education_year
+    from years
+    cross join education_years
+    group by years.school_year
 )
 
 select
     years.school_year,
     oews_choice.oews_year,
-    projection_choice.projections_year
+    projection_choice.projections_year,
+    education_choice.education_year
 from years
 left join oews_choice
     on oews_choice.school_year = years.school_year
 left join projection_choice
     on projection_choice.school_year = years.school_year
+left join education_choice
+    on education_choice.school_year = years.school_year

@@ -4,6 +4,11 @@
     high-wage, high-skill and high-demand flags. The row for SOC 00-0000 (all occupations)
     is the area's benchmark and is kept, marked is_all_occupations.
 
+    Typical education comes from BLS Employment Projections' education assignments table
+    (stg_education_assignments, the release int_labor_market_years picks) and, for an
+    occupation the table does not list, from the projections file's own column (the
+    contract layout carries one; Projections Central does not).
+
     BLS flags are kept, not dropped (the loader nulls the value and keeps the flag in
     <column>_flag): '#' on a wage means top-coded at or above the BLS cap, so the wage used
     is var('oews_top_coded_annual_wage') (239,200 dollars a year in the May 2023 and later
@@ -57,7 +62,15 @@ year_projections as (
     inner join projections on projections.data_year = years.projections_year
 ),
 
--- Growth of all occupations of the area: its 00-0000 row, else the sum of its rows.
+year_education as (
+    select years.school_year, education.soc_code, education.typical_education
+    from years
+    inner join {{ ref('stg_education_assignments') }} as education
+        on education.data_year = years.education_year
+),
+
+-- Growth of all occupations of the area: its 00-0000 row, else the sum of its detailed
+-- occupations (a SOC code ending in 0 is a group: broad, minor or major).
 area_growth as (
     select
         school_year,
@@ -66,10 +79,15 @@ area_growth as (
                 then {{ safe_rate('projected_employment - base_employment', 'base_employment') }}
             end),
             {{ safe_rate(
-                "sum(case when soc_code <> '00-0000' then projected_employment - base_employment end)",
-                "sum(case when soc_code <> '00-0000' then base_employment end)") }}
+                "sum(case when is_detailed then projected_employment - base_employment end)",
+                "sum(case when is_detailed then base_employment end)") }}
         ) as area_growth_rate
-    from year_projections
+    from (
+        -- A SOC code ending in 0 is a group (broad, minor, major): Projections Central
+        -- lists broad occupations beside their detailed ones.
+        select year_projections.*, right(soc_code, 1) <> '0' as is_detailed
+        from year_projections
+    ) as rows_with_level
     group by school_year
 ),
 
@@ -84,6 +102,22 @@ occupations as (
     select school_year, soc_code from year_oews
     union
     select school_year, soc_code from year_projections
+),
+
+-- Typical education: the BLS table's, else the projections file's own (contract layout).
+occupation_education as (
+    select
+        occupations.school_year,
+        occupations.soc_code,
+        coalesce(year_education.typical_education, year_projections.typical_education)
+            as typical_education
+    from occupations
+    left join year_education
+        on year_education.school_year = occupations.school_year
+        and year_education.soc_code = occupations.soc_code
+    left join year_projections
+        on year_projections.school_year = occupations.school_year
+        and year_projections.soc_code = occupations.soc_code
 )
 
 select
@@ -102,14 +136,14 @@ select
     year_projections.base_employment,
     year_projections.projected_employment,
     year_projections.annual_openings,
-    year_projections.typical_education,
+    occupation_education.typical_education,
     {{ safe_rate('year_projections.projected_employment - year_projections.base_employment',
                  'year_projections.base_employment') }} as growth_rate,
     area_growth.area_growth_rate,
     year_oews.annual_median_wage >= area_wage.area_annual_median_wage as is_high_wage,
     case
-        when year_projections.typical_education is null then null
-        when year_projections.typical_education in
+        when occupation_education.typical_education is null then null
+        when occupation_education.typical_education in
             {{ sql_string_list(var('high_skill_excluded_education')) }} then false
         else true
     end as is_high_skill,
@@ -130,6 +164,9 @@ left join year_oews
 left join year_projections
     on year_projections.school_year = occupations.school_year
     and year_projections.soc_code = occupations.soc_code
+left join occupation_education
+    on occupation_education.school_year = occupations.school_year
+    and occupation_education.soc_code = occupations.soc_code
 left join area_wage
     on area_wage.school_year = occupations.school_year
 left join area_growth
