@@ -433,3 +433,26 @@ def test_a_link_whose_key_matches_no_row_is_refused():
     owner = replace(_spec("quality", [link]), primary_key=("district", "location"))
     with pytest.raises(PublishSpecError, match="matches none of its 2 row"):
         linked({"perkins": perkins, "quality": quality}, [_spec("perkins"), owner])
+
+
+def test_a_copy_of_a_small_cell_says_small_not_complementary():
+    # publication_summary counts a complement as withheld and a small part as shown: a copy
+    # must carry its source's reason, not a complement's.
+    source = pl.DataFrame(
+        {"entity": ["a", "b", "c"], "n": [None, 40, None]},
+        schema_overrides={"n": pl.Int64},
+    ).with_columns(
+        n_display=pl.Series(["suppressed (n<10)", "40", COMPLEMENTARY_DISPLAY]),
+        suppression_reason=pl.Series(["SMALL_N", None, "COMPLEMENTARY"]),
+    )
+    copy = pl.DataFrame({"entity": ["a", "b", "c"], "n": [5, 40, 12]}).with_columns(
+        n_display=pl.Series(["5", "40", "12"]), suppression_reason=pl.lit(None, pl.String)
+    )
+    link = HiddenWith(table="source", key=("entity",), where={}, column="n", hide=("n",))
+    out = linked({"source": source, "copy": copy}, [_spec("source"), _spec("copy", [link])])
+    assert out["copy"]["n_display"].to_list() == [
+        "suppressed (n<10)",
+        "40",
+        COMPLEMENTARY_DISPLAY,
+    ]
+    assert out["copy"]["n"].to_list() == [None, 40, None]

@@ -18,6 +18,7 @@ from dagster_project.publish.suppression import (
     COMPLEMENTARY_DISPLAY,
     DISPLAY_SUFFIX,
     RANGE_SEPARATOR,
+    SMALL_N_DISPLAY,
     SUPPRESSION_REASON,
     WITHHELD_DISPLAY,
     RowReason,
@@ -37,9 +38,16 @@ def linked_flag(
     linked value is hidden, or there is no linked row (unless ``unmatched: show``; with
     ``unmatched: omit`` such rows are deleted before the flag is read). With ``ranges``
     (the linked table has the column's display), the join's ``__ranged`` says whether the
-    hidden value is published as a range there."""
+    hidden value is published as a range there, and ``__small`` its display where it is
+    withheld for its own small n (``suppressed (n<10)``)."""
     display = _quote(link.column + DISPLAY_SUFFIX)
     ranged = f"contains({display}, '{RANGE_SEPARATOR}')" if ranges else "false"
+    # Why the linked value is withheld, where that is its own small n: a copy says the same.
+    small = (
+        f"case when starts_with({display}, '{SMALL_N_DISPLAY}') then {display} end"
+        if ranges
+        else "null"
+    )
     columns = link.join_columns()
     where = " and ".join(f"{_quote(c)} = ?" for c in link.where) or "true"
     select = ", ".join(f"{_quote(theirs)} as {_quote(ours)}" for theirs, ours in columns.items())
@@ -47,7 +55,7 @@ def linked_flag(
     on = " and ".join(f"{row}.{_quote(o)} = {alias}.{_quote(o)}" for o in columns.values())
     join = (
         f"left join (select {select}, {_quote(link.column)} is null as __hidden, "
-        f"coalesce({ranged}, false) as __ranged "
+        f"coalesce({ranged}, false) as __ranged, {small} as __small "
         f"from {linked} where {where}) {alias} on {on}"
     )
     return join, f"coalesce({alias}.__hidden, {not link.show_unmatched})", list(link.where.values())
@@ -109,7 +117,8 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
     # become ranges too instead of being withheld: no more than the linked table shows.
     con.execute(
         f"create or replace temp table __flagged as select t.rowid as __rid, "
-        f"coalesce(l.__ranged, false) as __ranged from {table} t {join} where {flag}",
+        f"coalesce(l.__ranged, false) as __ranged, l.__small from {table} t {join} "
+        f"where {flag}",
         params,
     )
     hide = spec.with_dependents(link.hide)
@@ -118,10 +127,11 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
     shown_as = [c for c in hide if c in spec.counts or c in {r.column for r in spec.rates}]
     displays = [d for c in shown_as if (d := c + DISPLAY_SUFFIX) in columns]
     # A display already saying why it is withheld stays; a shown, coded or ranged value
-    # there would still tell the hidden base.
+    # there would still tell the hidden base. A copy of a value withheld for its own small
+    # n says so, as its source does; else it is withheld as a complement.
     assignments = [f"{_quote(c)} = null" for c in hide] + [
         f"{_quote(d)} = case when coalesce(starts_with({_quote(d)}, ?), false) "
-        f"then {_quote(d)} else ? end"
+        f"then {_quote(d)} else coalesce(f.__small, ?) end"
         for d in displays
     ]
     values = [p for _ in displays for p in (WITHHELD_DISPLAY, COMPLEMENTARY_DISPLAY)]
@@ -131,8 +141,8 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
         assignments.append(f"{reason} = coalesce({reason}, ?)")
         values.append(RowReason.COMPLEMENTARY.name)
     con.execute(
-        f"update {table} set {', '.join(assignments)} "
-        "where rowid in (select __rid from __flagged where not __ranged)",
+        f"update {table} set {', '.join(assignments)} from __flagged f "
+        f"where {table}.rowid = f.__rid and not f.__ranged",
         values,
     )
     con.execute("drop table __flagged")

@@ -269,8 +269,8 @@ def _stale_chunks(con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Pre
         rows = con.execute(
             f"select distinct t.{CHUNK_COLUMN} from {table} t {new_join} {old_join} "
             f"where list_contains(?, t.{CHUNK_COLUMN}) and ({new_flag}, "
-            f"coalesce(n.__ranged, false)) is distinct from ({old_flag}, "
-            "coalesce(o.__ranged, false))",
+            f"coalesce(n.__ranged, false), n.__small) is distinct from ({old_flag}, "
+            "coalesce(o.__ranged, false), o.__small)",
             [*new_params, *old_params, sorted(plan.reused)],
         ).fetchall()
         stale |= {int(r[0]) for r in rows}

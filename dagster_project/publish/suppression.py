@@ -56,6 +56,8 @@ DISPLAY_SUFFIX = "_display"
 # A withheld rate's display starts with this word, then says why.
 WITHHELD_DISPLAY = "suppressed"
 COMPLEMENTARY_DISPLAY = f"{WITHHELD_DISPLAY} (complementary)"
+# ... and this for a small n: "suppressed (n<10)".
+SMALL_N_DISPLAY = f"{WITHHELD_DISPLAY} (n<"
 # A count or rate published as a range: "4,120 to 4,129", "86.9% to 87.4%".
 RANGE_SEPARATOR = " to "
 
@@ -706,7 +708,7 @@ class _Table:
         out[(self.row == RowReason.COMPLEMENTARY) | (status == RateStatus.COMPLEMENTARY)] = (
             COMPLEMENTARY_DISPLAY
         )
-        below = f"{WITHHELD_DISPLAY} (n<{self.rules.min_n})"
+        below = f"{SMALL_N_DISPLAY}{self.rules.min_n})"
         out[(self.row == RowReason.SMALL_N) | (status == RateStatus.SMALL_N)] = below
         return out.tolist()
 
@@ -729,7 +731,7 @@ class _Table:
         """The count as a reader sees it: the value, its range, the coded bound its rate
         gives (">=38"), or why it is withheld."""
         out = np.array([f"{v:,.0f}" for v in self.values[count].tolist()], dtype=object)
-        small_n = f"{WITHHELD_DISPLAY} (n<{self.rules.min_n})"
+        small_n = f"{SMALL_N_DISPLAY}{self.rules.min_n})"
         coded = np.zeros(self.n, dtype=bool)
         for rate in self.spec.rates:
             if rate.numerator != count:
