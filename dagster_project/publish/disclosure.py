@@ -219,7 +219,9 @@ def _disclosed_in(
     entry_batch = np.where(checked[label[cell]], batch[label[cell]], -1)
     for b in np.unique(entry_batch[entry_batch >= 0]):
         mine = entry_batch == b
-        found = _linear_programs(cell[mine], coef[mine], group[mine], label, values, lo, hi)
+        found = _linear_programs(
+            cell[mine], coef[mine], group[mine], label, values, lo, hi, sensitive
+        )
         disclosed[found] = True
     return disclosed & sensitive, unchecked
 
@@ -270,8 +272,10 @@ def _linear_programs(
     values: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
+    sensitive: np.ndarray,
 ) -> np.ndarray:
-    """The cells no vertex of their component's relaxation moves by a whole unit.
+    """The sensitive cells no vertex of their component's relaxation moves by a whole unit
+    (the others are in the programs with their bounds, and not asked about).
 
     Components share no cell and no equation, so one program over all of them at once is
     the components' programs side by side: its optimum for an objective is each component's
@@ -295,7 +299,7 @@ def _linear_programs(
         active = np.isin(component, component[objective != 0])
         return active & (np.abs(program.minimize(objective) - x0) >= _ONE)
 
-    undecided = np.ones(len(cells), dtype=bool)
+    undecided = sensitive[cells].copy()
     # Cheap probes first: a vertex that moves a cell by a whole unit shows it can take at
     # least two integer values. An objective of random real weights over the undecided cells
     # has one optimal vertex, mostly far from the truth (weights of +-1 tie: along a chain
