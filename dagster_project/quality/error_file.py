@@ -152,7 +152,7 @@ def _file_lines(submission: dict, cross_file: Iterable[dict]) -> Iterator[Line]:
     elif submission["status"] == "REJECTED":
         reason = submission["reason_code"] or ""
         message = submission["error_message"] or ""
-        yield (name, None, "", "", BLOCKING, f"File not read ({reason})", message, REJECTED_FIX)
+        yield (name, None, "", "", BLOCKING, f"File not loaded ({reason})", message, REJECTED_FIX)
     for check in cross_file:
         yield (name, None, check["column_name"] or "", "", WARNING, "Does not match other files",
                check["description"], CROSS_FILE_FIX)  # fmt: skip

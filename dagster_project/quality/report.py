@@ -7,6 +7,8 @@ an offending value of a code, date or number column (a few examples per reason):
 quarantine's ``value`` is read only for those columns (``ingest/codes.showable_columns``),
 never for a student ID, name or birth date, and no student-level table is read.
 Charts are inline SVG drawn by the templates, so the pages need nothing from the network.
+Each page links its submissions' row-level problem lists (``quality/error_file.py``),
+written beside it in ``<district>/<year>-errors/``.
 """
 
 from __future__ import annotations
