@@ -58,7 +58,8 @@ HOLD_FIXES: dict[HoldReason, str] = {
         "accepted when no more rows than that share are set aside"
     ),
     HoldReason.BLOCKING_CHECK: (
-        "Correct the rows this check lists as blocking and send the whole file again"
+        "Correct the rows that fail this rule (the blocking lines below) and send the whole "
+        "file again"
     ),
     HoldReason.VOLUME_DROP: (
         "If rows are missing, export the complete file again and send it; if the drop is real "

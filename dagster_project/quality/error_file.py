@@ -148,7 +148,8 @@ def _file_lines(submission: dict, cross_file: Iterable[dict]) -> Iterator[Line]:
         for reason, message in _holds(submission):
             words = HOLD_WORDS.get(reason, "Held: not used until reviewed")
             fix = HOLD_FIXES.get(reason, "Correct the file and send it again")
-            yield (name, None, "", "", BLOCKING, words, message, fix)
+            rule = message.removeprefix("blocking check failed: ")  # the Problem says so
+            yield (name, None, "", "", BLOCKING, words, rule, fix)
     elif submission["status"] == "REJECTED":
         reason = submission["reason_code"] or ""
         message = submission["error_message"] or ""
