@@ -1,6 +1,7 @@
 """The working warehouse (warehouse/cte.duckdb): connections and the tables ingest owns.
 
-Schemas: ``raw`` (one table per extract, load_manifest, quarantine) is written by ingest;
+Schemas: ``raw`` (one table per extract, load_manifest, quarantine, row_warnings) is written
+by ingest;
 ``audit`` (dq_results, run_alerts, review_decisions) by the quality gate, the run-failure
 sensor and ``cte review``; dbt owns
 ``reference`` (seeds), ``staging``, ``intermediate`` and ``marts``.
@@ -45,7 +46,19 @@ create table if not exists raw.load_manifest (
 );
 -- Warehouses created before the column existed (decision 0012).
 alter table raw.load_manifest add column if not exists key_fingerprint varchar;
+-- A held submission's reasons, one [reason code, message] pair each, as JSON (decision 0016).
+alter table raw.load_manifest add column if not exists holds varchar;
 create table if not exists raw.quarantine (
+    manifest_id  bigint not null,
+    source_row   bigint not null,
+    column_name  varchar,
+    reason_code  varchar not null,
+    message      varchar not null,
+    value        varchar
+);
+-- Rows that failed a warning (WARN) expectation: loaded, listed in the district's error file
+-- (decision 0016). Same shape as the quarantine; not counted as set aside.
+create table if not exists raw.row_warnings (
     manifest_id  bigint not null,
     source_row   bigint not null,
     column_name  varchar,

@@ -134,4 +134,4 @@ def test_a_warehouse_from_before_fingerprints_upgrades_in_place(tmp_path):
     )
     ensure_schema(con)
     columns = [r[0] for r in con.execute("describe raw.load_manifest").fetchall()]
-    assert columns[-1] == "key_fingerprint"
+    assert columns[-2:] == ["key_fingerprint", "holds"]  # holds: decision 0016

@@ -49,6 +49,33 @@ class HoldRules:
         )
 
 
+# What a district changes for a held submission to be accepted: one sentence per reason, the
+# last line of advice in its error file (quality/error_file.py). The hold's message says
+# what was found; this says what to do.
+HOLD_FIXES: dict[HoldReason, str] = {
+    HoldReason.SET_ASIDE_SHARE: (
+        "Correct the rows listed as blocking in this file and send the whole file again; it is "
+        "accepted when no more rows than that share are set aside"
+    ),
+    HoldReason.BLOCKING_CHECK: (
+        "Correct the rows that fail this rule (the blocking lines below) and send the whole "
+        "file again"
+    ),
+    HoldReason.VOLUME_DROP: (
+        "If rows are missing, export the complete file again and send it; if the drop is real "
+        "(a school closed, a program ended), tell PED why so a reviewer can release this file"
+    ),
+    HoldReason.LOST_LEADING_ZEROS: (
+        "Export the file again from the source system, or format the code columns as Text "
+        "before saving, and send it again; if nothing but the zeros changed, PED may release "
+        "it as padded"
+    ),
+    HoldReason.AREA_KIND: (
+        "Name the file for the kind of release it is, or correct its area codes, and send it again"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Hold:
     reason: HoldReason

@@ -9,6 +9,7 @@ transaction per batch (a fit file replaces its slice's rows; a held one is store
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -81,6 +82,7 @@ class FileOutcome:
     error_message: str | None = None
     notes: list[str] = field(default_factory=list)
     key_fingerprint: str | None = None
+    holds: str | None = None  # JSON [[reason, message], ...] of a held file (decision 0016)
 
 
 @dataclass
@@ -93,6 +95,8 @@ class _Pending:
     issues: pl.DataFrame
     padded: list[PaddedColumn]
     blocking: list[str] = field(default_factory=list)  # failed ERROR rules' messages
+    # Rows failing a WARN rule (ISSUE_SCHEMA): loaded all the same, listed in the error file.
+    warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
 
 
 class Loader:
@@ -282,12 +286,16 @@ class Loader:
         validation = validate_batch(
             extract, pl.concat([p.rows for p in pending], how="diagonal_relaxed"), year, self.today
         )
-        failed = validation.quarantine
+        failed, warned = validation.quarantine, validation.warnings
         self.seconds["validate"] += time.perf_counter() - started
         self.rows_validated += sum(p.rows.height for p in pending)
         started = time.perf_counter()
         for item in pending:
             item.blocking = validation.blocking.get(item.outcome.manifest_id, [])
+            warnings = warned.filter(pl.col("_manifest_id") == item.outcome.manifest_id)
+            if warnings.height:
+                # Before the set-aside rows leave item.rows: a row may fail both kinds.
+                item.warnings = _with_values(extract, item.rows, warnings).cast(ISSUE_SCHEMA)
             mine = failed.filter(pl.col("_manifest_id") == item.outcome.manifest_id)
             if mine.height:
                 item.issues = pl.concat(
@@ -401,6 +409,7 @@ class Loader:
             return [Status.LOADED, Status.HELD]
         outcome.status, outcome.reason_code = Status.HELD, holds[0].reason
         outcome.error_message = held_message(holds)
+        outcome.holds = json.dumps([[str(h.reason), h.message] for h in holds])
         # The current submission stays; only the newest held file waits for a reviewer.
         return [Status.HELD]
 
@@ -419,21 +428,26 @@ class Loader:
             self.con.unregister("incoming_rows")
 
     def _insert_issues(self, items: list[_Pending]) -> None:
-        issues = pl.concat(
-            [
-                i.issues.with_columns(manifest_id=pl.lit(i.outcome.manifest_id, pl.Int64))
-                for i in items
-            ],
-            how="vertical_relaxed",
-        )
-        self.con.register("incoming_issues", issues.to_arrow())
-        try:
-            self.con.execute(
-                "insert into raw.quarantine select manifest_id, _source_row, column_name, "
-                "reason_code, message, value from incoming_issues"
+        for table, attribute in (("quarantine", "issues"), ("row_warnings", "warnings")):
+            issues = pl.concat(
+                [
+                    getattr(i, attribute).with_columns(
+                        manifest_id=pl.lit(i.outcome.manifest_id, pl.Int64)
+                    )
+                    for i in items
+                ],
+                how="vertical_relaxed",
             )
-        finally:
-            self.con.unregister("incoming_issues")
+            if issues.is_empty():
+                continue
+            self.con.register("incoming_issues", issues.to_arrow())
+            try:
+                self.con.execute(
+                    f"insert into raw.{table} select manifest_id, _source_row, column_name, "
+                    "reason_code, message, value from incoming_issues"
+                )
+            finally:
+                self.con.unregister("incoming_issues")
 
     def _record(self, outcome: FileOutcome) -> None:
         if outcome.status in (Status.REJECTED, Status.HELD):
@@ -444,8 +458,8 @@ class Loader:
             "insert into raw.load_manifest (manifest_id, path, file_name, sha256, extract, "
             "district_code, school_year, submitted_at, file_bytes, encoding, rows_read, "
             "rows_loaded, rows_quarantined, status, reason_code, error_message, notes, loaded_at, "
-            "run_id, key_fingerprint) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "run_id, key_fingerprint, holds) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 outcome.manifest_id,
                 outcome.path,
@@ -467,6 +481,7 @@ class Loader:
                 datetime.now(UTC).replace(tzinfo=None),
                 self.run_id,
                 self.key_fingerprint,
+                outcome.holds,
             ],
         )
 

@@ -7,11 +7,14 @@ an offending value of a code, date or number column (a few examples per reason):
 quarantine's ``value`` is read only for those columns (``ingest/codes.showable_columns``),
 never for a student ID, name or birth date, and no student-level table is read.
 Charts are inline SVG drawn by the templates, so the pages need nothing from the network.
+Each page links its submissions' row-level problem lists (``quality/error_file.py``),
+written beside it in ``<district>/<year>-errors/``.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +24,12 @@ import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from dagster_project.contracts import EXTRACTS
-from dagster_project.ingest.codes import showable_columns
+from dagster_project.quality.error_file import (
+    REASON_WORDS,
+    SHOWN_VALUE,
+    ErrorFile,
+    write_error_file,
+)
 from dagster_project.quality.suites import ERROR, seeds_dir
 
 STATE = "state"
@@ -41,22 +49,9 @@ STATUS_WORDS = {
 }
 # Submissions whose quarantine and failed checks the district sees: current and held ones.
 SHOWN = "('LOADED', 'HELD')"
+# Submissions that get an error file: those whose problems the district can act on.
+WITH_ERROR_FILE = ("LOADED", "HELD", "REJECTED")
 EXAMPLES = 3  # offending values shown per reason and column
-REASON_WORDS = {
-    "TYPE_MISMATCH": "Wrong kind of value",
-    "TRUNCATED_ROW": "Row cut short",
-    "FIELD_COUNT": "Values in the wrong columns",
-    "DISTRICT_MISMATCH": "Other district's row",
-    "YEAR_MISMATCH": "Other year's row",
-    "DUPLICATE_ROW": "Row repeated",
-    "DUPLICATE_KEY": "Same record twice",
-    "INVALID_STUDENT_ID": "Invalid student ID",
-    "MISSING_VALUE": "Required value blank",
-    "OUT_OF_RANGE": "Value out of range",
-    "UNKNOWN_CODE": "Unknown code",
-    "FUTURE_DATE": "Date in the future",
-    "INCONSISTENT": "Values contradict each other",
-}
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
@@ -69,28 +64,16 @@ _MANIFESTS = """
     select manifest_id, extract, district_code, school_year, file_name, submitted_at,
            loaded_at, status, reason_code, error_message, notes,
            coalesce(rows_read, 0) as rows_read, coalesce(rows_loaded, 0) as rows_loaded,
-           coalesce(rows_quarantined, 0) as rows_quarantined
+           coalesce(rows_quarantined, 0) as rows_quarantined, holds
     from raw.load_manifest
     order by district_code, school_year, extract, submitted_at, manifest_id
 """
 
 
-def _showable_pairs() -> str:
-    pairs = [(e.name, c) for e in EXTRACTS for c in sorted(showable_columns(e))]
-    return ", ".join(f"('{e}', '{c}')" for e, c in pairs)
-
-
-# The quarantine's value only for code, date and number columns: a personal field may hold
-# what the district typed (a name, a birth date, a student ID). And only a value shaped like
-# a code, date or number (no blank, at most 20 characters, not nine digits): a name or an ID
-# typed into the wrong column is not shown either.
-_VALUE_SHAPE = r"^[0-9A-Za-z.:/+_-]{1,20}$"
 _QUARANTINE = f"""
     select q.manifest_id, q.reason_code, q.column_name, q.message, count(*) as row_count,
            list(distinct q.value order by q.value) filter (
-               where (m.extract, q.column_name) in (values {_showable_pairs()})
-                 and regexp_full_match(q.value, '{_VALUE_SHAPE}')
-                 and not regexp_full_match(q.value, '[0-9]{{9}}')
+               where {SHOWN_VALUE}
            )[1:{EXAMPLES}] as examples
     from raw.quarantine q
     join raw.load_manifest m on m.manifest_id = q.manifest_id and m.status in {SHOWN}
@@ -164,10 +147,16 @@ class Page:
     cross_file: list[dict] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
+    error_files: dict[int, ErrorFile] = field(default_factory=dict)  # by manifest id
 
     @property
     def href(self) -> str:
         return f"{self.district}/{self.year}.html"
+
+    @property
+    def errors_dir(self) -> str:
+        """The error files' folder, beside the page (relative to the page's folder)."""
+        return f"{self.year}-errors"
 
     @property
     def current(self) -> list[dict]:
@@ -294,6 +283,19 @@ def _environment() -> Environment:
     return env
 
 
+def _write_error_files(con: duckdb.DuckDBPyConnection, page: Page, folder: Path) -> None:
+    """Every shown submission's error file, in a folder emptied first: a file superseded
+    since the last report must not leave its old list behind."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    for f in page.files:
+        if f["status"] in WITH_ERROR_FILE:
+            checks = [c for c in page.cross_file if c["manifest_id"] == f["manifest_id"]]
+            page.error_files[f["manifest_id"]] = write_error_file(
+                con, f, checks, folder, f"{page.errors_dir}/"
+            )
+
+
 def build_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> Path:
     """Write the PED data-quality report; return the index page."""
     out = reports_dir / "dq"
@@ -304,6 +306,7 @@ def build_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> Path:
     for page in pages:
         target = out / page.href
         target.parent.mkdir(parents=True, exist_ok=True)
+        _write_error_files(con, page, target.parent / page.errors_dir)
         target.write_text(
             env.get_template("district.html.j2").render(page=page, generated=generated),
             encoding="utf-8",

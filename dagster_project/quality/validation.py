@@ -98,6 +98,7 @@ class BatchResult:
     extract: str
     year: int
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA: one row per (row, failed ERROR expectation)
+    warnings: pl.DataFrame  # QUARANTINE_SCHEMA: one row per (row, failed WARN expectation)
     results: pl.DataFrame  # RESULTS_SCHEMA: one row per (manifest, expectation)
     blocking: dict[int, list[str]]  # manifest_id -> messages of the ERROR rules that failed it
     gx_result: ExpectationSuiteValidationResult  # sanitized: counts only, for Data Docs
@@ -228,6 +229,12 @@ def _sanitize(result: ExpectationSuiteValidationResult) -> ExpectationSuiteValid
     return result
 
 
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    if not frames:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    return pl.concat(frames).cast(QUARANTINE_SCHEMA)
+
+
 def validate_batch(
     extract: Extract,
     frame: pl.DataFrame,
@@ -247,14 +254,17 @@ def validate_batch(
     rows_per_manifest = frame.group_by("_manifest_id").agg(pl.len().alias("element_count"))
     suite_rules = rules(extract.name)
     by_id = {r.expectation_config.meta["rule"]: r for r in outcome.results}
-    quarantine, results = [], []
+    quarantine, warnings, results = [], [], []
     for rule in suite_rules:
         gx_outcome = by_id[rule.name]
         _check_evaluated(extract.name, rule, gx_outcome)
         failing = _failing_rows(gx_outcome.result, index)
         results.append(_rule_results(extract.name, rule, failing, rows_per_manifest))
-        if rule.severity == ERROR and failing.height:
-            quarantine.append(_quarantine_rows(rule, failing))
+        if failing.height:
+            # ERROR rows are set aside; WARN rows load and are listed for the district.
+            (quarantine if rule.severity == ERROR else warnings).append(
+                _quarantine_rows(rule, failing)
+            )
     results_frame = pl.concat(results).cast(RESULTS_SCHEMA).sort("manifest_id", maintain_order=True)
     blocking: dict[int, list[str]] = {}
     for row in results_frame.filter(~pl.col("success") & (pl.col("severity") == ERROR)).iter_rows(
@@ -264,11 +274,8 @@ def validate_batch(
     return BatchResult(
         extract=extract.name,
         year=year,
-        quarantine=(
-            pl.concat(quarantine).cast(QUARANTINE_SCHEMA)
-            if quarantine
-            else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-        ),
+        quarantine=_concat(quarantine),
+        warnings=_concat(warnings),
         results=results_frame,
         blocking=blocking,
         gx_result=_sanitize(outcome),
