@@ -431,7 +431,7 @@ def test_a_link_whose_key_matches_no_row_is_refused():
         table="perkins", key=(), where={}, key_from={"entity": "location"}, column="n", hide=("n",)
     )
     owner = replace(_spec("quality", [link]), primary_key=("district", "location"))
-    with pytest.raises(PublishSpecError, match="matches none of its 2 row"):
+    with pytest.raises(PublishSpecError, match="hold the same codes"):
         linked({"perkins": perkins, "quality": quality}, [_spec("perkins"), owner])
 
 

@@ -64,16 +64,15 @@ def linked_flag(
 def _check_link_matches(con: duckdb.DuckDBPyConnection, link: HiddenWith, owner: str) -> None:
     """Two linked rows for one row would mean the key is wrong, not "hide twice". (Linked
     rows that match no row of the owner may share a key: a link reads part of a table.)
-    No row matched at all, while both tables hold rows, means the key is wrong too: a key
-    column that holds another coding there (a school's entity_code is district-location)
-    would silently withhold every row."""
+    A key column none of whose values is one of the linked column's means the key is wrong
+    too: another coding there (a school's entity_code is district-location) would silently
+    withhold every row. (No row matching at all may be right: few schools have graduates.)"""
     join, _, params = linked_flag(link, _quote(link.table), "t", "l", extra="1 as __one")
-    duplicated, matched, rows = con.execute(
-        f"select count(*) filter (where n > 1), count(*) filter (where n > 0), count(*) "
-        f"from (select t.rowid, count(l.__one) as n from {_quote(owner)} t {join} "
-        "group by t.rowid)",
+    (duplicated,) = con.execute(
+        f"select count(*) from (select t.rowid from {_quote(owner)} t {join} "
+        "where l.__one is not null group by t.rowid having count(*) > 1)",
         params,
-    ).fetchone() or (0, 0, 0)
+    ).fetchone() or (0,)
     if duplicated:
         raise LinkError(
             f"{owner}: hidden_with {link.table} on {list(link.join_columns())} "
@@ -81,15 +80,21 @@ def _check_link_matches(con: duckdb.DuckDBPyConnection, link: HiddenWith, owner:
             "add the columns that tell them apart"
         )
     where = " and ".join(f"{_quote(c)} = ?" for c in link.where) or "true"
-    linked_rows = con.execute(
-        f"select count(*) from {_quote(link.table)} where {where}", list(link.where.values())
-    ).fetchone()
-    if rows and not matched and linked_rows and linked_rows[0]:
-        raise LinkError(
-            f"{owner}: hidden_with {link.table} on {list(link.join_columns())} "
-            f"{dict(link.where)} matches none of its {rows:,} row(s) to the {linked_rows[0]:,} "
-            "linked row(s): do the key columns hold the same codes in both tables?"
-        )
+    for theirs, ours in link.join_columns().items():
+        shared, mine, linked = con.execute(
+            f"select count(*) filter (where l.v is not null), count(*), "
+            f"(select count(*) from {_quote(link.table)} where {where}) "
+            f"from (select distinct {_quote(ours)}::varchar as v from {_quote(owner)}) o "
+            f"left join (select distinct {_quote(theirs)}::varchar as v "
+            f"from {_quote(link.table)} where {where}) l on l.v = o.v",
+            [*link.where.values(), *link.where.values()],
+        ).fetchone() or (0, 0, 0)
+        if mine and linked and not shared:
+            raise LinkError(
+                f"{owner}: hidden_with {link.table}: no value of {ours} is a value of "
+                f"{link.table}.{theirs} (where {dict(link.where)}): do the two columns hold "
+                "the same codes?"
+            )
 
 
 def hide_linked(con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec]) -> None:
