@@ -233,6 +233,7 @@ def cmd_load(args: argparse.Namespace) -> None:
     from dagster_project.progress import RunProgress, execute_job, new_log_path, output_to_file
 
     extract = get_extract(args.extract)
+    _exit_unless_landed(settings, extract, args.year, args.district)
     instance = dg.DagsterInstance.get()
     _fail_dead_runs(instance)
     if str(args.year) not in instance.get_dynamic_partitions(school_years.name):
@@ -257,6 +258,24 @@ def cmd_load(args: argparse.Namespace) -> None:
     if not result.success:
         sys.exit("load failed; see the Dagster UI (make ui)")
     _exit_unless_current(settings, result.run_id, "cte load")
+
+
+def _exit_unless_landed(settings: Settings, extract, year: int, district: str | None) -> None:
+    """A slice with no landed file at all is a mistyped district or year, not an empty
+    success (issue 24: the README's `--district 012` read "0 file(s)" and exited 0)."""
+    from dagster_project.assets.raw import LoadConfig, select_files
+    from dagster_project.ingest.landing import parse_file_name
+
+    config = LoadConfig(district=district, reload=True)
+    if select_files(extract, settings.landing_dir, {year}, config, recorded=set()):
+        return
+    landed = select_files(extract, settings.landing_dir, {year}, LoadConfig(reload=True), set())
+    districts = sorted({parse_file_name(p).district for p in landed})
+    which = f"{extract.name} {year}" + (f" district {district}" if district else "")
+    sys.exit(
+        f"cte load: no landed file for {which} under {settings.landing_dir}; nothing run. "
+        f"Districts with a {year} file: {', '.join(districts) or 'none'}."
+    )
 
 
 def cmd_review(args: argparse.Namespace) -> None:

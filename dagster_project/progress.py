@@ -146,8 +146,12 @@ class RunProgress:
         parts = []
         if "files" in md:
             parts.append(f"{md['files']} file(s), {md.get('rows_loaded', 0):,} rows loaded")
-            if md.get("files_held"):
-                parts.append(f"{md['files_held']} held")
+            # Files that did not become current: "1 held", "2 rejected", "1 duplicate".
+            parts += [
+                f"{n} {status.lower()}"
+                for status, n in (md.get("files_by_status") or {}).items()
+                if status != "LOADED"
+            ]
         elif "tables" in md:
             parts.append(f"{len(md['tables'])} tables published")
         elif "cross_file_checks" in md:
@@ -161,7 +165,7 @@ class RunProgress:
         return "; ".join(parts) or "done"
 
     def _line(self, step_key: str | None, detail: str, seconds: float) -> None:
-        self.say(f"  {_label(step_key or ''):<32}{detail:<50}{seconds:>6.1f} s")
+        self.say(f"  {_label(step_key or ''):<32}{detail:<56}{seconds:>6.1f} s")
 
     def _warn(self, step_key: str | None, level: int, message: str) -> None:
         kind = _warning_kind(message)

@@ -26,7 +26,10 @@ def raw__demo(context: dg.AssetExecutionContext):
         context.log.warning(f"Logging an observation for dbt test `{table}`: not selected")
     logging.getLogger("dagster_project.demo").warning("CTE_PSEUDONYM_KEY is not set")
     logging.getLogger("dagster_project.demo").warning("CTE_PSEUDONYM_KEY is not set")
-    yield dg.MaterializeResult(metadata={"files": 2, "rows_loaded": 1234, "files_held": 1})
+    by_status = dg.MetadataValue.json({"LOADED": 1, "HELD": 1})
+    yield dg.MaterializeResult(
+        metadata={"files": 2, "rows_loaded": 1234, "files_held": 1, "files_by_status": by_status}
+    )
     yield dg.AssetCheckResult(check_name="rows_reconcile", passed=False)
 
 
