@@ -341,15 +341,32 @@ def _fail_dead_runs(instance) -> None:
         print(f"Run {run_id} had died (killed or crashed); marked failed.")
 
 
-def cmd_ui(_: argparse.Namespace) -> None:
+def ui_command(port: int = 3000) -> list[str]:
+    """The Dagster UI (webserver, daemon, code server) on 127.0.0.1:PORT.
+
+    `dg dev`, Dagster 1.13's command (`dagster dev` is superseded), reads pyproject.toml's
+    [tool.dg.project]: the code location is named nm_cte, not after its module. The
+    instance (dagster.yaml) turns off telemetry and the first-run community prompt."""
+    dg = Path(sys.executable).parent / "dg"
+    return [
+        str(dg),
+        "dev",
+        "--target-path",
+        str(REPO_ROOT),
+        "--no-check-yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
     settings = get_settings()
     ensure_dagster_home(settings)
     _refresh_recorded_files(settings)
-    dagster = Path(sys.executable).parent / "dagster"
-    os.execv(
-        str(dagster),
-        [str(dagster), "dev", "-h", "127.0.0.1", "-p", "3000", "-m", "dagster_project.definitions"],
-    )
+    command = ui_command(args.port)
+    os.execv(command[0], command)
 
 
 def cmd_sql(_: argparse.Namespace) -> None:
@@ -415,9 +432,11 @@ def main(argv: list[str] | None = None) -> None:
     reviewing.add_argument("--by", help="the reviewer's name")
     reviewing.add_argument("--note", help="why (kept in audit.review_decisions)")
     reviewing.set_defaults(func=cmd_review)
+    ui = sub.add_parser("ui", help="Dagster UI on http://127.0.0.1:3000 (sensors, schedules)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
     for name, func, text in (
         ("prepare", cmd_prepare, "parse the dbt project into target/manifest.json"),
-        ("ui", cmd_ui, "Dagster UI on http://127.0.0.1:3000"),
         ("sql", cmd_sql, "read-only SQL prompt on the published snapshot"),
         ("docs", cmd_docs, "dbt docs on http://127.0.0.1:8080"),
         ("status", cmd_status, "what is loaded, built and published"),

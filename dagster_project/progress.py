@@ -77,11 +77,18 @@ def _label(step_key: str) -> str:
 
 
 def _failure(data) -> str:
-    """A failed step's reason in one line: a Failure's description, else the error's message
-    without its exception class (the traceback is in the log)."""
-    described = getattr(data.user_failure_data, "description", None)
-    text = described or _EXCEPTION_PREFIX.sub("", getattr(data.error, "message", "") or "")
-    lines = text.strip().splitlines()
+    """A failed step's reason in one line: a Failure's description, else the innermost error
+    (Dagster wraps it in "Error occurred while executing op") as `Type: first line`. The
+    traceback is in the log."""
+    text = getattr(data.user_failure_data, "description", None)
+    error = data.error
+    while not text and error is not None and error.cause is not None:
+        if error.cls_name != "DagsterExecutionStepExecutionError":
+            break
+        error = error.cause
+    if not text and error is not None:
+        text = f"{error.cls_name}: {_EXCEPTION_PREFIX.sub('', error.message or '')}"
+    lines = (text or "").strip().splitlines()
     return scrub(lines[0] if lines else "see the log", _SHOWN_CHARS)
 
 

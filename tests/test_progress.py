@@ -38,8 +38,15 @@ def published_snapshot():
     raise dg.Failure(description="the gate refused: expectations_error failed")
 
 
+@dg.asset(deps=[raw__demo])
+def dq_report():
+    import json
+
+    json.loads('{"nodes": {')  # a manifest read while dbt rewrote it
+
+
 demo_job = dg.define_asset_job("demo", selection="*")
-defs = dg.Definitions(assets=[raw__demo, published_snapshot], jobs=[demo_job])
+defs = dg.Definitions(assets=[raw__demo, published_snapshot, dq_report], jobs=[demo_job])
 
 
 @pytest.fixture
@@ -61,12 +68,14 @@ def test_a_line_per_step_and_each_warning_once(instance):
     assert "2 file(s), 1,234 rows loaded; 1 held; failed: rows_reconcile" in step
     [failed] = [x for x in lines if x.strip().startswith("publish")]
     assert "FAILED: the gate refused" in failed
+    [crashed] = [x for x in lines if x.strip().startswith("quality report")]
+    assert "FAILED: JSONDecodeError: Expecting property name" in crashed, crashed
     # The project's Python logging reaches the run (managed_python_loggers), shown once.
     assert sum("CTE_PSEUDONYM_KEY is not set" in x for x in lines) == 1
     assert sum("Logging an observation" in x for x in lines) == 1
     assert progress.repeats() == 2
     # Nothing else: no DEBUG event, no step start.
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
 
 
 CHILD = """
