@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -60,3 +61,25 @@ def test_definitions_load_without_great_expectations(dbt_manifest):
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_ui_is_dg_dev_on_the_location_nm_cte_without_the_community_prompt(
+    cte_home, monkeypatch
+):
+    """Issue 24: `dagster dev -m` warned "superseded" and named the location after its
+    module; the UI opened behind a newsletter dialog."""
+    import tomllib
+
+    from dagster_project.cli import ensure_dagster_home, ui_command
+
+    command = ui_command(3999)
+    assert Path(command[0]).name == "dg" and Path(command[0]).exists()
+    assert command[1] == "dev" and command[-2:] == ["-p", "3999"]
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    assert project["code_location_name"] == "nm_cte"
+    assert project["code_location_target_module"] == "dagster_project.definitions"
+    monkeypatch.setenv("DAGSTER_HOME", str(cte_home.dagster_home))  # restored afterwards
+    ensure_dagster_home(cte_home)
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.nux_enabled  # the webserver's shouldShowNux
+        assert "dagster_project" in instance.managed_python_loggers

@@ -177,15 +177,17 @@ def test_no_personal_value_leaves_the_raw_stage(tiny_home):
             cells = con.execute(f"select * from read_parquet('{parquet}')").fetchall()
         values = {str(v) for row in cells for v in row}
         assert not values & (ids | hashes | names), parquet.name
-    # Reports, Data Docs, Dagster's storage and logs, the run's own output: text scan.
+    # Reports, Data Docs, Dagster's storage and logs, the run's own output and its full log
+    # (warehouse/logs): text scan.
     text_files = [
         p
-        for root in (warehouse / "reports", warehouse / "dagster_home")
+        for root in (warehouse / "reports", warehouse / "dagster_home", warehouse / "logs")
         for p in root.rglob("*")
         if p.is_file()
     ]
     text_files.append(tiny_home / "cte_run.log")
     assert any(p.suffix == ".html" for p in text_files)
+    assert any(p.name.startswith("cte-run-") for p in text_files)
     for path in text_files:
         text = path.read_bytes().decode("utf-8", errors="ignore")
         assert not set(re.findall(r"(?<!\d)\d{9}(?!\d)", text)) & ids, path
