@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,28 @@ def test_the_ui_is_dg_dev_on_the_location_nm_cte_without_the_community_prompt(
     with dg.DagsterInstance.get() as instance:
         assert not instance.nux_enabled  # the webserver's shouldShowNux
         assert "dagster_project" in instance.managed_python_loggers
+
+
+def test_the_ui_code_server_neither_reparses_a_fresh_project_nor_reaches_the_internet(
+    dbt_manifest: Path, tmp_path: Path
+):
+    """Under `dg dev` dagster-dbt's prepare_if_dev re-parsed at every code-server load
+    through `dbt --version`, three look-ups of pypi.org (and rewrote the manifest under a
+    running `cte run`)."""
+    log = tmp_path / "network.log"
+    before = dbt_manifest.stat().st_mtime_ns
+    env = os.environ | {
+        "DAGSTER_IS_DEV_CLI": "1",
+        "PYTHONPATH": str(REPO_ROOT / "tests" / "fixtures" / "no_network"),
+        "CTE_NETWORK_LOG": str(log),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import dagster_project.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not log.exists(), log.read_text()
+    assert dbt_manifest.stat().st_mtime_ns == before
