@@ -3,7 +3,7 @@
 Everything else a run writes (Dagster's event log down to DEBUG, dbt's output, Python
 warnings, the solver's banner in the publish workers) goes to a log file under
 ``warehouse/logs/`` whose path is printed; the same events are in the UI's run view. Before
-issue 24 `make run` printed 1,686 lines: a user could not find the summary or the warnings.
+issue 24 `make run` printed about 1,700 lines: a user could not find the summary or the warnings.
 """
 
 from __future__ import annotations
