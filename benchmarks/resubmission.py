@@ -94,10 +94,11 @@ def _set_cursors(home: Path, env: dict[str, str]) -> dict[str, dict[str, str]]:
 
 
 def _start_dagster_dev(home: Path, env: dict[str, str], port: int) -> subprocess.Popen:
+    from dagster_project.cli import ui_command
+
     out = (home / "dagster_dev.log").open("w")
-    command = [str(Path(PYTHON).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)]
     return subprocess.Popen(
-        [*command, "-m", "dagster_project.definitions"],
+        ui_command(port),
         env=env,
         cwd=REPO_ROOT,
         stdout=out,

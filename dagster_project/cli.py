@@ -21,8 +21,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster_project.settings import REPO_ROOT, Settings, disable_telemetry, get_settings
+
+if TYPE_CHECKING:
+    from dagster_project.progress import RunProgress
 
 INSTANCE_YAML = Path(__file__).parent / "instance" / "dagster.yaml"
 
@@ -122,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     cmd_prepare(args)
     from dagster_project.definitions import defs
     from dagster_project.partitions import school_years
+    from dagster_project.progress import RunProgress, new_log_path, output_to_file
 
     instance = dg.DagsterInstance.get()
     _fail_dead_runs(instance)
@@ -130,12 +135,17 @@ def cmd_run(args: argparse.Namespace) -> None:
     instance.add_dynamic_partitions(school_years.name, [y for y in years if y not in known])
     keys = instance.get_dynamic_partitions(school_years.name)
     started = time.monotonic()
+    log_path = new_log_path(settings.logs_dir, "run")
+    print(f"Full log (Dagster events, dbt, warnings): {log_path}")
     print(f"Loading school years {years[0]}..{years[-1]} ...")
     tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
-    results = run_load_then_build(defs, instance, tags)
+    with output_to_file(log_path) as console:
+        progress = RunProgress(console)
+        results = run_load_then_build(defs, instance, tags, progress)
     from dagster_project.summary import print_summary
 
     print_summary(settings, time.monotonic() - started)
+    _print_log_pointer(progress, log_path)
     if len(results) == 1:
         sys.exit(
             "Run failed in load_all_raw (marts not rebuilt, nothing published); "
@@ -161,23 +171,43 @@ def _load_crashed(load) -> bool:
     )
 
 
-def run_load_then_build(defs, instance, tags: dict[str, str]) -> list:
+def run_load_then_build(
+    defs, instance, tags: dict[str, str], progress: RunProgress | None = None
+) -> list:
     """Load, then build and publish, but only after a load that succeeded.
 
     A load that fails part-way leaves some extracts and years unloaded: marts built on that
     would lose rows (issue 23: program_continuum 13,343 -> 8,822) and the publish would
     replace a whole snapshot with them. The previous snapshot stays instead."""
-    load = defs.resolve_job_def("load_all_raw").execute_in_process(
-        instance=instance, tags=tags | run_host_tag(), raise_on_error=False
+    from dagster_project.progress import execute_job
+
+    say = progress.say if progress else print
+    load = execute_job(
+        defs.resolve_job_def("load_all_raw"),
+        instance,
+        progress,
+        tags=tags | run_host_tag(),
+        raise_on_error=False,
     )
     if _load_crashed(load):
-        print("The load failed: the marts are not rebuilt and the published snapshot stays.")
+        say("The load failed: the marts are not rebuilt and the published snapshot stays.")
         return [load]
-    print("Building marts (dbt build) and publishing ...")
-    marts = defs.resolve_job_def("build_marts").execute_in_process(
-        instance=instance, tags=run_host_tag(), raise_on_error=False
+    say("Building marts (dbt build) and publishing ...")
+    marts = execute_job(
+        defs.resolve_job_def("build_marts"),
+        instance,
+        progress,
+        tags=run_host_tag(),
+        raise_on_error=False,
     )
     return [load, marts]
+
+
+def _print_log_pointer(progress: RunProgress, log_path: Path) -> None:
+    repeats = progress.repeats()
+    if repeats:
+        print(f"\n{repeats} more warning(s) like those above are in the log.")
+    print(f"Full log: {log_path}")
 
 
 def _exit_unless_current(settings: Settings, run_id: str, command: str) -> None:
@@ -200,26 +230,52 @@ def cmd_load(args: argparse.Namespace) -> None:
     cmd_prepare(args)
     from dagster_project.definitions import defs
     from dagster_project.partitions import school_years
+    from dagster_project.progress import RunProgress, execute_job, new_log_path, output_to_file
 
     extract = get_extract(args.extract)
+    _exit_unless_landed(settings, extract, args.year, args.district)
     instance = dg.DagsterInstance.get()
     _fail_dead_runs(instance)
     if str(args.year) not in instance.get_dynamic_partitions(school_years.name):
         instance.add_dynamic_partitions(school_years.name, [str(args.year)])
     config = {"district": args.district, "reload": args.reload}
-    result = defs.resolve_job_def(f"load_{extract.name}").execute_in_process(
-        instance=instance,
-        partition_key=str(args.year),
-        run_config={"ops": {f"raw__{extract.name}": {"config": config}}},
-        tags=run_host_tag(),
-        raise_on_error=False,
-    )
+    log_path = new_log_path(settings.logs_dir, "load")
+    with output_to_file(log_path) as console:
+        progress = RunProgress(console)
+        result = execute_job(
+            defs.resolve_job_def(f"load_{extract.name}"),
+            instance,
+            progress,
+            partition_key=str(args.year),
+            run_config={"ops": {f"raw__{extract.name}": {"config": config}}},
+            tags=run_host_tag(),
+            raise_on_error=False,
+        )
     for event in result.get_asset_materialization_events():
         for key, value in event.materialization.metadata.items():
             print(f"{key}: {value.value}")
+    _print_log_pointer(progress, log_path)
     if not result.success:
         sys.exit("load failed; see the Dagster UI (make ui)")
     _exit_unless_current(settings, result.run_id, "cte load")
+
+
+def _exit_unless_landed(settings: Settings, extract, year: int, district: str | None) -> None:
+    """A slice with no landed file at all is a mistyped district or year, not an empty
+    success (issue 24: the README's `--district 012` read "0 file(s)" and exited 0)."""
+    from dagster_project.assets.raw import LoadConfig, select_files
+    from dagster_project.ingest.landing import parse_file_name
+
+    config = LoadConfig(district=district, reload=True)
+    if select_files(extract, settings.landing_dir, {year}, config, recorded=set()):
+        return
+    landed = select_files(extract, settings.landing_dir, {year}, LoadConfig(reload=True), set())
+    districts = sorted({parse_file_name(p).district for p in landed})
+    which = f"{extract.name} {year}" + (f" district {district}" if district else "")
+    sys.exit(
+        f"cte load: no landed file for {which} under {settings.landing_dir}; nothing run. "
+        f"Districts with a {year} file: {', '.join(districts) or 'none'}."
+    )
 
 
 def cmd_review(args: argparse.Namespace) -> None:
@@ -285,15 +341,32 @@ def _fail_dead_runs(instance) -> None:
         print(f"Run {run_id} had died (killed or crashed); marked failed.")
 
 
-def cmd_ui(_: argparse.Namespace) -> None:
+def ui_command(port: int = 3000) -> list[str]:
+    """The Dagster UI (webserver, daemon, code server) on 127.0.0.1:PORT.
+
+    `dg dev`, Dagster 1.13's command (`dagster dev` is superseded), reads pyproject.toml's
+    [tool.dg.project]: the code location is named nm_cte, not after its module. The
+    instance (dagster.yaml) turns off telemetry and the first-run community prompt."""
+    dg = Path(sys.executable).parent / "dg"
+    return [
+        str(dg),
+        "dev",
+        "--target-path",
+        str(REPO_ROOT),
+        "--no-check-yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
     settings = get_settings()
     ensure_dagster_home(settings)
     _refresh_recorded_files(settings)
-    dagster = Path(sys.executable).parent / "dagster"
-    os.execv(
-        str(dagster),
-        [str(dagster), "dev", "-h", "127.0.0.1", "-p", "3000", "-m", "dagster_project.definitions"],
-    )
+    command = ui_command(args.port)
+    os.execv(command[0], command)
 
 
 def cmd_sql(_: argparse.Namespace) -> None:
@@ -359,9 +432,11 @@ def main(argv: list[str] | None = None) -> None:
     reviewing.add_argument("--by", help="the reviewer's name")
     reviewing.add_argument("--note", help="why (kept in audit.review_decisions)")
     reviewing.set_defaults(func=cmd_review)
+    ui = sub.add_parser("ui", help="Dagster UI on http://127.0.0.1:3000 (sensors, schedules)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
     for name, func, text in (
         ("prepare", cmd_prepare, "parse the dbt project into target/manifest.json"),
-        ("ui", cmd_ui, "Dagster UI on http://127.0.0.1:3000"),
         ("sql", cmd_sql, "read-only SQL prompt on the published snapshot"),
         ("docs", cmd_docs, "dbt docs on http://127.0.0.1:8080"),
         ("status", cmd_status, "what is loaded, built and published"),

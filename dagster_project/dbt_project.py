@@ -22,4 +22,12 @@ nm_cte_dbt = DbtProject(
     profiles_dir=REPO_ROOT / "dbt",
     target=os.environ.get("CTE_DBT_TARGET", "duckdb"),
 )
-nm_cte_dbt.prepare_if_dev()
+
+if os.environ.get("DAGSTER_IS_DEV_CLI"):  # under `dg dev` (cte ui), as prepare_if_dev tests
+    # Not nm_cte_dbt.prepare_if_dev(): at every code-server load it re-parses through
+    # dagster-dbt's own resource, whose `dbt --version` asks PyPI (three look-ups), and
+    # rewrites target/manifest.json under a running `cte run` (issue 24). `cte prepare`
+    # parses only when the project changed, and never asks for the version.
+    from dagster_project.cli import cmd_prepare
+
+    cmd_prepare(None)

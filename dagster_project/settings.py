@@ -81,6 +81,11 @@ class Settings:
     def dagster_home(self) -> Path:
         return self.warehouse_dir / "dagster_home"
 
+    @property
+    def logs_dir(self) -> Path:
+        """The full output of each `cte run` / `cte load` (the terminal shows a summary)."""
+        return self.warehouse_dir / "logs"
+
 
 def get_settings() -> Settings:
     home = Path(os.environ.get("CTE_HOME", REPO_ROOT)).resolve()
@@ -108,11 +113,17 @@ def pseudonym_key() -> bytes:
     key = os.environ.get("CTE_PSEUDONYM_KEY")
     if key:
         return key.encode()
+    _warn_development_key()
+    return DEVELOPMENT_PSEUDONYM_KEY.encode()
+
+
+@functools.cache
+def _warn_development_key() -> None:
+    """Once per process: every extract's load asks for the key (13 warnings a run, issue 24)."""
     log.warning(
         "CTE_PSEUDONYM_KEY is not set: only the generated sample data will load (hashed with "
         "the public development key). Set a secret key before loading real data."
     )
-    return DEVELOPMENT_PSEUDONYM_KEY.encode()
 
 
 def is_development_key(key: bytes) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -60,3 +62,50 @@ def test_definitions_load_without_great_expectations(dbt_manifest):
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_ui_is_dg_dev_on_the_location_nm_cte_without_the_community_prompt(
+    cte_home, monkeypatch
+):
+    """Issue 24: `dagster dev -m` warned "superseded" and named the location after its
+    module; the UI opened behind a newsletter dialog."""
+    import tomllib
+
+    from dagster_project.cli import ensure_dagster_home, ui_command
+
+    command = ui_command(3999)
+    assert Path(command[0]).name == "dg" and Path(command[0]).exists()
+    assert command[1] == "dev" and command[-2:] == ["-p", "3999"]
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    assert project["code_location_name"] == "nm_cte"
+    assert project["code_location_target_module"] == "dagster_project.definitions"
+    monkeypatch.setenv("DAGSTER_HOME", str(cte_home.dagster_home))  # restored afterwards
+    ensure_dagster_home(cte_home)
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.nux_enabled  # the webserver's shouldShowNux
+        assert "dagster_project" in instance.managed_python_loggers
+
+
+def test_the_ui_code_server_neither_reparses_a_fresh_project_nor_reaches_the_internet(
+    dbt_manifest: Path, tmp_path: Path
+):
+    """Under `dg dev` dagster-dbt's prepare_if_dev re-parsed at every code-server load
+    through `dbt --version`, three look-ups of pypi.org (and rewrote the manifest under a
+    running `cte run`)."""
+    log = tmp_path / "network.log"
+    before = dbt_manifest.stat().st_mtime_ns
+    env = os.environ | {
+        "DAGSTER_IS_DEV_CLI": "1",
+        "PYTHONPATH": str(REPO_ROOT / "tests" / "fixtures" / "no_network"),
+        "CTE_NETWORK_LOG": str(log),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import dagster_project.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not log.exists(), log.read_text()
+    assert dbt_manifest.stat().st_mtime_ns == before

@@ -33,8 +33,9 @@ def _offline(home: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(NO_NETWORK), "CTE_NETWORK_LOG": str(home / "network.log")}
 
 
-def _cte(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """`cte ARGS` in HOME, offline, with no key (only the generated sample loads)."""
+def _env(home: Path) -> dict[str, str]:
+    """The environment of a user's shell in HOME, offline, with no key (only the generated
+    sample loads)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -48,10 +49,14 @@ def _cte(home: Path, *args: str) -> subprocess.CompletedProcess:
         }
     }
     env["CTE_HOME"] = str(home)
-    env |= _offline(home)
+    return env | _offline(home)
+
+
+def _cte(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """`cte ARGS` in HOME, offline, with no key (only the generated sample loads)."""
     return subprocess.run(
         [sys.executable, "-m", "dagster_project.cli", *args],
-        env=env,
+        env=_env(home),
         capture_output=True,
         text=True,
         timeout=1200,
@@ -172,15 +177,17 @@ def test_no_personal_value_leaves_the_raw_stage(tiny_home):
             cells = con.execute(f"select * from read_parquet('{parquet}')").fetchall()
         values = {str(v) for row in cells for v in row}
         assert not values & (ids | hashes | names), parquet.name
-    # Reports, Data Docs, Dagster's storage and logs, the run's own output: text scan.
+    # Reports, Data Docs, Dagster's storage and logs, the run's own output and its full log
+    # (warehouse/logs): text scan.
     text_files = [
         p
-        for root in (warehouse / "reports", warehouse / "dagster_home")
+        for root in (warehouse / "reports", warehouse / "dagster_home", warehouse / "logs")
         for p in root.rglob("*")
         if p.is_file()
     ]
     text_files.append(tiny_home / "cte_run.log")
     assert any(p.suffix == ".html" for p in text_files)
+    assert any(p.name.startswith("cte-run-") for p in text_files)
     for path in text_files:
         text = path.read_bytes().decode("utf-8", errors="ignore")
         assert not set(re.findall(r"(?<!\d)\d{9}(?!\d)", text)) & ids, path
@@ -219,6 +226,49 @@ def test_the_run_makes_no_outbound_connection(tiny_home: Path) -> None:
     log = tiny_home / "network.log"
     attempts = log.read_text().splitlines() if log.exists() else []
     assert attempts == []
+
+
+REPO = Path(__file__).parent.parent
+RUNS_ON_THE_SAMPLE = "# runs on the sample"
+
+
+def _sample_examples() -> list[tuple[str, str]]:
+    """The shell blocks of README.md and docs/*.md that start with RUNS_ON_THE_SAMPLE, as
+    (file, block); indented blocks in lists included."""
+    found = []
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for indent, block in re.findall(
+            r"^( *)```sh\n(.*?)^\1```", doc.read_text(), flags=re.S | re.M
+        ):
+            lines = [line.removeprefix(indent) for line in block.splitlines()]
+            if lines and lines[0].strip() == RUNS_ON_THE_SAMPLE:
+                found.append((doc.name, "\n".join(lines)))
+    return found
+
+
+def test_the_command_examples_of_the_readme_and_docs_run_on_the_sample(tiny_home: Path):
+    """Issue 24: the README's `cte load ... --district 012` named a district the sample lacks
+    and read nothing. Each marked block runs as a user pastes it, in the project folder after
+    `make run` (here the sample home, with the test's venv as `.venv`); it must exit 0 and
+    print each `# -> text` line's text."""
+    examples = _sample_examples()
+    assert {name for name, _ in examples} >= {"README.md", "operations.md", "analyst-guide.md"}
+    venv = tiny_home / ".venv"
+    if not venv.exists():
+        venv.symlink_to(Path(sys.prefix), target_is_directory=True)
+    for name, block in examples:
+        done = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", block],
+            cwd=tiny_home,
+            env=_env(tiny_home),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, f"{name}:\n{block}\n{output[-3000:]}"
+        for expected in re.findall(r"^# -> (.+)$", block, flags=re.M):
+            assert expected in output, f"{name}: {expected!r} not in\n{output[-3000:]}"
 
 
 def _last_line(result: subprocess.CompletedProcess, command: str) -> str:

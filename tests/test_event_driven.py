@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.cli import ensure_dagster_home
+from dagster_project.cli import ensure_dagster_home, ui_command
 from dagster_project.contracts import EXTRACTS
 from dagster_project.ingest.landing import list_landed
 from dagster_project.sample_data import generate
@@ -54,16 +53,7 @@ def dagster_dev(cte_home, dbt_manifest, monkeypatch):
     log_path = cte_home.home / "dagster_dev.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "dev",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(_free_port()),
-            "-m",
-            "dagster_project.definitions",
-        ],
+        ui_command(_free_port()),
         env=os.environ.copy(),
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -304,6 +304,27 @@ def test_snapshot_holds_suppressed_marts_catalog_and_provenance(env: dict[str, P
     assert info.suppression["indicators"]["small_n_rows"] == reasons.get("SMALL_N", 0)
 
 
+def test_the_snapshot_is_written_in_a_storage_format_duckdb_1x_clients_open(
+    env: dict[str, Path],
+) -> None:
+    """Issue 24: a 2.x file (header version 999, storage 69) is refused by every DuckDB 1.x
+    client ("can only read versions between 64 and 68"). Format 64 opens in DuckDB 1.0 and
+    later: seen with the Python clients 1.0.0, 1.1.3, 1.2.2, 1.5.6 and the 1.5.6 shell."""
+    publish(env)
+    published = env["published"] / "cte_marts.duckdb"
+    header = published.read_bytes()[:20]
+    assert header[8:12] == b"DUCK" and int.from_bytes(header[12:20], "little") == 64
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        [(tags,)] = con.execute(
+            "select tags from duckdb_databases() where database_name = current_database()"
+        ).fetchall()
+    finally:
+        con.close()
+    assert tags["storage_version"] == "v1.0.0+"
+    check_snapshot(published)
+
+
 def test_blocking_failure_leaves_previous_snapshot(env: dict[str, Path]) -> None:
     first = publish(env)
     before = sha(first.path)

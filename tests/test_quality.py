@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -489,6 +490,62 @@ def test_data_docs_work_offline(tmp_path: Path, code_sets: CodeSets):
             page
         )
     assert "<style>" in index.read_text(encoding="utf-8")
+
+
+class _Tables(HTMLParser):
+    """Rows of each table of a page (cell texts and links), as a browser without scripts
+    shows them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.links: dict[str, list[str]] = {}
+        self.scripts = 0
+        self._table = self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script":
+            self.scripts += 1
+        elif tag == "table":
+            self._table = attrs.get("id")
+            self.tables[self._table], self.links[self._table] = [], []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag == "td" and self._table:
+            self._cell = []
+        elif tag == "a" and self._table and attrs.get("href"):
+            self.links[self._table].append(attrs["href"])
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data.strip())
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None:
+            self.tables[self._table][-1].append(" ".join(filter(None, self._cell)))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+
+def test_the_data_docs_home_page_lists_results_and_suites_without_scripts(
+    tmp_path: Path, code_sets: CodeSets
+):
+    """Issue 24: offline, bootstrap-table never ran and the home page showed no row."""
+    names = ["grant_awards", "school_expenditures"]
+    results = [validate(n, clean_frame(EXTRACTS_BY_NAME[n]), code_sets) for n in names]
+    index = publish_data_docs(results, tmp_path)
+    page = _Tables()
+    page.feed(index.read_text(encoding="utf-8"))
+    assert page.scripts == 0
+    [validations] = [rows for name, rows in page.tables.items() if name.endswith("2-1-body-table")]
+    [suite_list] = [rows for name, rows in page.tables.items() if name.endswith("2-2-body-table")]
+    # Newest first, as bootstrap-table sorted them: Status, Run Time, Run Name, Asset, ...
+    assert [row[2] for row in validations if row] == [f"{n}-{YEAR}" for n in reversed(names)]
+    assert [row[0] for row in suite_list if row] == sorted(e.name for e in EXTRACTS)
+    for links in page.links.values():
+        assert links and all((index.parent / href).is_file() for href in links), links
 
 
 # -- checks across files ----------------------------------------------------------------------

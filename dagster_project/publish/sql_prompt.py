@@ -1,9 +1,9 @@
 """A read-only SQL prompt on the published snapshot (``cte sql`` / ``make sql``).
 
-The ``duckdb`` command-line shell is not installed, and the one on PyPI (duckdb-cli 1.x)
-cannot open files written by DuckDB 2.x, so this is a small REPL over the Python API. The
-file is opened read-only: a reader can never lock the snapshot against the next publish
-or change it.
+The ``duckdb`` command-line shell is not installed (the snapshot is written in a storage
+format it opens from 1.0 on, decision 0017), so this is a small REPL over the Python API:
+the door that needs no install. The file is opened read-only: a reader can never lock the
+snapshot against the next publish or change it.
 
 The connection sees the published snapshot and nothing else (issue 23): without these
 settings a reader could `read_csv` the raw landing files (names, IDs, birth dates),

@@ -53,6 +53,11 @@ from dagster_project.warehouse import connect
 
 # The staging database sorts tables of millions of rows: past this it spills to disk.
 STAGING_MEMORY = "2GB"
+# The published file is written in DuckDB 1.0's storage format (number 64), which every
+# DuckDB from 0.10 on opens: the DuckDB shell, R, DBeaver and the Python clients analysts
+# have are 1.x (the newest shell on the package index, 1.5.6, reads 64 to 68; 2.x writes
+# 69). A file keeps the version it was created with (decision 0017).
+PUBLISHED_STORAGE_VERSION = "v1.0.0"
 _OLD = "previous"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h  # the current snapshot, attached read-only while staging
 
@@ -334,7 +339,9 @@ def build_staged(
 ) -> None:
     """Create the published tables in the new DuckDB file ``path`` from the chunk files in
     ``folder`` and the reused chunks; ``resuppress`` suppresses chunks found stale."""
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(
+        str(path), config={"storage_compatibility_version": PUBLISHED_STORAGE_VERSION}
+    )
     try:
         con.execute(f"set memory_limit = '{STAGING_MEMORY}'")
         con.execute(f"set temp_directory = '{folder / 'spill'}'")

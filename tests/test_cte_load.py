@@ -1,0 +1,47 @@
+"""`cte load` fails a scheduler's test when nothing it was asked for took effect (issue 24):
+every file it read rejected, or no landed file for the district and year it names."""
+
+from pathlib import Path
+
+import pytest
+from test_broken_files import _binary, _headerless
+
+from dagster_project.cli import main
+from dagster_project.contracts import get_extract
+from dagster_project.ingest.landing import landing_path
+from dagster_project.settings import Settings
+
+ENROLLMENT = get_extract("student_enrollment")
+
+
+@pytest.fixture
+def landed(cte_home: Settings, monkeypatch: pytest.MonkeyPatch, dbt_manifest: Path) -> Path:
+    """District 001's 2025 enrollment as a district's system sends it when it goes wrong: a
+    first export without its header row, then a transfer that arrived as binary noise."""
+    monkeypatch.setenv("DAGSTER_HOME", str(cte_home.dagster_home))  # restored afterwards
+    monkeypatch.chdir(cte_home.home)  # main() moves to the repository; undone afterwards
+    folder = landing_path(cte_home.landing_dir, ENROLLMENT)
+    folder.mkdir(parents=True)
+    (folder / "student_enrollment__001__2025__20250615T103000.csv").write_bytes(_headerless("001"))
+    (folder / "student_enrollment__001__2025__20250616T090000.csv").write_bytes(_binary("001"))
+    return folder
+
+
+def test_a_load_whose_every_file_is_rejected_exits_non_zero(landed: Path):
+    with pytest.raises(SystemExit) as exited:
+        main(["load", "student_enrollment", "2025", "--district", "001"])
+    message = str(exited.value.code)
+    assert message.startswith("cte load: 2 file(s) read: 2 rejected; not current:"), message
+    assert "student_enrollment__001__2025__20250615T103000.csv (REJECTED" in message
+
+
+def test_a_district_with_no_landed_file_is_an_error_naming_the_districts_that_have_one(
+    landed: Path,
+):
+    with pytest.raises(SystemExit) as exited:
+        main(["load", "student_enrollment", "2025", "--district", "012", "--reload"])
+    message = str(exited.value.code)
+    assert "no landed file for student_enrollment 2025 district 012" in message, message
+    assert message.endswith("Districts with a 2025 file: 001.")
+    with pytest.raises(SystemExit, match="no landed file for student_enrollment 2024 under"):
+        main(["load", "student_enrollment", "2024"])
