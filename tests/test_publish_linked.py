@@ -422,17 +422,21 @@ def test_hidden_with_refuses_options_it_does_not_know() -> None:
         spec_from_node(node)
 
 
-def test_a_link_whose_key_matches_no_row_is_refused():
+def test_a_link_whose_key_shares_no_value_is_logged(caplog: pytest.LogCaptureFixture):
     # A school's entity_code is "district-location" in the linked table; a key that takes it
     # from the bare location code matches nothing and would withhold every row unnoticed.
     perkins = pl.DataFrame({"entity": ["001-010", "002-010"], "n": [40, 50]})
-    quality = pl.DataFrame({"location": ["010", "010"], "district": ["001", "002"], "n": [40, 50]})
+    quality = pl.DataFrame(
+        {"location": ["010", "010"], "district": ["001", "002"], "n": [40, 50]}
+    ).with_columns(suppression_reason=pl.lit(None, pl.String))
     link = HiddenWith(
         table="perkins", key=(), where={}, key_from={"entity": "location"}, column="n", hide=("n",)
     )
     owner = replace(_spec("quality", [link]), primary_key=("district", "location"))
-    with pytest.raises(PublishSpecError, match="hold the same codes"):
-        linked({"perkins": perkins, "quality": quality}, [_spec("perkins"), owner])
+    with caplog.at_level("WARNING", logger="dagster_project.publish.linked"):
+        out = linked({"perkins": perkins, "quality": quality}, [_spec("perkins"), owner])
+    assert "no value of location is a value of perkins.entity" in caplog.text
+    assert out["quality"]["n"].to_list() == [None, None]
 
 
 def test_a_copy_of_a_small_cell_says_small_not_complementary():

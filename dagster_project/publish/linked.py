@@ -7,6 +7,7 @@ earlier rules hid). On the staged DuckDB file no table is ever whole in Python m
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from dagster_project.publish.suppression import (
     RowReason,
     SuppressionRules,
 )
+
+log = logging.getLogger(__name__)
 
 
 class LinkError(PublishSpecError):
@@ -64,9 +67,9 @@ def linked_flag(
 def _check_link_matches(con: duckdb.DuckDBPyConnection, link: HiddenWith, owner: str) -> None:
     """Two linked rows for one row would mean the key is wrong, not "hide twice". (Linked
     rows that match no row of the owner may share a key: a link reads part of a table.)
-    A key column none of whose values is one of the linked column's means the key is wrong
-    too: another coding there (a school's entity_code is district-location) would silently
-    withhold every row. (No row matching at all may be right: few schools have graduates.)"""
+    A key column none of whose values is one of the linked column's is likely wrong too
+    (a school's entity_code is district-location, not its location code): every row would
+    be withheld, so it is logged."""
     join, _, params = linked_flag(link, _quote(link.table), "t", "l", extra="1 as __one")
     (duplicated,) = con.execute(
         f"select count(*) from (select t.rowid from {_quote(owner)} t {join} "
@@ -90,10 +93,17 @@ def _check_link_matches(con: duckdb.DuckDBPyConnection, link: HiddenWith, owner:
             [*link.where.values(), *link.where.values()],
         ).fetchone() or (0, 0, 0)
         if mine and linked and not shared:
-            raise LinkError(
-                f"{owner}: hidden_with {link.table}: no value of {ours} is a value of "
-                f"{link.table}.{theirs} (where {dict(link.where)}): do the two columns hold "
-                "the same codes?"
+            # A warning, not an error: in a small sample no reviewed program may have
+            # graduates at all, which is right.
+            log.warning(
+                "%s: hidden_with %s: no value of %s is a value of %s.%s (where %s), so every "
+                "row is withheld as unmatched: do the two columns hold the same codes?",
+                owner,
+                link.table,
+                ours,
+                link.table,
+                theirs,
+                dict(link.where),
             )
 
 
