@@ -6,10 +6,10 @@ A home built by `cte run` has loaded every file without the sensors, so their cu
 empty: `dagster dev` would request one run per landed file (thousands at state scale) before
 getting to the resubmission being measured. This writes the cursor each sensor would hold
 had it seen those files, into the instance `dagster dev` then uses, and writes each sensor's
-ids to IDS_JSON so the benchmark can watch its ticks. It uses the same workspace target as
-`dagster dev -m dagster_project.definitions`, so the ids match; the status stays "declared
-in code" (the sensors' default, running), unlike `dagster sensor cursor --set`, which
-records a new sensor as stopped.
+ids to IDS_JSON so the benchmark can watch its ticks. It loads the definitions under the
+code location name `dg dev` gives them (pyproject's [tool.dg.project]), so the ids match;
+the status stays "declared in code" (the sensors' default, running), unlike `dagster sensor
+cursor --set`, which records a new sensor as stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 from dagster import __version__ as dagster_version
@@ -32,15 +33,35 @@ from dagster._core.scheduler.instigation import (
 from dagster_project.contracts import EXTRACTS
 from dagster_project.ingest.landing import list_landed
 from dagster_project.sensors import SETTLE_SECONDS, new_files
-from dagster_project.settings import get_settings
+from dagster_project.settings import REPO_ROOT, get_settings
 
-DEFINITIONS_MODULE = "dagster_project.definitions"
+
+def _workspace(folder: Path) -> Path:
+    """A workspace file naming the code location as `dg dev` does."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    path = folder / "sensor_cursors_workspace.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "load_from": [
+                    {
+                        "python_module": {
+                            "module_name": project["code_location_target_module"],
+                            "location_name": project["code_location_name"],
+                            "working_directory": str(REPO_ROOT),
+                        }
+                    }
+                ]
+            }
+        )
+    )
+    return path
 
 
 def main(ids_path: Path) -> None:
     landing = get_settings().landing_dir
     ids: dict[str, dict[str, str]] = {}
-    opts = WorkspaceOpts(module_name=(DEFINITIONS_MODULE,))
+    opts = WorkspaceOpts(workspace=(str(_workspace(ids_path.parent)),))
     with (
         get_instance_for_cli() as instance,
         get_repository_from_cli_opts(instance, dagster_version, opts, None) as repo,
