@@ -19,7 +19,7 @@ import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from dagster_project.publish import disclosure
-from dagster_project.publish.spec import PublishSpec, PublishSpecError, spec_from_node
+from dagster_project.publish.spec import PublishSpec, PublishSpecError, SiblingSet, spec_from_node
 from dagster_project.publish.suppression import CodingBand, SuppressionRules, _Links, suppress
 
 MIN_N = 10
@@ -587,3 +587,16 @@ def test_equations_keep_group_order_with_empty_groups_and_totals_last() -> None:
     assert links.equations.coef.tolist() == [1, 1, -1, 1, -1, 1, 1]
     assert links.equations.usable.tolist() == [True, False, False, True, True]
     assert links.groups_of(0).tolist() == [0] and links.groups_of(6).tolist() == [4]
+
+
+def test_the_top_of_a_declared_hierarchy_is_its_root() -> None:
+    # The state is the last cell a complement may take (decision 0012, point 6).
+    geography = SiblingSet(
+        columns=("level", "parent"),
+        total={
+            "level": {"map": {"school": "district", "district": "state"}},
+            "entity": {"from": "parent"},
+        },
+    )
+    assert geography.roots() == {"level": {"state"}}
+    assert SiblingSet(columns=("group_type",), total={"group_value": "ALL"}).roots() == {}
