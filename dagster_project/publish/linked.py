@@ -83,16 +83,20 @@ def _check_link_matches(con: duckdb.DuckDBPyConnection, link: HiddenWith, owner:
             "add the columns that tell them apart"
         )
     where = " and ".join(f"{_quote(c)} = ?" for c in link.where) or "true"
+    (linked,) = con.execute(
+        f"select count(*) from {_quote(link.table)} where {where}", list(link.where.values())
+    ).fetchone() or (0,)
+    if not linked:
+        return
     for theirs, ours in link.join_columns().items():
-        shared, mine, linked = con.execute(
-            f"select count(*) filter (where l.v is not null), count(*), "
-            f"(select count(*) from {_quote(link.table)} where {where}) "
+        shared, mine = con.execute(
+            f"select count(*) filter (where l.v is not null), count(*) "
             f"from (select distinct {_quote(ours)}::varchar as v from {_quote(owner)}) o "
             f"left join (select distinct {_quote(theirs)}::varchar as v "
             f"from {_quote(link.table)} where {where}) l on l.v = o.v",
-            [*link.where.values(), *link.where.values()],
-        ).fetchone() or (0, 0, 0)
-        if mine and linked and not shared:
+            list(link.where.values()),
+        ).fetchone() or (0, 0)
+        if mine and not shared:
             # A warning, not an error: in a small sample no reviewed program may have
             # graduates at all, which is right.
             log.warning(
