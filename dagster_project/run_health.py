@@ -14,6 +14,7 @@ import os
 import socket
 
 import dagster as dg
+from dagster._core.events import JobFailureData, RunFailureReason
 
 log = logging.getLogger(__name__)
 HOST_TAG = "cte/host"  # set by `cte run` / `cte load`: pids are only meaningful on their host
@@ -56,7 +57,9 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             f"the run's process (pid {', '.join(map(str, sorted(pids)))}) is gone: it was "
             "killed or crashed; marked failed so that queued runs can start"
         )
-        instance.report_run_failed(run, message=message)
+        # Not a step failure: a sensor's load is retried (instance run_retries).
+        reason = JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION)
+        instance.report_run_failed(run, message=message, job_failure_data=reason)
         log.warning("run %s (%s): %s", run.run_id, run.job_name, message)
         healed.append(run.run_id)
     return healed

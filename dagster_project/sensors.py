@@ -1,9 +1,10 @@
 """Event-driven loading: one sensor per extract watches its landing folder.
 
-Each new file becomes one run of that extract's load job, keyed by the file's SHA-256, so the
-same bytes never load twice. The cursor is a high-water mark on the files' change time, so a
-restart does not rescan the folder from the start. Sensors never open the warehouse: a run may
-hold DuckDB's single write lock.
+Each new file becomes one run of that extract's load job, keyed by the file's SHA-256 and
+path, so a file is read once; the loader records the same bytes under a second name as a
+duplicate (or loads them, when the first name was rejected). The cursor is a high-water mark
+on the files' change time, so a restart does not rescan the folder from the start. Sensors
+never open the warehouse: a run may hold DuckDB's single write lock.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dagster_project.ingest.landing import (
     display_name,
     list_landed,
     parse_file_name,
+    relative_name,
     sha256_of,
 )
 from dagster_project.partitions import school_years
@@ -73,12 +75,12 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
         landing_dir = settings.landing_dir
         files, cursor = new_files(list_landed(landing_dir, extract), context.cursor, time.time())
         known = set(context.instance.get_dynamic_partitions(school_years.name))
-        # Bytes the manifest already holds (cte run, a backfill, the CLI) are never replayed.
+        # Files the manifest already holds (cte run, a backfill, the CLI) are never replayed.
         recorded = recorded_files(settings.recorded_files_path) if files else set()
         requests, years = [], set()
         for path in files:
-            sha256 = sha256_of(path)
-            if sha256 in recorded:
+            sha256, name = sha256_of(path), relative_name(path, landing_dir)
+            if (sha256, name) in recorded:
                 continue
             try:
                 year = str(parse_file_name(path).year)
@@ -88,19 +90,19 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
             years.add(year)
             requests.append(
                 dg.RunRequest(
-                    run_key=sha256,
+                    run_key=f"{sha256}:{name}",
                     partition_key=year,
                     # A name that is not valid UTF-8 holds lone surrogates, which Dagster's
                     # run storage refuses (the tick failed, every tick): the run carries the
                     # printable name, and the load finds the file by it (raw.resolve_path).
-                    run_config={
-                        "ops": {
-                            f"raw__{extract.name}": {
-                                "config": {"paths": [display_name(path.relative_to(landing_dir))]}
-                            }
-                        }
+                    run_config={"ops": {f"raw__{extract.name}": {"config": {"paths": [name]}}}},
+                    tags={
+                        "cte/file": display_name(Path(path.name)),
+                        "cte/extract": extract.name,
+                        # Run again if its process dies (instance run_retries): nothing of
+                        # the file was written, and this sensor will not offer it again.
+                        "dagster/max_retries": "2",
                     },
-                    tags={"cte/file": display_name(Path(path.name)), "cte/extract": extract.name},
                 )
             )
         new_years = sorted(years - known)

@@ -62,8 +62,8 @@ class Settings:
 
     @property
     def recorded_files_path(self) -> Path:
-        """SHA-256 of every file in the load manifest, for the sensors (ingest/audit.py)."""
-        return self.warehouse_dir / "manifest_sha256.txt"
+        """(SHA-256, path) of every file in the load manifest, for the sensors (ingest/audit.py)."""
+        return self.warehouse_dir / "recorded_files.jsonl"
 
     @property
     def published_dir(self) -> Path:

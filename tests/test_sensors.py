@@ -1,4 +1,5 @@
-"""Landing sensors: one run request per new file, keyed by SHA-256; nothing for a seen file."""
+"""Landing sensors: one run request per new file, keyed by SHA-256 and path; nothing for a
+seen file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import time
 import dagster as dg
 
 from dagster_project.contracts import get_extract
-from dagster_project.ingest.landing import landing_path, sha256_of
+from dagster_project.ingest.audit import recorded_files
+from dagster_project.ingest.landing import landing_path, relative_name, sha256_of
 from dagster_project.sensors import build_landing_sensor, current_school_year, new_files
 
 EXTRACT = get_extract("student_enrollment")
@@ -26,6 +28,10 @@ def _sensor():
     return build_landing_sensor(EXTRACT, job)
 
 
+def _key(settings, path) -> str:
+    return f"{sha256_of(path)}:{relative_name(path, settings.landing_dir)}"
+
+
 def _tick(sensor, instance, cursor=None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
     result = sensor(context)
@@ -39,7 +45,7 @@ def test_one_request_per_new_file_and_none_for_seen_files(cte_home):
     sensor = _sensor()
     with dg.instance_for_test() as instance:
         result, cursor = _tick(sensor, instance)
-        assert [r.run_key for r in result.run_requests] == [sha256_of(a), sha256_of(b)]
+        assert [r.run_key for r in result.run_requests] == [_key(cte_home, a), _key(cte_home, b)]
         assert [r.partition_key for r in result.run_requests] == ["2024", "2025"]
         assert result.run_requests[0].tags["cte/file"] == a.name
         added = result.dynamic_partitions_requests[0].partition_keys
@@ -51,7 +57,7 @@ def test_one_request_per_new_file_and_none_for_seen_files(cte_home):
         c = _land(cte_home, "student_enrollment__012__2025__20250602T090000.csv", "c\n")
         time.sleep(2.1)
         third, _ = _tick(sensor, instance, cursor)
-        assert [r.run_key for r in third.run_requests] == [sha256_of(c)]
+        assert [r.run_key for r in third.run_requests] == [_key(cte_home, c)]
 
 
 def test_a_file_still_being_written_waits_for_the_next_tick(cte_home):
@@ -168,13 +174,14 @@ def test_a_file_the_manifest_holds_is_never_queued(cte_home):
         assert run.success
         first, cursor = _tick(_sensor(), instance)
         assert first.run_requests == []
-        # Same bytes under a new name: recorded already, not queued either.
+        # Same bytes under a new name: a run, which records it as a duplicate.
         copy = _land(cte_home, "student_enrollment__001__2024__20240616T103000.csv", f"{header}\n")
         # New bytes: one run, as before.
         fresh = _land(cte_home, "student_enrollment__003__2024__20240615T103000.csv", "new\n")
         time.sleep(2.1)
         second, _ = _tick(_sensor(), instance, cursor)
-    assert [r.run_key for r in second.run_requests] == [sha256_of(fresh)]
+    assert [r.run_key for r in second.run_requests] == [_key(cte_home, copy), _key(cte_home, fresh)]
     assert sha256_of(copy) == sha256_of(loaded) != sha256_of(unreadable)
-    recorded = cte_home.recorded_files_path.read_text().split()
-    assert sorted(recorded) == sorted({sha256_of(loaded), sha256_of(unreadable)})
+    assert recorded_files(cte_home.recorded_files_path) == {
+        (sha256_of(p), relative_name(p, cte_home.landing_dir)) for p in (loaded, unreadable)
+    }

@@ -13,15 +13,16 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_project.contracts import EXTRACTS, Extract
-from dagster_project.ingest.audit import reconcile, write_recorded_files
+from dagster_project.ingest.audit import SEEN, reconcile, write_recorded_files
 from dagster_project.ingest.landing import (
     FileNameError,
     display_name,
     list_landed,
     parse_file_name,
+    relative_name,
     sha256_of,
 )
-from dagster_project.ingest.loader import RECEIVED, FileOutcome, Loader
+from dagster_project.ingest.loader import FileOutcome, Loader
 from dagster_project.ingest.reasons import Status
 from dagster_project.partitions import school_years
 from dagster_project.quality.data_docs import publish_data_docs
@@ -74,7 +75,7 @@ def select_files(
             best = latest.get(landed.slice_key)
             if best is None or best[0] < landed.submitted_at:
                 latest[landed.slice_key] = (landed.submitted_at, path)
-        elif f"{path.relative_to(landing_dir)}|{sha256_of(path)}" not in recorded:
+        elif f"{relative_name(path, landing_dir)}|{sha256_of(path)}" not in recorded:
             chosen.append(path)
     return chosen + [p for _, p in latest.values()]
 
@@ -224,7 +225,7 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
             recorded = {
                 f"{p}|{s}"
                 for p, s in con.execute(
-                    f"select path, sha256 from raw.load_manifest where extract = ? and {RECEIVED}",
+                    f"select path, sha256 from raw.load_manifest where extract = ? and {SEEN}",
                     [extract.name],
                 ).fetchall()
             }

@@ -3,6 +3,7 @@ of file fingerprints the landing sensors read instead of the warehouse."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,10 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.contracts import EXTRACTS
+
+# Manifest rows of files seen: every file read is recorded (duplicates included) and not read
+# again under the same name, except one refused for want of a key: it loads once a key is set.
+SEEN = "coalesce(reason_code, '') <> 'NO_PSEUDONYM_KEY'"
 
 
 @dataclass(frozen=True)
@@ -95,25 +100,28 @@ def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def write_recorded_files(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Every SHA-256 the manifest holds, one a line, replaced atomically.
+    """Every (SHA-256, landed path) the manifest has seen, a JSON line each, replaced atomically.
 
     Sensors never open the warehouse (a run may hold DuckDB's only lock), so they read this
-    file to skip bytes that ``cte run``, a backfill or the CLI already loaded: without it,
-    the first ``make ui`` after ``make run`` queued one run per file.
+    file to skip files that ``cte run``, a backfill or the CLI already read: without it, the
+    first ``make ui`` after ``make run`` queued one run per file. A file is known by its
+    bytes and its name together: the same bytes under a new name get a run, which records
+    them (a duplicate, or a rejected file renamed to the right name, which then loads).
     """
-    shas = [
-        r[0]
-        for r in con.execute("select distinct sha256 from raw.load_manifest order by 1").fetchall()
-    ]
+    rows = con.execute(
+        f"select distinct sha256, path from raw.load_manifest where {SEEN} order by 1, 2"
+    ).fetchall()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text("".join(f"{s}\n" for s in shas))
+    partial.write_text("".join(json.dumps([sha, landed]) + "\n" for sha, landed in rows))
     os.replace(partial, path)
 
 
-def recorded_files(path: Path) -> set[str]:
-    """The SHA-256s ``write_recorded_files`` last wrote; none before the first load."""
+def recorded_files(path: Path) -> set[tuple[str, str]]:
+    """The (SHA-256, landed path) pairs ``write_recorded_files`` last wrote; none before the
+    first load."""
     try:
-        return set(path.read_text().split())
+        lines = path.read_text().splitlines()
     except FileNotFoundError:
         return set()
+    return {(sha, landed) for sha, landed in map(json.loads, lines)}

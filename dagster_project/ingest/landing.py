@@ -74,6 +74,15 @@ def display_name(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "replace")
 
 
+def relative_name(path: Path, landing_dir: Path) -> str:
+    """How the manifest names a landed file: its display name relative to the landing zone
+    (the file's own path when it lies outside)."""
+    try:
+        return display_name(path.resolve().relative_to(landing_dir.resolve()))
+    except ValueError:
+        return display_name(path)
+
+
 def is_valid_name(path: Path) -> bool:
     return display_name(path) == str(path)
 

@@ -29,6 +29,7 @@ from dagster_project.ingest.landing import (
     LandedFile,
     display_name,
     parse_file_name,
+    relative_name,
     sha256_of,
 )
 from dagster_project.ingest.reader import SOURCE_ROW, FileRejected, read_landed_file
@@ -47,8 +48,6 @@ from dagster_project.settings import (
 
 log = logging.getLogger(__name__)
 DEVELOPMENT_KEY = DEVELOPMENT_PSEUDONYM_KEY.encode()
-# A file refused for want of a key was not received: it loads once a key is set.
-RECEIVED = "coalesce(reason_code, '') <> 'NO_PSEUDONYM_KEY'"
 
 
 class PseudonymKeyMismatch(RuntimeError):
@@ -199,17 +198,11 @@ class Loader:
 
     # -- identification -------------------------------------------------------------------
 
-    def _relative(self, path: Path) -> str:
-        try:
-            return display_name(path.resolve().relative_to(self.landing_dir.resolve()))
-        except ValueError:
-            return display_name(path)
-
     def _new_outcome(self, path: Path) -> FileOutcome:
         manifest_id = self.con.execute("select nextval('raw.manifest_id_seq')").fetchall()[0][0]
         return FileOutcome(
             manifest_id=manifest_id,
-            path=self._relative(path),
+            path=relative_name(path, self.landing_dir),
             file_name=display_name(Path(path.name)),
             sha256=sha256_of(path),
             file_bytes=path.stat().st_size,
@@ -228,9 +221,12 @@ class Loader:
         return landed
 
     def _recorded_sha(self, sha256: str) -> FileOutcome | None:
+        """The current or held file with these bytes. Bytes that were rejected are not
+        received (renamed to the right name, they load); bytes since superseded, re-sent
+        under a later name, are a new submission (a district going back to them)."""
         row = self.con.execute(
             "select manifest_id, file_name, status from raw.load_manifest "
-            f"where sha256 = ? and {RECEIVED} order by manifest_id limit 1",
+            "where sha256 = ? and status in ('LOADED', 'HELD') order by manifest_id limit 1",
             [sha256],
         ).fetchall()
         if not row:
@@ -264,7 +260,7 @@ class Loader:
     ) -> None:
         pending: list[_Pending] = []
         for landed in files:
-            outcome = by_path[self._relative(landed.path)]
+            outcome = by_path[relative_name(landed.path, self.landing_dir)]
             current = self._current_submission(landed)
             if current and current[1] > landed.submitted_at:
                 outcome.status, outcome.reason_code = Status.SUPERSEDED, FileReason.STALE_SUBMISSION

@@ -16,11 +16,8 @@ where a flag changed are suppressed again before the links run.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -31,6 +28,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from dagster_project.child_processes import die_with
 from dagster_project.publish.chunks import (
     CHUNK_COLUMN,
     Chunk,
@@ -58,8 +56,7 @@ STAGING_MEMORY = "2GB"
 # have are 1.x (the newest shell on the package index, 1.5.6, reads 64 to 68; 2.x writes
 # 69). A file keeps the version it was created with (decision 0017).
 PUBLISHED_STORAGE_VERSION = "v1.0.0"
-_OLD = "previous"
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h  # the current snapshot, attached read-only while staging
+_OLD = "previous"  # the current snapshot, attached read-only while staging
 
 
 # ChunkCounts' fields summed into PublishInfo.suppression.
@@ -200,7 +197,8 @@ def suppress_chunks(
     pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_die_with,
+        # A publish killed at once (kill -9) would leave its workers suppressing for minutes.
+        initializer=die_with,
         initargs=(os.getpid(),),
     )
     try:
@@ -211,16 +209,6 @@ def suppress_chunks(
             done(futures[future], future.result(), started)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _die_with(parent: int) -> None:
-    """Make a worker die with the publish: a publish killed at once (kill -9) would leave
-    its workers suppressing for minutes. Linux only; elsewhere they finish their chunk."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # died before the line above took effect
-        os._exit(1)
 
 
 def _keys_of(plan: TablePlan, indexes: Iterable[int]) -> pa.Table:
