@@ -31,8 +31,9 @@ from dagster_project.publish import (
     open_sql_prompt,
     publish_snapshot,
     rollback,
+    store,
 )
-from dagster_project.publish.snapshot import HISTORY_DIR, PARQUET_VERSIONS
+from dagster_project.publish.store import VERSIONS_DIR
 
 MIN_N = 10
 PUBLISH = {
@@ -229,9 +230,8 @@ def sha(path: Path) -> str:
 
 
 def leftovers(published: Path) -> list[str]:
-    found = [p.name for p in published.glob(".cte_marts.*")]
-    found += [p.name for p in published.glob(".parquet.*")]
-    found += [p.name for p in (published / PARQUET_VERSIONS).glob(".*")]
+    found = [p.name for p in published.glob(".*") if p.name != store.LOCK_FILE]
+    found += [p.name for p in (published / VERSIONS_DIR).glob(".*")]
     return found
 
 
@@ -367,8 +367,7 @@ def test_history_keeps_three_previous_and_rolls_back(env: dict[str, Path]) -> No
         write_warehouse(env["warehouse"], generation)
         ids.append(publish(env).snapshot_id)
     published = env["published"]
-    assert len(list((published / HISTORY_DIR).glob("*.duckdb"))) == 4  # current + 3
-    assert len(list((published / PARQUET_VERSIONS).iterdir())) == 4
+    assert len(list((published / VERSIONS_DIR).iterdir())) == 4  # current + 3
     assert check_snapshot(published / "cte_marts.duckdb") == ids[-1]
     rollback(published)
     assert check_snapshot(published / "cte_marts.duckdb") == ids[-2]
@@ -599,5 +598,5 @@ def test_publish_killed_at_random_points_leaves_a_whole_snapshot(env: dict[str, 
     info = publish(env)
     assert leftovers(env["published"]) == []
     assert check_snapshot(info.path) == check_parquet(env["published"]) == info.snapshot_id
-    assert len(list((env["published"] / HISTORY_DIR).glob("*.duckdb"))) <= 4
+    assert len(list((env["published"] / VERSIONS_DIR).iterdir())) <= 4
     assert outcomes["old"] > 0
