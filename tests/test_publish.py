@@ -509,10 +509,10 @@ def test_a_crashed_rollback_retried_ends_where_an_uncrashed_one_does(
     assert doors(trial) == first.snapshot_id
 
 
-def write_old_layout(published: Path, target: Path) -> None:
+def write_old_layout(published: Path, target: Path, linked: bool = True) -> None:
     """The folder as publishes before issue 23 left it: the same snapshots in history/ and
     parquet_versions/, a real cte_marts.duckdb, a parquet link, and a killed publish's
-    leftovers."""
+    leftovers. ``linked=False``: the current file is a copy, in no history entry."""
     history, parquet_versions = target / "history", target / "parquet_versions"
     history.mkdir(parents=True)
     for version in (published / VERSIONS_DIR).iterdir():
@@ -520,7 +520,7 @@ def write_old_layout(published: Path, target: Path) -> None:
         shutil.copy(version / "chunks.parquet", history / f"{version.name}.chunks.parquet")
         shutil.copytree(version / "parquet", parquet_versions / version.name)
     current = store.current_version(published)
-    os.link(history / f"{current}.duckdb", target / "cte_marts.duckdb")
+    (os.link if linked else shutil.copy)(history / f"{current}.duckdb", target / "cte_marts.duckdb")
     os.symlink(Path("parquet_versions") / current, target / "parquet")
     (target / ".publish.lock").touch()
     (target / ".cte_marts.0123abcd.tmp").write_bytes(b"half a file")
@@ -573,13 +573,18 @@ def _watched(original: Callable, published: Path, seen: list[str]) -> Callable:
     return watched
 
 
-def test_a_rollback_converts_the_old_layout_first(env: dict[str, Path]) -> None:
+@pytest.mark.parametrize("linked", [True, False], ids=["history link", "copy"])
+def test_a_rollback_converts_the_old_layout_first(
+    env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, linked: bool
+) -> None:
     infos = []
     for generation in range(2):
         write_warehouse(env["warehouse"], generation)
         infos.append(publish(env))
     old = env["tmp"] / "old"
-    write_old_layout(env["published"], old)
+    write_old_layout(env["published"], old, linked)
+    # A copy's version is named from its snapshot row, in UTC whatever the local zone.
+    monkeypatch.setenv("TZ", "America/Denver")
     assert rollback(old) == RolledBack(current=infos[0].version, withdrawn=infos[1].version)
     assert doors(old) == infos[0].snapshot_id and (old / "cte_marts.duckdb").is_symlink()
     assert not (old / "history").exists() and leftovers(old) == []

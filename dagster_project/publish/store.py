@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -38,10 +39,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+
+log = logging.getLogger(__name__)
 
 PUBLISHED_FILE = "cte_marts.duckdb"
 PARQUET_DIR = "parquet"
@@ -216,6 +219,12 @@ def recover(published_dir: Path) -> RolledBack | None:
     (published_dir / VERSIONS_DIR).mkdir(parents=True, exist_ok=True)
     _migrate(published_dir)
     finished = _finish_rollback(published_dir)
+    if finished is not None:
+        log.warning(
+            "finished an interrupted rollback: %s current, %s withdrawn",
+            finished.current,
+            finished.withdrawn,
+        )
     for leftover in published_dir.glob(".*"):
         if leftover.name not in (LOCK_FILE, ROLLBACK_INTENT):
             remove(leftover)
@@ -324,11 +333,8 @@ def _version_from_snapshot(database: Path) -> str:
         ).fetchone()
     finally:
         con.close()
-    stamp = (
-        published_at
-        if isinstance(published_at, datetime)
-        else datetime.fromisoformat(str(published_at))
-    )
+    # A naive value is UTC as written; an aware one comes in the session's time zone.
+    stamp: datetime = published_at.astimezone(UTC) if published_at.tzinfo else published_at
     return f"{stamp:%Y%m%dT%H%M%S%fZ}-{snapshot_id[:8]}"
 
 
