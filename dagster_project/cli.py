@@ -385,7 +385,7 @@ def cmd_docs(_: argparse.Namespace) -> None:
 
 def cmd_rollback(_: argparse.Namespace) -> None:
     from dagster_project.publish import PublishError, rollback
-    from dagster_project.publish.snapshot import HISTORY_DIR
+    from dagster_project.publish.store import VERSIONS_DIR
 
     published_dir = get_settings().published_dir
     try:
@@ -393,7 +393,7 @@ def cmd_rollback(_: argparse.Namespace) -> None:
     except PublishError as error:
         sys.exit(f"cte rollback: {error}; nothing changed")
     print(f"current:   {result.current}")
-    print(f"withdrawn: {result.withdrawn} (removed from {published_dir / HISTORY_DIR})")
+    print(f"withdrawn: {result.withdrawn} (removed from {published_dir / VERSIONS_DIR})")
 
 
 def cmd_status(_: argparse.Namespace) -> None:

@@ -12,10 +12,12 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -27,12 +29,14 @@ from dagster_project.publish import (
     IdentifierFound,
     PublishBlocked,
     PublishSpecError,
+    RolledBack,
     load_publish_specs,
     open_sql_prompt,
     publish_snapshot,
     rollback,
+    store,
 )
-from dagster_project.publish.snapshot import HISTORY_DIR, PARQUET_VERSIONS
+from dagster_project.publish.store import VERSIONS_DIR
 
 MIN_N = 10
 PUBLISH = {
@@ -229,9 +233,8 @@ def sha(path: Path) -> str:
 
 
 def leftovers(published: Path) -> list[str]:
-    found = [p.name for p in published.glob(".cte_marts.*")]
-    found += [p.name for p in published.glob(".parquet.*")]
-    found += [p.name for p in (published / PARQUET_VERSIONS).glob(".*")]
+    found = [p.name for p in published.glob(".*") if p.name != store.LOCK_FILE]
+    found += [p.name for p in (published / VERSIONS_DIR).glob(".*")]
     return found
 
 
@@ -367,8 +370,7 @@ def test_history_keeps_three_previous_and_rolls_back(env: dict[str, Path]) -> No
         write_warehouse(env["warehouse"], generation)
         ids.append(publish(env).snapshot_id)
     published = env["published"]
-    assert len(list((published / HISTORY_DIR).glob("*.duckdb"))) == 4  # current + 3
-    assert len(list((published / PARQUET_VERSIONS).iterdir())) == 4
+    assert len(list((published / VERSIONS_DIR).iterdir())) == 4  # current + 3
     assert check_snapshot(published / "cte_marts.duckdb") == ids[-1]
     rollback(published)
     assert check_snapshot(published / "cte_marts.duckdb") == ids[-2]
@@ -400,6 +402,192 @@ def test_cte_rollback_brings_back_the_first_snapshot(
         main(["rollback"])
     assert check_snapshot(env["published"] / "cte_marts.duckdb") == first.snapshot_id
     assert check_parquet(env["published"]) == first.snapshot_id
+
+
+# --- one switch for both doors (issue 23) -----------------------------------------------
+
+
+class Crash(BaseException):
+    """The process died at this step: nothing after it runs, clean-up included."""
+
+
+# What changes a folder: each call is a step a crash can fall between.
+STEPS = [(os, "replace"), (os, "symlink"), (os, "link"), (os, "unlink"), (shutil, "rmtree")]
+
+
+def die_at(monkeypatch: pytest.MonkeyPatch, step: int) -> list[str]:
+    """From the ``step``-th call on, every folder change raises Crash (returns the calls)."""
+    calls: list[str] = []
+    for module, name in STEPS:
+        monkeypatch.setattr(module, name, _dying(getattr(module, name), name, step, calls))
+    return calls
+
+
+def _dying(original: Callable, name: str, step: int, calls: list[str]) -> Callable:
+    def dying(*args, **kwargs):
+        calls.append(name)
+        if len(calls) >= step:
+            raise Crash(f"{name}, step {len(calls)}")
+        return original(*args, **kwargs)
+
+    return dying
+
+
+def doors(published: Path) -> str:
+    """The snapshot both doors show; they must show the same one."""
+    duckdb_door = check_snapshot(published / "cte_marts.duckdb")
+    assert check_parquet(published) == duckdb_door
+    return duckdb_door
+
+
+def test_a_publish_crashed_at_any_step_leaves_both_doors_on_one_snapshot(
+    env: dict[str, Path],
+) -> None:
+    published = env["published"]
+    current = publish(env).snapshot_id
+    outcomes = {"old": 0, "new": 0}
+    step = 1
+    while True:
+        write_warehouse(env["warehouse"], step)
+        with pytest.MonkeyPatch.context() as patch:
+            die_at(patch, step)
+            try:
+                info = publish(env)
+            except Crash:
+                info = None
+        shown = doors(published)
+        if info is not None:  # ran through without reaching the step: all were tried
+            assert shown == info.snapshot_id
+            break
+        outcomes["old" if shown == current else "new"] += 1
+        current = shown
+        step += 1
+    print(f"\ncrashed publishes: {step - 1} steps, doors after {outcomes}, 0 apart")
+    assert outcomes["old"] > 3 and outcomes["new"] > 0
+    info = publish(env)
+    assert doors(published) == info.snapshot_id and leftovers(published) == []
+    assert len(list((published / VERSIONS_DIR).iterdir())) == 4
+
+
+def test_a_crashed_rollback_retried_ends_where_an_uncrashed_one_does(
+    env: dict[str, Path],
+) -> None:
+    infos = []
+    for generation in range(3):
+        write_warehouse(env["warehouse"], generation)
+        infos.append(publish(env))
+    first, second, third = infos
+    reference = env["tmp"] / "reference"
+    shutil.copytree(env["published"], reference, symlinks=True)
+    expected = RolledBack(current=second.version, withdrawn=third.version)
+    assert rollback(reference) == expected and doors(reference) == second.snapshot_id
+    step = 1
+    while True:
+        trial = env["tmp"] / f"crash-{step}"
+        shutil.copytree(env["published"], trial, symlinks=True)
+        with pytest.MonkeyPatch.context() as patch:
+            die_at(patch, step)
+            try:
+                finished = rollback(trial)
+            except Crash:
+                finished = None
+        assert doors(trial) in {third.snapshot_id, second.snapshot_id}
+        if finished is not None:
+            assert finished == expected
+            break
+        # The retry finishes the crashed rollback; it does not go one further back.
+        assert rollback(trial) == expected, f"crashed at step {step}"
+        assert doors(trial) == second.snapshot_id and leftovers(trial) == []
+        assert sorted(p.name for p in (trial / VERSIONS_DIR).iterdir()) == [
+            first.version,
+            second.version,
+        ]
+        step += 1
+    assert step > 4
+    # A deliberate second rollback still goes one further back.
+    assert rollback(trial) == RolledBack(current=first.version, withdrawn=second.version)
+    assert doors(trial) == first.snapshot_id
+
+
+def write_old_layout(published: Path, target: Path, linked: bool = True) -> None:
+    """The folder as publishes before issue 23 left it: the same snapshots in history/ and
+    parquet_versions/, a real cte_marts.duckdb, a parquet link, and a killed publish's
+    leftovers. ``linked=False``: the current file is a copy, in no history entry."""
+    history, parquet_versions = target / "history", target / "parquet_versions"
+    history.mkdir(parents=True)
+    for version in (published / VERSIONS_DIR).iterdir():
+        shutil.copy(version / "cte_marts.duckdb", history / f"{version.name}.duckdb")
+        shutil.copy(version / "chunks.parquet", history / f"{version.name}.chunks.parquet")
+        shutil.copytree(version / "parquet", parquet_versions / version.name)
+    current = store.current_version(published)
+    (os.link if linked else shutil.copy)(history / f"{current}.duckdb", target / "cte_marts.duckdb")
+    os.symlink(Path("parquet_versions") / current, target / "parquet")
+    (target / ".publish.lock").touch()
+    (target / ".cte_marts.0123abcd.tmp").write_bytes(b"half a file")
+    (parquet_versions / ".29990101T000000000000Z-0123abcd.tmp").mkdir()
+
+
+def test_the_layout_before_issue_23_is_converted_with_the_doors_open(
+    env: dict[str, Path],
+) -> None:
+    infos = []
+    for generation in range(3):
+        write_warehouse(env["warehouse"], generation)
+        infos.append(publish(env))
+    old = env["tmp"] / "old"
+    write_old_layout(env["published"], old)
+    assert doors(old) == infos[-1].snapshot_id
+    # After every step of the conversion a reader finds the current snapshot at both doors.
+    seen: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        for module, name in STEPS:
+            patch.setattr(module, name, _watched(getattr(module, name), old, seen))
+        with store.lock(old, timeout=10):
+            store.recover(old)
+    assert len(seen) > 10 and set(seen) == {infos[-1].snapshot_id}
+    assert (old / "cte_marts.duckdb").is_symlink() and (old / "parquet").is_symlink()
+    assert not (old / "history").exists() and not (old / "parquet_versions").exists()
+    assert sorted(p.name for p in (old / VERSIONS_DIR).iterdir()) == [i.version for i in infos]
+    assert leftovers(old) == []
+    # The fingerprints came along: the next publish of the same marts reuses every chunk.
+    again = publish_snapshot(
+        env["warehouse"],
+        old,
+        env["manifest"],
+        MIN_N,
+        blocking_failures=[],
+        manifest_ids=[1],
+        code_version="test-commit",
+    )
+    assert all(s["suppressed_chunks"] == 0 for s in again.suppression.values())
+    assert doors(old) == again.snapshot_id
+    assert rollback(old).current == infos[-1].version and doors(old) == infos[-1].snapshot_id
+
+
+def _watched(original: Callable, published: Path, seen: list[str]) -> Callable:
+    def watched(*args, **kwargs):
+        result = original(*args, **kwargs)
+        seen.append(doors(published))
+        return result
+
+    return watched
+
+
+@pytest.mark.parametrize("linked", [True, False], ids=["history link", "copy"])
+def test_a_rollback_converts_the_old_layout_first(
+    env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, linked: bool
+) -> None:
+    infos = []
+    for generation in range(2):
+        write_warehouse(env["warehouse"], generation)
+        infos.append(publish(env))
+    old = env["tmp"] / "old"
+    write_old_layout(env["published"], old, linked)
+    # A copy's version is named from its snapshot row, in UTC whatever the local zone.
+    monkeypatch.setenv("TZ", "America/Denver")
+    assert rollback(old) == RolledBack(current=infos[0].version, withdrawn=infos[1].version)
+    assert doors(old) == infos[0].snapshot_id and (old / "cte_marts.duckdb").is_symlink()
+    assert not (old / "history").exists() and leftovers(old) == []
 
 
 def test_spec_errors_are_caught_before_publishing(env: dict[str, Path]) -> None:
@@ -599,5 +787,5 @@ def test_publish_killed_at_random_points_leaves_a_whole_snapshot(env: dict[str, 
     info = publish(env)
     assert leftovers(env["published"]) == []
     assert check_snapshot(info.path) == check_parquet(env["published"]) == info.snapshot_id
-    assert len(list((env["published"] / HISTORY_DIR).glob("*.duckdb"))) <= 4
+    assert len(list((env["published"] / VERSIONS_DIR).iterdir())) <= 4
     assert outcomes["old"] > 0

@@ -19,8 +19,8 @@ import pytest
 
 from dagster_project.publish import load_publish_specs, publish_snapshot, rollback
 from dagster_project.publish.linked import hide_linked
-from dagster_project.publish.snapshot import FINGERPRINTS_SUFFIX, HISTORY_DIR
 from dagster_project.publish.spec import spec_from_node
+from dagster_project.publish.store import FINGERPRINTS_FILE, VERSIONS_DIR
 from dagster_project.publish.suppression import SuppressionRules, suppress
 
 MIN_N = 10
@@ -319,7 +319,7 @@ def test_a_changed_school_year_is_all_that_is_suppressed_again(
 def test_without_fingerprints_everything_is_suppressed(env, tmp_path: Path) -> None:
     folder = tmp_path / "pub"
     first = publish(env, folder, chunk_rows=20)
-    sidecar = folder / HISTORY_DIR / f"{first.version}{FINGERPRINTS_SUFFIX}"
+    sidecar = folder / VERSIONS_DIR / first.version / FINGERPRINTS_FILE
     assert sidecar.exists()
     sidecar.write_bytes(b"not parquet")
     second = publish(env, folder, chunk_rows=20)
@@ -330,12 +330,11 @@ def test_without_fingerprints_everything_is_suppressed(env, tmp_path: Path) -> N
 def test_fingerprints_go_with_their_snapshot(env, tmp_path: Path) -> None:
     folder = tmp_path / "pub"
     versions = [publish(env, folder, keep=1).version for _ in range(3)]
-    history = folder / HISTORY_DIR
-    kept = sorted(p.name for p in history.iterdir())
-    assert kept == sorted(f"{v}{s}" for v in versions[1:] for s in (".duckdb", FINGERPRINTS_SUFFIX))
+    kept = folder / VERSIONS_DIR
+    assert sorted(p.name for p in kept.iterdir()) == versions[1:]
+    assert all((kept / v / FINGERPRINTS_FILE).exists() for v in versions[1:])
     rollback(folder)
-    assert sorted(p.name for p in history.iterdir()) == sorted(
-        [f"{versions[1]}.duckdb", f"{versions[1]}{FINGERPRINTS_SUFFIX}"]
-    )
+    assert [p.name for p in kept.iterdir()] == [versions[1]]
+    assert (kept / versions[1] / FINGERPRINTS_FILE).exists()
     # The snapshot current again is the one the next publish reuses.
     assert all(s["suppressed_chunks"] == 0 for s in publish(env, folder).suppression.values())

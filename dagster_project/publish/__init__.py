@@ -7,15 +7,14 @@ analysts reach the result with :func:`open_sql_prompt` or any DuckDB 2.x client.
 from dagster_project.publish.snapshot import (
     IdentifierFound,
     PublishBlocked,
-    PublishError,
     PublishInfo,
     current_code_version,
     gate,
     publish_snapshot,
-    rollback,
 )
 from dagster_project.publish.spec import PublishSpec, PublishSpecError, load_publish_specs
 from dagster_project.publish.sql_prompt import open_sql_prompt
+from dagster_project.publish.store import PublishError, RolledBack, rollback
 from dagster_project.publish.suppression import (
     DEFAULT_BANDS,
     CodingBand,
@@ -32,6 +31,7 @@ __all__ = [
     "PublishInfo",
     "PublishSpec",
     "PublishSpecError",
+    "RolledBack",
     "SuppressionRules",
     "current_code_version",
     "gate",

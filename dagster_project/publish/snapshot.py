@@ -1,34 +1,23 @@
-"""Write-audit-publish: a suppressed, de-identified copy of the marts, swapped in atomically.
+"""Write-audit-publish: a suppressed, de-identified copy of the marts, switched in atomically.
 
-Layout of ``published_dir``::
-
-    cte_marts.duckdb            the current snapshot (what analysts open, read-only)
-    history/<version>.duckdb    hard links to the current and the last ``keep`` snapshots
-    history/<version>.chunks.parquet   fingerprints of the chunks each was suppressed in
-                                (staging.py; hashes and counts, no values)
-    parquet -> parquet_versions/<version>/   one Parquet file per table
-    .publish.lock               serializes publishes (flock; released if a publish dies)
-
-A publish never writes into a file or folder a reader can see: it builds
-``.cte_marts.<id>.tmp`` (from chunk files in ``.cte_marts.<id>.chunks/``) and
-``parquet_versions/.<version>.tmp``, audits the new file, fsyncs,
-then ``os.replace``s the file and the ``parquet`` symlink. A reader holding the old file
-keeps its open inode; a reader opening afterwards gets the new one. A publish killed at any
-point leaves the previous snapshot in place; the next publish removes its leftovers.
+A publish never writes into a file or folder a reader can see: it builds the new version
+in ``versions/.<version>.tmp/`` (store.py; the DuckDB file from chunk files in
+``versions/.<version>.chunks/``), audits the file, exports its Parquet files from it, writes
+the chunk fingerprints, fsyncs, then commits: one rename of the ``current`` link moves the
+DuckDB and the Parquet door together. A reader holding the old file keeps its open inode; a
+reader opening afterwards gets the new one. A publish killed at any point leaves the previous
+snapshot in place; the next publish removes its leftovers. The layout is in store.py.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
-import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +25,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project.publish import utility
+from dagster_project.publish import store, utility
 from dagster_project.publish.chunks import CHUNK_ROWS
 from dagster_project.publish.deid import scan_for_identifiers
 from dagster_project.publish.spec import PublishSpec, load_publish_specs
@@ -49,6 +38,7 @@ from dagster_project.publish.staging import (
     read_fingerprints,
     suppress_chunks,
 )
+from dagster_project.publish.store import PublishError
 from dagster_project.publish.suppression import (
     DEFAULT_BANDS,
     DISPLAY_SUFFIX,
@@ -59,19 +49,9 @@ from dagster_project.publish.suppression import (
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_FILE = "cte_marts.duckdb"
-HISTORY_DIR = "history"
-PARQUET_LINK = "parquet"
-PARQUET_VERSIONS = "parquet_versions"
-LOCK_FILE = ".publish.lock"
-FINGERPRINTS_SUFFIX = ".chunks.parquet"
 CATALOG_TABLE = "catalog"
 SNAPSHOT_TABLE = "snapshot"
 RESERVED_TABLES = {CATALOG_TABLE, SNAPSHOT_TABLE, utility.UTILITY_TABLE}
-
-
-class PublishError(RuntimeError):
-    """The publish stopped; the previous snapshot is untouched."""
 
 
 class PublishBlocked(PublishError):
@@ -127,122 +107,6 @@ def current_code_version(repo: Path) -> str:
             return "nm-cte-warehouse " + version("nm-cte-warehouse")
         except PackageNotFoundError:
             return "unknown"
-
-
-# --- files ------------------------------------------------------------------------------
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def _publish_lock(published_dir: Path, timeout: float) -> Iterator[None]:
-    with open(published_dir / LOCK_FILE, "a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PublishError("another publish has held the lock too long") from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _version_of(path: Path) -> str:
-    return path.name.removesuffix(".duckdb")
-
-
-def _history_files(published_dir: Path, version: str) -> tuple[Path, Path]:
-    """A version's snapshot in history and its chunk fingerprints (staging.py)."""
-    history = published_dir / HISTORY_DIR
-    return history / f"{version}.duckdb", history / f"{version}{FINGERPRINTS_SUFFIX}"
-
-
-def _remove_version(published_dir: Path, version: str) -> None:
-    for path in _history_files(published_dir, version):
-        path.unlink(missing_ok=True)
-
-
-def _current_version(published_dir: Path) -> str | None:
-    """The history entry that is the same file as the current snapshot."""
-    current = published_dir / PUBLISHED_FILE
-    if not current.exists():
-        return None
-    for entry in (published_dir / HISTORY_DIR).glob("*.duckdb"):
-        if os.path.samefile(entry, current):
-            return _version_of(entry)
-    return None
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    elif path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _clean_leftovers(published_dir: Path) -> None:
-    """Undo what a publish killed half-way left behind (we hold the lock: none is running)."""
-    for leftover in published_dir.glob(".cte_marts.*"):
-        _remove(leftover)
-    for leftover in published_dir.glob(".parquet.*"):
-        _remove(leftover)
-    versions = published_dir / PARQUET_VERSIONS
-    for leftover in versions.glob(".*"):
-        _remove(leftover)
-    current = _current_version(published_dir)
-    if current is None:
-        return
-    # Versions newer than the current one never became current: the publish died before
-    # its swap. Names sort by time.
-    for entry in (published_dir / HISTORY_DIR).iterdir():
-        if entry.name.split(".")[0] > current:
-            _remove(entry)
-    for entry in versions.iterdir() if versions.exists() else ():
-        if entry.name > current:
-            _remove(entry)
-    # Died between the two swaps: point Parquet at the snapshot analysts already see.
-    if (versions / current).is_dir() and _link_target(published_dir) != current:
-        _swap_parquet_link(published_dir, current)
-
-
-def _link_target(published_dir: Path) -> str | None:
-    link = published_dir / PARQUET_LINK
-    return Path(os.readlink(link)).name if link.is_symlink() else None
-
-
-def _swap_parquet_link(published_dir: Path, version: str) -> None:
-    link = published_dir / PARQUET_LINK
-    if link.exists() and not link.is_symlink():
-        raise PublishError(f"{link} must be a symlink managed by publish, found a real folder")
-    staged = published_dir / f".parquet.{uuid.uuid4().hex}.link"
-    os.symlink(Path(PARQUET_VERSIONS) / version, staged)
-    os.replace(staged, link)
-    _fsync(published_dir)
-
-
-def _prune(published_dir: Path, keep: int) -> None:
-    """Keep the current snapshot and the ``keep`` before it, in history and in Parquet."""
-    current = _current_version(published_dir)
-    history = sorted((published_dir / HISTORY_DIR).glob("*.duckdb"), key=_version_of)
-    older = [p for p in history if current is None or _version_of(p) < current]
-    for path in older[: max(0, len(older) - keep)]:
-        _remove_version(published_dir, _version_of(path))
-    versions = published_dir / PARQUET_VERSIONS
-    target = _link_target(published_dir)
-    older_dirs = sorted(p for p in versions.iterdir() if target is None or p.name < target)
-    for path in older_dirs[: max(0, len(older_dirs) - keep)]:
-        shutil.rmtree(path)
 
 
 # --- content ----------------------------------------------------------------------------
@@ -356,7 +220,7 @@ def _add_frames(path: Path, frames: dict[str, pl.DataFrame]) -> None:
         con.execute("checkpoint")
     finally:
         con.close()
-    _fsync(path)
+    store.fsync(path)
 
 
 def _schemas(path: Path, tables: Sequence[str]) -> dict[str, pl.Schema]:
@@ -369,14 +233,14 @@ def _schemas(path: Path, tables: Sequence[str]) -> dict[str, pl.Schema]:
 
 def _previous(published_dir: Path, progress: Callable[[str], None]) -> Previous | None:
     """The current snapshot's chunk fingerprints; None (suppress every chunk) without."""
-    current = _current_version(published_dir)
+    current = store.fingerprints_of(published_dir)
     if current is None:
         return None
-    snapshot, sidecar = _history_files(published_dir, current)
+    version, snapshot, sidecar = current
     try:
         return read_fingerprints(snapshot, sidecar)
     except (OSError, TypeError, pl.exceptions.PolarsError) as exc:
-        progress(f"no chunk fingerprints of snapshot {current} ({exc}): suppressing all")
+        progress(f"no chunk fingerprints of snapshot {version} ({exc}): suppressing all")
         return None
 
 
@@ -435,21 +299,6 @@ def _audit(path: Path) -> list[str]:
         con.close()
 
 
-def _write_parquet(database: Path, target: Path, tables: Sequence[str]) -> None:
-    """Export from the audited file itself, so Parquet and DuckDB hold the same rows."""
-    target.mkdir(parents=True)
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        for name in tables:
-            out = str(target / f"{name}.parquet").replace("'", "''")
-            con.execute(f"copy \"{name}\" to '{out}' (format parquet)")
-    finally:
-        con.close()
-    for file in target.iterdir():
-        _fsync(file)
-    _fsync(target)
-
-
 def publish_snapshot(
     warehouse_path: Path,
     published_dir: Path,
@@ -487,17 +336,16 @@ def publish_snapshot(
     if reserved := RESERVED_TABLES & {s.table for s in specs}:
         raise PublishError(f"published models may not be named {sorted(reserved)}")
     published_dir = Path(published_dir)
-    for sub in (HISTORY_DIR, PARQUET_VERSIONS):
-        (published_dir / sub).mkdir(parents=True, exist_ok=True)
-
-    with _publish_lock(published_dir, lock_timeout):
-        _clean_leftovers(published_dir)
+    with store.lock(published_dir, lock_timeout):
+        store.recover(published_dir)
         previous = _previous(published_dir, progress)
         snapshot_id = uuid.uuid4().hex
         published_at = datetime.now(UTC)
         version = f"{published_at:%Y%m%dT%H%M%S%fZ}-{snapshot_id[:8]}"
-        staged = published_dir / f".cte_marts.{snapshot_id}.tmp"
-        chunks = published_dir / f".cte_marts.{snapshot_id}.chunks"
+        folder = store.staging_dir(published_dir, version)
+        folder.mkdir()
+        staged = folder / store.PUBLISHED_FILE
+        chunks = folder.with_name(f".{version}.chunks")
         try:
             plans = _stage(
                 Path(warehouse_path),
@@ -536,36 +384,26 @@ def publish_snapshot(
                     "refusing to publish, the new snapshot holds student identifiers: "
                     + "; ".join(findings)
                 )
-            versions = published_dir / PARQUET_VERSIONS
-            staged_parquet = versions / f".{version}.tmp"
-            _write_parquet(
+            store.write_parquet(
                 staged,
-                staged_parquet,
+                folder / store.PARQUET_DIR,
                 [*tables, CATALOG_TABLE, SNAPSHOT_TABLE, utility.UTILITY_TABLE],
             )
-            os.replace(staged_parquet, versions / version)
-            _fsync(versions)
-            history_entry, history_fingerprints = _history_files(published_dir, version)
-            os.link(staged, history_entry)
-            staged_fingerprints = chunks / FINGERPRINTS_SUFFIX
-            fingerprints(plans).write_parquet(staged_fingerprints)
-            os.replace(staged_fingerprints, history_fingerprints)
-            _fsync(history_entry.parent)
-            os.replace(staged, published_dir / PUBLISHED_FILE)
-            _fsync(published_dir)
+            fingerprints(plans).write_parquet(folder / store.FINGERPRINTS_FILE)
+            store.fsync(folder / store.FINGERPRINTS_FILE)
+            store.fsync(folder)
+            store.commit(published_dir, version)
         finally:
-            _remove(staged)
-            _remove(chunks)
-            _remove(published_dir / PARQUET_VERSIONS / f".{version}.tmp")
-        _swap_parquet_link(published_dir, version)
-        _prune(published_dir, keep)
+            store.remove(chunks)
+            store.remove(folder)
+        store.prune(published_dir, keep)
 
     info = PublishInfo(
         snapshot_id=snapshot_id,
         version=version,
         published_at=published_at,
-        path=published_dir / PUBLISHED_FILE,
-        parquet_dir=published_dir / PARQUET_LINK,
+        path=published_dir / store.PUBLISHED_FILE,
+        parquet_dir=published_dir / store.PARQUET_DIR,
         tables=tables,
         suppression=totals,
         seconds=time.monotonic() - started,
@@ -574,40 +412,3 @@ def publish_snapshot(
     )
     log.info("published snapshot %s: %s rows by table", version, info.tables)
     return info
-
-
-@dataclass(frozen=True)
-class RolledBack:
-    """Versions (``<published at>-<snapshot id prefix>``) on either side of a rollback."""
-
-    current: str  # the earlier snapshot, current again
-    withdrawn: str  # the snapshot that was current, now removed
-
-
-def rollback(published_dir: Path, lock_timeout: float = 600.0) -> RolledBack:
-    """Make the snapshot before the current one current again.
-
-    The withdrawn snapshot is removed from history, so a second rollback goes further back.
-    Raises PublishError, changing nothing, when there is no earlier snapshot.
-    """
-    published_dir = Path(published_dir)
-    if not (published_dir / PUBLISHED_FILE).exists():
-        raise PublishError(f"nothing is published in {published_dir}")
-    with _publish_lock(published_dir, lock_timeout):
-        _clean_leftovers(published_dir)
-        current = _current_version(published_dir)
-        history = sorted((published_dir / HISTORY_DIR).glob("*.duckdb"), key=_version_of)
-        older = [p for p in history if current is not None and _version_of(p) < current]
-        if current is None or not older:
-            raise PublishError("no earlier snapshot in history to roll back to")
-        previous = older[-1]
-        staged = published_dir / f".cte_marts.{uuid.uuid4().hex}.tmp"
-        os.link(previous, staged)
-        os.replace(staged, published_dir / PUBLISHED_FILE)
-        _fsync(published_dir)
-        version = _version_of(previous)
-        if (published_dir / PARQUET_VERSIONS / version).is_dir():
-            _swap_parquet_link(published_dir, version)
-        _remove_version(published_dir, current)
-        _remove(published_dir / PARQUET_VERSIONS / current)
-        return RolledBack(current=version, withdrawn=current)

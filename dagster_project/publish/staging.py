@@ -2,8 +2,8 @@
 table in memory, suppressing only the chunks whose input changed since the current snapshot.
 
 1. plan: each table's chunks and their signatures, from one read-only pass per table;
-2. chunks whose signature the current snapshot's fingerprints (``history/<version>
-   .chunks.parquet``) list are reused: their rows are read from that snapshot; the others
+2. chunks whose signature the current snapshot's fingerprints (``versions/<version>/
+   chunks.parquet``, store.py) list are reused: their rows are read from that snapshot; the others
    are suppressed in a process pool, each into a Parquet file under the staging folder;
 3. the staged DuckDB tables are made of both, then the ``hidden_with`` rules run in SQL
    (linked.py) and each table is sorted by its primary key.
