@@ -14,6 +14,7 @@ Dagster instance (warehouse/dagster_home), so they show up in the UI's run histo
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -84,10 +85,16 @@ def manifest_is_stale(settings: Settings) -> bool:
 
 def cmd_prepare(_: argparse.Namespace) -> None:
     settings = get_settings()
-    if manifest_is_stale(settings):
-        fingerprint = _dbt_fingerprint(settings)
-        _dbt("parse", "--quiet", settings=settings)
-        (settings.dbt_project_dir / "target" / "cte_fingerprint.txt").write_text(fingerprint)
+    target = settings.dbt_project_dir / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    # Commands starting together (`cte run` beside `cte ui`, the test suite's workers) parse
+    # once: the others wait, then find the manifest fresh.
+    with open(target / ".prepare.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale(settings):
+            fingerprint = _dbt_fingerprint(settings)
+            _dbt("parse", "--quiet", settings=settings)
+            (target / "cte_fingerprint.txt").write_text(fingerprint)
 
 
 def _landed_years(settings: Settings) -> list[str]:

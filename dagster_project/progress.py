@@ -189,8 +189,15 @@ class RunProgress:
 
 
 def execute_job(job, instance, progress: RunProgress | None, **kwargs):
-    """``job.execute_in_process`` with ``progress`` listening to the run's events."""
+    """``job.execute_in_process`` with ``progress`` listening to the run's events.
+
+    The warehouse resource is made from the settings of the moment: the definitions bind
+    theirs at import, which in a long-lived process (a test worker) may have been under
+    another CTE_HOME, and the run would read that home's landing zone."""
+    from dagster_project.resources import WarehouseResource
+
     run_id = str(uuid.uuid4())
     if progress is not None and instance is not None:
         instance.add_event_listener(run_id, progress)
-    return job.execute_in_process(instance=instance, run_id=run_id, **kwargs)
+    resources = {"warehouse": WarehouseResource.from_settings()}
+    return job.execute_in_process(instance=instance, run_id=run_id, resources=resources, **kwargs)

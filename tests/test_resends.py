@@ -119,3 +119,27 @@ def test_the_sensor_queues_a_new_name_of_seen_bytes_and_nothing_seen(landed, cte
         result = sensor(dg.build_sensor_context(instance=instance))
     name = relative_name(good, cte_home.landing_dir)
     assert [r.run_key for r in result.run_requests] == [f"{sha256_of(good)}:{name}"]
+
+
+def test_a_run_over_every_year_records_a_badly_named_file(landed, cte_home):
+    """`cte run` and backfills read by school year; a file whose name has no year was left
+    for a sensor that `cte run` never starts, so it was recorded nowhere."""
+    from dagster_project.assets.raw import build_raw_asset
+    from dagster_project.partitions import school_years
+    from dagster_project.resources import WarehouseResource
+
+    con, original, folder = landed
+    con.close()
+    bad = _send(original, folder, "enrollment 001 2025 final.csv")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(school_years.name, ["2025"])
+        for _ in range(2):  # the second run finds it recorded: read once
+            run = dg.materialize(
+                [build_raw_asset(EXTRACT)],
+                instance=instance,
+                partition_key="2025",
+                resources={"warehouse": WarehouseResource.from_settings()},
+            )
+            assert run.success
+    with duckdb.connect(str(cte_home.warehouse_path), read_only=True) as again:
+        assert _manifest(again) == [(bad.name, "REJECTED", "BAD_FILE_NAME")]

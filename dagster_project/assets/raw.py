@@ -55,7 +55,11 @@ def raw_asset_key(extract: Extract) -> dg.AssetKey:
 def select_files(
     extract: Extract, landing_dir: Path, years: set[int], config: LoadConfig, recorded: set[str]
 ) -> list[Path]:
-    """The files a run should read. ``recorded`` holds 'path|sha256' already in the manifest."""
+    """The files a run should read. ``recorded`` holds 'path|sha256' already in the manifest.
+
+    Without paths (`cte run`, a backfill): every new file of the years, and every new file
+    whose name is not the contract's (it has no year; read to be recorded as rejected, with
+    the reason, unless the run is for one district's submissions)."""
     if config.paths:
         return [
             found
@@ -65,17 +69,20 @@ def select_files(
     latest: dict[tuple, tuple] = {}
     chosen = []
     for path in list_landed(landing_dir, extract):
+        new = f"{relative_name(path, landing_dir)}|{sha256_of(path)}" not in recorded
         try:
             landed = parse_file_name(path)
         except FileNameError:
-            continue  # recorded as rejected when the sensor sees it
+            if new and not config.district and not config.reload:
+                chosen.append(path)
+            continue
         if landed.year not in years or (config.district and landed.district != config.district):
             continue
         if config.reload:
             best = latest.get(landed.slice_key)
             if best is None or best[0] < landed.submitted_at:
                 latest[landed.slice_key] = (landed.submitted_at, path)
-        elif f"{relative_name(path, landing_dir)}|{sha256_of(path)}" not in recorded:
+        elif new:
             chosen.append(path)
     return chosen + [p for _, p in latest.values()]
 
@@ -225,8 +232,10 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
             recorded = {
                 f"{p}|{s}"
                 for p, s in con.execute(
-                    f"select path, sha256 from raw.load_manifest where extract = ? and {SEEN}",
-                    [extract.name],
+                    "select path, sha256 from raw.load_manifest "
+                    # A file whose name is not the contract's has no extract.
+                    f"where coalesce(extract, ?) = ? and {SEEN}",
+                    [extract.name, extract.name],
                 ).fetchall()
             }
             paths = select_files(extract, landing_dir, years, config, recorded)
