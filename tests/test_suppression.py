@@ -600,3 +600,37 @@ def test_the_top_of_a_declared_hierarchy_is_its_root() -> None:
     )
     assert geography.roots() == {"level": {"state"}}
     assert SiblingSet(columns=("group_type",), total={"group_value": "ALL"}).roots() == {}
+
+
+def test_a_published_total_of_zero_makes_its_parts_no_disclosure() -> None:
+    """No leaver of a school is observed in the quarter yet (it is not in the wage data):
+    0 observed and 0 employed are published for the school, so every group's 0 follows,
+    and says nothing of its leavers the school's 0 does not say of all 40. No cell is
+    reported unprotected and nothing is ranged to protect a zero (at sample scale 364 such
+    cells, the latest leavers' fourth quarter, were reported unprotected)."""
+    frame = pl.DataFrame(
+        {
+            "level": ["school"] * 4,
+            "school": ["S"] * 4,
+            "group_type": ["ALL", "race", "race", "race"],
+            "group_value": ["ALL", "R0", "R1", "R2"],
+            "leavers": [40, 3, 4, 33],
+            "observed": [0, 0, 0, 0],
+            "employed": [0, 0, 0, 0],
+        }
+    ).with_columns(rate=pl.col("employed") / pl.col("observed"))
+    spec = make_spec(
+        [WITHIN_SCHOOL],
+        cell_size="leavers",
+        counts=["leavers", "observed", "employed"],
+        rates=[{"column": "rate", "numerator": "employed", "denominator": "observed"}],
+    )
+    result = suppress(frame, spec, RULES)
+    assert result.notes == []
+    assert result.frame["leavers_display"].to_list() == [
+        "40",
+        "suppressed (n<10)",
+        "suppressed (n<10)",
+        "33",
+    ]
+    assert result.frame["observed_display"].to_list()[::3] == ["0", "0"]
