@@ -22,7 +22,7 @@ from dagster_project.publish.suppression import (
     SMALL_N_DISPLAY,
     SUPPRESSION_REASON,
     WITHHELD_DISPLAY,
-    RowReason,
+    RowSuppression,
     SuppressionRules,
 )
 
@@ -158,7 +158,7 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
     if set(spec.counts) <= set(hide):
         reason = _quote(SUPPRESSION_REASON)
         assignments.append(f"{reason} = coalesce({reason}, ?)")
-        values.append(RowReason.COMPLEMENTARY.name)
+        values.append(RowSuppression.COMPLEMENTARY.name)
     con.execute(
         f"update {table} set {', '.join(assignments)} from __flagged f "
         f"where {table}.rowid = f.__rid and not f.__ranged",

@@ -67,7 +67,10 @@ _ALONE = "follows from its groups' totals and bounds while every cell linked to 
 _REPEATED = "follows from its coded range and a later step's reason code"
 
 
-class RowReason(IntEnum):
+class RowSuppression(IntEnum):
+    """Why a published row is shown or not (its `suppression_reason`); not the quarantine's
+    ingest.reasons.RowReason."""
+
     SHOWN = 0
     SMALL_N = 1
     COMPLEMENTARY = 2
@@ -209,9 +212,9 @@ class _Table:
         }
         size = frame[spec.cell_size].cast(pl.Float64).to_numpy(allow_copy=True)
         self.size = np.nan_to_num(size, nan=-1.0)
-        self.row = np.where(self.size < rules.min_n, RowReason.SMALL_N, RowReason.SHOWN).astype(
-            np.int8
-        )
+        self.row = np.where(
+            self.size < rules.min_n, RowSuppression.SMALL_N, RowSuppression.SHOWN
+        ).astype(np.int8)
         self.hidden = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
         # Complements published as a range (rule 4): the value is unknown within it.
         self.ranged = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
@@ -325,10 +328,10 @@ class _Table:
         equations = self.links[self.spec.cell_size].equations
         has_total = equations.total >= 0
         withheld = np.zeros(equations.groups, dtype=bool)
-        withheld[has_total] = self.row[equations.total[has_total]] != RowReason.SHOWN
+        withheld[has_total] = self.row[equations.total[has_total]] != RowSuppression.SHOWN
         parts = equations.cell[(equations.coef > 0) & withheld[equations.group]]
-        small = parts[self.row[parts] == RowReason.SMALL_N]
-        self.row[small] = RowReason.OMITTED
+        small = parts[self.row[parts] == RowSuppression.SMALL_N]
+        self.row[small] = RowSuppression.OMITTED
         return len(small) > 0
 
     def _repeated_as_cell_size(
@@ -373,7 +376,7 @@ class _Table:
 
     # rules 2 and 3 -------------------------------------------------------------------
     def code_rates(self) -> None:
-        shown = self.row == RowReason.SHOWN
+        shown = self.row == RowSuppression.SHOWN
         for rate in self.spec.rates:
             value = self.rate_values[rate.column]
             if np.nanmax(np.where(shown, value, np.nan), initial=0.0) > 1 + 1e-9:
@@ -396,7 +399,7 @@ class _Table:
 
     # rule 4 --------------------------------------------------------------------------
     def unknown(self, count: str) -> np.ndarray:
-        return (self.row != RowReason.SHOWN) | self.hidden[count] | self.ranged[count]
+        return (self.row != RowSuppression.SHOWN) | self.hidden[count] | self.ranged[count]
 
     def value_range(self, count: str) -> tuple[np.ndarray, np.ndarray]:
         """The grid range of ``range_width`` counts holding each value of ``count``."""
@@ -423,9 +426,9 @@ class _Table:
                 hi[bottom_coded], np.floor(bottom * den + 1e-9)[bottom_coded]
             )
         # A withheld row shows nothing but its reason code; an omitted one not even that.
-        small = self.row == RowReason.SMALL_N
-        complementary = self.row == RowReason.COMPLEMENTARY
-        withheld = self.row != RowReason.SHOWN
+        small = self.row == RowSuppression.SMALL_N
+        complementary = self.row == RowSuppression.COMPLEMENTARY
+        withheld = self.row != RowSuppression.SHOWN
         lo[withheld], hi[withheld] = 0.0, np.inf
         ranged = self.ranged[count] & ~withheld
         range_lo, range_hi = self.value_range(count)
@@ -436,9 +439,11 @@ class _Table:
         if repeats and count in self.repeated_as_size:
             holding, repeating = self.repeated_as_size[count]
             reason = self.row[repeating]
-            below = holding[reason == RowReason.SMALL_N]
+            below = holding[reason == RowSuppression.SMALL_N]
             hi[below] = np.minimum(hi[below], self.rules.min_n - 1)
-            above = holding[(reason == RowReason.SHOWN) | (reason == RowReason.COMPLEMENTARY)]
+            above = holding[
+                (reason == RowSuppression.SHOWN) | (reason == RowSuppression.COMPLEMENTARY)
+            ]
             lo[above] = np.maximum(lo[above], self.rules.min_n)
         if count == self.spec.cell_size:
             # Where every row of the table has someone in its group (rows exist because
@@ -478,10 +483,10 @@ class _Table:
                 disclosed += int(found.sum())
                 added |= self._protect(count, np.flatnonzero(found))
             if progress is not None and self.n >= PROGRESS_ROWS:
+                complements = int((self.row == RowSuppression.COMPLEMENTARY).sum())
                 progress(
                     f"{self.spec.table}: complementary round {round_}: {disclosed:,} derivable "
-                    f"cells, {int((self.row == RowReason.COMPLEMENTARY).sum()):,} rows withheld "
-                    "as complements so far"
+                    f"cells, {complements:,} rows withheld as complements so far"
                 )
             # A complement may withhold a total: its small parts go (rule 0), which only
             # takes knowledge away, and the rounds check again.
@@ -557,7 +562,7 @@ class _Table:
         """Withhold a ranged ``count`` at ``row`` outright: the row if it is the cell size."""
         self.ranged[count][row] = False
         if count == self.spec.cell_size:
-            self.row[row] = RowReason.COMPLEMENTARY
+            self.row[row] = RowSuppression.COMPLEMENTARY
             return
         self.hidden[count][row] = True
         for rate in self.spec.rates:
@@ -726,11 +731,11 @@ class _Table:
                 f"{math.floor(a * 1000) / 10:.1f}%{RANGE_SEPARATOR}{math.ceil(b * 1000) / 10:.1f}%"
                 for a, b in zip(low.tolist(), high.tolist(), strict=True)
             ]
-        out[(self.row == RowReason.COMPLEMENTARY) | (status == RateStatus.COMPLEMENTARY)] = (
+        out[(self.row == RowSuppression.COMPLEMENTARY) | (status == RateStatus.COMPLEMENTARY)] = (
             COMPLEMENTARY_DISPLAY
         )
         below = f"{SMALL_N_DISPLAY}{self.rules.min_n})"
-        out[(self.row == RowReason.SMALL_N) | (status == RateStatus.SMALL_N)] = below
+        out[(self.row == RowSuppression.SMALL_N) | (status == RateStatus.SMALL_N)] = below
         return out.tolist()
 
     def _count_bounds(self, count: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -779,12 +784,12 @@ class _Table:
             for a, b in zip(low[ranged].tolist(), high[ranged].tolist(), strict=True)
         ]
         out[self.hidden[count] & ~coded & ~ranged] = COMPLEMENTARY_DISPLAY
-        out[self.row == RowReason.COMPLEMENTARY] = COMPLEMENTARY_DISPLAY
-        out[self.row == RowReason.SMALL_N] = small_n
+        out[self.row == RowSuppression.COMPLEMENTARY] = COMPLEMENTARY_DISPLAY
+        out[self.row == RowSuppression.SMALL_N] = small_n
         return out.tolist()
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
-        row_hidden = self.row != RowReason.SHOWN
+        row_hidden = self.row != RowSuppression.SHOWN
         any_hidden = row_hidden.copy()
         for mask in self.hidden.values():
             any_hidden |= mask
@@ -795,7 +800,7 @@ class _Table:
         nulls = {c: row_hidden | self.hidden[c] | self.ranged[c] for c in self.spec.counts}
         nulls |= {r: row_hidden | (s != RateStatus.SHOWN) for r, s in self.status.items()}
         nulls |= {d: any_hidden for d in self.spec.derived}
-        reason = np.array([r.name if r else None for r in RowReason], dtype=object)[self.row]
+        reason = np.array([r.name if r else None for r in RowSuppression], dtype=object)[self.row]
         columns: list[pl.Series] = []
         displays = {r.column: r for r in self.spec.rates}
         for name in frame.columns:
@@ -815,7 +820,7 @@ class _Table:
                     pl.Series(name + DISPLAY_SUFFIX, self.count_display(name), pl.String)
                 )
         columns.append(pl.Series(SUPPRESSION_REASON, reason.tolist(), pl.String))
-        return pl.DataFrame(columns).filter(pl.Series(self.row != RowReason.OMITTED))
+        return pl.DataFrame(columns).filter(pl.Series(self.row != RowSuppression.OMITTED))
 
 
 def suppress(
@@ -841,7 +846,7 @@ def suppress(
     table.complement(progress)
     table.hide_dependent_rates()
     # Rates as a reader sees them: on rows shown (a withheld row's rates go with it).
-    shown = table.row == RowReason.SHOWN
+    shown = table.row == RowSuppression.SHOWN
     coded = sum(
         int((shown & np.isin(s, [RateStatus.TOP_CODED, RateStatus.BOTTOM_CODED])).sum())
         for s in table.status.values()
@@ -850,12 +855,12 @@ def suppress(
     return SuppressedTable(
         frame=table.apply(frame),
         rows=frame.height,
-        small_n_rows=int((table.row == RowReason.SMALL_N).sum()),
-        complementary_rows=int((table.row == RowReason.COMPLEMENTARY).sum()),
+        small_n_rows=int((table.row == RowSuppression.SMALL_N).sum()),
+        complementary_rows=int((table.row == RowSuppression.COMPLEMENTARY).sum()),
         coded_rates=coded,
         hidden_rates=hidden,
         propagation_only_cells=len(table.unchecked),
         notes=table.notes(),
-        omitted_rows=int((table.row == RowReason.OMITTED).sum()),
+        omitted_rows=int((table.row == RowSuppression.OMITTED).sum()),
         ranged_counts=int(sum((m & shown).sum() for m in table.ranged.values())),
     )
