@@ -18,8 +18,9 @@ os.environ.setdefault("CTE_PSEUDONYM_KEY", "test-suite-pseudonym-key")
 
 
 # The slowest modules (minutes each: Spark, the benchmark, dagster dev, `cte run` end to
-# end) start first, so the two workers of `make test` (pytest-xdist, --dist loadfile) end
-# together instead of one running Spark alone at the end.
+# end) start first, so the two workers of `make test` (pytest-xdist, --dist loadfile
+# --no-loadscope-reorder: xdist would otherwise start the modules with the most tests
+# first, and these have few) end together instead of one running Spark alone at the end.
 SLOW_FIRST = ("test_scaleout", "test_benchmark", "test_event_driven", "test_end_to_end")
 
 
