@@ -5,6 +5,7 @@
     cte prepare                  parse the dbt project (manifest for Dagster)
     cte rollback                 make the previous published snapshot current again
     cte review list | release ID | reject ID --by NAME --note TEXT
+    cte review verify | certify DISTRICT YEAR --by NAME --note TEXT
     cte ui | sql | docs | status
 
 Runs go through the same Dagster jobs as the UI, in process, recorded in the project's
@@ -286,24 +287,37 @@ def _exit_unless_landed(settings: Settings, extract, year: int, district: str | 
 
 
 def cmd_review(args: argparse.Namespace) -> None:
-    from dagster_project.ingest.hold import ReviewError, held_submissions, review
     from dagster_project.warehouse import connect, ensure_schema
 
     settings = get_settings()
     with connect(settings.warehouse_path, wait_seconds=120) as con:
         ensure_schema(con)
         if args.action == "list":
-            held = held_submissions(con)
-            for manifest_id, name, read, loaded, why in held:
-                print(f"{manifest_id}  {name}  {loaded:,} of {read:,} rows  {why}")
-            print(f"{len(held)} held submission(s)")
-            return
-        if args.manifest_id is None or not args.by or not args.note:
-            sys.exit(f"cte review {args.action}: needs MANIFEST_ID, --by NAME and --note TEXT")
-        try:
-            decision = review(con, args.manifest_id, args.action == "release", args.by, args.note)
-        except ReviewError as error:
-            sys.exit(f"cte review {args.action}: {error}; nothing changed")
+            _list_held(con)
+        elif args.action in ("release", "reject"):
+            _review_held(con, args)
+        else:
+            _review_district_year(con, settings, args)
+
+
+def _list_held(con) -> None:
+    from dagster_project.ingest.hold import held_submissions
+
+    held = held_submissions(con)
+    for manifest_id, name, read, loaded, why in held:
+        print(f"{manifest_id}  {name}  {loaded:,} of {read:,} rows  {why}")
+    print(f"{len(held)} held submission(s)")
+
+
+def _review_held(con, args: argparse.Namespace) -> None:
+    from dagster_project.ingest.hold import ReviewError, review
+
+    if len(args.target) != 1 or not args.target[0].isdigit() or not args.by or not args.note:
+        sys.exit(f"cte review {args.action}: needs MANIFEST_ID, --by NAME and --note TEXT")
+    try:
+        decision = review(con, int(args.target[0]), args.action == "release", args.by, args.note)
+    except ReviewError as error:
+        sys.exit(f"cte review {args.action}: {error}; nothing changed")
     if decision.decision == "RELEASE":
         replaced = ", ".join(map(str, decision.replaced)) or "none"
         print(
@@ -313,6 +327,32 @@ def cmd_review(args: argparse.Namespace) -> None:
         )
     else:
         print(f"rejected {decision.file_name} (manifest {decision.manifest_id}); its rows deleted")
+
+
+def _review_district_year(con, settings: Settings, args: argparse.Namespace) -> None:
+    """Verify or certify a district's school year, then rebuild the report that shows it."""
+    from dagster_project.quality.certification import CertificationError, ReviewStep, record
+    from dagster_project.quality.report import build_report, page_of
+
+    usage = f"cte review {args.action}: needs DISTRICT YEAR, --by NAME and --note TEXT"
+    if len(args.target) != 2 or not args.target[1].isdigit() or not args.by or not args.note:
+        sys.exit(usage)
+    district, year = args.target[0], int(args.target[1])
+    page = page_of(con, district, year)
+    try:
+        record(
+            con,
+            district,
+            year,
+            ReviewStep(args.action.upper()),
+            args.by,
+            args.note,
+            needs_action=None if page is None else page.needs_action,
+        )
+    except CertificationError as error:
+        sys.exit(f"cte review {args.action}: {error}; nothing changed")
+    index = build_report(con, settings.reports_dir)
+    print(f"{args.action} recorded for district {district} {year}; report: {index}")
 
 
 def _refresh_recorded_files(settings: Settings) -> None:
@@ -432,12 +472,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     load.set_defaults(func=cmd_load)
     reviewing = sub.add_parser(
-        "review", help="list held submissions, or release or reject one (recorded in audit)"
+        "review",
+        help="list held submissions, release or reject one, verify or certify a district's "
+        "school year (recorded in audit)",
     )
-    reviewing.add_argument("action", choices=["list", "release", "reject"])
-    reviewing.add_argument("manifest_id", type=int, nargs="?")
+    reviewing.add_argument("action", choices=["list", "release", "reject", "verify", "certify"])
+    reviewing.add_argument(
+        "target", nargs="*", help="MANIFEST_ID (release, reject) or DISTRICT YEAR (verify, certify)"
+    )
     reviewing.add_argument("--by", help="the reviewer's name")
-    reviewing.add_argument("--note", help="why (kept in audit.review_decisions)")
+    reviewing.add_argument("--note", help="why (kept in the audit tables)")
     reviewing.set_defaults(func=cmd_review)
     ui = sub.add_parser("ui", help="Dagster UI on http://127.0.0.1:3000 (sensors, schedules)")
     ui.add_argument("--port", type=int, default=3000)

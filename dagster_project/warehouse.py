@@ -2,8 +2,8 @@
 
 Schemas: ``raw`` (one table per extract, load_manifest, quarantine, row_warnings) is written
 by ingest;
-``audit`` (dq_results, run_alerts, review_decisions) by the quality gate, the run-failure
-sensor and ``cte review``; dbt owns
+``audit`` (dq_results, run_alerts, review_decisions, district_year_reviews) by the quality
+gate, the run-failure sensor and ``cte review``; dbt owns
 ``reference`` (seeds), ``staging``, ``intermediate`` and ``marts``.
 """
 
@@ -90,6 +90,16 @@ create table if not exists audit.review_decisions (
     note         varchar not null,
     replaced     varchar,
     decided_at   timestamp not null
+);
+-- PED's review of a district's school year (cte review verify|certify); never deleted or
+-- updated (quality/certification.py).
+create table if not exists audit.district_year_reviews (
+    district_code varchar not null,
+    school_year   bigint not null,
+    step          varchar not null,
+    reviewer      varchar not null,
+    note          varchar not null,
+    decided_at    timestamp not null
 );
 create table if not exists audit.run_alerts (
     run_id      varchar not null,

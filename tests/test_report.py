@@ -213,3 +213,94 @@ def test_report_on_an_empty_warehouse(tmp_path: Path):
     con.close()
     assert "No submissions yet." in index.read_text(encoding="utf-8")
     assert date.today().isoformat() in index.read_text(encoding="utf-8")
+
+
+# --- PED's review of a district-year (issue 22) ------------------------------------------
+
+
+@pytest.fixture
+def reviewed_home(reports: Path, cte_home, monkeypatch: pytest.MonkeyPatch):
+    """The report fixture's warehouse as a project home's, for `cte review`."""
+    cte_home.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(reports.parent / "cte.duckdb", cte_home.warehouse_path)
+    monkeypatch.chdir(cte_home.home)  # main() moves to the repository; undone afterwards
+    return cte_home
+
+
+def _review(*args: str) -> None:
+    from dagster_project.cli import main
+
+    main(["review", *args])
+
+
+def test_a_certified_district_year_shows_on_the_index_and_its_page(reviewed_home, capsys):
+    _review("verify", "001", str(YEAR - 1), "--by", "P. Reviewer", "--note", "counts match SIS")
+    _review("certify", "001", str(YEAR - 1), "--by", "J. Ortiz", "--note", "for the CAR")
+    assert "certify recorded for district 001" in capsys.readouterr().out
+    dq = reviewed_home.reports_dir / "dq"
+    index = dq.joinpath("index.html").read_text(encoding="utf-8")
+    last_year = re.search(rf'<tr data-status="(\w+)">\s*<td><a href="001/{YEAR - 1}.html"', index)
+    this_year = re.search(rf'<tr data-status="(\w+)">\s*<td><a href="001/{YEAR}.html"', index)
+    assert last_year and last_year.group(1) == "CERTIFIED"
+    assert this_year and this_year.group(1) == "NEEDS_ACTION"  # a rejected file, a blocking check
+    assert 'id="status-filter"' in index
+    page = dq.joinpath("001", f"{YEAR - 1}.html").read_text(encoding="utf-8")
+    assert 'PED review: <b class="review CERTIFIED">Certified</b>' in page
+    history = page[page.index("Review history") :]
+    assert history.index("counts match SIS") < history.index("for the CAR")
+    with duckdb.connect(str(reviewed_home.warehouse_path), read_only=True) as con:
+        steps = con.execute(
+            "select district_code, school_year, step, reviewer from audit.district_year_reviews"
+        ).fetchall()
+    assert steps == [
+        ("001", YEAR - 1, "VERIFY", "P. Reviewer"),
+        ("001", YEAR - 1, "CERTIFY", "J. Ortiz"),
+    ]
+
+
+def test_a_district_year_that_needs_action_or_was_never_received_is_not_certified(
+    reviewed_home,
+):
+    with pytest.raises(SystemExit) as refused:
+        _review("certify", "001", str(YEAR), "--by", "J. Ortiz", "--note", "looks fine")
+    assert "needs action first" in str(refused.value.code)
+    with pytest.raises(SystemExit) as unknown:
+        _review("certify", "099", str(YEAR), "--by", "J. Ortiz", "--note", "looks fine")
+    assert "nothing was received from district 099" in str(unknown.value.code)
+    with pytest.raises(SystemExit) as unnamed:
+        _review("certify", "001", str(YEAR - 1))
+    assert "--by NAME" in str(unnamed.value.code)
+    with duckdb.connect(str(reviewed_home.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from audit.district_year_reviews").fetchall() == [(0,)]
+
+
+def test_a_later_submission_needs_a_new_review_and_a_replaced_rejection_no_action():
+    from datetime import datetime, timedelta
+
+    from dagster_project.quality.certification import (
+        Decision,
+        DistrictYearStatus,
+        ReviewStep,
+        status,
+    )
+    from dagster_project.quality.report import Page
+
+    at = datetime(2026, 3, 1, 9)
+    verified = Decision(ReviewStep.VERIFY, "P. Reviewer", "real drop", at)
+    certified = Decision(ReviewStep.CERTIFY, "J. Ortiz", "for the CAR", at + timedelta(days=1))
+    # Files before both steps: certified. A file between them: only the later step stands.
+    before, between = at - timedelta(hours=1), at + timedelta(hours=1)
+    assert status(False, before, [verified, certified]) is DistrictYearStatus.CERTIFIED
+    assert status(False, between, [certified, verified]) is DistrictYearStatus.CERTIFIED
+    assert status(False, between, [verified]) is DistrictYearStatus.RECEIVED
+    assert status(False, at + timedelta(days=2), [verified, certified]) is (
+        DistrictYearStatus.RECEIVED
+    )
+    assert status(True, at - timedelta(hours=1), [certified]) is DistrictYearStatus.NEEDS_ACTION
+
+    def file(status_: str, loaded: datetime) -> dict:
+        return {"extract": "work_based_learning", "status": status_, "loaded_at": loaded}
+
+    rejected, replacement = file("REJECTED", at), file("LOADED", at + timedelta(hours=2))
+    assert Page("001", None, YEAR, [rejected]).rejected == [rejected]
+    assert Page("001", None, YEAR, [rejected, replacement]).rejected == []

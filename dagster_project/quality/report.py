@@ -24,6 +24,15 @@ import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from dagster_project.contracts import EXTRACTS
+from dagster_project.quality.certification import (
+    STATUS_WORDS as REVIEW_WORDS,
+)
+from dagster_project.quality.certification import (
+    Decision,
+    DistrictYearStatus,
+    decisions_by_district_year,
+    status,
+)
 from dagster_project.quality.error_file import (
     REASON_WORDS,
     SHOWN_VALUE,
@@ -91,6 +100,15 @@ _FAILED_CHECKS = f"""
     order by manifest_id, severity, expectation
 """
 
+# A reviewer's release or rejection of a held file, for the district-year's review history.
+_FILE_REVIEWS = """
+    select case when m.district_code in ({kinds}) then '{state}' else m.district_code end
+               as district_code,
+           m.school_year, m.file_name, d.decision, d.reviewer, d.note, d.decided_at
+    from audit.review_decisions d join raw.load_manifest m using (manifest_id)
+    order by d.decided_at
+""".format(kinds=", ".join(f"'{k}'" for k in sorted(RELEASE_KINDS)) or "''", state=STATE)
+
 
 @dataclass
 class Bar:
@@ -148,6 +166,8 @@ class Page:
     missing: list[str] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     error_files: dict[int, ErrorFile] = field(default_factory=dict)  # by manifest id
+    reviews: list[Decision] = field(default_factory=list)  # the district-year's, oldest first
+    file_reviews: list[dict] = field(default_factory=list)  # releases and rejections
 
     @property
     def href(self) -> str:
@@ -176,7 +196,16 @@ class Page:
 
     @property
     def rejected(self) -> list[dict]:
-        return [f for f in self.files if f["status"] == "REJECTED"]
+        """Rejected files nothing has replaced: no file of the extract became current later."""
+        return [
+            f
+            for f in self.files
+            if f["status"] == "REJECTED"
+            and not any(
+                c["extract"] == f["extract"] and c["loaded_at"] > f["loaded_at"]
+                for c in self.current
+            )
+        ]
 
     @property
     def held(self) -> list[dict]:
@@ -185,6 +214,26 @@ class Page:
     @property
     def needs_action(self) -> bool:
         return bool(self.blocking or self.rejected or self.held)
+
+    @property
+    def history(self) -> list[dict]:
+        """Every review of the district-year and of its held files, oldest first."""
+        steps = [
+            {"decided_at": r["decided_at"], "step": r["decision"].lower(), "what": r["file_name"]}
+            | {"reviewer": r["reviewer"], "note": r["note"]}
+            for r in self.file_reviews
+        ]
+        steps += [
+            {"decided_at": d.decided_at, "step": d.step.value.lower(), "what": "the school year"}
+            | {"reviewer": d.reviewer, "note": d.note}
+            for d in self.reviews
+        ]
+        return sorted(steps, key=lambda step: step["decided_at"])
+
+    @property
+    def review_status(self) -> DistrictYearStatus:
+        latest = max((f["loaded_at"] for f in self.current), default=datetime.min)
+        return status(self.needs_action, latest, self.reviews)
 
 
 def _district_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -252,9 +301,15 @@ def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
     by_manifest = {f["manifest_id"]: f for fs in files_by_slice.values() for f in fs}
     quarantine = _rows(con, _QUARANTINE)
     checks = _rows(con, _FAILED_CHECKS)
+    reviews = decisions_by_district_year(con)
+    file_reviews = _rows(con, _FILE_REVIEWS)
     pages = []
     for (district, year), files in sorted(files_by_slice.items()):
         page = Page(district, names.get(district), year, files)
+        page.reviews = reviews.get((district, year), [])
+        page.file_reviews = [
+            r for r in file_reviews if (r["district_code"], r["school_year"]) == (district, year)
+        ]
         ids = {f["manifest_id"] for f in page.current + page.held}
         page.quarantine = [
             q | _file_of(by_manifest, q) for q in quarantine if q["manifest_id"] in ids
@@ -269,6 +324,12 @@ def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
         page.charts = _charts(files, files_by_slice.get((district, year - 1), []))
         pages.append(page)
     return pages, unidentified
+
+
+def page_of(con: duckdb.DuckDBPyConnection, district: str, year: int) -> Page | None:
+    """The report page of one district-year; None when nothing was received for it."""
+    pages, _ = _pages(con)
+    return next((p for p in pages if (p.district, p.year) == (district, year)), None)
 
 
 def _environment() -> Environment:
@@ -308,7 +369,9 @@ def build_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         _write_error_files(con, page, target.parent / page.errors_dir)
         target.write_text(
-            env.get_template("district.html.j2").render(page=page, generated=generated),
+            env.get_template("district.html.j2").render(
+                page=page, generated=generated, review_words=REVIEW_WORDS
+            ),
             encoding="utf-8",
         )
     index = out / "index.html"
@@ -318,6 +381,7 @@ def build_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> Path:
             pages=pages,
             unidentified=unidentified,
             generated=generated,
+            review_words=REVIEW_WORDS,
             data_docs="../data_docs/index.html" if data_docs.exists() else None,
         ),
         encoding="utf-8",
