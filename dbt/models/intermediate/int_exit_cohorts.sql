@@ -9,8 +9,8 @@
     is the placement type, so a student is counted once.
 
     A placement is observed when the data that could show it is loaded through Q: the latest
-    quarter of the wage records and the quarter of the latest postsecondary term start both
-    reach Q (measures.md 3S1). Enlistment records are optional and rarely complete, so they do
+    quarter of the wage records and the last quarter of the latest data year (calendar year)
+    of the postsecondary files both reach Q (measures.md 3S1). Enlistment records are optional and rarely complete, so they do
     not hold a year back. An unobserved leaver still counts as not placed; the marts say that
     the year is incomplete instead of leaving the leaver out.
 -#}
@@ -34,7 +34,7 @@ loaded_through as (
         select max(quarter_index) as last_quarter_index from {{ ref('stg_wage_records') }}
     ) as wages
     cross join (
-        select max(term_start_quarter_index) as last_quarter_index
+        select {{ year_quarter_index('max(data_year)', 4) }} as last_quarter_index
         from {{ ref('stg_postsecondary_enrollment') }}
     ) as terms
 ),
