@@ -10,9 +10,10 @@
 
     A placement is observed when the data that could show it is loaded through Q: the latest
     quarter of the wage records and the last quarter of the latest data year (calendar year)
-    of the postsecondary files both reach Q (measures.md 3S1). Enlistment records are optional and rarely complete, so they do
-    not hold a year back. An unobserved leaver still counts as not placed; the marts say that
-    the year is incomplete instead of leaving the leaver out.
+    of the postsecondary files both reach Q (measures.md 3S1). Enlistment records are
+    optional and rarely complete, so they do not hold a year back. An unobserved leaver
+    still counts as not placed; the marts say that the year is incomplete instead of
+    leaving the leaver out.
 -#}
 with leavers as (
     select
@@ -27,16 +28,23 @@ with leavers as (
     where has_left_in_year
 ),
 
--- The latest quarter both placement sources reach (null while either is empty).
+-- The latest quarter both placement sources reach; null while either is empty (spelled
+-- out because LEAST skips nulls on DuckDB and Postgres).
 loaded_through as (
-    select least(wages.last_quarter_index, terms.last_quarter_index) as last_quarter_index
+    select
+        case
+            when wages.last_quarter_index <= postsecondary_years.last_quarter_index
+                then wages.last_quarter_index
+            when wages.last_quarter_index > postsecondary_years.last_quarter_index
+                then postsecondary_years.last_quarter_index
+        end as last_quarter_index
     from (
         select max(quarter_index) as last_quarter_index from {{ ref('stg_wage_records') }}
     ) as wages
     cross join (
         select {{ year_quarter_index('max(data_year)', 4) }} as last_quarter_index
         from {{ ref('stg_postsecondary_enrollment') }}
-    ) as terms
+    ) as postsecondary_years
 ),
 
 postsecondary as (
