@@ -7,6 +7,13 @@
     a postsecondary enrollment with term_start from exit_date to the end of Q, else an
     enlistment on or before the end of Q, else wages above zero in Q. The first that applies
     is the placement type, so a student is counted once.
+
+    A placement is observed when the data that could show it is loaded through Q: the latest
+    quarter of the wage records and the last quarter of the latest data year (calendar year)
+    of the postsecondary files both reach Q (measures.md 3S1). Enlistment records are
+    optional and rarely complete, so they do not hold a year back. An unobserved leaver
+    still counts as not placed; the marts say that the year is incomplete instead of
+    leaving the leaver out.
 -#}
 with leavers as (
     select
@@ -19,6 +26,25 @@ with leavers as (
         {{ quarter_index('exit_date') }} + 2 as placement_quarter_index
     from {{ ref('int_student_years') }}
     where has_left_in_year
+),
+
+-- The latest quarter both placement sources reach; null while either is empty (spelled
+-- out because LEAST skips nulls on DuckDB and Postgres).
+loaded_through as (
+    select
+        case
+            when wages.last_quarter_index <= postsecondary_years.last_quarter_index
+                then wages.last_quarter_index
+            when wages.last_quarter_index > postsecondary_years.last_quarter_index
+                then postsecondary_years.last_quarter_index
+        end as last_quarter_index
+    from (
+        select max(quarter_index) as last_quarter_index from {{ ref('stg_wage_records') }}
+    ) as wages
+    cross join (
+        select {{ year_quarter_index('max(data_year)', 4) }} as last_quarter_index
+        from {{ ref('stg_postsecondary_enrollment') }}
+    ) as postsecondary_years
 ),
 
 postsecondary as (
@@ -58,6 +84,8 @@ select
     leavers.is_graduate,
     leavers.exit_quarter_index,
     leavers.placement_quarter_index,
+    coalesce(leavers.placement_quarter_index <= loaded_through.last_quarter_index, false)
+        as is_placement_observed,
     case
         when postsecondary.student_key is not null then 'POSTSECONDARY'
         when military.student_key is not null then 'MILITARY'
@@ -70,6 +98,7 @@ select
         false
     ) as is_placed
 from leavers
+cross join loaded_through
 left join postsecondary
     on postsecondary.student_key = leavers.student_key
     and postsecondary.school_year = leavers.school_year

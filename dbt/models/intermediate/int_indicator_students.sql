@@ -80,7 +80,8 @@ indicator_rows as (
     select
         student_key, school_year, '1S1' as indicator_code, program_of_study_code,
         career_cluster, district_code, location_code,
-        exit_code = 'GRADUATED' and exit_school_year <= school_year as is_numerator
+        exit_code = 'GRADUATED' and exit_school_year <= school_year as is_numerator,
+        true as is_outcome_observed
     from concentrators
     where cohort_year = school_year
         and exit_code <> 'TRANSFERRED_OUT'
@@ -90,7 +91,8 @@ indicator_rows as (
     select
         student_key, school_year, '1S2' as indicator_code, program_of_study_code,
         career_cluster, district_code, location_code,
-        exit_code = 'GRADUATED' and exit_school_year <= school_year as is_numerator
+        exit_code = 'GRADUATED' and exit_school_year <= school_year as is_numerator,
+        true as is_outcome_observed
     from concentrators
     where cohort_year = school_year - 1
         and exit_code <> 'TRANSFERRED_OUT'
@@ -109,7 +111,8 @@ indicator_rows as (
         concentrators.career_cluster,
         concentrators.district_code,
         concentrators.location_code,
-        latest_assessments.is_proficient as is_numerator
+        latest_assessments.is_proficient as is_numerator,
+        true as is_outcome_observed
     from concentrators
     inner join latest_assessments
         on latest_assessments.student_key = concentrators.student_key
@@ -127,7 +130,8 @@ indicator_rows as (
         concentrators.career_cluster,
         concentrators.district_code,
         concentrators.location_code,
-        exit_cohorts.is_placed as is_numerator
+        exit_cohorts.is_placed as is_numerator,
+        exit_cohorts.is_placement_observed as is_outcome_observed
     from concentrators
     inner join exit_cohorts
         on exit_cohorts.student_key = concentrators.student_key
@@ -138,7 +142,8 @@ indicator_rows as (
     select
         student_key, school_year, '4S1' as indicator_code, program_of_study_code,
         career_cluster, district_code, location_code,
-        sex = nontraditional_for as is_numerator
+        sex = nontraditional_for as is_numerator,
+        true as is_outcome_observed
     from concentrators
     where is_enrolled_hs
         and nontraditional_for in ('F', 'M')
@@ -154,7 +159,8 @@ indicator_rows as (
         concentrators.career_cluster,
         concentrators.district_code,
         concentrators.location_code,
-        credentials_by_exit.student_key is not null as is_numerator
+        credentials_by_exit.student_key is not null as is_numerator,
+        true as is_outcome_observed
     from concentrators
     left join credentials_by_exit
         on credentials_by_exit.student_key = concentrators.student_key
@@ -171,7 +177,8 @@ indicator_rows as (
         concentrators.career_cluster,
         concentrators.district_code,
         concentrators.location_code,
-        milestones.has_dual_credit as is_numerator
+        milestones.has_dual_credit as is_numerator,
+        true as is_outcome_observed
     from concentrators
     inner join milestones
         on milestones.student_key = concentrators.student_key
@@ -188,7 +195,8 @@ indicator_rows as (
         concentrators.career_cluster,
         concentrators.district_code,
         concentrators.location_code,
-        milestones.has_work_based_learning as is_numerator
+        milestones.has_work_based_learning as is_numerator,
+        true as is_outcome_observed
     from concentrators
     inner join milestones
         on milestones.student_key = concentrators.student_key
@@ -204,5 +212,6 @@ select
     career_cluster,
     district_code,
     location_code,
-    coalesce(is_numerator, false) as is_numerator
+    coalesce(is_numerator, false) as is_numerator,
+    is_outcome_observed
 from indicator_rows

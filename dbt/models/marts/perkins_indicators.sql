@@ -4,6 +4,12 @@
     ALL, and student group. Numerators and denominators count distinct students of
     int_indicator_students; school cells roll up to district and state by summing, which is
     exact because each student is attributed to one school per year.
+
+    3S1 waits for its data (measures.md): a year's 3S1 is complete only when every leaver's
+    placement quarter is covered by the wage and postsecondary records loaded. Until then its
+    cells carry the covered share (as program_outcomes' q2_observed_leavers does for
+    employment) and never raise the improvement-plan flag, which a rate depressed by records
+    not yet in would otherwise do.
 -#}
 {%- set dims = ['school_year', 'indicator_code', 'program_of_study_code', 'career_cluster',
                 'group_type', 'group_value'] -%}
@@ -16,7 +22,8 @@ with scoped as (
         students.district_code,
         students.location_code,
         {{ program_scope_columns('scopes', 'students') }},
-        students.is_numerator
+        students.is_numerator,
+        students.is_outcome_observed
     from {{ ref('int_indicator_students') }} as students
     cross join {{ program_scopes_relation() }} as scopes
 ),
@@ -32,7 +39,8 @@ scoped_students as (
         location_code,
         program_of_study_code,
         career_cluster,
-        max(case when is_numerator then 1 else 0 end) as is_numerator
+        max(case when is_numerator then 1 else 0 end) as is_numerator,
+        max(case when is_outcome_observed then 1 else 0 end) as is_outcome_observed
     from scoped
     group by student_key, school_year, indicator_code, district_code, location_code,
         program_of_study_code, career_cluster
@@ -45,6 +53,7 @@ school_cells as (
         scoped_students.district_code,
         scoped_students.location_code,
         sum(scoped_students.is_numerator) as numerator,
+        sum(scoped_students.is_outcome_observed) as observed,
         count(*) as denominator
     from scoped_students
     inner join {{ ref('int_student_groups') }} as student_groups
@@ -58,7 +67,17 @@ school_cells as (
 ),
 
 leveled as (
-    {{ roll_up_to_levels('school_cells', dims, ['numerator', 'denominator']) }}
+    {{ roll_up_to_levels('school_cells', dims, ['numerator', 'observed', 'denominator']) }}
+),
+
+-- A year's indicator is complete when the outcome of every student in it is observed.
+completeness as (
+    select
+        school_year,
+        indicator_code,
+        min(case when is_outcome_observed then 1 else 0 end) = 1 as is_complete
+    from {{ ref('int_indicator_students') }}
+    group by school_year, indicator_code
 ),
 
 targets as (
@@ -73,8 +92,12 @@ rated as (
     select
         leveled.*,
         {{ safe_rate('leveled.numerator', 'leveled.denominator') }} as rate,
-        targets.state_target
+        targets.state_target,
+        completeness.is_complete
     from leveled
+    inner join completeness
+        on completeness.school_year = leveled.school_year
+        and completeness.indicator_code = leveled.indicator_code
     left join targets
         on targets.indicator_code = leveled.indicator_code
         and targets.school_year = leveled.school_year
@@ -95,9 +118,15 @@ select
     cast(numerator as {{ dbt.type_int() }}) as numerator,
     cast(denominator as {{ dbt.type_int() }}) as denominator,
     rate,
+    case when indicator_code = '3S1' then cast(observed as {{ dbt.type_int() }}) end
+        as placement_observed_leavers,
+    case
+        when indicator_code = '3S1' then {{ safe_rate('observed', 'denominator') }}
+    end as placement_coverage_share,
+    is_complete,
     state_target,
     case
-        when state_target is not null
+        when state_target is not null and is_complete
             then rate < {{ var('target_trigger_share') }} * state_target
     end as is_below_target_trigger
 from rated

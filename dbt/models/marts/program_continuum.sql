@@ -9,6 +9,10 @@
     student may have a credential without work-based learning), so their base is the
     concentrators rather than the step listed before them; tiers have the credential
     earners as base, graduates the concentrators, placed the graduates.
+
+    The placed step is placement as in 3S1, so it waits for the same data: is_complete is false
+    on a year's placed rows while any of its concentrator graduates has a Q the wage or
+    postsecondary records loaded do not reach yet (int_exit_cohorts.is_placement_observed).
 -#}
 {%- set dims = ['school_year', 'program_of_study_code', 'career_cluster', 'step',
                 'credential_tier'] -%}
@@ -44,7 +48,8 @@ population as (
         coalesce(
             cast(milestones.highest_credential_tier as {{ dbt.type_string() }}), 'UNRATED'
         ) as credential_tier,
-        coalesce(exit_cohorts.is_placed, false) as is_placed
+        coalesce(exit_cohorts.is_placed, false) as is_placed,
+        coalesce(exit_cohorts.is_placement_observed, false) as is_placement_observed
     from {{ ref('int_program_concentration') }} as programs
     inner join {{ ref('int_student_years') }} as spine
         on spine.student_key = programs.student_key
@@ -142,6 +147,16 @@ enrolled_hs_cells as (
 
 enrolled_hs as (
     {{ roll_up_to_levels('enrolled_hs_cells', ['school_year'], ['student_count']) }}
+),
+
+-- A year's placed step is complete when every concentrator graduate's Q is covered.
+placement_completeness as (
+    select
+        school_year,
+        min(case when is_placement_observed then 1 else 0 end) = 1 as is_complete
+    from population
+    where is_concentrator and has_graduated_in_year
+    group by school_year
 )
 
 select
@@ -162,7 +177,9 @@ select
         as {{ dbt.type_int() }}) as base_count,
     {{ safe_rate('leveled.student_count',
                  'coalesce(base_steps.student_count, enrolled_hs.student_count)') }}
-        as rate_of_base
+        as rate_of_base,
+    leveled.step <> 'placed' or coalesce(placement_completeness.is_complete, true)
+        as is_complete
 from leveled
 inner join steps
     on steps.step = leveled.step
@@ -180,3 +197,5 @@ left join enrolled_hs
     and enrolled_hs.school_year = leveled.school_year
     and enrolled_hs.entity_code = leveled.entity_code
     and enrolled_hs.level = leveled.level
+left join placement_completeness
+    on placement_completeness.school_year = leveled.school_year
