@@ -29,7 +29,7 @@ run: setup          ## generate sample data if none, then ingest -> checks -> db
 	$(BIN)/cte run
 
 test: test-setup    ## the whole test suite
-	$(BIN)/pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile
 
 ui: setup           ## Dagster UI on http://127.0.0.1:3000 with sensors and schedules
 	$(BIN)/cte ui

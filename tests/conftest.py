@@ -17,21 +17,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("CTE_PSEUDONYM_KEY", "test-suite-pseudonym-key")
 
 
-# The slowest modules (minutes each: Spark, the benchmark, dagster dev, `cte run` end to
-# end) start first, so the two workers of `make test` (pytest-xdist, --dist loadfile
-# --no-loadscope-reorder: xdist would otherwise start the modules with the most tests
-# first, and these have few) end together instead of one running Spark alone at the end.
-SLOW_FIRST = ("test_scaleout", "test_benchmark", "test_event_driven", "test_end_to_end")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        module = item.module.__name__ if item.module else ""
-        return SLOW_FIRST.index(module) if module in SLOW_FIRST else len(SLOW_FIRST)
-
-    items.sort(key=rank)  # stable: the order within a module is kept
-
-
 @pytest.fixture
 def cte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A scratch project home: landing zone and warehouse under tmp_path."""
