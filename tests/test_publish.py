@@ -469,13 +469,19 @@ def test_a_publish_crashed_at_any_step_leaves_both_doors_on_one_snapshot(
     assert len(list((published / VERSIONS_DIR).iterdir())) == 4
 
 
+def publish_generations(env: dict[str, Path], count: int) -> list:
+    """Publish ``count`` snapshots in turn, each of a different warehouse generation."""
+    infos = []
+    for generation in range(count):
+        write_warehouse(env["warehouse"], generation)
+        infos.append(publish(env))
+    return infos
+
+
 def test_a_crashed_rollback_retried_ends_where_an_uncrashed_one_does(
     env: dict[str, Path],
 ) -> None:
-    infos = []
-    for generation in range(3):
-        write_warehouse(env["warehouse"], generation)
-        infos.append(publish(env))
+    infos = publish_generations(env, 3)
     first, second, third = infos
     reference = env["tmp"] / "reference"
     shutil.copytree(env["published"], reference, symlinks=True)
@@ -530,10 +536,7 @@ def write_old_layout(published: Path, target: Path, linked: bool = True) -> None
 def test_the_layout_before_issue_23_is_converted_with_the_doors_open(
     env: dict[str, Path],
 ) -> None:
-    infos = []
-    for generation in range(3):
-        write_warehouse(env["warehouse"], generation)
-        infos.append(publish(env))
+    infos = publish_generations(env, 3)
     old = env["tmp"] / "old"
     write_old_layout(env["published"], old)
     assert doors(old) == infos[-1].snapshot_id
@@ -577,10 +580,7 @@ def _watched(original: Callable, published: Path, seen: list[str]) -> Callable:
 def test_a_rollback_converts_the_old_layout_first(
     env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, linked: bool
 ) -> None:
-    infos = []
-    for generation in range(2):
-        write_warehouse(env["warehouse"], generation)
-        infos.append(publish(env))
+    infos = publish_generations(env, 2)
     old = env["tmp"] / "old"
     write_old_layout(env["published"], old, linked)
     # A copy's version is named from its snapshot row, in UTC whatever the local zone.
