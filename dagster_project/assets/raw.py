@@ -66,14 +66,17 @@ def select_files(
             for p in config.paths
             for found in resolve_path(Path(p) if Path(p).is_absolute() else landing_dir / p)
         ]
+
+    def is_new(path: Path) -> bool:  # hashed only for files the run may read
+        return f"{relative_name(path, landing_dir)}|{sha256_of(path)}" not in recorded
+
     latest: dict[tuple, tuple] = {}
     chosen = []
     for path in list_landed(landing_dir, extract):
-        new = f"{relative_name(path, landing_dir)}|{sha256_of(path)}" not in recorded
         try:
             landed = parse_file_name(path)
         except FileNameError:
-            if new and not config.district and not config.reload:
+            if not config.district and not config.reload and is_new(path):
                 chosen.append(path)
             continue
         if landed.year not in years or (config.district and landed.district != config.district):
@@ -82,7 +85,7 @@ def select_files(
             best = latest.get(landed.slice_key)
             if best is None or best[0] < landed.submitted_at:
                 latest[landed.slice_key] = (landed.submitted_at, path)
-        elif new:
+        elif is_new(path):
             chosen.append(path)
     return chosen + [p for _, p in latest.values()]
 
