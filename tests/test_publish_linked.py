@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.publish.linked import hide_linked
+from dagster_project.publish.linked import LinkError, check_copies_hidden, hide_linked
 from dagster_project.publish.spec import (
     HiddenWith,
     PublishSpec,
@@ -460,3 +460,77 @@ def test_a_copy_of_a_small_cell_says_small_not_complementary():
         COMPLEMENTARY_DISPLAY,
     ]
     assert out["copy"]["n"].to_list() == [None, 40, None]
+
+
+def test_a_coded_copy_of_a_coded_value_stays_coded():
+    """Issue 15: equity_gaps withheld 19,000 state-scale cells whose perkins_indicators
+    source is published coded (">=22", ">=90%"): a copy coded by the same rule shows no
+    more than its source. A copy its source withholds is still withheld."""
+    source = pl.DataFrame(
+        {
+            "entity": ["a", "b"],
+            "n": [None, None],
+            "n_display": [">=22", COMPLEMENTARY_DISPLAY],
+            "suppression_reason": [None, None],
+        },
+        schema_overrides={"n": pl.Int64},
+    )
+    copy = pl.DataFrame(
+        {
+            "entity": ["a", "b"],
+            "d": [24, 30],
+            "n": [None, None],
+            "n_display": [">=22", ">=27"],
+            "rate": [None, None],
+            "rate_display": [">=90%", ">=90%"],
+            "suppression_reason": [None, None],
+        },
+        schema_overrides={"n": pl.Int64, "rate": pl.Float64},
+    )
+    spec = replace(
+        _spec("copy"),
+        cell_size="d",
+        counts=("d", "n"),
+        rates=(RateSpec("rate", numerator="n", denominator="d"),),
+        hidden_with=(HiddenWith("source", ("entity",), {}, "n", ("n",)),),
+    )
+    out = linked({"source": source, "copy": copy}, [_spec("source"), spec])["copy"]
+    assert out["n_display"].to_list() == [">=22", COMPLEMENTARY_DISPLAY]
+    assert out["rate_display"].to_list() == [">=90%", COMPLEMENTARY_DISPLAY]
+
+
+def test_a_copy_shown_where_its_source_is_hidden_stops_the_publish():
+    """The guard after each link: at state scale 81 equity_gaps rows were shown while their
+    perkins_indicators row was withheld (the flags went by rowid, which a checkpoint
+    renumbers). Such a table is refused, not published."""
+    con = duckdb.connect()
+    con.execute("create table source as select * from (values ('a', null), ('b', 40)) v(entity, n)")
+    con.execute("create table copy as select * from (values ('a', 12), ('b', 40)) v(entity, n)")
+    link = HiddenWith("source", ("entity",), {}, "n", ("n",))
+    with pytest.raises(LinkError, match="1 row"):
+        check_copies_hidden(con, _spec("copy", [link]), link)
+    con.execute("update copy set n = null where entity = 'a'")
+    check_copies_hidden(con, _spec("copy", [link]), link)
+
+
+def test_gap_is_hidden_where_the_all_students_rate_is_a_range():
+    """At state scale 10,776 equity_gaps rows showed the exact all-students rate and gap
+    where perkins_indicators publishes that rate as a range (a complement, perhaps the
+    state's headline): the gap gave the ranged rate, so its numerator, away."""
+    perkins = pl.DataFrame(
+        {
+            "entity": ["a", "b"],
+            "group_type": ["all", "all"],
+            "rate": [None, 0.5],
+            "rate_display": ["87.3% to 87.6%", "50.0%"],
+        }
+    )
+    gaps = pl.DataFrame(
+        {"entity": ["a", "b"], "all_students_rate": [0.8751, 0.5], "gap": [-0.05, 0.1]}
+    )
+    link = HiddenWith(
+        "perkins", ("entity",), {"group_type": "all"}, "rate", ("all_students_rate", "gap")
+    )
+    out = linked({"perkins": perkins, "gaps": gaps}, [_spec("perkins"), _spec("gaps", [link])])
+    assert out["gaps"]["all_students_rate"].to_list() == [None, 0.5]
+    assert out["gaps"]["gap"].to_list() == [None, 0.1]

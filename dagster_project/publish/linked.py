@@ -27,6 +27,8 @@ from dagster_project.publish.suppression import (
 )
 
 log = logging.getLogger(__name__)
+# A coded display (suppression.py's top and bottom coding): ">=22", "<=5%".
+_CODED = "^[<>]="
 
 
 class LinkError(PublishSpecError):
@@ -41,8 +43,9 @@ def linked_flag(
     linked value is hidden, or there is no linked row (unless ``unmatched: show``; with
     ``unmatched: omit`` such rows are deleted before the flag is read). With ``ranges``
     (the linked table has the column's display), the join's ``__ranged`` says whether the
-    hidden value is published as a range there, and ``__small`` its display where it is
-    withheld for its own small n (``suppressed (n<10)``)."""
+    hidden value is published as a range there, ``__small`` its display where it is
+    withheld for its own small n (``suppressed (n<10)``), and ``__coded`` whether it is
+    published coded (``>=22``, ``<=5%``)."""
     display = _quote(link.column + DISPLAY_SUFFIX)
     ranged = f"contains({display}, '{RANGE_SEPARATOR}')" if ranges else "false"
     # Why the linked value is withheld, where that is its own small n: a copy says the same.
@@ -51,6 +54,7 @@ def linked_flag(
         if ranges
         else "null"
     )
+    coded = f"regexp_matches({display}, '{_CODED}')" if ranges else "false"
     columns = link.join_columns()
     where = " and ".join(f"{_quote(c)} = ?" for c in link.where) or "true"
     select = ", ".join(f"{_quote(theirs)} as {_quote(ours)}" for theirs, ours in columns.items())
@@ -58,7 +62,8 @@ def linked_flag(
     on = " and ".join(f"{row}.{_quote(o)} = {alias}.{_quote(o)}" for o in columns.values())
     join = (
         f"left join (select {select}, {_quote(link.column)} is null as __hidden, "
-        f"coalesce({ranged}, false) as __ranged, {small} as __small "
+        f"coalesce({ranged}, false) as __ranged, {small} as __small, "
+        f"coalesce({coded}, false) as __coded "
         f"from {linked} where {where}) {alias} on {on}"
     )
     return join, f"coalesce({alias}.__hidden, {not link.show_unmatched})", list(link.where.values())
@@ -120,6 +125,28 @@ def hide_linked(con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec]) ->
                 raise LinkError(f"{spec.table}: hidden_with names unpublished {link.table}")
             _check_link_matches(con, link, spec.table)
             _hide_one(con, spec, link)
+            check_copies_hidden(con, spec, link)
+
+
+def check_copies_hidden(
+    con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWith
+) -> None:
+    """After a link to another table: no row shows a value its linked row hides. A guard,
+    not a rule: the flags must land on the rows they were computed for (they once went by
+    rowid, which a checkpoint renumbers, and withheld state-scale rows were shown)."""
+    if link.table == spec.table:
+        return  # its own updates change what it reads; checked by its tests
+    hide = [c for c in spec.with_dependents(link.hide) if c in _columns(con, spec.table)]
+    join, flag, params = linked_flag(link, _quote(link.table), "t", "l")
+    shown = " or ".join(f"t.{_quote(c)} is not null" for c in hide) or "false"
+    [(count,)] = con.execute(
+        f"select count(*) from {_quote(spec.table)} t {join} where {flag} and ({shown})", params
+    ).fetchall()
+    if count:
+        raise LinkError(
+            f"{spec.table}: {count} row(s) show {hide} although their {link.table} row hides "
+            f"{link.column}; the snapshot is not published"
+        )
 
 
 def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWith) -> None:
@@ -134,22 +161,31 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
     # update below must not change which rows it applies to. Where the linked value is
     # published as a range (a complement, rule 4 of suppression.py), this row's values
     # become ranges too instead of being withheld: no more than the linked table shows.
+    # Rows are named by their primary key, not rowid: a checkpoint after the delete above
+    # or the update below renumbers rowids, and the flags would land on other rows.
+    keys = ", ".join(f"t.{_quote(c)} as __k{i}" for i, c in enumerate(spec.primary_key))
     con.execute(
-        f"create or replace temp table __flagged as select t.rowid as __rid, "
-        f"coalesce(l.__ranged, false) as __ranged, l.__small from {table} t {join} "
-        f"where {flag}",
+        f"create or replace temp table __flagged as select {keys}, "
+        f"coalesce(l.__ranged, false) as __ranged, l.__small, "
+        f"coalesce(l.__coded, false) as __coded from {table} t {join} where {flag}",
         params,
+    )
+    flagged_row = " and ".join(
+        f"{table}.{_quote(c)} is not distinct from f.__k{i}" for i, c in enumerate(spec.primary_key)
     )
     hide = spec.with_dependents(link.hide)
     columns = _columns(con, spec.table)
-    _range_flagged(con, spec, hide, columns)
+    _range_flagged(con, spec, hide, columns, flagged_row)
     shown_as = [c for c in hide if c in spec.counts or c in {r.column for r in spec.rates}]
     displays = [d for c in shown_as if (d := c + DISPLAY_SUFFIX) in columns]
-    # A display already saying why it is withheld stays; a shown, coded or ranged value
-    # there would still tell the hidden base. A copy of a value withheld for its own small
-    # n says so, as its source does; else it is withheld as a complement.
+    # A display already saying why it is withheld stays; a shown or ranged value there
+    # would still tell the hidden base. A coded copy of a value its source publishes coded
+    # stays coded: the same rule on the same counts, no more than the source shows. A copy
+    # of a value withheld for its own small n says so, as its source does; else it is
+    # withheld as a complement.
     assignments = [f"{_quote(c)} = null" for c in hide] + [
         f"{_quote(d)} = case when coalesce(starts_with({_quote(d)}, ?), false) "
+        f"or (f.__coded and coalesce(regexp_matches({_quote(d)}, '{_CODED}'), false)) "
         f"then {_quote(d)} else coalesce(f.__small, ?) end"
         for d in displays
     ]
@@ -161,7 +197,7 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
         values.append(RowSuppression.COMPLEMENTARY.name)
     con.execute(
         f"update {table} set {', '.join(assignments)} from __flagged f "
-        f"where {table}.rowid = f.__rid and not f.__ranged",
+        f"where {flagged_row} and not f.__ranged",
         values,
     )
     con.execute("drop table __flagged")
@@ -172,7 +208,11 @@ _EXACT_RATE = r"^[0-9.]+%$"
 
 
 def _range_flagged(
-    con: duckdb.DuckDBPyConnection, spec: PublishSpec, hide: list[str], columns: list[str]
+    con: duckdb.DuckDBPyConnection,
+    spec: PublishSpec,
+    hide: list[str],
+    columns: list[str],
+    flagged_row: str,
 ) -> None:
     """Rows of ``__flagged`` whose linked value is a range: each count of ``hide`` shown
     exactly becomes its grid range, each rate over a ranged count the range its counts'
@@ -181,7 +221,8 @@ def _range_flagged(
     width = SuppressionRules().range_width
     counts = [c for c in hide if c in spec.counts and c + DISPLAY_SUFFIX in columns]
     rates = [r for r in spec.rates if r.column in hide and r.column + DISPLAY_SUFFIX in columns]
-    if not counts and not rates:
+    nulls = [f"{_quote(c)} = null" for c in hide if c in columns]
+    if not nulls:
         return
 
     def exact(count: str) -> str:
@@ -225,10 +266,11 @@ def _range_flagged(
         )
         display = _quote(count + DISPLAY_SUFFIX)
         assignments.append(f"{display} = case when {exact(count)} then {text} else {display} end")
-    nulls = [f"{_quote(c)} = null" for c in hide if c in columns]
+    # Derived columns alone (a gap to a ranged all-students rate) are nulled too: the
+    # exact gap would give the ranged rate away.
     con.execute(
         f"update {_quote(spec.table)} set {', '.join(assignments + nulls)} "
-        "where rowid in (select __rid from __flagged where __ranged)"
+        f"from __flagged f where {flagged_row} and f.__ranged"
     )
 
 
