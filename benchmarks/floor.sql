@@ -39,10 +39,27 @@ create table program_quality_review as
 select * from read_csv('enrollment/program_quality_review/*.csv', header = true, types = {
     'district_code': 'VARCHAR', 'location_code': 'VARCHAR'});
 
+-- Two layouts land here: the contract's (credential_attainment__*.csv, with a verified flag)
+-- and PED's STARS template (*_CTE_INDUSTRY_CREDENTIAL_*.csv), whose credentials count when
+-- their code is on PED's list for the year (as stg_credential_attainment reads it).
 create table credential_attainment as
-select * from read_csv('credentials/credential_attainment/*.csv', header = true, types = {
-    'student_id': 'VARCHAR', 'district_code': 'VARCHAR', 'location_code': 'VARCHAR',
-    'cip_code': 'VARCHAR', 'earned_date': 'DATE', 'verified': 'VARCHAR'});
+select student_id, district_code, location_code, cip_code, earned_date, verified
+from read_csv('credentials/credential_attainment/credential_attainment__*.csv', header = true,
+    types = {'student_id': 'VARCHAR', 'district_code': 'VARCHAR', 'location_code': 'VARCHAR',
+    'cip_code': 'VARCHAR', 'earned_date': 'DATE', 'verified': 'VARCHAR'})
+union all
+select k."STUDENT ID", k."DISTRICT CODE", k."LOCATION CODE", k."CIP CODE",
+    k."CREDENTIAL EARNED DATE",
+    case when exists (
+        select 1 from read_csv('ped_credential_list.csv', header = true, all_varchar = true) l
+        where l.credential_code = k."INDUSTRY CREDENTIAL CODE"
+            and year(k."SCHOOL YEAR DATE") >= l.first_school_year::integer
+            and (l.last_school_year is null
+                or year(k."SCHOOL YEAR DATE") <= l.last_school_year::integer)
+    ) then 'Y' else 'N' end
+from read_csv('credentials/credential_attainment/*_CTE_INDUSTRY_CREDENTIAL_*.csv', header = true,
+    types = {'STUDENT ID': 'VARCHAR', 'DISTRICT CODE': 'VARCHAR', 'LOCATION CODE': 'VARCHAR',
+    'CIP CODE': 'VARCHAR', 'CREDENTIAL EARNED DATE': 'DATE', 'SCHOOL YEAR DATE': 'DATE'}) k;
 
 create table work_based_learning as
 select * from read_csv('credentials/work_based_learning/*.csv', header = true, types = {
