@@ -192,6 +192,13 @@ class _Links:
         entries = self.by_row[self.row_start[row] : self.row_start[row + 1]]
         return self.equations.group[entries]
 
+    def groups_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The groups of all of ``rows``, with repeats: groups_of for many rows at once."""
+        starts, ends = self.row_start[rows], self.row_start[rows + 1]
+        lengths = ends - starts
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        return self.equations.group[self.by_row[offsets + np.arange(int(lengths.sum()))]]
+
     def rows(self, group: int) -> np.ndarray:
         return self.group_rows[group]
 
@@ -583,24 +590,21 @@ class _Table:
         """
         links = self.links[count]
         usable = links.equations.usable
-        seen_groups: set[int] = set()
-        seen_cells = {u}
-        frontier = [u]
-        while frontier:
-            ring = {
-                int(g)
-                for cell in frontier
-                for g in links.groups_of(cell)
-                if usable[g] and int(g) not in seen_groups
-            }
-            choice = self._complement_for(count, sorted(ring), hidden)
+        seen_groups = np.empty(0, dtype=np.int64)
+        seen_cells = np.array([u], dtype=np.int64)
+        frontier = seen_cells
+        while len(frontier):
+            ring = np.unique(links.groups_of_rows(frontier))
+            ring = ring[usable[ring]]
+            ring = ring[~np.isin(ring, seen_groups, assume_unique=True)]
+            choice = self._complement_for(count, ring.tolist(), hidden)
             if choice is not None:
                 return choice
-            seen_groups |= ring
-            frontier = [
-                r for g in sorted(ring) for r in links.rows(g).tolist() if r not in seen_cells
-            ]
-            seen_cells.update(frontier)
+            seen_groups = np.union1d(seen_groups, ring)
+            members = [links.rows(g) for g in ring.tolist()]
+            frontier = np.unique(np.concatenate(members)) if members else seen_cells[:0]
+            frontier = frontier[~np.isin(frontier, seen_cells, assume_unique=True)]
+            seen_cells = np.union1d(seen_cells, frontier)
         return None
 
     def _complement_for(
