@@ -187,7 +187,12 @@ def write_nsc_return(landing: Path) -> tuple[list[tuple], str, str]:
     certificate it led to, a degree row). Returns the contract rows expected and X's and Y's IDs."""
     folder = landing_path(landing, get_extract("postsecondary_enrollment"))
     [shaped] = folder.glob("postsecondary_enrollment__state__2024__*.csv")
-    enrolled = pl.concat([pl.read_csv(p, infer_schema=False) for p in folder.glob("*.csv")])
+    enrolled = {  # in any file, pre-shaped or the 2025 return the generator writes
+        sid
+        for path in folder.glob("*.csv")
+        for column in ("student_id", "Requester Return Field")
+        for sid in pl.read_csv(path, infer_schema=False).get_column(column, default=[])
+    }
     rows = pl.read_csv(shaped, infer_schema=False).filter(
         pl.col("institution_type") != "APPRENTICESHIP"
     )
@@ -196,7 +201,7 @@ def write_nsc_return(landing: Path) -> tuple[list[tuple], str, str]:
         [pl.read_csv(p, infer_schema=False) for p in folder.glob("*__2024__*.csv")]
     )
     graduates = sorted(set(students.filter(pl.col("exit_code") == "GRADUATED")["student_id"]))
-    x, y = [g for g in graduates if g not in set(enrolled["student_id"])][:2]
+    x, y = [g for g in graduates if g not in enrolled][:2]
     lines = [NSC_HEADER]
     for r in rows.iter_rows(named=True):
         state = "NM" if r["in_state"] == "Y" else "AZ"
