@@ -11,12 +11,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from dagster_project.contracts import get_extract
 from dagster_project.ingest.audit import reconcile
-from dagster_project.ingest.landing import file_name, landing_path
+from dagster_project.ingest.landing import file_name, landing_path, parse_file_name
 from dagster_project.ingest.loader import FileOutcome, Loader
+from dagster_project.ingest.reader import read_landed_file
 from dagster_project.ingest.reasons import RowReason, Status
 from dagster_project.warehouse import ensure_schema
 
@@ -183,3 +185,12 @@ def test_no_name_is_kept_logged_or_in_a_reason(tmp_path, caplog):
     text = _every_text(con) + caplog.text
     assert "2024099" in text  # the bad date is shown to the sender; a name never is
     assert not [n for n in NAMES if n in text.upper()]
+
+
+def test_a_return_saved_as_parquet_skips_the_same_rows(tmp_path):
+    csv_path = _land(tmp_path, (NSC_HEADER, *NSC_ROWS))
+    path = csv_path.with_name(csv_path.name.replace(".csv", ".parquet"))
+    pl.read_csv(csv_path, infer_schema=False).write_parquet(path)
+    parsed = read_landed_file(parse_file_name(path))
+    assert parsed.frame.height == 6
+    assert sum(n.startswith("skipped") for n in parsed.notes) == 2

@@ -2,13 +2,13 @@
 
 The contract (contracts.py) names each extract's canonical columns. Some senders publish
 their own layout of the same facts: Projections Central's download and REST rows, BLS
-Employment Projections' education assignments table. A ``Layout`` says which of the
-publisher's header names fill which contract column, which values mean "no value", and
-how a value becomes the contract's (a YYYYMMDD date, a code), and which of its rows are no
-record of the extract at all (a student the Clearinghouse did not find). The reader picks the layout
-by the header (``find_layout``) and hands the rest of the load (casts, leading zeros,
-structural rules, the quality gate, the manifest) a frame in the contract's columns, as if
-the file had been pre-shaped: there is one loader, and a layout is data.
+Employment Projections' education assignments table, the Clearinghouse's StudentTracker
+return. A ``Layout`` says which of the publisher's header names fill which contract column,
+which values mean "no value", how a value becomes the contract's (a YYYYMMDD date, a code),
+and which rows hold no record at all (a student the Clearinghouse did not find). The reader
+picks the layout by the header (``find_layout``) and hands the rest of the load (casts,
+leading zeros, structural rules, the quality gate, the manifest) a frame in the contract's
+columns, as if the file had been pre-shaped: there is one loader, and a layout is data.
 
 Header names are compared as ``header_name`` writes them: lower case, single spaces, no
 footnote marks (``(1)``, ``[2]``, ``*``) and no leading release year (BLS heads a column

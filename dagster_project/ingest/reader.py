@@ -433,6 +433,7 @@ def _used_names(landed: LandedFile, header: list[str], layout: Layout | None) ->
     if layout is None:
         return set(landed.extract.column_names) & set(header)
     wanted = {n for names in layout.columns.values() for n in names}
+    wanted |= {rule.column for rule in layout.not_records}
     return {h for h in header if header_name(h) in wanted}
 
 
