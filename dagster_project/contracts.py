@@ -371,7 +371,13 @@ EXTRACTS: tuple[Extract, ...] = (
         ),
         key=("student_id", "term_start", "institution_id"),
         state_level=True,
-        description="Postsecondary enrollments of former students.",
+        # The Clearinghouse's return (as "state") reports colleges, not apprenticeships: those
+        # come in a file of their own kind, so neither replaces the other.
+        release_kinds=("state", "apprenticeship"),
+        description=(
+            "Postsecondary enrollments of former students; also the National Student "
+            "Clearinghouse StudentTracker detail return as NSC writes it."
+        ),
     ),
     Extract(
         "military_enlistment",

@@ -14,10 +14,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_PSEUDONYM_KEY = "nm-cte-development-key-not-for-production"
+
+
+@functools.cache
+def dbt_var(name: str) -> str:
+    """A variable of dbt/dbt_project.yml the load must agree with the marts on (the state's
+    labor-market area code, its postal code)."""
+    project = yaml.safe_load((REPO_ROOT / "dbt" / "dbt_project.yml").read_text())
+    return str(project["vars"][name])
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,23 @@ def _landed_rows(path: Path) -> int:
     if landed.suffix == ".parquet":
         return pl.read_parquet(path).height
     text = path.read_bytes().decode("utf-8", errors="replace")
-    return sum(1 for line in text.splitlines()[1:] if line.strip())
+    rows = sum(1 for line in text.splitlines()[1:] if line.strip())
+    return rows - _no_records(path)
+
+
+def _no_records(path: Path) -> int:
+    """Rows a publisher's layout declares no record (the Clearinghouse's not-found and
+    degree rows): counted in the manifest's notes, not in rows_read."""
+    frame = pl.read_csv(path, infer_schema=False)
+    layout = find_layout(parse_file_name(path).extract, [c.lower() for c in frame.columns])
+    if layout is None or not layout.not_records:
+        return 0
+    by_name = {header_name(c): c for c in frame.columns}
+    none = pl.any_horizontal(
+        pl.col(by_name[r.column]).str.strip_chars().str.to_uppercase().is_in(r.values)
+        for r in layout.not_records
+    )
+    return frame.filter(none).height
 
 
 def test_every_row_of_every_file_is_loaded_or_quarantined(tiny_home):
@@ -126,10 +142,13 @@ def _personal_values(landing: Path) -> tuple[set[str], set[str], set[str]]:
                 continue
             frame = pl.read_csv(path, infer_schema=False)
             layout = find_layout(extract, [c.lower() for c in frame.columns])
-            if layout is not None:  # a publisher's layout: its own name for the ID
-                names_for_id = layout.columns["student_id"]
+            if layout is not None:  # a publisher's layout: its own names for the ID and names
+                by_name = {header_name(c): c for c in frame.columns}
+                [id_column, *_] = [by_name[n] for n in layout.columns["student_id"] if n in by_name]
+                names_as = {"first name": "first_name", "last name": "last_name"}
                 frame = frame.rename(
-                    {c: "student_id" for c in frame.columns if header_name(c) in names_for_id}
+                    {id_column: "student_id"}
+                    | {by_name[n]: c for n, c in names_as.items() if n in by_name}
                 )
             ids |= set(frame["student_id"].drop_nulls().to_list())
             if "last_name" in frame.columns:

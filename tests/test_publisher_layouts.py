@@ -5,6 +5,8 @@ same manifest, quarantine and quality gate as every extract, and checked in a ma
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 from datetime import datetime
@@ -14,12 +16,14 @@ import duckdb
 import polars as pl
 import pytest
 import xlsxwriter
+from test_nsc_returns import NSC_HEADER
 
 from dagster_project.contracts import EXTRACTS, get_extract
 from dagster_project.ingest.landing import file_name, landing_path, list_landed, parse_file_name
 from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reader import FileRejected, read_landed_file
 from dagster_project.ingest.reasons import FileReason, Status
+from dagster_project.ingest.rows import Pseudonymizer
 from dagster_project.sample_data import generate
 from dagster_project.settings import REPO_ROOT
 from dagster_project.warehouse import ensure_schema
@@ -155,6 +159,67 @@ def write_stars_template(landing: Path) -> None:
     (folder / STARS_NAME).write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
 
 
+NSC_TYPES = {"2YR": "2", "4YR": "4", "TECH": "L"}
+CNM = ("004742-00", "CENTRAL NEW MEXICO COMMUNITY COLLEGE", "NM", "2", "Public")
+
+
+def _nsc_line(sid: str, college: tuple | None = None, begin: str = "", degree: str = "") -> str:
+    """One row of a StudentTracker detail return (names are the sender's, never loaded)."""
+    row = dict.fromkeys(NSC_HEADER.split(","), "")
+    row |= {"First Name": "JOSÉ", "Last Name": "NÚÑEZ, DE LA O", "Requester Return Field": sid}
+    row |= {"Your Unique Identifier": f"R{sid}", "Search Date": "20240601"}
+    row["Record Found Y/N"] = "Y" if college else "N"
+    if college:
+        keys = ("College Code/Branch", "College Name", "College State", "2-year / 4-year")
+        row |= dict(zip((*keys, "Public / Private"), college, strict=True))
+        row |= {"Enrollment Begin": begin, "Graduated?": "Y" if degree else "N"}
+        row |= {"Graduation Date": degree, "Degree Title": "CERTIFICATE" if degree else ""}
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(row.values())
+    return out.getvalue()
+
+
+def write_nsc_return(landing: Path) -> tuple[list[tuple], str, str]:
+    """The 2024 postsecondary file as the Clearinghouse returns it, under the same name: a
+    row per college enrollment (apprenticeships are not the Clearinghouse's), a not-found
+    row for each other 2024 graduate. Two graduates with no enrollment at all get one: X a
+    fall term in the placement quarter, Y a dual-credit term before exit only (and the
+    certificate it led to, a degree row). Returns the contract rows expected and X's and Y's IDs."""
+    folder = landing_path(landing, get_extract("postsecondary_enrollment"))
+    [shaped] = folder.glob("postsecondary_enrollment__state__2024__*.csv")
+    enrolled = {  # in any file, pre-shaped or the 2025 return the generator writes
+        sid
+        for path in folder.glob("*.csv")
+        for column in ("student_id", "Requester Return Field")
+        for sid in pl.read_csv(path, infer_schema=False).get_column(column, default=[])
+    }
+    rows = pl.read_csv(shaped, infer_schema=False).filter(
+        pl.col("institution_type") != "APPRENTICESHIP"
+    )
+    folder = landing_path(landing, get_extract("student_enrollment"))
+    students = pl.concat(
+        [pl.read_csv(p, infer_schema=False) for p in folder.glob("*__2024__*.csv")]
+    )
+    graduates = sorted(set(students.filter(pl.col("exit_code") == "GRADUATED")["student_id"]))
+    x, y = [g for g in graduates if g not in enrolled][:2]
+    lines = [NSC_HEADER]
+    for r in rows.iter_rows(named=True):
+        state = "NM" if r["in_state"] == "Y" else "AZ"
+        college = (r["institution_id"], "A COLLEGE", state, NSC_TYPES[r["institution_type"]])
+        begin = r["term_start"].replace("-", "")
+        lines.append(_nsc_line(r["student_id"], (*college, "Public"), begin))
+    lines += [_nsc_line(x, CNM, "20240826"), _nsc_line(y, CNM, "20240108")]
+    lines.append(_nsc_line(y, CNM, degree="20240510"))
+    lines += [_nsc_line(g) for g in graduates if g not in set(rows["student_id"]) | {x, y}]
+    shaped.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    expected = [tuple(r) for r in rows.rows()]
+    expected += [
+        (x, "2024-08-26", "004742-00", "2YR", "Y"),
+        (y, "2024-01-08", "004742-00", "2YR", "Y"),
+    ]
+    return expected, x, y
+
+
 @pytest.fixture(scope="module")
 def landed(tmp_path_factory) -> tuple[Path, dict]:
     """Two tiny years; the 2025 projections and education table replaced by ours."""
@@ -201,13 +266,19 @@ def landed(tmp_path_factory) -> tuple[Path, dict]:
         education,
     )
     write_stars_template(landing)
+    nsc = write_nsc_return(landing)
     with duckdb.connect(str(root / "cte.duckdb")) as con:
         ensure_schema(con)
         files = [p for e in EXTRACTS for p in list_landed(landing, e)]
         outcomes = Loader(con, landing, KEY).load(files)
     mine = {o.extract: o for o in outcomes if o.file_name.endswith("T090000.xlsx")}
     mine |= {o.extract: o for o in outcomes if o.file_name == STARS_NAME}
-    return root, mine
+    mine |= {
+        o.extract: o
+        for o in outcomes
+        if o.file_name.startswith("postsecondary_enrollment__state__2024__")
+    }
+    return root, mine | {"nsc": nsc}
 
 
 def _dbt(root: Path, *args: str) -> None:
@@ -224,7 +295,14 @@ def _dbt(root: Path, *args: str) -> None:
 def marts(landed) -> duckdb.DuckDBPyConnection:
     root, _ = landed
     _dbt(root, "seed")
-    _dbt(root, "run", "--select", "+labor_market_alignment", "+credential_attainment")
+    _dbt(
+        root,
+        "run",
+        "--select",
+        "+labor_market_alignment",
+        "+credential_attainment",
+        "+int_exit_cohorts",
+    )
     con = duckdb.connect(str(root / "cte.duckdb"), read_only=True)
     yield con
     con.close()
@@ -382,3 +460,46 @@ def test_credentials_count_when_their_code_is_on_peds_list_for_the_year(marts):
         "and level = 'state' and career_cluster = 'ALL' and credential_tier = 'ALL'"
     ).fetchall()
     assert earned == 12  # the 12 reported codes on the list; PEST left the list after 2023
+
+
+# -- the Clearinghouse's StudentTracker detail return --------------------------------------
+
+
+def test_the_nsc_return_loads_into_the_raw_rows_a_pre_shaped_file_gives(landed):
+    root, outcomes = landed
+    nsc = outcomes["postsecondary_enrollment"]
+    expected, _, _ = outcomes["nsc"]
+    assert nsc.status is Status.LOADED, nsc.error_message
+    assert nsc.rows_quarantined == 0 and nsc.rows_loaded == nsc.rows_read == len(expected)
+    assert any("did not find (Record Found N)" in n for n in nsc.notes)
+    assert any(n.startswith("skipped") and "degree row(s)" in n for n in nsc.notes)
+    pseudonym = Pseudonymizer(KEY)
+    ids = pl.Series([r[0] for r in expected])
+    pseudonyms = dict(zip(ids, pseudonym(ids), strict=True))
+    with duckdb.connect(str(root / "cte.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "select student_id, term_start::varchar, institution_id, institution_type, "
+            "in_state from raw.postsecondary_enrollment where _manifest_id = ? order by all",
+            [nsc.manifest_id],
+        ).fetchall()
+        manifest = str(con.execute("from raw.load_manifest").fetchall())
+    assert rows == sorted((pseudonyms[r[0]], *r[1:]) for r in expected)
+    assert "NÚÑEZ" not in manifest and "JOSÉ" not in manifest
+
+
+def test_3s1_takes_postsecondary_placement_from_the_nsc_return(marts, landed):
+    """X's fall term (in Q, the 2nd quarter after a May exit) places X in postsecondary;
+    Y's dual-credit term before exit places no one."""
+    _, outcomes = landed
+    _, x, y = outcomes["nsc"]
+    ids = pl.Series([x, y])
+    key_x, key_y = Pseudonymizer(KEY)(ids).to_list()
+    placed = dict(
+        marts.execute(
+            "select student_key, placement_type from intermediate.int_exit_cohorts "
+            "where school_year = 2024 and student_key in (?, ?)",
+            [key_x, key_y],
+        ).fetchall()
+    )
+    assert placed[key_x] == "POSTSECONDARY"
+    assert placed[key_y] != "POSTSECONDARY"

@@ -16,7 +16,11 @@ import pytest
 
 from dagster_project.contracts import EXTRACTS, get_extract
 from dagster_project.ingest.landing import list_landed, parse_file_name
-from dagster_project.ingest.layouts import STARS_INDUSTRY_CREDENTIAL, find_layout
+from dagster_project.ingest.layouts import (
+    NSC_STUDENTTRACKER,
+    STARS_INDUSTRY_CREDENTIAL,
+    find_layout,
+)
 from dagster_project.ingest.reasons import FileReason, RowReason, Status
 from dagster_project.sample_data import generate, truth_path, write_defects
 from dagster_project.sample_data.__main__ import main
@@ -29,6 +33,7 @@ from dagster_project.sample_data.finance import INFLATION, PRICE_BASE_YEAR
 from dagster_project.sample_data.generator import LAST_STARS_YEAR
 from dagster_project.sample_data.labor_market import BLS_COLUMNS
 from dagster_project.sample_data.reference import SEEDS_DIR, load_reference
+from dagster_project.sample_data.studenttracker import DETAIL_COLUMNS
 
 SEED, YEARS, LAST = 7, 3, 2025
 FIRST = LAST - YEARS + 1
@@ -54,7 +59,9 @@ def read(landing: Path, extract: str) -> pl.DataFrame:
     files = [
         p
         for p in list_landed(landing, get_extract(extract))
-        if p.suffix == ".csv" and p.name.startswith(f"{extract}__")
+        if p.suffix == ".csv"
+        and p.name.startswith(f"{extract}__")
+        and pl.read_csv(p, n_rows=0).columns == get_extract(extract).column_names
     ]
     return pl.concat([pl.read_csv(p, infer_schema=False) for p in files], how="vertical")
 
@@ -137,6 +144,12 @@ def test_every_extract_lands_with_contract_names_and_columns(sample: Path, extra
             if "_CTE_INDUSTRY_CREDENTIAL_" in path.name:  # PED's STARS template
                 assert landed.year <= LAST_STARS_YEAR and len(header) == 8
                 assert find_layout(spec, header) is STARS_INDUSTRY_CREDENTIAL
+            elif extract == "postsecondary_enrollment" and (landed.district, landed.year) == (
+                "state",
+                LAST,
+            ):  # the Clearinghouse's return
+                assert header == list(DETAIL_COLUMNS)
+                assert find_layout(spec, [h.lower() for h in header]) is NSC_STUDENTTRACKER
             else:
                 assert header == spec.column_names
     if not spec.state_level:
@@ -422,6 +435,30 @@ def test_grants_include_nextgen_and_perkins(sample: Path) -> None:
     grants = read(sample, "grant_awards")
     assert {"NEXTGEN_CTE", "PERKINS", "INNOVATION_ZONE"} <= set(grants["program"])
     assert grants["amount"].cast(float).gt(0).all()
+
+
+def test_the_latest_postsecondary_year_is_a_studenttracker_return(sample: Path) -> None:
+    """Enrollment, certificate and not-found rows of leavers, names on each, dates YYYYMMDD;
+    the apprenticeships the Clearinghouse does not report in a file of their own kind."""
+    spec = get_extract("postsecondary_enrollment")
+    latest = {
+        parse_file_name(p).district: p
+        for p in list_landed(sample, spec)
+        if parse_file_name(p).year == LAST
+    }
+    assert set(latest) == {"state", "apprenticeship"}
+    nsc = pl.read_csv(latest["state"], infer_schema=False)
+    leavers = read(sample, "student_enrollment").filter(pl.col("exit_code").is_in(TERMINAL))
+    assert set(nsc["Requester Return Field"]) <= set(leavers["student_id"])
+    kinds = {
+        (found, graduated)
+        for found, graduated, _ in nsc.group_by("Record Found Y/N", "Graduated?").len().rows()
+    }
+    assert kinds == {("Y", "N"), ("Y", "Y"), ("N", None)}
+    assert nsc["First Name"].null_count() == 0
+    assert nsc["Enrollment Begin"].drop_nulls().str.contains(r"^\d{8}$").all()
+    apprentices = pl.read_csv(latest["apprenticeship"], infer_schema=False)
+    assert set(apprentices["institution_type"]) == {"APPRENTICESHIP"}
 
 
 def test_after_exit_records_follow_leavers_and_favor_concentrators(sample: Path) -> None:

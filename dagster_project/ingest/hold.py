@@ -20,15 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 
 import duckdb
-import yaml
 
 from dagster_project.contracts import EXTRACTS_BY_NAME
 from dagster_project.ingest.codes import EXCEL_ADVICE, PaddedColumn
 from dagster_project.ingest.reasons import FileReason, HoldReason, Status
-from dagster_project.settings import REPO_ROOT, Settings
+from dagster_project.settings import Settings, dbt_var
 
 # Labor-market extracts with an area column; the marts read the state's area only.
 AREA_EXTRACTS = ("oews_wages", "occupational_projections")
@@ -135,11 +133,9 @@ def _volume_hold(
     )
 
 
-@cache
 def state_area_code() -> str:
     """The dbt variable the marts select the state's labor-market rows by: one value."""
-    project = yaml.safe_load((REPO_ROOT / "dbt" / "dbt_project.yml").read_text())
-    return str(project["vars"]["state_area_code"])
+    return dbt_var("state_area_code")
 
 
 def _areas_elsewhere(

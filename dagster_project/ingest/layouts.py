@@ -2,12 +2,13 @@
 
 The contract (contracts.py) names each extract's canonical columns. Some senders publish
 their own layout of the same facts: Projections Central's download and REST rows, BLS
-Employment Projections' education assignments table. A ``Layout`` says which of the
-publisher's header names fill which contract column, which values mean "no value", and
-how a value becomes the contract's (a YYYYMMDD date, a code). The reader picks the layout
-by the header (``find_layout``) and hands the rest of the load (casts, leading zeros,
-structural rules, the quality gate, the manifest) a frame in the contract's columns, as if
-the file had been pre-shaped: there is one loader, and a layout is data.
+Employment Projections' education assignments table, the Clearinghouse's StudentTracker
+return. A ``Layout`` says which of the publisher's header names fill which contract column,
+which values mean "no value", how a value becomes the contract's (a YYYYMMDD date, a code),
+and which rows hold no record at all (a student the Clearinghouse did not find). The reader
+picks the layout by the header (``find_layout``) and hands the rest of the load (casts,
+leading zeros, structural rules, the quality gate, the manifest) a frame in the contract's
+columns, as if the file had been pre-shaped: there is one loader, and a layout is data.
 
 Header names are compared as ``header_name`` writes them: lower case, single spaces, no
 footnote marks (``(1)``, ``[2]``, ``*``) and no leading release year (BLS heads a column
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from dagster_project.contracts import EXTRACTS_BY_NAME, Extract
+from dagster_project.settings import dbt_var
 
 _FOOTNOTE = re.compile(r"(\s*(\(\d{1,2}\)|\[\d{1,2}\]|\*+|[\u00b9\u00b2\u00b3\u2070-\u2079]+))+$")
 _LEADING_YEAR = re.compile(r"^(19|20)\d{2}\s+")
@@ -30,6 +32,9 @@ _LEADING_YEAR = re.compile(r"^(19|20)\d{2}\s+")
 # first of that month: unambiguous in a workbook, where the whole date is kept.
 _SOC_AS_DATE = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])-01( 00:00:00(\.0+)?)?$")
 SOC_COLUMNS = ("soc_code", "occ_code")
+# Set by ``Layout.select`` on a row that is no record of the extract: what the row is, as the
+# manifest note counts it (the reader leaves such rows out; decision 0021).
+NOT_RECORD = "_not_record"
 
 
 def header_name(text: str | None) -> str:
@@ -37,6 +42,16 @@ def header_name(text: str | None) -> str:
     name = " ".join(str(text or "").replace("\n", " ").split()).lower()
     name = _FOOTNOTE.sub("", name).strip()
     return _LEADING_YEAR.sub("", name)
+
+
+@dataclass(frozen=True)
+class NotARecord:
+    """Rows of a layout that hold no record of the extract, known by one column's value:
+    read and counted in the manifest's notes, not loaded and not set aside as faults."""
+
+    column: str  # the publisher's header name (header_name form)
+    values: tuple[str, ...]  # upper case, compared after stripping blanks
+    what: str  # as the manifest note names them: "skipped 3 {what}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,8 @@ class Layout:
     nulls: tuple[str, ...] = ()
     # contract column -> how a text value becomes the contract's text value
     values: Mapping[str, Callable[[pl.Expr], pl.Expr]] = field(default_factory=dict)
+    # rows that are no record of the extract (the first rule that applies names the row)
+    not_records: tuple[NotARecord, ...] = ()
 
     @property
     def spec(self) -> Extract:
@@ -68,7 +85,8 @@ class Layout:
 
     def select(self, frame: pl.DataFrame, header: list[str]) -> pl.DataFrame:
         """``frame`` (text, one column per header position) in the contract's columns;
-        a contract column the layout does not carry is null."""
+        a contract column the layout does not carry is null. With ``not_records``, a
+        ``NOT_RECORD`` column says which rows are none (null for a record)."""
         positions: dict[str, int] = {}
         for i, name in enumerate(header):
             positions.setdefault(name, i)
@@ -83,6 +101,17 @@ class Layout:
             if column in self.values:
                 value = self.values[column](value)
             out.append(value.alias(column))
+        rules = [r for r in self.not_records if r.column in positions]
+        if rules:
+            what = pl.lit(None, pl.String)
+            for rule in reversed(rules):
+                given = self._cleaned(pl.col(frame.columns[positions[rule.column]]))
+                what = (
+                    pl.when(given.str.to_uppercase().is_in(rule.values))
+                    .then(pl.lit(rule.what))
+                    .otherwise(what)
+                )
+            out.append(what.alias(NOT_RECORD))
         return frame.select(out)
 
     def _cleaned(self, value: pl.Expr) -> pl.Expr:
@@ -166,6 +195,38 @@ def _cip_from_number(value: pl.Expr) -> pl.Expr:
 def _iso_date(value: pl.Expr) -> pl.Expr:
     day = _date_text(value)
     return pl.when(day.is_null()).then(value).otherwise(day.dt.to_string("%Y-%m-%d"))
+
+
+def _from_yyyymmdd(value: pl.Expr) -> pl.Expr:
+    """A date as the Clearinghouse writes it (20240826) in the contract's form; text that
+    is no such date is kept, so the type rule sets the row aside and shows it."""
+    day = value.str.to_date("%Y%m%d", strict=False)
+    return (
+        pl.when(value.str.contains(r"^\d{8}$") & day.is_not_null())
+        .then(day.dt.to_string("%Y-%m-%d"))
+        .otherwise(value)
+    )
+
+
+# The Clearinghouse's 2-year / 4-year: L is a less-than-2-year institution (certificate
+# programs: the contract's TECH). Anything else is kept for the code rule to show.
+_NSC_INSTITUTION_TYPES = {"4": "4YR", "2": "2YR", "L": "TECH"}
+
+
+def _nsc_institution_type(value: pl.Expr) -> pl.Expr:
+    return value.str.to_uppercase().replace(_NSC_INSTITUTION_TYPES)
+
+
+def _in_state(value: pl.Expr) -> pl.Expr:
+    """College State (a postal code) as the contract's in_state: Y in the state's own."""
+    state = value.str.to_uppercase()
+    return (
+        pl.when(value.is_null())
+        .then(None)
+        .when(state == dbt_var("state_postal_code"))
+        .then(pl.lit("Y"))
+        .otherwise(pl.lit("N"))
+    )
 
 
 # -- the layouts ---------------------------------------------------------------------------
@@ -252,11 +313,47 @@ STARS_INDUSTRY_CREDENTIAL = Layout(
     },
 )
 
+# The National Student Clearinghouse's StudentTracker detail return: one row per enrollment
+# period a college reported, so many per student; a degree on a row of its own; a student not
+# found on one row with no college. Names are in the file and never read (only the columns
+# below are). The student ID travels as the requester return field (or, where a state put
+# it there, Your Unique Identifier) and is pseudonymized like every other.
+NSC_STUDENTTRACKER = Layout(
+    name="nsc_studenttracker",
+    extract="postsecondary_enrollment",
+    title="National Student Clearinghouse StudentTracker detail return",
+    columns={
+        "student_id": ("requester return field", "your unique identifier"),
+        "term_start": ("enrollment begin",),
+        "institution_id": ("college code/branch",),
+        "institution_type": ("2-year / 4-year",),
+        "in_state": ("college state",),
+    },
+    values={
+        "term_start": _from_yyyymmdd,
+        "institution_type": _nsc_institution_type,
+        "in_state": _in_state,
+    },
+    not_records=(
+        NotARecord(
+            "record found y/n",
+            ("N",),
+            "row(s) of students the Clearinghouse did not find (Record Found N): no enrollment",
+        ),
+        NotARecord(
+            "graduated?",
+            ("Y",),
+            "degree row(s) (Graduated? Y): a credential earned, not an enrollment period",
+        ),
+    ),
+)
+
 LAYOUTS: tuple[Layout, ...] = (
     PROJECTIONS_CENTRAL,
     PROJECTIONS_CENTRAL_REST,
     BLS_EDUCATION_ASSIGNMENTS,
     STARS_INDUSTRY_CREDENTIAL,
+    NSC_STUDENTTRACKER,
 )
 
 

@@ -12,13 +12,14 @@ import gzip
 import io
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from dagster_project.ingest.landing import LandedFile
 from dagster_project.ingest.layouts import (
+    NOT_RECORD,
     Layout,
     closest_layout,
     find_layout,
@@ -95,7 +96,23 @@ def _read_csv(landed: LandedFile, limits: GzipLimits) -> ParsedFile:
         notes.append("ignored the empty field(s) after the last column on every row")
     odd = [i for i, n in enumerate(considered) if n != row_width]
     ragged = {table.lines[i]: counts[i] for i in odd}
+    # A ragged or cut row's values are in the wrong columns: it is set aside as such, never
+    # taken for a row that holds no record.
+    frame = _records_only(frame, notes, {*ragged, *truncated})
     return ParsedFile(frame, encoding, notes, truncated, ragged, width)
+
+
+def _records_only(
+    frame: pl.DataFrame, notes: list[str], kept: Collection[int] = ()
+) -> pl.DataFrame:
+    """The frame without the rows its layout says hold no record (a student the
+    Clearinghouse did not find), each kind counted in a note: read, not loaded, not faults."""
+    if NOT_RECORD not in frame.columns:
+        return frame
+    none = pl.col(NOT_RECORD).is_not_null() & ~pl.col(SOURCE_ROW).is_in(list(kept))
+    counts = frame.filter(none).group_by(NOT_RECORD, maintain_order=True).len()
+    notes += [f"skipped {n:,} {what}" for what, n in counts.iter_rows()]
+    return frame.filter(~none).drop(NOT_RECORD)
 
 
 def _row_width(table: _Table, counts: list[int], width: int) -> int:
@@ -407,7 +424,8 @@ def _read_tabular(
     if frame.height == 0:
         raise FileRejected(FileReason.EMPTY_FILE, "the file has no data rows")
     rows = pl.int_range(first_row, frame.height + first_row, eager=True).cast(pl.Int64)
-    return ParsedFile(frame.with_columns(rows.alias(SOURCE_ROW)), encoding, notes)
+    frame = _records_only(frame.with_columns(rows.alias(SOURCE_ROW)), notes)
+    return ParsedFile(frame, encoding, notes)
 
 
 def _used_names(landed: LandedFile, header: list[str], layout: Layout | None) -> set[str]:
@@ -415,6 +433,7 @@ def _used_names(landed: LandedFile, header: list[str], layout: Layout | None) ->
     if layout is None:
         return set(landed.extract.column_names) & set(header)
     wanted = {n for names in layout.columns.values() for n in names}
+    wanted |= {rule.column for rule in layout.not_records}
     return {h for h in header if header_name(h) in wanted}
 
 

@@ -15,7 +15,12 @@ import polars as pl
 
 from dagster_project.ingest.sample import register_sample_files
 from dagster_project.sample_data import effects, finance, labor_market, school_year
-from dagster_project.sample_data.cohorts import Catalog, Cohort, simulate_cohort
+from dagster_project.sample_data.cohorts import (
+    TRANSFERRED_OUT,
+    Catalog,
+    Cohort,
+    simulate_cohort,
+)
 from dagster_project.sample_data.directory import (
     CONCENTRATED_BY_GRADE_MEAN,
     SCALES,
@@ -24,6 +29,7 @@ from dagster_project.sample_data.directory import (
 )
 from dagster_project.sample_data.landing import Landing
 from dagster_project.sample_data.reference import Reference, load_reference
+from dagster_project.sample_data.studenttracker import detail_return
 
 FIRST_SUPPORTED_YEAR, LAST_SUPPORTED_YEAR = 2012, 2035  # the years performance_targets covers
 # Credentials came in PED's STARS template until Nova (Ed-Fi) took over in SY 2023-24.
@@ -84,11 +90,38 @@ def _append_after_exit(landing: Landing, c: Cohort) -> None:
                 "in_state": np.where(p["in_state"], "Y", "N"),
             }
         )
-        _append_by_calendar_year(landing, "postsecondary_enrollment", frame, "term_start")
+        last = landing.years[-1]
+        earlier = frame.filter(pl.col("term_start").dt.year() != last)
+        _append_by_calendar_year(landing, "postsecondary_enrollment", earlier, "term_start")
+        _append_studenttracker(landing, c, frame)
     if c.military and c.military["student"].size:
         m = c.military
         frame = pl.DataFrame({"student_id": ids.gather(m["student"]), "enlist_date": m["date"]})
         _append_by_calendar_year(landing, "military_enlistment", frame, "enlist_date")
+
+
+def _append_studenttracker(landing: Landing, c: Cohort, frame: pl.DataFrame) -> None:
+    """The latest year's postsecondary enrollments as the Clearinghouse returns them, with a
+    not-found row for each of the year's leavers enrolled in no written year; apprenticeships
+    (which it does not report) in their own file."""
+    year = landing.years[-1]
+    term_year = pl.col("term_start").dt.year()
+    latest = frame.filter(term_year == year)
+    people = pl.DataFrame(
+        {
+            "student_id": pl.Series(c.sid).cast(pl.String),
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "exit_date": c.exit_date,
+            "_left": (c.exit_year == year) & (c.exit_kind != TRANSFERRED_OUT),
+        }
+    )
+    apprentices = pl.col("institution_type") == "APPRENTICESHIP"
+    landing.append("postsecondary_enrollment", year, latest.filter(apprentices), "apprenticeship")
+    enrolled = frame.filter(term_year.is_in(list(landing.years)))["student_id"]
+    not_found = people.filter(pl.col("_left") & ~pl.col("student_id").is_in(enrolled.implode()))
+    colleges = latest.filter(~apprentices).join(people, on="student_id")
+    landing.append("postsecondary_enrollment", year, detail_return(colleges, not_found))
 
 
 def _append_by_calendar_year(landing: Landing, extract: str, frame: pl.DataFrame, col: str) -> None:

@@ -45,7 +45,7 @@ class Landing:
         self.years = years  # state-level files exist only for the written years
         self.files: Counter[str] = Counter()
         self.rows: Counter[str] = Counter()
-        self._streams: dict[tuple[str, int], IO[bytes]] = {}
+        self._streams: dict[tuple[str, int, str], IO[bytes]] = {}
         self.written: set[Path] = set()  # registered as the sample once closed
 
     def path(self, extract: str, district: str, year: int, ext: str = ".csv") -> Path:
@@ -110,13 +110,13 @@ class Landing:
         self.files[extract] += 1
         self.rows[extract] += rows
 
-    def append(self, extract: str, year: int, frame: pl.DataFrame) -> None:
+    def append(self, extract: str, year: int, frame: pl.DataFrame, kind: str = STATE) -> None:
         if not frame.height:
             return
-        stream = self._streams.get((extract, year))
+        stream = self._streams.get((extract, year, kind))
         if stream is None:
-            stream = self.path(extract, STATE, year).open("wb")
-            self._streams[(extract, year)] = stream
+            stream = self.path(extract, kind, year).open("wb")
+            self._streams[(extract, year, kind)] = stream
             self.files[extract] += 1
         frame.write_csv(stream, include_header=stream.tell() == 0)
         self.rows[extract] += frame.height

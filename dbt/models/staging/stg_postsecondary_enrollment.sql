@@ -1,5 +1,21 @@
+{#-
+    One row per enrollment (student, term start, institution) over the current files. A
+    Clearinghouse StudentTracker return holds each student's history, so a later year's
+    return repeats the terms an earlier one held: the newest data year's file gives the row
+    (decision 0021).
+-#}
 with source as (
     {{ loaded_rows('postsecondary_enrollment') }}
+),
+
+ranked as (
+    select
+        source.*,
+        row_number() over (
+            partition by student_id, term_start, institution_id
+            order by _file_year desc, _manifest_id desc
+        ) as file_rank
+    from source
 )
 
 select
@@ -11,4 +27,5 @@ select
     coalesce(in_state = 'Y', false) as is_in_state,
     cast(_file_year as {{ dbt.type_int() }}) as data_year,
     cast(_manifest_id as {{ dbt.type_int() }}) as manifest_id
-from source
+from ranked
+where file_rank = 1
