@@ -162,7 +162,6 @@ def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition):
             return dg.SkipReason(str(exc))  # names the route and status, no record's values
         request, cursor = change_request(context.cursor, year, newest)
         if request is None:
-            context.update_cursor(cursor)
             return dg.SkipReason(f"change version {newest} already pulled for {year}")
         known = set(context.instance.get_dynamic_partitions(school_years.name))
         return dg.SensorResult(

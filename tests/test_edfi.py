@@ -71,6 +71,7 @@ def demographics(student: str, district_id: int, sex: str = "Female", **kw) -> d
             {"studentCharacteristicDescriptor": f"{ED}StudentCharacteristicDescriptor#{c}"}
             for c in kw.get("characteristics", [])
         ],
+        "electronicMails": [{"electronicMailAddress": "zelda.quintana@example.org"}],
         "limitedEnglishProficiencyDescriptor": (
             f"{ED}LimitedEnglishProficiencyDescriptor#NotLimited"
         ),
@@ -210,8 +211,11 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
         [text_of(warehouse, t) for t in ("raw.load_manifest", "raw.quarantine", "raw.edfi_pulls")]
         + [caplog.text]
     )
-    for personal in (*NAMES, "900000001", "900000007", "2009-05-01"):
+    for personal in (*NAMES, "900000001", "900000007", "2009-05-01", "example.org"):
         assert personal not in said
+    # The mirror keeps the fields the mapping reads: IDs, as a landed file does; no e-mail.
+    mirror = Mirror.open(landing / "edfi", YEAR).path.read_text()
+    assert "900000001" in mirror and "example.org" not in mirror and NAMES[0] not in mirror
 
 
 def test_a_failure_half_way_leaves_everything_as_it_was_and_the_next_pull_completes(

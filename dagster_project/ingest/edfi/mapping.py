@@ -30,6 +30,33 @@ SSA = "studentSchoolAssociations"
 SEOA = "studentEducationOrganizationAssociations"
 RESOURCES = (SSA, SEOA)
 
+# The fields the mapping reads: the pull keeps no other (an SEOA also carries addresses,
+# telephones and e-mail addresses, which no extract needs).
+KEPT_FIELDS: dict[str, tuple[str, ...]] = {
+    SSA: (
+        "id",
+        "schoolReference",
+        "studentReference",
+        "entryDate",
+        "entryGradeLevelDescriptor",
+        "schoolYearTypeReference",
+        "classOfSchoolYearTypeReference",
+        "exitWithdrawDate",
+        "exitWithdrawTypeDescriptor",
+    ),
+    SEOA: (
+        "id",
+        "educationOrganizationReference",
+        "studentReference",
+        "sexDescriptor",
+        "hispanicLatinoEthnicity",
+        "races",
+        "studentCharacteristics",
+        "limitedEnglishProficiencyDescriptor",
+        "disabilities",
+    ),
+}
+
 # Nova's education organization ids (PED's publishing guides for SIS vendors): a school is
 # 35 + the three-digit district (LEA) number + the three-digit school number, 35001010;
 # a district is 35 + its number, 35001 (the district id is our reading; see decision 0022).
@@ -93,6 +120,11 @@ CHARACTERISTICS: dict[str, str] = {
     "single_parent": "Single Parent",
 }
 assert set(CHARACTERISTICS) | {"english_learner", "disability"} == set(FLAGS)
+
+
+def kept(resource: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with only the fields the mapping reads."""
+    return {f: record[f] for f in KEPT_FIELDS[resource] if f in record}
 
 
 def descriptor_code(uri: str | None) -> str | None:

@@ -1,8 +1,9 @@
 """One pull of a school year from Nova: change versions -> records -> the districts'
 submissions -> the loader, exactly as landed files (decision 0022).
 
-The pull keeps a mirror of the resources' records (the landing zone's hidden ``.state``
-folder: raw student IDs live there as in any landed file) and the change version it holds.
+The pull keeps a mirror of the resources' records, only the fields the mapping reads (in the
+landing zone's hidden ``edfi/.state`` folder: raw student IDs live there as in any landed
+file; no names, birth dates or addresses), and the change version it holds.
 The first pull reads everything up to the newest change version; each later one reads only
 the records changed since, and the deletes, and applies them to the mirror. From the
 mirror it derives each district's whole ``student_enrollment`` submission, and lands and
@@ -34,6 +35,7 @@ from dagster_project.ingest.edfi.mapping import (
     EXTRACT,
     RESOURCES,
     Placement,
+    kept,
     place_enrollments,
     submission_csv,
 )
@@ -107,7 +109,7 @@ def _fetch(client: EdFiClient, mirror: Mirror, window: ChangeWindow, result: Pul
     for resource in RESOURCES:
         records = {} if full else mirror.records.setdefault(resource, {})
         for record in client.records(resource, window):
-            records[str(record["id"])] = record
+            records[str(record["id"])] = kept(resource, record)
             result.read[resource] += 1
         if not full:
             for gone in client.deletes(resource, window):
