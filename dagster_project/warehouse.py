@@ -55,7 +55,8 @@ alter table raw.load_manifest add column if not exists source_resources varchar;
 alter table raw.load_manifest add column if not exists change_version_min bigint;
 alter table raw.load_manifest add column if not exists change_version_max bigint;
 -- One row per Ed-Fi pull: records read and deleted per resource, and what became of the
--- associations (placed in a district's submission, of another year, or unplaced: reasons).
+-- associations (placed in a district's submission, of another year, an earlier entry of a
+-- student at the school, or unplaced: reasons).
 create sequence if not exists raw.edfi_pull_id_seq start 1;
 create table if not exists raw.edfi_pulls (
     pull_id            bigint primary key default nextval('raw.edfi_pull_id_seq'),
@@ -67,6 +68,7 @@ create table if not exists raw.edfi_pulls (
     associations       bigint not null,
     placed             bigint not null,
     other_years        bigint not null,
+    earlier_entries    bigint not null,
     unplaced           bigint not null,
     unplaced_reasons   varchar,
     manifest_ids       bigint[] not null,

@@ -274,8 +274,15 @@ def test_the_mapping_declares_descriptors_and_nova_ids():
     # No demographics record: the columns are missing and the not-null rules say so.
     assert enrollment_row(ssa, "001", "010", YEAR, None)["sex"] is None
     other_year = dict(ssa, schoolYearTypeReference={"schoolYear": YEAR - 1})
-    placement = place_enrollments({SSA: {"a": ssa, "b": other_year}}, YEAR)
-    assert placement.placed == 1 and placement.other_years == 1
+    left = dict(ssa, exitWithdrawDate="2024-12-20")
+    left["exitWithdrawTypeDescriptor"] = f"{ED}ExitWithdrawTypeDescriptor#Transferred"
+    came_back = {k: v for k, v in ssa.items() if not k.startswith("exit")}
+    came_back["entryDate"] = "2025-01-06"
+    for order in ((left, came_back), (came_back, left)):  # the latest entry counts
+        records = {str(i): r for i, r in enumerate((*order, other_year))}
+        placement = place_enrollments({SSA: records}, YEAR)
+        assert (placement.placed, placement.other_years, placement.earlier_entries) == (1, 1, 1)
+        assert placement.rows["001"][0]["exit_code"] == "CONTINUING"
 
 
 def test_a_full_pull_again_when_the_mirror_is_older_than_the_oldest_change(tmp_path):

@@ -46,6 +46,7 @@ def _placement_check(result: PullResult) -> dg.AssetCheckResult:
             "associations": result.associations,
             "placed": placement.placed,
             "other_years": placement.other_years,
+            "earlier_entries": placement.earlier_entries,
             "unplaced": unplaced,
             "unplaced_reasons": dict(placement.unplaced),
         },

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -243,48 +243,84 @@ class Placement:
     rows: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
     unplaced: Counter[str] = field(default_factory=Counter)
     other_years: int = 0  # associations of another school year: not this pull's
+    # A student who left a school and came back has an association per entry; the contract
+    # has one row per student, school and year: the latest entry's.
+    earlier_entries: int = 0
 
     @property
     def placed(self) -> int:
         return sum(len(r) for r in self.rows.values())
 
+    @property
+    def accounted(self) -> int:
+        return self.placed + self.other_years + self.earlier_entries + sum(self.unplaced.values())
 
-def place_enrollments(
-    mirror: Mapping[str, Mapping[str, Mapping[str, Any]]], school_year: int
-) -> Placement:
-    """Every association of the school year, as contract rows grouped by district."""
-    by_student: dict[tuple[str, int], Mapping[str, Any]] = {}
-    for seoa in mirror.get(SEOA, {}).values():
+
+NO_YEAR = "the association has neither a school year nor an entry date"
+NOT_A_SCHOOL = (
+    "schoolReference.schoolId is not a Nova school id (35 + three-digit district + "
+    "three-digit school)"
+)
+
+
+def _demographics_index(
+    seoas: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, int], Mapping[str, Any]]:
+    """SEOA records by (studentUniqueId, educationOrganizationId)."""
+    index = {}
+    for seoa in seoas:
         student = (seoa.get("studentReference") or {}).get("studentUniqueId")
         org = (seoa.get("educationOrganizationReference") or {}).get("educationOrganizationId")
         if student is not None and org is not None:
-            by_student[(str(student), int(org))] = seoa
-    placement = Placement()
-    rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
-    for ssa in mirror.get(SSA, {}).values():
+            index[(str(student), int(org))] = seoa
+    return index
+
+
+Entry = tuple[Mapping[str, Any], str, str]  # an association, its district and location
+
+
+def _latest_entries(
+    ssas: Iterable[Mapping[str, Any]], school_year: int, placement: Placement
+) -> dict[tuple[str, int], Entry]:
+    """The year's associations at Nova schools, the latest entry per (student, school id);
+    the others counted on ``placement``."""
+    latest: dict[tuple[str, int], Entry] = {}
+    for ssa in ssas:
         year = school_year_of(ssa)
         if year != school_year:
             if year is None:
-                placement.unplaced[
-                    "the association has neither a school year nor an entry date"
-                ] += 1
+                placement.unplaced[NO_YEAR] += 1
             else:
                 placement.other_years += 1
             continue
         school_id = (ssa.get("schoolReference") or {}).get("schoolId")
         where = place(school_id)
         if where is None:
-            placement.unplaced[
-                "schoolReference.schoolId is not a Nova school id (35 + three-digit district "
-                "+ three-digit school)"
-            ] += 1
+            placement.unplaced[NOT_A_SCHOOL] += 1
             continue
-        district, location = where
-        student = str((ssa.get("studentReference") or {}).get("studentUniqueId"))
-        seoa = by_student.get((student, district_id(district))) or by_student.get(
-            (student, int(school_id))
+        key = (str((ssa.get("studentReference") or {}).get("studentUniqueId")), int(school_id))
+        earlier = latest.get(key)
+        if earlier is not None:
+            placement.earlier_entries += 1
+            if str(earlier[0].get("entryDate")) >= str(ssa.get("entryDate")):
+                continue
+        latest[key] = (ssa, *where)
+    return latest
+
+
+def place_enrollments(
+    mirror: Mapping[str, Mapping[str, Mapping[str, Any]]], school_year: int
+) -> Placement:
+    """Every association of the school year, as contract rows grouped by district."""
+    demographics = _demographics_index(mirror.get(SEOA, {}).values())
+    placement = Placement()
+    rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
+    latest = _latest_entries(mirror.get(SSA, {}).values(), school_year, placement)
+    for (student, school_id), (ssa, district, location) in latest.items():
+        seoa = demographics.get((student, district_id(district))) or demographics.get(
+            (student, school_id)
         )
-        rows[district].append(enrollment_row(ssa, district, location, year, seoa))
+        rows[district].append(enrollment_row(ssa, district, location, school_year, seoa))
     placement.rows = dict(rows)
     return placement
 

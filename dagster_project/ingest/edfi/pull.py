@@ -89,9 +89,9 @@ class PullResult:
 
     @property
     def reconciles(self) -> bool:
-        """Every association is in a district's submission, of another year, or unplaced."""
-        p = self.placement
-        return self.associations == p.placed + p.other_years + sum(p.unplaced.values())
+        """Every association is in a district's submission, of another year, an earlier
+        entry, or unplaced with a reason."""
+        return self.associations == self.placement.accounted
 
 
 def window_for(mirror: Mirror, oldest: int, newest: int) -> ChangeWindow | None:
@@ -175,9 +175,9 @@ def record_pull(con: duckdb.DuckDBPyConnection, result: PullResult, run_id: str 
     placement = result.placement
     con.execute(
         "insert into raw.edfi_pulls (extract, school_year, change_version_min, "
-        "change_version_max, resources, associations, placed, other_years, unplaced, "
-        "unplaced_reasons, manifest_ids, run_id, pulled_at) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "change_version_max, resources, associations, placed, other_years, earlier_entries, "
+        "unplaced, unplaced_reasons, manifest_ids, run_id, pulled_at) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             EXTRACT.name,
             result.school_year,
@@ -189,6 +189,7 @@ def record_pull(con: duckdb.DuckDBPyConnection, result: PullResult, run_id: str 
             result.associations,
             placement.placed,
             placement.other_years,
+            placement.earlier_entries,
             sum(placement.unplaced.values()),
             json.dumps(dict(placement.unplaced)) if placement.unplaced else None,
             ids,
