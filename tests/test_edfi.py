@@ -3,6 +3,8 @@ delete and an unmappable descriptor, a failure half-way, the sensor (decision 00
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Iterator
@@ -120,6 +122,10 @@ def pull(con, url: str, landing: Path, retries: int = 0):
         return pull_school_year(client, Loader(con, landing, KEY), landing / "edfi", YEAR)
 
 
+def pseudonym(student_id: str) -> str:
+    return hmac.new(KEY, student_id.encode(), hashlib.sha256).hexdigest()
+
+
 def text_of(con, table: str) -> str:
     return json.dumps(con.execute(f"select * from {table}").fetchall(), default=str)
 
@@ -156,16 +162,26 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
     fake.put(SSA, withdrawn)
     fake.delete(SSA, ids["900000002"]["id"])
     fake.put(SEOA, demographics("900000007", 35002, sex="Not Selected"))
+    # A corrected student unique ID: the ODS keeps the records' ids and gives them a new
+    # change version (a key change cascades), so they come in the change query.
+    renumbered = {"studentReference": {"studentUniqueId": "900000044"}}
+    fake.put(SSA, dict(ids["900000004"], **renumbered))
+    seoa_4 = next(
+        r
+        for r in fake.records[SEOA].values()
+        if r["studentReference"]["studentUniqueId"] == "900000004"
+    )
+    fake.put(SEOA, dict(seoa_4, **renumbered))
     fake.served.clear()
 
     second = pull(warehouse, url, landing)
     assert str(second.window) == f"{loaded_version + 1}-{fake.version}"
     assert {route: n for route, n in fake.served.items() if n} == {
-        "/data/v3/ed-fi/studentSchoolAssociations": 1,
+        "/data/v3/ed-fi/studentSchoolAssociations": 2,
         "/data/v3/ed-fi/studentSchoolAssociations/deletes": 1,
-        "/data/v3/ed-fi/studentEducationOrganizationAssociations": 1,
+        "/data/v3/ed-fi/studentEducationOrganizationAssociations": 2,
     }
-    assert second.read == {SSA: 1, SEOA: 1} and second.deleted == {SSA: 1}
+    assert second.read == {SSA: 2, SEOA: 2} and second.deleted == {SSA: 1}
     by_district = {o.district_code: o for o in second.outcomes}
     assert by_district["001"].status is Status.LOADED and by_district["001"].rows_read == 5
     held = by_district["002"]
@@ -183,6 +199,14 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
         "where m.status = 'LOADED' and e.district_code = '001' order by all"
     ).fetchall()
     assert len(current) == 5 and ("010", "OTHER", date(2025, 2, 14)) in current
+    pseudonyms = {
+        r[0]
+        for r in warehouse.execute(
+            "select e.student_id from raw.student_enrollment e join raw.load_manifest m "
+            "on m.manifest_id = e._manifest_id where m.status = 'LOADED'"
+        ).fetchall()
+    }
+    assert pseudonym("900000044") in pseudonyms and pseudonym("900000004") not in pseudonyms
     manifest = warehouse.execute(
         "select source, source_resources, change_version_min, change_version_max "
         "from raw.load_manifest where manifest_id = ?",
@@ -199,7 +223,7 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
         "from raw.edfi_pulls order by pull_id"
     ).fetchall()
     assert [p[2:5] for p in pulls] == [(10, 9, 1), (9, 8, 1)]
-    assert json.loads(pulls[1][1])[SSA] == {"read": 1, "deleted": 1}
+    assert json.loads(pulls[1][1])[SSA] == {"read": 2, "deleted": 1}
     assert "not a Nova school id" in pulls[0][5]
     # Counts reconcile per submission: read = loaded + quarantined.
     for o in first.outcomes + second.outcomes:

@@ -147,7 +147,8 @@ def pull_school_year(
     _fetch(client, mirror, window, result)
     result.associations = len(mirror.records.get(RESOURCES[0], {}))
     result.placement = place_enrollments(mirror.records, school_year)
-    now = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
+    # Local time, as districts name their files: the later submission of a slice wins.
+    now = (now or datetime.now()).replace(microsecond=0)
     landed: dict[Path, tuple[str, str]] = {}
     for district, rows in sorted(result.placement.rows.items()):
         content = submission_csv(rows)
