@@ -173,6 +173,37 @@ def record_pull(con: duckdb.DuckDBPyConnection, result: PullResult, run_id: str 
     if window is None:
         return
     ids = [o.manifest_id for o in result.outcomes]
+    con.execute("begin transaction")
+    try:
+        _insert_pull(con, result, window, ids, run_id)
+        if ids:
+            con.execute(
+                "update raw.load_manifest set source = ?, source_resources = ?, "
+                "change_version_min = ?, change_version_max = ? "
+                f"where manifest_id in ({', '.join(map(str, ids))})",
+                [SOURCE, ", ".join(RESOURCES), window.min_version, window.max_version],
+            )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    for reason, count in result.placement.unplaced.items():
+        log.warning(
+            "Ed-Fi %s %s: %s association(s) not placed: %s",
+            EXTRACT.name,
+            result.school_year,
+            count,
+            reason,
+        )
+
+
+def _insert_pull(
+    con: duckdb.DuckDBPyConnection,
+    result: PullResult,
+    window: ChangeWindow,
+    ids: list[int],
+    run_id: str | None,
+) -> None:
     placement = result.placement
     con.execute(
         "insert into raw.edfi_pulls (extract, school_year, change_version_min, "
@@ -198,18 +229,3 @@ def record_pull(con: duckdb.DuckDBPyConnection, result: PullResult, run_id: str 
             datetime.now(UTC).replace(tzinfo=None),
         ],
     )
-    if ids:
-        con.execute(
-            "update raw.load_manifest set source = ?, source_resources = ?, "
-            "change_version_min = ?, change_version_max = ? "
-            f"where manifest_id in ({', '.join(map(str, ids))})",
-            [SOURCE, ", ".join(RESOURCES), window.min_version, window.max_version],
-        )
-    for reason, count in placement.unplaced.items():
-        log.warning(
-            "Ed-Fi %s %s: %s association(s) not placed: %s",
-            EXTRACT.name,
-            result.school_year,
-            count,
-            reason,
-        )
