@@ -329,43 +329,21 @@ def test_without_a_key_the_pull_lands_but_loads_nothing(ods, warehouse, tmp_path
     assert Mirror.open(landing / "edfi", YEAR).districts == {}
 
 
-def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, cte_home, monkeypatch):
-    from dagster_project.assets.edfi import ASSOCIATIONS_PLACED, edfi_student_enrollment
+def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, monkeypatch):
     from dagster_project.jobs import load_edfi
-    from dagster_project.resources import WarehouseResource
     from dagster_project.sensors import build_edfi_sensor
 
     fake, url, _ = ods
-    monkeypatch.setenv("CTE_EDFI_URL", url)
-    monkeypatch.setenv("CTE_EDFI_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("CTE_EDFI_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("CTE_EDFI_SCHOOL_YEAR", str(YEAR))
     sensor = build_edfi_sensor(load_edfi)
+    skipped = sensor(dg.build_sensor_context())
+    assert "not configured" in skipped.skip_message
+    configure(monkeypatch, url)
     with dg.instance_for_test() as instance:
         first = sensor(dg.build_sensor_context(instance=instance))
         [request] = first.run_requests
+        assert request.partition_key == str(YEAR)
         assert request.run_key == f"edfi-student_enrollment-{YEAR}-{fake.version}"
-        instance.add_dynamic_partitions("school_year", [request.partition_key])
-        run = dg.materialize(
-            [edfi_student_enrollment],
-            resources={"warehouse": WarehouseResource.from_settings()},
-            instance=instance,
-            partition_key=request.partition_key,
-            tags=request.tags,
-        )
-        checks = {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
-        said = " ".join(str(e.message) for e in run.all_events) + str(
-            [e.materialization.metadata for e in run.get_asset_materialization_events()]
-        )
-        assert "900000001" not in said and NAMES[0] not in said
-        # One association names no Nova school: the placement check says so (a warning).
-        assert checks == {
-            "rows_reconcile": True,
-            "expectations_error": True,
-            "expectations_warn": True,
-            "submissions_current": True,
-            ASSOCIATIONS_PLACED: False,
-        }
+        assert first.dynamic_partitions_requests  # the year becomes a partition
         again = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert isinstance(again, dg.SkipReason)
         fake.put(SEOA, demographics("900000001", 35001, sex="Male"))
@@ -373,8 +351,45 @@ def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, cte_
         assert [r.run_key for r in moved.run_requests] == [
             f"edfi-student_enrollment-{YEAR}-{fake.version}"
         ]
-    with duckdb.connect(str(cte_home.warehouse_path), read_only=True) as con:
-        assert con.execute("select count(*) from raw.student_enrollment").fetchone() == (9,)
-    monkeypatch.delenv("CTE_EDFI_URL")
-    skipped = sensor(dg.build_sensor_context())
-    assert "not configured" in skipped.skip_message
+        fake.failures = {len(fake.requests) + 1: 503}
+        down = sensor(dg.build_sensor_context(instance=instance, cursor=moved.cursor))
+        assert "HTTP 503" in down.skip_message
+
+
+def configure(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("CTE_EDFI_URL", url)
+    monkeypatch.setenv("CTE_EDFI_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("CTE_EDFI_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("CTE_EDFI_SCHOOL_YEAR", str(YEAR))
+
+
+def test_cte_pull_loads_what_changed_and_says_so(ods, cte_home, monkeypatch, dbt_manifest, capsys):
+    """The job the sensor starts, run by `cte pull`: the asset's checks, its log."""
+    from dagster_project.assets.edfi import ASSOCIATIONS_PLACED, EDFI_KEY
+    from dagster_project.cli import main
+
+    _, url, _ = ods
+    monkeypatch.setenv("DAGSTER_HOME", str(cte_home.dagster_home))
+    monkeypatch.chdir(cte_home.home)
+    with pytest.raises(SystemExit, match="cte pull: Ed-Fi is not configured"):
+        main(["pull"])
+    configure(monkeypatch, url)
+    main(["pull"])
+    out = capsys.readouterr().out
+    assert "cte pull: 2 file(s) read: 2 current" in out and "change_versions: 0-" in out
+    with dg.DagsterInstance.get() as instance:
+        checks = {
+            name: instance.get_latest_asset_check_evaluation_record(
+                dg.AssetCheckKey(EDFI_KEY, name)
+            ).event.asset_check_evaluation.passed
+            for name in ("rows_reconcile", "expectations_error", "submissions_current")
+        }
+        placed = instance.get_latest_asset_check_evaluation_record(
+            dg.AssetCheckKey(EDFI_KEY, ASSOCIATIONS_PLACED)
+        ).event.asset_check_evaluation
+    assert all(checks.values()), checks
+    assert not placed.passed  # one association names no Nova school: a warning
+    main(["pull"])
+    assert "cte pull: 0 file(s) read: nothing new" in capsys.readouterr().out
+    logged = " ".join(p.read_text() for p in cte_home.logs_dir.iterdir())
+    assert "900000001" not in logged and NAMES[0] not in logged
