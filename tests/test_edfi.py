@@ -295,6 +295,14 @@ def test_the_mapping_declares_descriptors_and_nova_ids():
     assert row["last_name"] is None and row["birth_date"] is None
     hispanic = enrollment_row(ssa, "001", "010", YEAR, demographics("1", 35001, hispanic=True))
     assert hispanic["race_ethnicity"] == "HISPANIC"
+    # A characteristic counts in the years its periods touch (none: always).
+    seoa = demographics("1", 35001, characteristics=["Homeless", "Foster Care"])
+    seoa["studentCharacteristics"][0]["periods"] = [
+        {"beginDate": "2022-08-01", "endDate": "2023-05-30"}
+    ]
+    seoa["studentCharacteristics"][1]["periods"] = [{"beginDate": "2025-03-01"}]
+    flags = enrollment_row(ssa, "001", "010", YEAR, seoa)
+    assert (flags["homeless"], flags["foster_care"]) == ("N", "Y")
     # No demographics record: the columns are missing and the not-null rules say so.
     assert enrollment_row(ssa, "001", "010", YEAR, None)["sex"] is None
     other_year = dict(ssa, schoolYearTypeReference={"schoolYear": YEAR - 1})

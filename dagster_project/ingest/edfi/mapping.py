@@ -175,19 +175,29 @@ def _race(seoa: Mapping[str, Any]) -> str | None:
     return races[0] if races else None
 
 
-def _characteristics(seoa: Mapping[str, Any]) -> set[str]:
+def _in_year(period: Mapping[str, Any], school_year: int) -> bool:
+    """A characteristic's period overlaps the school year (July to June)."""
+    begin, end = period.get("beginDate"), period.get("endDate")
+    return (not begin or begin[:10] <= f"{school_year}-06-30") and (
+        not end or end[:10] >= f"{school_year - 1}-07-01"
+    )
+
+
+def _characteristics(seoa: Mapping[str, Any], school_year: int) -> set[str]:
+    """The characteristics held in the school year: without periods, or with one in it."""
     return {
         code
         for c in seoa.get("studentCharacteristics", [])
         if (code := descriptor_code(c.get("studentCharacteristicDescriptor")))
+        and (not c.get("periods") or any(_in_year(p, school_year) for p in c["periods"]))
     }
 
 
-def _demographics(seoa: Mapping[str, Any] | None) -> dict[str, str | None]:
+def _demographics(seoa: Mapping[str, Any] | None, school_year: int) -> dict[str, str | None]:
     """The SEOA's columns; all missing without one (the not-null expectations say so)."""
     if seoa is None:
         return {"sex": None, "race_ethnicity": None} | dict.fromkeys(FLAGS)
-    held = _characteristics(seoa)
+    held = _characteristics(seoa, school_year)
     flags = {flag: "Y" if code in held else "N" for flag, code in CHARACTERISTICS.items()}
     english = seoa.get("limitedEnglishProficiencyDescriptor")
     return {
@@ -227,7 +237,7 @@ def enrollment_row(
         "location_code": location,
         "school_year": str(year),
         "grade_level": map_descriptor("GradeLevelDescriptor", ssa.get("entryGradeLevelDescriptor")),
-        **_demographics(seoa),
+        **_demographics(seoa, year),
         "cohort_year": None if cohort is None else str(cohort),
         "exit_code": exit_code,
         "exit_date": exit_date and exit_date[:10],
