@@ -2,6 +2,7 @@
 
     cte run                      sample data if none landed, then every asset once
     cte load EXTRACT YEAR [--district 012] [--reload]
+    cte pull [YEAR]              what changed in Nova (Ed-Fi) since the last pull
     cte prepare                  parse the dbt project (manifest for Dagster)
     cte rollback                 make the previous published snapshot current again
     cte review list | release ID | reject ID --by NAME --note TEXT
@@ -229,33 +230,57 @@ def _exit_unless_current(settings: Settings, run_id: str, command: str) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> None:
-    import dagster as dg
-
     from dagster_project.contracts import get_extract
 
     settings = get_settings()
+    extract = get_extract(args.extract)
+    _exit_unless_landed(settings, extract, args.year, args.district)
+    config = {"district": args.district, "reload": args.reload}
+    _run_load(
+        settings,
+        f"load_{extract.name}",
+        args.year,
+        {"ops": {f"raw__{extract.name}": {"config": config}}},
+        "cte load",
+    )
+
+
+def cmd_pull(args: argparse.Namespace) -> None:
+    """Pull student_enrollment from Nova (Ed-Fi) for a school year, as the sensor does."""
+    from dagster_project.assets.edfi import NOT_CONFIGURED
+    from dagster_project.sensors import current_school_year
+
+    settings = get_settings()
+    if settings.edfi is None:
+        sys.exit(f"cte pull: {NOT_CONFIGURED}")
+    year = args.year or settings.edfi.school_year or current_school_year()
+    _run_load(settings, "load_edfi_student_enrollment", year, {}, "cte pull")
+
+
+def _run_load(settings: Settings, job_name: str, year: int, run_config: dict, command: str) -> None:
+    """Run a load job for a school year in process, with its log, its metadata printed and
+    the exit status of `_exit_unless_current`."""
+    import dagster as dg
+
     ensure_dagster_home(settings)
-    cmd_prepare(args)
+    cmd_prepare(None)
     from dagster_project.definitions import defs
     from dagster_project.partitions import school_years
     from dagster_project.progress import RunProgress, execute_job, new_log_path, output_to_file
 
-    extract = get_extract(args.extract)
-    _exit_unless_landed(settings, extract, args.year, args.district)
     instance = dg.DagsterInstance.get()
     _fail_dead_runs(instance)
-    if str(args.year) not in instance.get_dynamic_partitions(school_years.name):
-        instance.add_dynamic_partitions(school_years.name, [str(args.year)])
-    config = {"district": args.district, "reload": args.reload}
+    if str(year) not in instance.get_dynamic_partitions(school_years.name):
+        instance.add_dynamic_partitions(school_years.name, [str(year)])
     log_path = new_log_path(settings.logs_dir, "load")
     with output_to_file(log_path) as console:
         progress = RunProgress(console)
         result = execute_job(
-            defs.resolve_job_def(f"load_{extract.name}"),
+            defs.resolve_job_def(job_name),
             instance,
             progress,
-            partition_key=str(args.year),
-            run_config={"ops": {f"raw__{extract.name}": {"config": config}}},
+            partition_key=str(year),
+            run_config=run_config,
             tags=run_host_tag(),
             raise_on_error=False,
         )
@@ -264,8 +289,8 @@ def cmd_load(args: argparse.Namespace) -> None:
             print(f"{key}: {value.value}")
     _print_log_pointer(progress, log_path)
     if not result.success:
-        sys.exit("load failed; see the Dagster UI (make ui)")
-    _exit_unless_current(settings, result.run_id, "cte load")
+        sys.exit(f"{command.removeprefix('cte ')} failed; see the Dagster UI (make ui)")
+    _exit_unless_current(settings, result.run_id, command)
 
 
 def _exit_unless_landed(settings: Settings, extract, year: int, district: str | None) -> None:
@@ -471,6 +496,13 @@ def main(argv: list[str] | None = None) -> None:
         help="read the latest submission again even if already loaded",
     )
     load.set_defaults(func=cmd_load)
+    pull = sub.add_parser(
+        "pull", help="pull student_enrollment from Nova (Ed-Fi): what changed (CTE_EDFI_URL)"
+    )
+    pull.add_argument(
+        "year", type=int, nargs="?", help="school year (default: CTE_EDFI_SCHOOL_YEAR)"
+    )
+    pull.set_defaults(func=cmd_pull)
     reviewing = sub.add_parser(
         "review",
         help="list held submissions, release or reject one, verify or certify a district's "

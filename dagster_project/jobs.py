@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_project.assets.edfi import EDFI_KEY
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS, Family
 from dagster_project.ingest.landing import list_landed, parse_file_name
@@ -25,6 +26,14 @@ load_jobs = {
     for e in EXTRACTS
 }
 
+# Its name starts with load_ like the others': the marts are rebuilt after it too.
+load_edfi = dg.define_asset_job(
+    "load_edfi_student_enrollment",
+    selection=dg.AssetSelection.assets(EDFI_KEY),
+    partitions_def=school_years,
+    description="Pull student_enrollment from Nova (Ed-Fi) for a school year: what changed",
+)
+
 load_all_raw = dg.define_asset_job(
     "load_all_raw",
     selection=RAW,
@@ -42,7 +51,7 @@ load_labor_market = dg.define_asset_job(
 build_marts = dg.define_asset_job(
     "build_marts",
     # Every model, seed and check, including models that read only seeds, then publish.
-    selection=dg.AssetSelection.all() - RAW,
+    selection=dg.AssetSelection.all() - RAW - dg.AssetSelection.assets(EDFI_KEY),
     description="dbt build (seeds, staging, intermediate, marts, tests), then publish",
 )
 
@@ -82,5 +91,5 @@ def quarterly_labor_market(context: dg.ScheduleEvaluationContext):
     ]
 
 
-jobs = [*load_jobs.values(), load_all_raw, load_labor_market, build_marts]
+jobs = [*load_jobs.values(), load_edfi, load_all_raw, load_labor_market, build_marts]
 schedules = [nightly_marts, quarterly_labor_market]

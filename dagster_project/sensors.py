@@ -19,6 +19,7 @@ import dagster as dg
 
 from dagster_project.contracts import EXTRACTS, Extract
 from dagster_project.ingest.audit import recorded_files
+from dagster_project.ingest.edfi.client import EdFiClient, EdFiError
 from dagster_project.ingest.landing import (
     FileNameError,
     display_name,
@@ -117,6 +118,63 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
     return _sensor
 
 
+def change_request(cursor: str | None, year: int, newest: int) -> tuple[dg.RunRequest | None, str]:
+    """A pull when the API's newest change version moved past the one last requested for
+    the year; the cursor maps each school year to that version."""
+    pulled = json.loads(cursor) if cursor else {}
+    if pulled.get(str(year)) == newest:
+        return None, json.dumps(pulled)
+    pulled[str(year)] = newest
+    request = dg.RunRequest(
+        run_key=f"edfi-student_enrollment-{year}-{newest}",
+        partition_key=str(year),
+        tags={"cte/source": "edfi", "cte/change_version": str(newest), "dagster/max_retries": "2"},
+    )
+    return request, json.dumps(pulled, sort_keys=True)
+
+
+def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition):
+    configured = get_settings().edfi is not None
+
+    @dg.sensor(
+        name="edfi_student_enrollment_changed",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING
+        if configured
+        else dg.DefaultSensorStatus.STOPPED,
+        description=(
+            "Polls Nova's availableChangeVersions and pulls student_enrollment when the newest "
+            "change version moved (CTE_EDFI_URL, CTE_EDFI_CLIENT_ID, CTE_EDFI_CLIENT_SECRET)"
+        ),
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        settings = get_settings().edfi
+        if settings is None:
+            return dg.SkipReason(
+                "Ed-Fi is not configured (CTE_EDFI_URL, CTE_EDFI_CLIENT_ID, CTE_EDFI_CLIENT_SECRET)"
+            )
+        year = settings.school_year or current_school_year()
+        try:
+            with EdFiClient(settings, year, retries=0) as client:
+                _, newest = client.available_change_versions()
+        except EdFiError as exc:
+            return dg.SkipReason(str(exc))  # names the route and status, no record's values
+        request, cursor = change_request(context.cursor, year, newest)
+        if request is None:
+            return dg.SkipReason(f"change version {newest} already pulled for {year}")
+        known = set(context.instance.get_dynamic_partitions(school_years.name))
+        return dg.SensorResult(
+            run_requests=[request],
+            cursor=cursor,
+            dynamic_partitions_requests=[school_years.build_add_request([str(year)])]
+            if str(year) not in known
+            else [],
+        )
+
+    return _sensor
+
+
 @dg.run_failure_sensor(
     name="record_run_failures",
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -170,10 +228,12 @@ def build_rebuild_sensor(build_marts: dg.UnresolvedAssetJobDefinition):
 def build_sensors(
     load_jobs: dict[str, dg.UnresolvedAssetJobDefinition],
     build_marts: dg.UnresolvedAssetJobDefinition,
+    load_edfi: dg.UnresolvedAssetJobDefinition,
 ) -> list:
     landing = [build_landing_sensor(e, load_jobs[e.name]) for e in EXTRACTS]
     return [
         *landing,
+        build_edfi_sensor(load_edfi),
         build_rebuild_sensor(build_marts),
         record_run_failures,
         fail_dead_runs_sensor,

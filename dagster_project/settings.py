@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -45,6 +45,21 @@ class GzipLimits:
 
 
 @dataclass(frozen=True)
+class EdFiSettings:
+    """Where Nova (the state's Ed-Fi ODS/API) is and how to pull from it (decision 0022)."""
+
+    url: str  # CTE_EDFI_URL: the API's base, e.g. https://nova.example/api
+    client_id: str  # CTE_EDFI_CLIENT_ID
+    client_secret: str = field(repr=False)  # CTE_EDFI_CLIENT_SECRET: never printed
+    school_year: int | None = None  # CTE_EDFI_SCHOOL_YEAR; None = the current school year
+    # CTE_EDFI_YEAR_SPECIFIC=1: an ODS per school year, its routes carry the year
+    # (/data/v3/2024/ed-fi/...).
+    year_specific: bool = False
+    page_size: int = 500  # CTE_EDFI_PAGE_SIZE: the ODS/API's default limit is 25, max 500
+    timeout_seconds: float = 60.0  # CTE_EDFI_TIMEOUT_SECONDS, per request
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     landing_dir: Path
@@ -64,6 +79,13 @@ class Settings:
     # hold_volume_min_rows rows: below that, a small district's counts swing by chance.
     hold_volume_ratio: float = 0.5
     hold_volume_min_rows: int = 30
+    edfi: EdFiSettings | None = None  # set only when CTE_EDFI_URL, _CLIENT_ID, _SECRET are
+
+    @property
+    def edfi_landing_dir(self) -> Path:
+        """Where Ed-Fi pulls land the submissions they derive: beside the watched folders,
+        not in them, so a landing sensor never starts a second run for one."""
+        return self.landing_dir / "edfi"
 
     @property
     def warehouse_path(self) -> Path:
@@ -114,6 +136,26 @@ def get_settings() -> Settings:
         hold_set_aside_share=float(os.environ.get("CTE_HOLD_SET_ASIDE_SHARE", "0.01")),
         hold_volume_ratio=float(os.environ.get("CTE_HOLD_VOLUME_RATIO", "0.5")),
         hold_volume_min_rows=int(os.environ.get("CTE_HOLD_VOLUME_MIN_ROWS", "30")),
+        edfi=_edfi_settings(),
+    )
+
+
+def _edfi_settings() -> EdFiSettings | None:
+    url, client_id, secret = (
+        os.environ.get(f"CTE_EDFI_{name}", "").strip()
+        for name in ("URL", "CLIENT_ID", "CLIENT_SECRET")
+    )
+    if not (url and client_id and secret):
+        return None
+    year = os.environ.get("CTE_EDFI_SCHOOL_YEAR", "").strip()
+    return EdFiSettings(
+        url=url.rstrip("/"),
+        client_id=client_id,
+        client_secret=secret,
+        school_year=int(year) if year else None,
+        year_specific=os.environ.get("CTE_EDFI_YEAR_SPECIFIC", "") in ("1", "true", "yes"),
+        page_size=int(os.environ.get("CTE_EDFI_PAGE_SIZE", "500")),
+        timeout_seconds=float(os.environ.get("CTE_EDFI_TIMEOUT_SECONDS", "60")),
     )
 
 

@@ -48,6 +48,33 @@ create table if not exists raw.load_manifest (
 alter table raw.load_manifest add column if not exists key_fingerprint varchar;
 -- A held submission's reasons, one [reason code, message] pair each, as JSON (decision 0016).
 alter table raw.load_manifest add column if not exists holds varchar;
+-- A submission an Ed-Fi pull derived (decision 0022): 'edfi', the resources it came from and
+-- the change versions the pull read (no minimum: a full pull).
+alter table raw.load_manifest add column if not exists source varchar;
+alter table raw.load_manifest add column if not exists source_resources varchar;
+alter table raw.load_manifest add column if not exists change_version_min bigint;
+alter table raw.load_manifest add column if not exists change_version_max bigint;
+-- One row per Ed-Fi pull: records read and deleted per resource, and what became of the
+-- associations (placed in a district's submission, of another year, an earlier entry of a
+-- student at the school, or unplaced: reasons).
+create sequence if not exists raw.edfi_pull_id_seq start 1;
+create table if not exists raw.edfi_pulls (
+    pull_id            bigint primary key default nextval('raw.edfi_pull_id_seq'),
+    extract            varchar not null,
+    school_year        bigint not null,
+    change_version_min bigint,
+    change_version_max bigint not null,
+    resources          varchar not null,
+    associations       bigint not null,
+    placed             bigint not null,
+    other_years        bigint not null,
+    earlier_entries    bigint not null,
+    unplaced           bigint not null,
+    unplaced_reasons   varchar,
+    manifest_ids       bigint[] not null,
+    run_id             varchar,
+    pulled_at          timestamp not null
+);
 create table if not exists raw.quarantine (
     manifest_id  bigint not null,
     source_row   bigint not null,

@@ -134,4 +134,12 @@ def test_a_warehouse_from_before_fingerprints_upgrades_in_place(tmp_path):
     )
     ensure_schema(con)
     columns = [r[0] for r in con.execute("describe raw.load_manifest").fetchall()]
-    assert columns[-2:] == ["key_fingerprint", "holds"]  # holds: decision 0016
+    # holds: decision 0016; the Ed-Fi pull's source and change versions: decision 0022
+    assert columns[-6:] == [
+        "key_fingerprint",
+        "holds",
+        "source",
+        "source_resources",
+        "change_version_min",
+        "change_version_max",
+    ]

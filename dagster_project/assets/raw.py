@@ -99,7 +99,7 @@ def resolve_path(path: Path) -> list[Path]:
     return matches or [path]
 
 
-def _summary(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
+def summary(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
     by_status: dict[str, int] = {}
     for o in outcomes:
         by_status[o.status.value] = by_status.get(o.status.value, 0) + 1
@@ -121,11 +121,13 @@ def _summary(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
     }
 
 
-def _held_check(extract: Extract, outcomes: list[FileOutcome]) -> dg.AssetCheckResult:
+def held_check(
+    extract: Extract, outcomes: list[FileOutcome], key: dg.AssetKey | None = None
+) -> dg.AssetCheckResult:
     """Fails when a file read was held: the run shows it in red, with the reasons."""
     held = [o for o in outcomes if o.status is Status.HELD]
     return dg.AssetCheckResult(
-        asset_key=raw_asset_key(extract),
+        asset_key=key or raw_asset_key(extract),
         check_name=SUBMISSIONS_CURRENT,
         passed=not held,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -136,8 +138,12 @@ def _held_check(extract: Extract, outcomes: list[FileOutcome]) -> dg.AssetCheckR
     )
 
 
-def _check_results(con, extract: Extract, manifest_ids: list[int]) -> list[dg.AssetCheckResult]:
-    key = ["raw", extract.name]
+def check_results(
+    con, extract: Extract, manifest_ids: list[int], key: dg.AssetKey | None = None
+) -> list[dg.AssetCheckResult]:
+    """The reconciliation and expectation checks of the submissions just stored; ``key``
+    is the asset they belong to (the extract's raw asset, or the Ed-Fi pull's)."""
+    key = key or raw_asset_key(extract)
     balances = reconcile(con, manifest_ids)
     unbalanced = [b for b in balances if not b.balanced]
     results = [
@@ -255,13 +261,13 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
                 if o.status is Status.HELD:
                     context.log.warning(f"{o.file_name} held: {o.error_message}")
             stored = [o.manifest_id for o in outcomes if o.status in (Status.LOADED, Status.HELD)]
-            checks = [*_check_results(con, extract, stored), _held_check(extract, outcomes)]
+            checks = [*check_results(con, extract, stored), held_check(extract, outcomes)]
             write_recorded_files(con, get_settings().recorded_files_path)
         if loader.validations:
             publish_data_docs(loader.validations, get_settings().reports_dir)
         timings = {f"seconds_{phase}": round(t, 3) for phase, t in loader.seconds.items()}
         yield dg.MaterializeResult(
-            metadata=_summary(outcomes) | timings | {"rows_validated": loader.rows_validated}
+            metadata=summary(outcomes) | timings | {"rows_validated": loader.rows_validated}
         )
         yield from checks
 

@@ -1,0 +1,121 @@
+"""The Ed-Fi door into raw.student_enrollment: a pull from Nova per school year (decision
+0022). The pull derives each changed district's submission and loads it with the same
+loader as a landed file, so the raw asset's checks apply to it as they are."""
+
+import dagster as dg
+
+from dagster_project.assets.raw import (
+    EXPECTATIONS_ERROR,
+    EXPECTATIONS_WARN,
+    ROWS_RECONCILE,
+    SUBMISSIONS_CURRENT,
+    check_results,
+    held_check,
+    summary,
+)
+from dagster_project.ingest.audit import write_recorded_files
+from dagster_project.ingest.edfi.client import EdFiClient
+from dagster_project.ingest.edfi.mapping import EXTRACT, RESOURCES
+from dagster_project.ingest.edfi.pull import PullResult, pull_school_year
+from dagster_project.ingest.loader import Loader
+from dagster_project.ingest.reasons import Status
+from dagster_project.partitions import school_years
+from dagster_project.quality.data_docs import publish_data_docs
+from dagster_project.resources import WarehouseResource
+from dagster_project.settings import get_settings, pseudonym_key
+
+EDFI_KEY = dg.AssetKey(["edfi", EXTRACT.name])
+ASSOCIATIONS_PLACED = "associations_placed"
+NOT_CONFIGURED = (
+    "Ed-Fi is not configured: set CTE_EDFI_URL, CTE_EDFI_CLIENT_ID and CTE_EDFI_CLIENT_SECRET "
+    "(and CTE_EDFI_SCHOOL_YEAR for another year than the current one)"
+)
+
+
+def _placement_check(result: PullResult) -> dg.AssetCheckResult:
+    """Every association read is in a district's submission, of another year, or unplaced
+    with a reason; fails when any is unplaced (a reason a district or Nova must fix)."""
+    placement = result.placement
+    unplaced = sum(placement.unplaced.values())
+    return dg.AssetCheckResult(
+        asset_key=EDFI_KEY,
+        check_name=ASSOCIATIONS_PLACED,
+        passed=result.reconciles and not unplaced,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "associations": result.associations,
+            "placed": placement.placed,
+            "other_years": placement.other_years,
+            "earlier_entries": placement.earlier_entries,
+            "unplaced": unplaced,
+            "unplaced_reasons": dict(placement.unplaced),
+        },
+    )
+
+
+def _metadata(result: PullResult) -> dict[str, dg.MetadataValue]:
+    window = result.window
+    return summary(result.outcomes) | {
+        "change_versions": dg.MetadataValue.text(str(window) if window else "none new"),
+        "records_read": dg.MetadataValue.json(
+            {r: result.read[r] for r in RESOURCES} if window else {}
+        ),
+        "records_deleted": dg.MetadataValue.json(
+            {r: result.deleted[r] for r in RESOURCES} if window else {}
+        ),
+    }
+
+
+@dg.asset(
+    key=EDFI_KEY,
+    group_name="raw_enrollment",
+    partitions_def=school_years,
+    kinds={"duckdb"},
+    description=(
+        "student_enrollment pulled from Nova (Ed-Fi ODS/API): studentSchoolAssociations and "
+        "studentEducationOrganizationAssociations, by change version, loaded into "
+        "raw.student_enrollment as each changed district's submission."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(ROWS_RECONCILE, asset=EDFI_KEY, blocking=True),
+        dg.AssetCheckSpec(EXPECTATIONS_ERROR, asset=EDFI_KEY, blocking=True),
+        dg.AssetCheckSpec(SUBMISSIONS_CURRENT, asset=EDFI_KEY),
+        dg.AssetCheckSpec(EXPECTATIONS_WARN, asset=EDFI_KEY),
+        dg.AssetCheckSpec(
+            ASSOCIATIONS_PLACED,
+            asset=EDFI_KEY,
+            description="Every association read is in a district's submission (or of another year)",
+        ),
+    ],
+)
+def edfi_student_enrollment(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    settings = get_settings()
+    if settings.edfi is None:
+        raise dg.Failure(NOT_CONFIGURED)
+    year = int(context.partition_key)
+    with warehouse.connect() as con, EdFiClient(settings.edfi, year) as client:
+        loader = Loader(
+            con,
+            settings.landing_dir,
+            pseudonym_key(),
+            run_id=context.run.run_id,
+            gzip_limits=settings.gzip_limits,
+        )
+        result = pull_school_year(client, loader, settings.edfi_landing_dir, year)
+        context.log.info(
+            f"{EXTRACT.name} {year}: change versions {result.window or 'none new'}, "
+            f"{len(result.outcomes)} district submission(s) changed"
+        )
+        stored = [
+            o.manifest_id for o in result.outcomes if o.status in (Status.LOADED, Status.HELD)
+        ]
+        checks = [
+            *check_results(con, EXTRACT, stored, EDFI_KEY),
+            held_check(EXTRACT, result.outcomes, EDFI_KEY),
+            _placement_check(result),
+        ]
+        write_recorded_files(con, settings.recorded_files_path)
+    if loader.validations:
+        publish_data_docs(loader.validations, settings.reports_dir)
+    yield dg.MaterializeResult(metadata=_metadata(result))
+    yield from checks

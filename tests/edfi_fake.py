@@ -1,0 +1,129 @@
+"""A local Ed-Fi ODS/API for the tests: OAuth2 client credentials, offset/limit paging with
+Total-Count, availableChangeVersions, min/maxChangeVersion and /deletes, in the shapes of
+ODS/API 7 (Data Standard 5). Every write bumps the change version, as the ODS does."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+CLIENT_ID, CLIENT_SECRET = "cte-warehouse", "s3cret-for-tests"
+DATA = "/data/v3/ed-fi/"
+
+
+@dataclass
+class FakeOds:
+    version: int = 0
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    deletes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tokens: set[str] = field(default_factory=set)
+    served: dict[str, int] = field(default_factory=dict)  # records served per route
+    requests: list[str] = field(default_factory=list)  # routes requested
+    # GET number (1 = the first) -> the HTTP status to answer it with; 401 also revokes
+    # every token (an expired token).
+    failures: dict[int, int] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def put(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Create or update a record (same id): it gets the next change version."""
+        self.version += 1
+        record = {"id": record.get("id") or f"{next(self._ids):032x}", **record}
+        record["_changeVersion"] = self.version  # kept out of what is served
+        self.records.setdefault(resource, {})[record["id"]] = record
+        return record
+
+    def delete(self, resource: str, record_id: str) -> None:
+        self.version += 1
+        gone = self.records[resource].pop(record_id)
+        self.deletes.setdefault(resource, []).append(
+            {"id": record_id, "changeVersion": self.version, "keyValues": _keys(gone)}
+        )
+
+
+def _keys(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k.endswith("Reference")}
+
+
+def _window(query: dict[str, list[str]], version: int) -> bool:
+    low = int(query.get("minChangeVersion", ["0"])[0])
+    high = int(query.get("maxChangeVersion", [str(1 << 62)])[0])
+    return low <= version <= high
+
+
+def serve(ods: FakeOds) -> tuple[ThreadingHTTPServer, str]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            form = parse_qs(self.rfile.read(length).decode())
+            expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            if urlsplit(self.path).path != "/oauth/token":
+                return self._send(404, {"message": "not found"})
+            if self.headers.get("Authorization") != f"Basic {expected}" or form.get(
+                "grant_type"
+            ) != ["client_credentials"]:
+                return self._send(401, {"error": "invalid_client"})
+            token = f"token-{len(ods.tokens) + 1}"
+            ods.tokens.add(token)
+            self._send(200, {"access_token": token, "expires_in": 1800, "token_type": "bearer"})
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            ods.requests.append(url.path)
+            if self.headers.get("Authorization", "").removeprefix("Bearer ") not in ods.tokens:
+                return self._send(401, {"message": "Authorization denied."})
+            status = ods.failures.pop(len(ods.requests), None)
+            if status == 401:
+                ods.tokens.clear()
+            if status is not None:
+                # An ODS error body quotes the request's record: the client must not repeat it.
+                return self._send(status, {"message": "failed on Zelda Quintana 900000001"})
+            if url.path == "/changeQueries/v1/availableChangeVersions":
+                return self._send(
+                    200, {"oldestChangeVersion": 0, "newestChangeVersion": ods.version}
+                )
+            if not url.path.startswith(DATA):
+                return self._send(404, {"message": "not found"})
+            resource, _, tail = url.path.removeprefix(DATA).partition("/")
+            if tail == "deletes":
+                items = [
+                    d for d in ods.deletes.get(resource, []) if _window(query, d["changeVersion"])
+                ]
+            else:
+                items = [
+                    {k: v for k, v in r.items() if k != "_changeVersion"}
+                    for r in sorted(
+                        ods.records.get(resource, {}).values(), key=lambda r: r["_changeVersion"]
+                    )
+                    if _window(query, r["_changeVersion"])
+                ]
+            offset, limit = int(query.get("offset", ["0"])[0]), int(query.get("limit", ["25"])[0])
+            page = items[offset : offset + limit]
+            ods.served[url.path] = ods.served.get(url.path, 0) + len(page)
+            headers = (
+                {"Total-Count": str(len(items))} if query.get("totalCount") == ["true"] else {}
+            )
+            self._send(200, page, headers)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
