@@ -26,11 +26,67 @@ SEEDS_DIR = REPO_ROOT / "dbt" / "seeds"
 SHOWN_INDICATORS = ("CONC", "1S1", "3S1", "5S1")
 
 
+# The two extracts whose files may land in a publisher's layout (decisions 0014, 0021): per
+# layout, a word of its header and the select giving floor.sql's columns from read_csv(?).
+_CONTRACT_CREDENTIALS = """
+    select student_id, district_code, location_code, cip_code,
+        nullif(earned_date, '')::date as earned_date, verified
+    from read_csv(?, header = true, all_varchar = true)"""
+# A STARS credential counts when its code is on PED's list for the year.
+_STARS_CREDENTIALS = """
+    select k."STUDENT ID" as student_id, k."DISTRICT CODE" as district_code,
+        k."LOCATION CODE" as location_code, k."CIP CODE" as cip_code,
+        nullif(k."CREDENTIAL EARNED DATE", '')::date as earned_date,
+        case when exists (
+            select 1 from read_csv('ped_credential_list.csv', header = true, all_varchar = true) l
+            where l.credential_code = k."INDUSTRY CREDENTIAL CODE"
+                and year(k."SCHOOL YEAR DATE"::date) >= l.first_school_year::integer
+                and (l.last_school_year is null
+                    or year(k."SCHOOL YEAR DATE"::date) <= l.last_school_year::integer)
+        ) then 'Y' else 'N' end as verified
+    from read_csv(?, header = true, all_varchar = true) k"""
+_CONTRACT_POSTSECONDARY = """
+    select student_id, nullif(term_start, '')::date as term_start
+    from read_csv(?, header = true, all_varchar = true)"""
+# Enrollment periods only: not-found students and degree rows are no enrollment.
+_NSC_POSTSECONDARY = """
+    select "Requester Return Field" as student_id,
+        strptime("Enrollment Begin", '%Y%m%d')::date as term_start
+    from read_csv(?, header = true, all_varchar = true)
+    where "Record Found Y/N" = 'Y' and coalesce("Graduated?", 'N') <> 'Y'
+        and nullif("Enrollment Begin", '') is not null"""
+_LAYOUTS = {
+    "credential_attainment": (
+        "credentials/credential_attainment",
+        {"student_id": _CONTRACT_CREDENTIALS, "STUDENT ID": _STARS_CREDENTIALS},
+    ),
+    "postsecondary_enrollment": (
+        "labor_market/postsecondary_enrollment",
+        {"student_id": _CONTRACT_POSTSECONDARY, "Requester Return Field": _NSC_POSTSECONDARY},
+    ),
+}
+
+
+def _read_publisher_layouts(con: duckdb.DuckDBPyConnection, landing: Path) -> None:
+    """Each file of the two extracts read by its layout (told by its header) into one table."""
+    for table, (folder, layouts) in _LAYOUTS.items():
+        by_layout: dict[str, list[str]] = {}
+        for path in sorted((landing / folder).glob("*.csv")):
+            with path.open(encoding="utf-8-sig") as f:
+                header = f.readline()
+            word = next(w for w in layouts if w in header)
+            by_layout.setdefault(word, []).append(str(path))
+        parts = [(layouts[w], files) for w, files in by_layout.items()]
+        sql = " union all ".join(select for select, _ in parts)
+        con.execute(f"create table {table} as {sql}", [files for _, files in parts])
+
+
 def compute(landing: Path, results: Path) -> float:
     """Run floor.sql over ``landing``; seconds spent reading and computing."""
     started = time.perf_counter()
     con = duckdb.connect()
     con.execute(f"set file_search_path = '{landing},{SEEDS_DIR}'")
+    _read_publisher_layouts(con, landing)
     con.execute(FLOOR_SQL.read_text())
     seconds = time.perf_counter() - started
     con.execute(f"copy floor_results to '{results}' (format parquet)")

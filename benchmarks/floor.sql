@@ -39,27 +39,8 @@ create table program_quality_review as
 select * from read_csv('enrollment/program_quality_review/*.csv', header = true, types = {
     'district_code': 'VARCHAR', 'location_code': 'VARCHAR'});
 
--- Two layouts land here: the contract's (credential_attainment__*.csv, with a verified flag)
--- and PED's STARS template (*_CTE_INDUSTRY_CREDENTIAL_*.csv), whose credentials count when
--- their code is on PED's list for the year (as stg_credential_attainment reads it).
-create table credential_attainment as
-select student_id, district_code, location_code, cip_code, earned_date, verified
-from read_csv('credentials/credential_attainment/credential_attainment__*.csv', header = true,
-    types = {'student_id': 'VARCHAR', 'district_code': 'VARCHAR', 'location_code': 'VARCHAR',
-    'cip_code': 'VARCHAR', 'earned_date': 'DATE', 'verified': 'VARCHAR'})
-union all
-select k."STUDENT ID", k."DISTRICT CODE", k."LOCATION CODE", k."CIP CODE",
-    k."CREDENTIAL EARNED DATE",
-    case when exists (
-        select 1 from read_csv('ped_credential_list.csv', header = true, all_varchar = true) l
-        where l.credential_code = k."INDUSTRY CREDENTIAL CODE"
-            and year(k."SCHOOL YEAR DATE") >= l.first_school_year::integer
-            and (l.last_school_year is null
-                or year(k."SCHOOL YEAR DATE") <= l.last_school_year::integer)
-    ) then 'Y' else 'N' end
-from read_csv('credentials/credential_attainment/*_CTE_INDUSTRY_CREDENTIAL_*.csv', header = true,
-    types = {'STUDENT ID': 'VARCHAR', 'DISTRICT CODE': 'VARCHAR', 'LOCATION CODE': 'VARCHAR',
-    'CIP CODE': 'VARCHAR', 'CREDENTIAL EARNED DATE': 'DATE', 'SCHOOL YEAR DATE': 'DATE'}) k;
+-- credential_attainment and postsecondary_enrollment: read by floor.py (their files may come
+-- in a publisher's layout: PED's STARS template, the Clearinghouse's StudentTracker return).
 
 create table work_based_learning as
 select * from read_csv('credentials/work_based_learning/*.csv', header = true, types = {
@@ -86,10 +67,6 @@ create table wage_records as
 select * from read_csv('labor_market/wage_records/*.csv', header = true, types = {
     'student_id': 'VARCHAR', 'year': 'INTEGER', 'quarter': 'INTEGER',
     'employer_naics': 'VARCHAR', 'wages': 'DECIMAL(18, 2)'});
-
-create table postsecondary_enrollment as
-select * from read_csv('labor_market/postsecondary_enrollment/*.csv', header = true, types = {
-    'student_id': 'VARCHAR', 'term_start': 'DATE', 'institution_id': 'VARCHAR'});
 
 create table military_enlistment as
 select * from read_csv('labor_market/military_enlistment/*.csv', header = true,
