@@ -246,7 +246,7 @@ def test_a_certified_district_year_shows_on_the_index_and_its_page(reviewed_home
     assert 'id="status-filter"' in index
     page = dq.joinpath("001", f"{YEAR - 1}.html").read_text(encoding="utf-8")
     assert 'PED review: <b class="review CERTIFIED">Certified</b>' in page
-    history = page[page.index("Review history") :]
+    history = page[page.index("History: reloads and reviews") :]
     assert history.index("counts match SIS") < history.index("for the CAR")
     with duckdb.connect(str(reviewed_home.warehouse_path), read_only=True) as con:
         steps = con.execute(
