@@ -37,7 +37,13 @@ ARTIFACTS = REPO_ROOT / "warehouse" / "test-artifacts"
 
 
 def _quarantine(con, manifest_id: int, frame: pl.DataFrame) -> None:
-    """What the loader writes, with a planted personal value in the value column."""
+    """What the loader writes, with a planted personal value in the value column and each
+    row's student pseudonym (the impact lines count them; a page must never show one)."""
+    con.execute(
+        "insert into raw.quarantined_students select distinct ?, source_row, "
+        "sha256(source_row::varchar) from (select unnest(?) as source_row)",
+        [manifest_id, frame["_source_row"].to_list()],
+    )
     for row in frame.iter_rows(named=True):
         con.execute(
             "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
@@ -134,6 +140,10 @@ def test_report_pages_and_content(reports: Path):
     assert "Replaced by a later file" in html
     assert "Course records for students who are not in this district" in html
     assert "assessment_results" in html  # reported as not received yet
+    # What the errors cost: 5 rows set aside, of 5 students; no marts built here.
+    assert "5 student_enrollment rows set aside</b>: 5 students of this" in html
+    assert "1S1-1S2, 2S1-2S3, 3S1, 4S1, 5S1-5S3, the simulated allocation" in html
+    assert "The marts are not built yet" in html
     assert html.count("<svg") == 2 and "last year" in html
     bars = re.findall(r'<rect class="bar series(\d)"[^>]*height="([\d.]+)"', html)
     assert {s for s, h in bars if float(h) > 0} == {"0", "1"}  # both years drawn
@@ -252,10 +262,13 @@ def test_a_certified_district_year_shows_on_the_index_and_its_page(reviewed_home
         steps = con.execute(
             "select district_code, school_year, step, reviewer from audit.district_year_reviews"
         ).fetchall()
+        trail = con.execute("select action, actor, district_code from audit.actions").fetchall()
     assert steps == [
         ("001", YEAR - 1, "VERIFY", "P. Reviewer"),
         ("001", YEAR - 1, "CERTIFY", "J. Ortiz"),
     ]
+    # One audit trail: the steps are audit.actions rows, district_year_reviews a view on it.
+    assert trail == [("VERIFY", "P. Reviewer", "001"), ("CERTIFY", "J. Ortiz", "001")]
 
 
 def test_a_district_year_that_needs_action_or_was_never_received_is_not_certified(
