@@ -317,3 +317,35 @@ def test_a_later_submission_needs_a_new_review_and_a_replaced_rejection_no_actio
     rejected, replacement = file("REJECTED", at), file("LOADED", at + timedelta(hours=2))
     assert Page("001", None, YEAR, [rejected]).rejected == [rejected]
     assert Page("001", None, YEAR, [rejected, replacement]).rejected == []
+
+
+def test_the_review_tables_of_an_older_warehouse_move_into_the_audit_trail():
+    """Decision 0023: the rows of audit.review_decisions and audit.district_year_reviews
+    (tables before it) move to audit.actions; the names become views reading the same."""
+    con = duckdb.connect()
+    con.execute(
+        "create schema audit; create schema raw; "
+        "create table audit.review_decisions (manifest_id bigint, decision varchar, "
+        "reviewer varchar, note varchar, replaced varchar, decided_at timestamp); "
+        "create table audit.district_year_reviews (district_code varchar, school_year bigint, "
+        "step varchar, reviewer varchar, note varchar, decided_at timestamp); "
+        "insert into audit.review_decisions values "
+        "(7, 'RELEASE', 'J. Ortiz', 'real drop', '3', '2026-03-01 09:00'); "
+        "insert into audit.district_year_reviews values "
+        "('001', 2025, 'VERIFY', 'P. Reviewer', 'counts match', '2026-03-02 09:00')"
+    )
+    before = [
+        con.execute(f"select * from audit.{t}").fetchall()
+        for t in ("review_decisions", "district_year_reviews")
+    ]
+    ensure_schema(con)
+    ensure_schema(con)  # again: nothing moves twice
+    after = [
+        con.execute(f"select * from audit.{t}").fetchall()
+        for t in ("review_decisions", "district_year_reviews")
+    ]
+    assert after == before
+    assert con.execute("select action, actor from audit.actions order by acted_at").fetchall() == [
+        ("RELEASE", "J. Ortiz"),
+        ("VERIFY", "P. Reviewer"),
+    ]

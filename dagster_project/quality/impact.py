@@ -60,7 +60,8 @@ def _ranges(codes: Sequence[str]) -> list[str]:
     return [r[0] if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs]
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``schema.name`` exists (dbt's tables do not before the first build)."""
     schema, name = table.split(".")
     return bool(
         con.execute(
@@ -102,7 +103,7 @@ def impacts(
             "from aside group by extract order by extract"
         ).fetchall()
     }
-    if found and _exists(con, POPULATIONS):
+    if found and table_exists(con, POPULATIONS):
         for impact in found.values():
             impact.in_indicators = {}
         for extract, indicator, n in con.execute(
@@ -112,7 +113,7 @@ def impacts(
             [year, district],
         ).fetchall():
             found[extract].in_indicators[indicator] = n
-    if found and _exists(con, PROGRAMS):
+    if found and table_exists(con, PROGRAMS):
         concentrating = (
             f"{with_}, concentrating as (select s.extract, s.student_key, p.program_of_study_code "
             f"from students s join {PROGRAMS} p using (student_key) "

@@ -41,7 +41,7 @@ from dagster_project.quality.error_file import (
     ErrorFile,
     write_error_file,
 )
-from dagster_project.quality.impact import Impact, impacts
+from dagster_project.quality.impact import Impact, impacts, table_exists
 from dagster_project.quality.suites import ERROR, seeds_dir
 
 STATE = "state"
@@ -254,11 +254,7 @@ class Page:
 
 def _district_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """From the dbt seed table when dbt has run, else from the seed file itself."""
-    exists = con.sql(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'reference' and table_name = 'schools'"
-    ).fetchall()[0][0]
-    if exists:
+    if table_exists(con, "reference.schools"):
         rows = con.sql(
             "select district_code, min(district_name) from reference.schools group by 1"
         ).fetchall()
