@@ -496,6 +496,8 @@ def cmd_docs(_: argparse.Namespace) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> None:
+    import duckdb
+
     from dagster_project.publish import PublishError, rollback
     from dagster_project.publish.store import VERSIONS_DIR
 
@@ -505,10 +507,16 @@ def cmd_rollback(args: argparse.Namespace) -> None:
         result = rollback(published_dir)
     except PublishError as error:
         sys.exit(f"cte rollback: {error}; nothing changed")
-    detail = f"current: {result.current}; withdrawn: {result.withdrawn}"
-    _record(settings, Step(Action.ROLLBACK, args.by, args.note, detail=detail))
     print(f"current:   {result.current}")
     print(f"withdrawn: {result.withdrawn} (removed from {published_dir / VERSIONS_DIR})")
+    detail = f"current: {result.current}; withdrawn: {result.withdrawn}"
+    try:
+        _record(settings, Step(Action.ROLLBACK, args.by, args.note, detail=detail))
+    except duckdb.IOException:
+        sys.exit(
+            f"cte rollback: rolled back ({detail}), but the audit trail could not be written: "
+            "the warehouse stayed locked by a run"
+        )
 
 
 def cmd_status(_: argparse.Namespace) -> None:
