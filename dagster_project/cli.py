@@ -1,10 +1,10 @@
 """`cte`: the command line for the jobs a data engineer or analyst runs by hand.
 
     cte run                      sample data if none landed, then every asset once
-    cte load EXTRACT YEAR [--district 012] [--reload]
+    cte load EXTRACT YEAR [--district 012] [--reload [--by NAME]]
     cte pull [YEAR]              what changed in Nova (Ed-Fi) since the last pull
     cte prepare                  parse the dbt project (manifest for Dagster)
-    cte rollback                 make the previous published snapshot current again
+    cte rollback [--by NAME] [--note TEXT]   make the previous published snapshot current again
     cte review list | release ID | reject ID --by NAME --note TEXT
     cte review verify | certify DISTRICT YEAR --by NAME --note TEXT
     cte ui | sql | docs | status
@@ -23,9 +23,11 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dagster_project.ingest.audit import ACTION_TAG, ACTOR_TAG, Action, Step, os_user
 from dagster_project.settings import REPO_ROOT, Settings, disable_telemetry, get_settings
 
 if TYPE_CHECKING:
@@ -148,6 +150,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"Full log (Dagster events, dbt, warnings): {log_path}")
     print(f"Loading school years {years[0]}..{years[-1]} ...")
     tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    tags |= action_tags("run", os_user())
     with output_to_file(log_path) as console:
         progress = RunProgress(console)
         results = run_load_then_build(defs, instance, tags, progress)
@@ -202,11 +205,12 @@ def run_load_then_build(
         say("The load failed: the marts are not rebuilt and the published snapshot stays.")
         return [load]
     say("Building marts (dbt build) and publishing ...")
+    who = {k: v for k, v in tags.items() if k in (ACTOR_TAG, ACTION_TAG)}
     marts = execute_job(
         defs.resolve_job_def("build_marts"),
         instance,
         progress,
-        tags=run_host_tag(),
+        tags=run_host_tag() | who,
         raise_on_error=False,
     )
     return [load, marts]
@@ -236,12 +240,14 @@ def cmd_load(args: argparse.Namespace) -> None:
     extract = get_extract(args.extract)
     _exit_unless_landed(settings, extract, args.year, args.district)
     config = {"district": args.district, "reload": args.reload}
+    action = Action.RELOAD if args.reload else None
     _run_load(
         settings,
         f"load_{extract.name}",
         args.year,
         {"ops": {f"raw__{extract.name}": {"config": config}}},
         "cte load",
+        Step(action, args.by, None, args.district, args.year, extract.name) if action else None,
     )
 
 
@@ -257,9 +263,23 @@ def cmd_pull(args: argparse.Namespace) -> None:
     _run_load(settings, "load_edfi_student_enrollment", year, {}, "cte pull")
 
 
-def _run_load(settings: Settings, job_name: str, year: int, run_config: dict, command: str) -> None:
+def action_tags(action: str, actor: str) -> dict[str, str]:
+    """The run tags saying who launched a run, and what for: run, load, reload, pull
+    (decision 0023)."""
+    return {ACTOR_TAG: actor, ACTION_TAG: action}
+
+
+def _run_load(
+    settings: Settings,
+    job_name: str,
+    year: int,
+    run_config: dict,
+    command: str,
+    audit: Step | None = None,
+) -> None:
     """Run a load job for a school year in process, with its log, its metadata printed and
-    the exit status of `_exit_unless_current`."""
+    the exit status of `_exit_unless_current`. ``audit``: the step to add to the audit trail
+    once the run ended, with its run id and outcome (a reload)."""
     import dagster as dg
 
     ensure_dagster_home(settings)
@@ -281,9 +301,15 @@ def _run_load(settings: Settings, job_name: str, year: int, run_config: dict, co
             progress,
             partition_key=str(year),
             run_config=run_config,
-            tags=run_host_tag(),
+            tags=run_host_tag()
+            | action_tags(
+                audit.action.lower() if audit else command.removeprefix("cte "),
+                audit.actor if audit else os_user(),
+            ),
             raise_on_error=False,
         )
+    if audit is not None:
+        _record(settings, replace(audit, run_id=result.run_id, detail=_run_outcome(result)))
     for event in result.get_asset_materialization_events():
         for key, value in event.materialization.metadata.items():
             print(f"{key}: {value.value}")
@@ -291,6 +317,20 @@ def _run_load(settings: Settings, job_name: str, year: int, run_config: dict, co
     if not result.success:
         sys.exit(f"{command.removeprefix('cte ')} failed; see the Dagster UI (make ui)")
     _exit_unless_current(settings, result.run_id, command)
+
+
+def _run_outcome(result) -> str:
+    return "the run succeeded" if result.success else "the run failed"
+
+
+def _record(settings: Settings, step: Step) -> None:
+    """Add a step to the audit trail (audit.actions)."""
+    from dagster_project.ingest.audit import record_action
+    from dagster_project.warehouse import connect, ensure_schema
+
+    with connect(settings.warehouse_path, wait_seconds=120) as con:
+        ensure_schema(con)
+        record_action(con, step)
 
 
 def _exit_unless_landed(settings: Settings, extract, year: int, district: str | None) -> None:
@@ -455,17 +495,28 @@ def cmd_docs(_: argparse.Namespace) -> None:
     )
 
 
-def cmd_rollback(_: argparse.Namespace) -> None:
+def cmd_rollback(args: argparse.Namespace) -> None:
+    import duckdb
+
     from dagster_project.publish import PublishError, rollback
     from dagster_project.publish.store import VERSIONS_DIR
 
-    published_dir = get_settings().published_dir
+    settings = get_settings()
+    published_dir = settings.published_dir
     try:
         result = rollback(published_dir)
     except PublishError as error:
         sys.exit(f"cte rollback: {error}; nothing changed")
     print(f"current:   {result.current}")
     print(f"withdrawn: {result.withdrawn} (removed from {published_dir / VERSIONS_DIR})")
+    detail = f"current: {result.current}; withdrawn: {result.withdrawn}"
+    try:
+        _record(settings, Step(Action.ROLLBACK, args.by, args.note, detail=detail))
+    except duckdb.IOException:
+        sys.exit(
+            f"cte rollback: rolled back ({detail}), but the audit trail could not be written: "
+            "the warehouse stayed locked by a run"
+        )
 
 
 def cmd_status(_: argparse.Namespace) -> None:
@@ -495,6 +546,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="read the latest submission again even if already loaded",
     )
+    load.add_argument("--by", default=os_user(), help="who reloads (default: the OS user)")
     load.set_defaults(func=cmd_load)
     pull = sub.add_parser(
         "pull", help="pull student_enrollment from Nova (Ed-Fi): what changed (CTE_EDFI_URL)"
@@ -523,9 +575,12 @@ def main(argv: list[str] | None = None) -> None:
         ("sql", cmd_sql, "read-only SQL prompt on the published snapshot"),
         ("docs", cmd_docs, "dbt docs on http://127.0.0.1:8080"),
         ("status", cmd_status, "what is loaded, built and published"),
-        ("rollback", cmd_rollback, "make the previous published snapshot current again"),
     ):
         sub.add_parser(name, help=text).set_defaults(func=func)
+    rolling = sub.add_parser("rollback", help="make the previous published snapshot current again")
+    rolling.add_argument("--by", default=os_user(), help="who rolls back (default: the OS user)")
+    rolling.add_argument("--note", help="why (kept in the audit trail)")
+    rolling.set_defaults(func=cmd_rollback)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -398,3 +398,47 @@ def get_extract(name: str) -> Extract:
         return EXTRACTS_BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown extract {name!r}; known: {sorted(EXTRACTS_BY_NAME)}") from None
+
+
+# The Perkins V secondary core indicators (measures.md), in the marts' order.
+INDICATORS = ("1S1", "1S2", "2S1", "2S2", "2S3", "3S1", "4S1", "5S1", "5S2", "5S3")
+ALLOCATION = "the simulated allocation"
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """What an extract's rows feed in the marts, for the report's "what the errors cost"
+    (decision 0023): who or what its rows describe, the indicators whose populations or
+    numerators they decide, and the other marts, in the words a district reads."""
+
+    population: str
+    indicators: tuple[str, ...] = ()
+    marts: tuple[str, ...] = ()
+
+
+_PLACEMENT = Feeds("leavers' placement", ("3S1",), ("program outcomes", "program continuum"))
+_LABOR_MARKET = Feeds("labor-market data", (), ("labor-market alignment", "program outcomes"))
+FEEDS: dict[str, Feeds] = {
+    "student_enrollment": Feeds(
+        "enrolled students, and so CTE participants and concentrators",
+        INDICATORS,
+        (ALLOCATION, "equity gaps", "cost per student"),
+    ),
+    "cte_course_enrollment": Feeds(
+        "CTE participants and concentrators", INDICATORS, (ALLOCATION, "program continuum")
+    ),
+    "assessment_results": Feeds("graduates' assessment results", ("2S1", "2S2", "2S3")),
+    "program_quality_review": Feeds("program quality reviews", (), ("program quality", ALLOCATION)),
+    "credential_attainment": Feeds(
+        "credentials earned", ("5S1",), ("credential attainment", ALLOCATION)
+    ),
+    "work_based_learning": Feeds("work-based learning", ("5S3",), ("program continuum",)),
+    "school_expenditures": Feeds("CTE spending", (), ("cost per student",)),
+    "grant_awards": Feeds("grant awards", (), (ALLOCATION,)),
+    "oews_wages": _LABOR_MARKET,
+    "occupational_projections": _LABOR_MARKET,
+    "education_assignments": _LABOR_MARKET,
+    "wage_records": _PLACEMENT,
+    "postsecondary_enrollment": _PLACEMENT,
+    "military_enlistment": _PLACEMENT,
+}

@@ -2,8 +2,8 @@
 
 Schemas: ``raw`` (one table per extract, load_manifest, quarantine, row_warnings) is written
 by ingest;
-``audit`` (dq_results, run_alerts, review_decisions, district_year_reviews) by the quality
-gate, the run-failure sensor and ``cte review``; dbt owns
+``audit`` (dq_results, run_alerts, actions) by the quality gate, the run-failure sensor and
+the commands people run (``cte review``, ``cte load --reload``, ``cte rollback``); dbt owns
 ``reference`` (seeds), ``staging``, ``intermediate`` and ``marts``.
 """
 
@@ -75,6 +75,13 @@ create table if not exists raw.edfi_pulls (
     run_id             varchar,
     pulled_at          timestamp not null
 );
+-- The pseudonym of a set-aside row's student, one row per quarantined row whose student ID
+-- was well-formed (decision 0023): the report counts the students the errors cost.
+create table if not exists raw.quarantined_students (
+    manifest_id  bigint not null,
+    source_row   bigint not null,
+    student_key  varchar not null
+);
 create table if not exists raw.quarantine (
     manifest_id  bigint not null,
     source_row   bigint not null,
@@ -109,24 +116,20 @@ create table if not exists audit.dq_results (
     validated_at      timestamp not null,
     run_id            varchar
 );
--- Every reviewer decision on a held submission (cte review); never deleted or updated.
-create table if not exists audit.review_decisions (
-    manifest_id  bigint not null,
-    decision     varchar not null,
-    reviewer     varchar not null,
-    note         varchar not null,
-    replaced     varchar,
-    decided_at   timestamp not null
-);
--- PED's review of a district's school year (cte review verify|certify); never deleted or
--- updated (quality/certification.py).
-create table if not exists audit.district_year_reviews (
-    district_code varchar not null,
-    school_year   bigint not null,
-    step          varchar not null,
-    reviewer      varchar not null,
-    note          varchar not null,
-    decided_at    timestamp not null
+-- The audit trail (decision 0023): who reloaded, rolled back, released or rejected a held
+-- submission, verified or certified a district-year, and when. Appended, never updated or
+-- deleted; the two views below are the reviews' earlier tables, read as before.
+create table if not exists audit.actions (
+    action        varchar not null,
+    actor         varchar not null,
+    note          varchar,
+    district_code varchar,
+    school_year   bigint,
+    extract       varchar,
+    manifest_id   bigint,
+    detail        varchar,
+    run_id        varchar,
+    acted_at      timestamp not null
 );
 create table if not exists audit.run_alerts (
     run_id      varchar not null,
@@ -136,6 +139,48 @@ create table if not exists audit.run_alerts (
     raised_at   timestamp not null
 );
 """
+# Once the earlier tables are folded into audit.actions (``_fold_review_tables``).
+_VIEWS_DDL = """
+create view if not exists audit.review_decisions as
+    select manifest_id, action as decision, actor as reviewer, note, detail as replaced,
+           acted_at as decided_at
+    from audit.actions where action in ('RELEASE', 'REJECT');
+create view if not exists audit.district_year_reviews as
+    select district_code, school_year, action as step, actor as reviewer, note,
+           acted_at as decided_at
+    from audit.actions where action in ('VERIFY', 'CERTIFY');
+"""
+# A warehouse made before decision 0023 kept reviews in these tables: their rows move to
+# audit.actions, in one transaction, and the names become views.
+_FOLD = {
+    "review_decisions": """
+        select d.decision, d.reviewer, d.note, m.district_code, m.school_year, m.extract,
+               d.manifest_id, d.replaced, null, d.decided_at
+        from audit.review_decisions d left join raw.load_manifest m using (manifest_id)""",
+    "district_year_reviews": """
+        select step, reviewer, note, district_code, school_year, null, null, null, null,
+               decided_at
+        from audit.district_year_reviews""",
+}
+
+
+def _fold_review_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for name, rows in _FOLD.items():
+        is_table = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'audit' "
+            "and table_name = ? and table_type = 'BASE TABLE'",
+            [name],
+        ).fetchall()[0][0]
+        if not is_table:
+            continue
+        con.execute("begin transaction")
+        try:
+            con.execute(f"insert into audit.actions {rows}")
+            con.execute(f"drop table audit.{name}")
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
 
 
 def raw_table_ddl() -> str:
@@ -149,6 +194,8 @@ def raw_table_ddl() -> str:
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create every ingest-owned table, so dbt sources exist before the first file lands."""
     con.execute(_OPS_DDL)
+    _fold_review_tables(con)
+    con.execute(_VIEWS_DDL)
     con.execute(raw_table_ddl())
 
 

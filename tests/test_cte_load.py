@@ -3,11 +3,14 @@ every file it read rejected, or no landed file for the district and year it name
 
 from pathlib import Path
 
+import dagster as dg
+import duckdb
 import pytest
 from test_broken_files import _binary, _headerless
 
 from dagster_project.cli import main
 from dagster_project.contracts import get_extract
+from dagster_project.ingest.audit import os_user
 from dagster_project.ingest.landing import landing_path
 from dagster_project.settings import Settings
 
@@ -27,12 +30,46 @@ def landed(cte_home: Settings, monkeypatch: pytest.MonkeyPatch, dbt_manifest: Pa
     return folder
 
 
-def test_a_load_whose_every_file_is_rejected_exits_non_zero(landed: Path):
+def test_a_load_whose_every_file_is_rejected_exits_non_zero(landed: Path, cte_home: Settings):
     with pytest.raises(SystemExit) as exited:
         main(["load", "student_enrollment", "2025", "--district", "001"])
     message = str(exited.value.code)
     assert message.startswith("cte load: 2 file(s) read: 2 rejected; not current:"), message
     assert "student_enrollment__001__2025__20250615T103000.csv (REJECTED" in message
+
+    # Who reloaded (the latest file, read again): in the audit trail and the run's tags
+    # (decision 0023). A plain load is in the run's tags only.
+    with pytest.raises(SystemExit, match="1 file\\(s\\) read: 1 rejected"):
+        main(
+            [
+                "load",
+                "student_enrollment",
+                "2025",
+                "--district",
+                "001",
+                "--reload",
+                "--by",
+                "D. Ruiz",
+            ]
+        )
+    with duckdb.connect(str(cte_home.warehouse_path), read_only=True) as con:
+        [(action, actor, district, year, extract, run_id, detail)] = con.execute(
+            "select action, actor, district_code, school_year, extract, run_id, detail "
+            "from audit.actions"
+        ).fetchall()
+    assert (action, actor, district, year, extract, detail) == (
+        "RELOAD",
+        "D. Ruiz",
+        "001",
+        2025,
+        "student_enrollment",
+        "the run succeeded",
+    )
+    instance = dg.DagsterInstance.get()
+    tags = instance.get_run_by_id(run_id).tags
+    assert tags["cte/actor"] == "D. Ruiz" and tags["cte/action"] == "reload"
+    [first] = [r for r in instance.get_runs() if r.run_id != run_id]
+    assert first.tags["cte/action"] == "load" and first.tags["cte/actor"] == os_user()
 
 
 def test_a_district_with_no_landed_file_is_an_error_naming_the_districts_that_have_one(

@@ -4,6 +4,7 @@ rejected or held file leaves what was current untouched."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -252,3 +253,33 @@ def test_the_same_bytes_twice_load_once(loaded):
     assert again.status.value == "DUPLICATE"
     assert f"manifest {first.manifest_id}" in again.error_message
     assert again.rows_loaded is None
+
+
+def test_a_set_aside_row_keeps_its_students_pseudonym_where_its_id_is_readable(loaded):
+    """raw.quarantined_students (decision 0023): one pseudonym per quarantined row of an
+    extract with student IDs, the one the raw tables use, except rows whose ID is malformed
+    or whose fields are shifted."""
+    con, _, _ = loaded
+    with_ids = ", ".join(
+        f"'{e.name}'" for e in EXTRACTS if any(c.name == "student_id" for c in e.columns)
+    )
+    rows = con.execute(f"""
+        select q.manifest_id, q.source_row, bool_or(q.reason_code in
+                   ('INVALID_STUDENT_ID', 'FIELD_COUNT')) as unreadable,
+               count(distinct k.student_key) as keys, min(k.student_key) as key
+        from raw.quarantine q join raw.load_manifest m using (manifest_id)
+        left join raw.quarantined_students k using (manifest_id, source_row)
+        where m.extract in ({with_ids}) group by all
+    """).fetchall()
+    assert rows and all(keys == (0 if unreadable else 1) for _, _, unreadable, keys, _ in rows)
+    assert {unreadable for *_, unreadable, _, _ in rows} == {True, False}
+    keys = {key for *_, key in rows if key}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", k) for k in keys)
+    enrolled = con.execute("select student_id from raw.student_enrollment").fetchall()
+    loaded_keys = {r[0] for r in enrolled}
+    assert keys & loaded_keys  # the same pseudonym: a set-aside student links to their rows
+    orphans = con.execute(
+        "select count(*) from raw.quarantined_students k anti join raw.quarantine q "
+        "using (manifest_id, source_row)"
+    ).fetchall()
+    assert orphans == [(0,)]

@@ -392,9 +392,20 @@ def test_cte_rollback_brings_back_the_first_snapshot(
     first = publish(env)
     write_warehouse(env["warehouse"], 1)
     second = publish(env)
-    main(["rollback"])
+    main(["rollback", "--by", "A. Admin", "--note", "wrong wage file"])
     out = capsys.readouterr().out
     assert f"current:   {first.version}" in out and f"withdrawn: {second.version}" in out
+    # In the audit trail (decision 0023): who, why, and which versions.
+    with duckdb.connect(str(env["warehouse"]), read_only=True) as con:
+        trail = con.execute("select action, actor, note, detail from audit.actions").fetchall()
+    assert trail == [
+        (
+            "ROLLBACK",
+            "A. Admin",
+            "wrong wage file",
+            f"current: {first.version}; withdrawn: {second.version}",
+        )
+    ]
     assert check_snapshot(env["published"] / "cte_marts.duckdb") == first.snapshot_id
     assert check_parquet(env["published"]) == first.snapshot_id
     # Nothing before the first snapshot: a clear error, and the first stays current.

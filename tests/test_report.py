@@ -37,7 +37,13 @@ ARTIFACTS = REPO_ROOT / "warehouse" / "test-artifacts"
 
 
 def _quarantine(con, manifest_id: int, frame: pl.DataFrame) -> None:
-    """What the loader writes, with a planted personal value in the value column."""
+    """What the loader writes, with a planted personal value in the value column and each
+    row's student pseudonym (the impact lines count them; a page must never show one)."""
+    con.execute(
+        "insert into raw.quarantined_students select distinct ?, source_row, "
+        "sha256(source_row::varchar) from (select unnest(?) as source_row)",
+        [manifest_id, frame["_source_row"].to_list()],
+    )
     for row in frame.iter_rows(named=True):
         con.execute(
             "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
@@ -134,6 +140,10 @@ def test_report_pages_and_content(reports: Path):
     assert "Replaced by a later file" in html
     assert "Course records for students who are not in this district" in html
     assert "assessment_results" in html  # reported as not received yet
+    # What the errors cost: 5 rows set aside, of 5 students; no marts built here.
+    assert "5 student_enrollment rows set aside</b>: 5 students of this" in html
+    assert "1S1-1S2, 2S1-2S3, 3S1, 4S1, 5S1-5S3, the simulated allocation" in html
+    assert "The marts are not built yet" in html
     assert html.count("<svg") == 2 and "last year" in html
     bars = re.findall(r'<rect class="bar series(\d)"[^>]*height="([\d.]+)"', html)
     assert {s for s, h in bars if float(h) > 0} == {"0", "1"}  # both years drawn
@@ -246,16 +256,19 @@ def test_a_certified_district_year_shows_on_the_index_and_its_page(reviewed_home
     assert 'id="status-filter"' in index
     page = dq.joinpath("001", f"{YEAR - 1}.html").read_text(encoding="utf-8")
     assert 'PED review: <b class="review CERTIFIED">Certified</b>' in page
-    history = page[page.index("Review history") :]
+    history = page[page.index("History: reloads and reviews") :]
     assert history.index("counts match SIS") < history.index("for the CAR")
     with duckdb.connect(str(reviewed_home.warehouse_path), read_only=True) as con:
         steps = con.execute(
             "select district_code, school_year, step, reviewer from audit.district_year_reviews"
         ).fetchall()
+        trail = con.execute("select action, actor, district_code from audit.actions").fetchall()
     assert steps == [
         ("001", YEAR - 1, "VERIFY", "P. Reviewer"),
         ("001", YEAR - 1, "CERTIFY", "J. Ortiz"),
     ]
+    # One audit trail: the steps are audit.actions rows, district_year_reviews a view on it.
+    assert trail == [("VERIFY", "P. Reviewer", "001"), ("CERTIFY", "J. Ortiz", "001")]
 
 
 def test_a_district_year_that_needs_action_or_was_never_received_is_not_certified(
@@ -304,3 +317,35 @@ def test_a_later_submission_needs_a_new_review_and_a_replaced_rejection_no_actio
     rejected, replacement = file("REJECTED", at), file("LOADED", at + timedelta(hours=2))
     assert Page("001", None, YEAR, [rejected]).rejected == [rejected]
     assert Page("001", None, YEAR, [rejected, replacement]).rejected == []
+
+
+def test_the_review_tables_of_an_older_warehouse_move_into_the_audit_trail():
+    """Decision 0023: the rows of audit.review_decisions and audit.district_year_reviews
+    (tables before it) move to audit.actions; the names become views reading the same."""
+    con = duckdb.connect()
+    con.execute(
+        "create schema audit; create schema raw; "
+        "create table audit.review_decisions (manifest_id bigint, decision varchar, "
+        "reviewer varchar, note varchar, replaced varchar, decided_at timestamp); "
+        "create table audit.district_year_reviews (district_code varchar, school_year bigint, "
+        "step varchar, reviewer varchar, note varchar, decided_at timestamp); "
+        "insert into audit.review_decisions values "
+        "(7, 'RELEASE', 'J. Ortiz', 'real drop', '3', '2026-03-01 09:00'); "
+        "insert into audit.district_year_reviews values "
+        "('001', 2025, 'VERIFY', 'P. Reviewer', 'counts match', '2026-03-02 09:00')"
+    )
+    before = [
+        con.execute(f"select * from audit.{t}").fetchall()
+        for t in ("review_decisions", "district_year_reviews")
+    ]
+    ensure_schema(con)
+    ensure_schema(con)  # again: nothing moves twice
+    after = [
+        con.execute(f"select * from audit.{t}").fetchall()
+        for t in ("review_decisions", "district_year_reviews")
+    ]
+    assert after == before
+    assert con.execute("select action, actor from audit.actions order by acted_at").fetchall() == [
+        ("RELEASE", "J. Ortiz"),
+        ("VERIFY", "P. Reviewer"),
+    ]

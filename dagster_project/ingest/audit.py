@@ -1,12 +1,16 @@
-"""Queries over what ingest recorded: row conservation, the publishing gate, and the list
-of file fingerprints the landing sensors read instead of the warehouse."""
+"""Queries over what ingest recorded: row conservation, the publishing gate, the list of
+file fingerprints the landing sensors read instead of the warehouse, and the audit trail of
+what people did (``audit.actions``)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import duckdb
@@ -74,7 +78,7 @@ def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
 
     Considers only current submissions (status LOADED). A submission failing a blocking
     expectation is held (ingest/hold.py), so it never becomes current and never stops the
-    state's publish; one a reviewer released was judged usable (audit.review_decisions).
+    state's publish; one a reviewer released was judged usable (audit.actions).
     What is left is a current file loaded before holds existed, and rows that do not
     reconcile.
     """
@@ -84,7 +88,7 @@ def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
         join raw.load_manifest m using (manifest_id)
         where m.status = 'LOADED' and r.severity = 'ERROR' and not r.success
           and manifest_id not in (
-              select manifest_id from audit.review_decisions where decision = 'RELEASE')
+              select manifest_id from audit.actions where action = 'RELEASE')
         order by m.file_name, r.expectation
     """).fetchall()
     reasons = [
@@ -125,3 +129,60 @@ def recorded_files(path: Path) -> set[tuple[str, str]]:
     except FileNotFoundError:
         return set()
     return {(sha, landed) for sha, landed in map(json.loads, lines)}
+
+
+class Action(StrEnum):
+    """What a person did that changes what the warehouse holds or publishes (decision 0023)."""
+
+    RELOAD = "RELOAD"
+    ROLLBACK = "ROLLBACK"
+    RELEASE = "RELEASE"
+    REJECT = "REJECT"
+    VERIFY = "VERIFY"
+    CERTIFY = "CERTIFY"
+
+
+# Dagster run tags of a run a command launched: who, and what for.
+ACTOR_TAG = "cte/actor"
+ACTION_TAG = "cte/action"
+
+
+def os_user() -> str:
+    """The default actor of a command without ``--by``: the account that ran it."""
+    return getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of ``audit.actions``; what it acted on is as precise as the action allows."""
+
+    action: Action
+    actor: str
+    note: str | None = None
+    district_code: str | None = None
+    school_year: int | None = None
+    extract: str | None = None
+    manifest_id: int | None = None
+    detail: str | None = None
+    run_id: str | None = None
+
+
+def record_action(con: duckdb.DuckDBPyConnection, step: Step) -> datetime:
+    """Append a step to the audit trail; returns when it was recorded (UTC)."""
+    acted_at = datetime.now(UTC).replace(tzinfo=None)
+    con.execute(
+        "insert into audit.actions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            step.action.value,
+            step.actor.strip(),
+            step.note,
+            step.district_code,
+            step.school_year,
+            step.extract,
+            step.manifest_id,
+            step.detail,
+            step.run_id,
+            acted_at,
+        ],
+    )
+    return acted_at

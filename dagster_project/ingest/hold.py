@@ -12,7 +12,7 @@ kind already holds, would double them).
 A held submission's rows are stored under its own manifest id, so a release needs no second
 read; dbt reads only LOADED submissions (macro ``loaded_rows``), so the previous one stays
 current and publishing goes on with it. ``cte review`` releases or rejects it; every
-decision is appended to ``audit.review_decisions``, which nothing deletes.
+decision is appended to the audit trail, ``audit.actions``, which nothing deletes.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from dagster_project.contracts import EXTRACTS_BY_NAME
+from dagster_project.ingest.audit import Action, Step, record_action
 from dagster_project.ingest.codes import EXCEL_ADVICE, PaddedColumn
 from dagster_project.ingest.reasons import FileReason, HoldReason, Status
 from dagster_project.settings import Settings, dbt_var
@@ -292,18 +293,25 @@ def _held(con: duckdb.DuckDBPyConnection, manifest_id: int) -> tuple[str, str, s
 
 
 def _record_decision(
-    con: duckdb.DuckDBPyConnection, decision: Decision, reviewer: str, note: str
+    con: duckdb.DuckDBPyConnection,
+    decision: Decision,
+    slice_key: tuple[str, str, int],
+    by: str,
+    note: str,
 ) -> None:
-    con.execute(
-        "insert into audit.review_decisions values (?, ?, ?, ?, ?, ?)",
-        [
-            decision.manifest_id,
-            decision.decision,
-            reviewer,
+    extract, district, year = slice_key
+    record_action(
+        con,
+        Step(
+            Action(decision.decision),
+            by,
             note,
+            district,
+            year,
+            extract,
+            decision.manifest_id,
             ", ".join(map(str, decision.replaced)) or None,
-            datetime.now(UTC).replace(tzinfo=None),
-        ],
+        ),
     )
 
 
@@ -338,7 +346,7 @@ def review(
                 [str(FileReason.REVIEW_REJECTED), f"rejected by {stamp}", manifest_id],
             )
         decision = Decision(manifest_id, file_name, "RELEASE" if release else "REJECT", replaced)
-        _record_decision(con, decision, reviewer, note)
+        _record_decision(con, decision, (extract, district, year), reviewer, note)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

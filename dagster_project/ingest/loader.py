@@ -34,7 +34,13 @@ from dagster_project.ingest.landing import (
 )
 from dagster_project.ingest.reader import SOURCE_ROW, FileRejected, read_landed_file
 from dagster_project.ingest.reasons import FileReason, Status
-from dagster_project.ingest.rows import ISSUE_SCHEMA, Pseudonymizer, prepare_rows
+from dagster_project.ingest.rows import (
+    ISSUE_SCHEMA,
+    KEY_SCHEMA,
+    Pseudonymizer,
+    prepare_rows,
+    student_keys,
+)
 from dagster_project.ingest.sample import sample_hashes
 from dagster_project.privacy import describe_error, shown_value_expr
 from dagster_project.quality.validation import BatchResult, record_results, validate_batch
@@ -96,6 +102,8 @@ class _Pending:
     blocking: list[str] = field(default_factory=list)  # failed ERROR rules' messages
     # Rows failing a WARN rule (ISSUE_SCHEMA): loaded all the same, listed in the error file.
     warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
+    # The set-aside rows' student pseudonyms (KEY_SCHEMA), for the report's impact lines.
+    keys: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=KEY_SCHEMA))
 
 
 class Loader:
@@ -297,6 +305,7 @@ class Loader:
                 item.issues = pl.concat(
                     [item.issues, _with_values(extract, item.rows, mine).cast(ISSUE_SCHEMA)]
                 )
+                item.keys = pl.concat([item.keys, _keys_of(item.rows, mine)])
                 item.rows = item.rows.join(
                     mine.select(SOURCE_ROW).unique(), on=SOURCE_ROW, how="anti"
                 )
@@ -339,7 +348,8 @@ class Loader:
             "_manifest_id": pl.lit(outcome.manifest_id, pl.Int64),
             "_file_year": pl.lit(year, pl.Int64),
         }
-        return _Pending(landed, outcome, rows.with_columns(**lineage), issues, padded)
+        keys = student_keys(landed.extract, parsed, issues, self._pseudonymize)
+        return _Pending(landed, outcome, rows.with_columns(**lineage), issues, padded, keys=keys)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -444,6 +454,21 @@ class Loader:
                 )
             finally:
                 self.con.unregister("incoming_issues")
+        keys = pl.concat(
+            [
+                i.keys.with_columns(manifest_id=pl.lit(i.outcome.manifest_id, pl.Int64))
+                for i in items
+            ]
+        )
+        if keys.height:
+            self.con.register("incoming_keys", keys.to_arrow())
+            try:
+                self.con.execute(
+                    "insert into raw.quarantined_students "
+                    "select distinct manifest_id, _source_row, student_key from incoming_keys"
+                )
+            finally:
+                self.con.unregister("incoming_keys")
 
     def _record(self, outcome: FileOutcome) -> None:
         if outcome.status in (Status.REJECTED, Status.HELD):
@@ -480,6 +505,18 @@ class Loader:
                 outcome.holds,
             ],
         )
+
+
+def _keys_of(rows: pl.DataFrame, failed: pl.DataFrame) -> pl.DataFrame:
+    """The pseudonyms (loaded rows carry them as student_id) of the rows a rule set aside."""
+    if "student_id" not in rows.columns:
+        return pl.DataFrame(schema=KEY_SCHEMA)
+    return (
+        rows.join(failed.select(SOURCE_ROW).unique(), on=SOURCE_ROW, how="semi")
+        .select(SOURCE_ROW, pl.col("student_id").alias("student_key"))
+        .drop_nulls()
+        .cast(KEY_SCHEMA)
+    )
 
 
 def _with_values(extract: Extract, rows: pl.DataFrame, failed: pl.DataFrame) -> pl.DataFrame:

@@ -17,7 +17,7 @@ from dagster_project.ingest.reader import SOURCE_ROW, ParsedFile
 from dagster_project.ingest.reasons import RowReason
 from dagster_project.privacy import MASK, shown_value_expr
 
-__all__ = ["ISSUE_SCHEMA", "MASK", "Pseudonymizer", "prepare_rows"]
+__all__ = ["ISSUE_SCHEMA", "KEY_SCHEMA", "MASK", "Pseudonymizer", "prepare_rows", "student_keys"]
 BLS_FLAGS = ("*", "**", "***", "#")
 ISSUE_SCHEMA = {
     SOURCE_ROW: pl.Int64,
@@ -26,6 +26,9 @@ ISSUE_SCHEMA = {
     "message": pl.String,
     "value": pl.String,
 }
+# raw.quarantined_students: the pseudonym of a set-aside row's student (decision 0023).
+KEY_SCHEMA = {SOURCE_ROW: pl.Int64, "student_key": pl.String}
+STUDENT_ID_SHAPE = r"^\d{9}$"
 _KIND_WORDS = {
     Kind.INT: "a whole number",
     Kind.DECIMAL: "a number",
@@ -118,7 +121,7 @@ def _type_issues(extract: Extract, text: pl.DataFrame, typed: pl.DataFrame) -> l
 
 
 def _student_id_issues(text: pl.DataFrame) -> list[pl.DataFrame]:
-    bad = text.filter(~pl.col("student_id").str.strip_chars().str.contains(r"^\d{9}$"))
+    bad = text.filter(~pl.col("student_id").str.strip_chars().str.contains(STUDENT_ID_SHAPE))
     if not bad.height:
         return []
     return [
@@ -295,3 +298,20 @@ def prepare_rows(
     if flags:
         rows = rows.join(text.select(SOURCE_ROW, *flags), on=SOURCE_ROW, how="left")
     return rows, issues
+
+
+def student_keys(
+    extract: Extract, parsed: ParsedFile, issues: pl.DataFrame, pseudonymize: Pseudonymizer
+) -> pl.DataFrame:
+    """The pseudonym of each set-aside row's student (KEY_SCHEMA), as ``prepare_rows`` makes
+    it for a loaded row, where the row's student ID is well-formed. A row whose fields are
+    shifted has none: what stands in its student_id column may be another value."""
+    if not issues.height or not any(c.pii is Pii.STUDENT_ID for c in extract.columns):
+        return pl.DataFrame(schema=KEY_SCHEMA)
+    ids = (
+        parsed.frame.join(issues.select(SOURCE_ROW).unique(), on=SOURCE_ROW, how="semi")
+        .filter(~pl.col(SOURCE_ROW).is_in(list(parsed.ragged_rows)))
+        .select(SOURCE_ROW, pl.col("student_id").str.normalize("NFKC").str.strip_chars())
+        .filter(pl.col("student_id").str.contains(STUDENT_ID_SHAPE))
+    )
+    return ids.select(SOURCE_ROW, pseudonymize(ids["student_id"]).alias("student_key"))

@@ -11,16 +11,19 @@ A district-year's status, shown on the report's index and the district's page:
 
 A decision covers the files current when it was taken: a later submission sends the
 district-year back to ``RECEIVED`` (or ``NEEDS_ACTION``) until it is reviewed again.
-Decisions are kept in ``audit.district_year_reviews``, never updated or deleted.
+Decisions are kept in the audit trail, ``audit.actions`` (read here through its view
+``audit.district_year_reviews``), never updated or deleted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 import duckdb
+
+from dagster_project.ingest.audit import Action, Step, record_action
 
 
 class DistrictYearStatus(StrEnum):
@@ -108,10 +111,7 @@ def record(
             f"district {district} {year} needs action first (a held or rejected file, or a "
             "failed blocking check): see its report page and `cte review list`"
         )
-    now = datetime.now(UTC).replace(tzinfo=None)
-    decision = Decision(step, reviewer.strip(), note.strip(), now)
-    con.execute(
-        "insert into audit.district_year_reviews values (?, ?, ?, ?, ?, ?)",
-        [district, year, step.value, decision.reviewer, decision.note, decision.decided_at],
+    decided_at = record_action(
+        con, Step(Action(step.value), reviewer, note.strip(), district, year)
     )
-    return decision
+    return Decision(step, reviewer.strip(), note.strip(), decided_at)

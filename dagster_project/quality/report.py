@@ -5,10 +5,12 @@ school year (``<reports>/dq/<district>/<year>.html``; state-level files under ``
 Everything shown is a count, a code, a file name, a sentence written for district clerks or
 an offending value of a code, date or number column (a few examples per reason): the
 quarantine's ``value`` is read only for those columns (``ingest/codes.showable_columns``),
-never for a student ID, name or birth date, and no student-level table is read.
+never for a student ID, name or birth date; student-level tables are read for counts only.
 Charts are inline SVG drawn by the templates, so the pages need nothing from the network.
 Each page links its submissions' row-level problem lists (``quality/error_file.py``),
-written beside it in ``<district>/<year>-errors/``.
+written beside it in ``<district>/<year>-errors/``, says what the rows set aside cost
+(counts of students in the indicators and programs, ``quality/impact.py``) and shows the
+district-year's audit trail; the index shows the actions on no district (rollbacks).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dagster_project.quality.error_file import (
     ErrorFile,
     write_error_file,
 )
+from dagster_project.quality.impact import Impact, impacts, table_exists
 from dagster_project.quality.suites import ERROR, seeds_dir
 
 STATE = "state"
@@ -100,14 +103,36 @@ _FAILED_CHECKS = f"""
     order by manifest_id, severity, expectation
 """
 
-# A reviewer's release or rejection of a held file, for the district-year's review history.
-_FILE_REVIEWS = """
-    select case when m.district_code in ({kinds}) then '{state}' else m.district_code end
+# The audit trail (audit.actions, decision 0023): what people did, with the file acted on.
+_ACTIONS = """
+    select case when a.district_code in ({kinds}) then '{state}' else a.district_code end
                as district_code,
-           m.school_year, m.file_name, d.decision, d.reviewer, d.note, d.decided_at
-    from audit.review_decisions d join raw.load_manifest m using (manifest_id)
-    order by d.decided_at
+           a.school_year, a.action, a.actor, a.note, a.extract, a.detail, a.acted_at,
+           m.file_name
+    from audit.actions a left join raw.load_manifest m using (manifest_id)
+    order by a.acted_at
 """.format(kinds=", ".join(f"'{k}'" for k in sorted(RELEASE_KINDS)) or "''", state=STATE)
+
+
+def _what(action: dict) -> str:
+    """What an action was taken on, in the history's words."""
+    if action["file_name"]:
+        return action["file_name"]
+    if action["extract"]:
+        scope = "" if action["district_code"] else ", every district"
+        return f"{action['extract']} {action['school_year']}{scope}"
+    if action["school_year"]:
+        return "the school year"
+    return "the published snapshot"
+
+
+def history(actions: list[dict]) -> list[dict]:
+    """Audit-trail rows as the report's history tables show them, oldest first."""
+    return [
+        {"acted_at": a["acted_at"], "step": a["action"].lower(), "what": _what(a)}
+        | {"actor": a["actor"], "note": " · ".join(t for t in (a["note"], a["detail"]) if t)}
+        for a in actions
+    ]
 
 
 @dataclass
@@ -167,7 +192,8 @@ class Page:
     charts: list[Chart] = field(default_factory=list)
     error_files: dict[int, ErrorFile] = field(default_factory=dict)  # by manifest id
     reviews: list[Decision] = field(default_factory=list)  # the district-year's, oldest first
-    file_reviews: list[dict] = field(default_factory=list)  # releases and rejections
+    actions: list[dict] = field(default_factory=list)  # its audit trail, oldest first
+    impacts: list[Impact] = field(default_factory=list)  # what its set-aside rows cost
 
     @property
     def href(self) -> str:
@@ -217,18 +243,8 @@ class Page:
 
     @property
     def history(self) -> list[dict]:
-        """Every review of the district-year and of its held files, oldest first."""
-        steps = [
-            {"decided_at": r["decided_at"], "step": r["decision"].lower(), "what": r["file_name"]}
-            | {"reviewer": r["reviewer"], "note": r["note"]}
-            for r in self.file_reviews
-        ]
-        steps += [
-            {"decided_at": d.decided_at, "step": d.step.value.lower(), "what": "the school year"}
-            | {"reviewer": d.reviewer, "note": d.note}
-            for d in self.reviews
-        ]
-        return sorted(steps, key=lambda step: step["decided_at"])
+        """Every reload, release, rejection and review of the district-year, oldest first."""
+        return history(self.actions)
 
     @property
     def review_status(self) -> DistrictYearStatus:
@@ -238,11 +254,7 @@ class Page:
 
 def _district_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """From the dbt seed table when dbt has run, else from the seed file itself."""
-    exists = con.sql(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'reference' and table_name = 'schools'"
-    ).fetchall()[0][0]
-    if exists:
+    if table_exists(con, "reference.schools"):
         rows = con.sql(
             "select district_code, min(district_name) from reference.schools group by 1"
         ).fetchall()
@@ -302,13 +314,15 @@ def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
     quarantine = _rows(con, _QUARANTINE)
     checks = _rows(con, _FAILED_CHECKS)
     reviews = decisions_by_district_year(con)
-    file_reviews = _rows(con, _FILE_REVIEWS)
+    actions = _rows(con, _ACTIONS)
     pages = []
     for (district, year), files in sorted(files_by_slice.items()):
         page = Page(district, names.get(district), year, files)
         page.reviews = reviews.get((district, year), [])
-        page.file_reviews = [
-            r for r in file_reviews if (r["district_code"], r["school_year"]) == (district, year)
+        page.actions = [
+            a
+            for a in actions
+            if a["school_year"] == year and a["district_code"] in (district, None)
         ]
         ids = {f["manifest_id"] for f in page.current + page.held}
         page.quarantine = [
@@ -322,6 +336,7 @@ def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
             received = {f["extract"] for f in page.current}
             page.missing = [e for e in DISTRICT_EXTRACTS if e not in received]
         page.charts = _charts(files, files_by_slice.get((district, year - 1), []))
+        page.impacts = impacts(con, [f["manifest_id"] for f in page.current], district, year)
         pages.append(page)
     return pages, unidentified
 
@@ -376,9 +391,11 @@ def build_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> Path:
         )
     index = out / "index.html"
     out.mkdir(parents=True, exist_ok=True)
+    trail = history([a for a in _rows(con, _ACTIONS) if a["district_code"] is None])
     index.write_text(
         env.get_template("index.html.j2").render(
             pages=pages,
+            trail=trail,
             unidentified=unidentified,
             generated=generated,
             review_words=REVIEW_WORDS,
