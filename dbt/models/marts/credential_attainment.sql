@@ -159,7 +159,5 @@ select
     {{ safe_rate('industry_requested_credentials', 'credentials_earned') }}
         as industry_requested_share,
     {{ safe_rate('credentials_earned', 'concentrators') }} as credentials_per_concentrator,
-    coalesce(reporting_years.is_history_complete, false) as is_history_complete
+    {{ is_history_complete('cells.school_year') }} as is_history_complete
 from cells
-left join {{ ref('int_reporting_years') }} as reporting_years
-    on reporting_years.school_year = cells.school_year

@@ -109,13 +109,11 @@ rated as (
         {{ safe_rate('leveled.numerator', 'leveled.denominator') }} as rate,
         targets.state_target,
         completeness.is_complete,
-        reporting_years.is_history_complete
+        {{ is_history_complete('leveled.school_year') }} as is_history_complete
     from leveled
     inner join completeness
         on completeness.school_year = leveled.school_year
         and completeness.indicator_code = leveled.indicator_code
-    inner join {{ ref('int_reporting_years') }} as reporting_years
-        on reporting_years.school_year = leveled.school_year
     left join targets
         on targets.indicator_code = leveled.indicator_code
         and targets.school_year = leveled.school_year

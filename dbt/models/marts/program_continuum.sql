@@ -183,10 +183,8 @@ select
         as rate_of_base,
     leveled.step <> 'placed' or coalesce(placement_completeness.is_complete, true)
         as is_complete,
-    reporting_years.is_history_complete
+    {{ is_history_complete('leveled.school_year') }} as is_history_complete
 from leveled
-inner join {{ ref('int_reporting_years') }} as reporting_years
-    on reporting_years.school_year = leveled.school_year
 inner join steps
     on steps.step = leveled.step
     and steps.credential_tier = leveled.credential_tier
