@@ -8,7 +8,9 @@ count, a transfer superseded by a later enrollment row, a final TRANSFERRED_OUT 
 dropout, an OTHER exit, an extended-year (1S2) graduate, placement in the second quarter
 after exit by postsecondary enrollment, enlistment and wages in priority order (and
 records one quarter too late), sex X left out of 4S1, a credential earned after exit, an
-unverified and an unrated credential, and a course row from a superseded file.
+unverified credential and a verified one off PED's list, a job shadow (not sustained
+work-based learning), and a course row from a superseded file. The cross-year rules (final
+status superseded by a later year, history completeness) are dbt unit tests.
 
 The raw tables are created with dagster_project.warehouse.ensure_schema and filled from
 the fixture CSVs with one LOADED manifest row per file (a SUPERSEDED one for the
