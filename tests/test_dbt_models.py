@@ -8,7 +8,9 @@ count, a transfer superseded by a later enrollment row, a final TRANSFERRED_OUT 
 dropout, an OTHER exit, an extended-year (1S2) graduate, placement in the second quarter
 after exit by postsecondary enrollment, enlistment and wages in priority order (and
 records one quarter too late), sex X left out of 4S1, a credential earned after exit, an
-unverified and an unrated credential, and a course row from a superseded file.
+unverified credential and a verified one off PED's list, a job shadow (not sustained
+work-based learning), and a course row from a superseded file. The cross-year rules (final
+status superseded by a later year, history completeness) are dbt unit tests.
 
 The raw tables are created with dagster_project.warehouse.ensure_schema and filled from
 the fixture CSVs with one LOADED manifest row per file (a SUPERSEDED one for the
@@ -430,3 +432,22 @@ def test_marts_hold_no_student_level_columns(marts: duckdb.DuckDBPyConnection, m
     }
     assert columns, f"mart {mart} was not built"
     assert not columns & {"student_key", "student_id", "last_name", "first_name", "birth_date"}
+
+
+def test_first_loaded_years_are_marked_incomplete_history(
+    marts: duckdb.DuckDBPyConnection,
+) -> None:
+    # The fixture's history starts in 2023: neither 2023 nor 2024 reaches back four years.
+    for mart in MARTS:
+        years = marts.execute(
+            f"select distinct school_year, is_history_complete from marts.{mart} order by 1"
+        ).fetchall()
+        assert years == [(2023, False), (2024, False)], mart
+
+
+def test_no_final_status_is_revised_within_one_year(marts: duckdb.DuckDBPyConnection) -> None:
+    # p05's TRANSFERRED_OUT is superseded by a row of the same year: the status as of 2024
+    # already, so no cell is marked revised (the cross-year case is a unit test).
+    assert marts.execute(
+        "select count(*) from marts.perkins_indicators where is_final_status_revised"
+    ).fetchall() == [(0,)]

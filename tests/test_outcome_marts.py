@@ -205,6 +205,20 @@ def test_marts_hold_no_student_columns(golden: duckdb.DuckDBPyConnection) -> Non
     assert columns and not columns & {"student_key", "student_id", "last_name", "birth_date"}
 
 
+def test_outcome_marts_mark_the_first_loaded_year(golden: duckdb.DuckDBPyConnection) -> None:
+    # The fixture holds school year 2024 alone: its concentrators rest on a partial history.
+    for mart in (
+        "program_outcomes",
+        "labor_market_alignment",
+        "comparison_outcomes",
+        "cost_per_student",
+        "funding_simulation",
+        "program_quality",
+    ):
+        flags = golden.execute(f"select distinct is_history_complete from marts.{mart}").fetchall()
+        assert flags == [(False,)], mart
+
+
 @pytest.fixture(scope="module")
 def recovered(
     tmp_path_factory: pytest.TempPathFactory,

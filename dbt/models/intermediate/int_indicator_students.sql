@@ -20,6 +20,9 @@ with concentrators as (
         spine.exit_code,
         spine.exit_date,
         spine.exit_school_year,
+        spine.final_exit_code,
+        spine.final_exit_school_year,
+        spine.is_final_status_revised,
         spine.is_enrolled_hs,
         spine.has_left_in_year,
         spine.has_graduated_in_year
@@ -36,7 +39,8 @@ graduates as (
     where has_graduated_in_year
 ),
 
--- 2S1-2S3: the latest result in each subject from a school year up to Y.
+-- 2S1-2S3: the latest high-school result in each subject, from a school year up to Y in
+-- which the student was enrolled in grades 9-12 (a grade-8 result does not count).
 latest_assessments as (
     select student_key, school_year, subject, is_proficient
     from (
@@ -53,6 +57,10 @@ latest_assessments as (
         inner join {{ ref('stg_assessment_results') }} as results
             on results.student_key = graduates.student_key
             and results.school_year <= graduates.school_year
+        inner join {{ ref('int_student_years') }} as result_years
+            on result_years.student_key = results.student_key
+            and result_years.school_year = results.school_year
+        where result_years.is_enrolled_hs
     ) as ranked_results
     where result_rank = 1
 ),
@@ -68,6 +76,23 @@ credentials_by_exit as (
     group by graduates.student_key, graduates.school_year
 ),
 
+-- 5S2 at program and cluster level: a completed dual-credit course of that program or
+-- cluster, in a high-school year up to Y (int_student_milestones has any such course).
+dual_credit_courses as (
+    select distinct
+        graduates.student_key,
+        graduates.school_year,
+        courses.program_of_study_code,
+        courses.career_cluster
+    from graduates
+    inner join {{ ref('int_course_completions') }} as courses
+        on courses.student_key = graduates.student_key
+        and courses.school_year <= graduates.school_year
+    where courses.is_completed
+        and courses.is_dual_credit
+        and courses.is_high_school_year
+),
+
 milestones as (
     select * from {{ ref('int_student_milestones') }}
 ),
@@ -80,22 +105,28 @@ indicator_rows as (
     select
         student_key, school_year, '1S1' as indicator_code, program_of_study_code,
         career_cluster, district_code, location_code,
-        exit_code = 'GRADUATED' and exit_school_year <= school_year as is_numerator,
-        true as is_outcome_observed
+        final_exit_code = 'GRADUATED' and final_exit_school_year <= school_year as is_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
+        true as is_outcome_observed,
+        is_final_status_revised
     from concentrators
     where cohort_year = school_year
-        and exit_code <> 'TRANSFERRED_OUT'
+        and final_exit_code is distinct from 'TRANSFERRED_OUT'
 
     union all
 
     select
         student_key, school_year, '1S2' as indicator_code, program_of_study_code,
         career_cluster, district_code, location_code,
-        exit_code = 'GRADUATED' and exit_school_year <= school_year as is_numerator,
-        true as is_outcome_observed
+        final_exit_code = 'GRADUATED' and final_exit_school_year <= school_year as is_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
+        true as is_outcome_observed,
+        is_final_status_revised
     from concentrators
     where cohort_year = school_year - 1
-        and exit_code <> 'TRANSFERRED_OUT'
+        and final_exit_code is distinct from 'TRANSFERRED_OUT'
 
     union all
 
@@ -112,7 +143,10 @@ indicator_rows as (
         concentrators.district_code,
         concentrators.location_code,
         latest_assessments.is_proficient as is_numerator,
-        true as is_outcome_observed
+        cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
+        true as is_outcome_observed,
+        false as is_final_status_revised
     from concentrators
     inner join latest_assessments
         on latest_assessments.student_key = concentrators.student_key
@@ -131,7 +165,10 @@ indicator_rows as (
         concentrators.district_code,
         concentrators.location_code,
         exit_cohorts.is_placed as is_numerator,
-        exit_cohorts.is_placement_observed as is_outcome_observed
+        cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
+        exit_cohorts.is_placement_observed as is_outcome_observed,
+        false as is_final_status_revised
     from concentrators
     inner join exit_cohorts
         on exit_cohorts.student_key = concentrators.student_key
@@ -143,7 +180,10 @@ indicator_rows as (
         student_key, school_year, '4S1' as indicator_code, program_of_study_code,
         career_cluster, district_code, location_code,
         sex = nontraditional_for as is_numerator,
-        true as is_outcome_observed
+        cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
+        true as is_outcome_observed,
+        false as is_final_status_revised
     from concentrators
     where is_enrolled_hs
         and nontraditional_for in ('F', 'M')
@@ -160,7 +200,10 @@ indicator_rows as (
         concentrators.district_code,
         concentrators.location_code,
         credentials_by_exit.student_key is not null as is_numerator,
-        true as is_outcome_observed
+        cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
+        true as is_outcome_observed,
+        false as is_final_status_revised
     from concentrators
     left join credentials_by_exit
         on credentials_by_exit.student_key = concentrators.student_key
@@ -177,8 +220,24 @@ indicator_rows as (
         concentrators.career_cluster,
         concentrators.district_code,
         concentrators.location_code,
-        milestones.has_dual_credit as is_numerator,
-        true as is_outcome_observed
+        exists (
+            select 1
+            from dual_credit_courses
+            where dual_credit_courses.student_key = concentrators.student_key
+                and dual_credit_courses.school_year = concentrators.school_year
+                and dual_credit_courses.program_of_study_code
+                    = concentrators.program_of_study_code
+        ) as is_numerator,
+        exists (
+            select 1
+            from dual_credit_courses
+            where dual_credit_courses.student_key = concentrators.student_key
+                and dual_credit_courses.school_year = concentrators.school_year
+                and dual_credit_courses.career_cluster = concentrators.career_cluster
+        ) as is_cluster_numerator,
+        milestones.has_dual_credit as is_all_programs_numerator,
+        true as is_outcome_observed,
+        false as is_final_status_revised
     from concentrators
     inner join milestones
         on milestones.student_key = concentrators.student_key
@@ -196,7 +255,10 @@ indicator_rows as (
         concentrators.district_code,
         concentrators.location_code,
         milestones.has_work_based_learning as is_numerator,
-        true as is_outcome_observed
+        cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
+        cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
+        true as is_outcome_observed,
+        false as is_final_status_revised
     from concentrators
     inner join milestones
         on milestones.student_key = concentrators.student_key
@@ -213,5 +275,8 @@ select
     district_code,
     location_code,
     coalesce(is_numerator, false) as is_numerator,
-    is_outcome_observed
+    coalesce(is_cluster_numerator, is_numerator, false) as is_cluster_numerator,
+    coalesce(is_all_programs_numerator, is_numerator, false) as is_all_programs_numerator,
+    is_outcome_observed,
+    is_final_status_revised
 from indicator_rows

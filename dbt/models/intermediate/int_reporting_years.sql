@@ -1,3 +1,35 @@
--- Every school year present in enrollment: the reporting years Y the marts are built for.
-select distinct school_year
-from {{ ref('stg_student_enrollment') }}
+{#-
+    Every school year present in enrollment: the reporting years Y the marts are built for.
+
+    is_history_complete (measures.md): the enrollment and course history loaded reaches back
+    var complete_history_years (4) school years before Y, so every course a concentrator of Y
+    took in high school, a fifth-year student's included, is seen. The first loaded years
+    count concentrators from a partial history; every mart counting them carries the flag.
+-#}
+with enrollment_years as (
+    select distinct school_year
+    from {{ ref('stg_student_enrollment') }}
+),
+
+-- The first year both histories have: the later of the two first years.
+first_loaded as (
+    select
+        case
+            when enrollment.first_year >= courses.first_year then enrollment.first_year
+            else courses.first_year
+        end as first_year
+    from (select min(school_year) as first_year from enrollment_years) as enrollment
+    cross join (
+        select min(school_year) as first_year from {{ ref('stg_cte_course_enrollment') }}
+    ) as courses
+)
+
+select
+    enrollment_years.school_year,
+    coalesce(
+        enrollment_years.school_year - {{ var('complete_history_years') }}
+            >= first_loaded.first_year,
+        false
+    ) as is_history_complete
+from enrollment_years
+cross join first_loaded

@@ -1,9 +1,12 @@
 {#-
     Student groups in long form, so every disaggregation is one join on (student_key,
     school_year): all students, sex, race/ethnicity, each of the eight special-population
-    flags (Y and N), the school's locale and innovation-zone status. Values come from the
-    student's attribution row as of Y (int_student_years). Each student has exactly one
-    value per group_type and year, so the values of a type add up to all students.
+    flags (Y and N), the school's locale and innovation-zone status, from the student's
+    attribution row as of Y (int_student_years), and the special population "preparing for
+    nontraditional fields" (group_type nontraditional: Y for a concentrator as of Y in a
+    program whose nontraditional_for is set, N for every other student; measures.md). Each
+    student has exactly one value per group_type and year, so the values of a type add up
+    to all students.
 
     Covered: students enrolled in high school in Y and CTE participants as of Y (the
     populations the marts count); a missing value is reported as UNKNOWN.
@@ -12,7 +15,14 @@
                  'foster_care', 'military_connected', 'migrant', 'single_parent'] -%}
 {%- set group_columns = ['sex', 'race_ethnicity'] + flags + ['locale', 'innovation_zone'] -%}
 
-with covered as (
+with nontraditional as (
+    select distinct student_key, school_year
+    from {{ ref('int_program_concentration') }}
+    where is_concentrator
+        and nontraditional_for is not null
+),
+
+covered as (
     select spine.*
     from {{ ref('int_student_years') }} as spine
     where spine.is_enrolled_hs
@@ -39,3 +49,13 @@ select
     coalesce({{ column }}, 'UNKNOWN') as group_value
 from covered
 {% endfor %}
+union all
+select
+    covered.student_key,
+    covered.school_year,
+    'nontraditional' as group_type,
+    case when nontraditional.student_key is not null then 'Y' else 'N' end as group_value
+from covered
+left join nontraditional
+    on nontraditional.student_key = covered.student_key
+    and nontraditional.school_year = covered.school_year

@@ -1,9 +1,11 @@
 {#-
     What each CTE participant has achieved by the end of reporting year Y, for the
-    continuum and the 5S indicators: work-based learning in a school year up to Y, a
+    continuum and the 5S indicators: sustained work-based learning in a school year up to Y
+    (every wbl_type but those of var unsustained_wbl_types, by default JOB_SHADOW), a
     completed dual-credit course in a high-school year up to Y, and verified credentials
     earned by June 30 of Y with the highest tier among them (1 = highest value).
 -#}
+{%- set unsustained = var('unsustained_wbl_types') -%}
 with population as (
     select distinct student_key, school_year
     from {{ ref('int_program_concentration') }}
@@ -22,6 +24,11 @@ work_based as (
     inner join {{ ref('stg_work_based_learning') }} as wbl
         on wbl.student_key = population.student_key
         and wbl.school_year <= population.school_year
+    {%- if unsustained %}
+    where wbl.wbl_type is null or wbl.wbl_type not in (
+        {%- for wbl_type in unsustained %}'{{ wbl_type }}'{{ ', ' if not loop.last }}{% endfor -%}
+    )
+    {%- endif %}
     group by population.student_key, population.school_year
 ),
 

@@ -5,8 +5,14 @@
     Attribution (measures.md): the student's last enrollment row in a school year up to and
     including Y: latest school_year, then a row without exit_date (still enrolled there),
     then the latest exit_date; ties broken by district and school code so the choice is
-    stable. The same row gives the final status (exit_code) as of Y, so a TRANSFERRED_OUT
-    row is superseded by a later enrollment row, and a leaver stays at the school left.
+    stable. The same row gives the status (exit_code) as of Y, so a TRANSFERRED_OUT row is
+    superseded by a later enrollment row of the same year, and a leaver stays at the school
+    left.
+
+    Final status (final_exit_code, measures.md): the status as of Y, except that a
+    TRANSFERRED_OUT row followed by an enrollment row of a later school year is superseded
+    by the student's latest row known (decision 0024); is_final_status_revised marks those
+    student-years, whose published figures change when the later year's data arrives.
 -#}
 {%- set flags = ['economically_disadvantaged', 'disability', 'english_learner', 'homeless',
                  'foster_care', 'military_connected', 'migrant', 'single_parent'] -%}
@@ -58,9 +64,29 @@ last_rows as (
     select
         ranked_rows.*,
         lead(school_year) over (partition by student_key order by school_year)
-            as next_record_year
+            as next_record_year,
+        coalesce(
+            exit_code = 'TRANSFERRED_OUT'
+            and lead(school_year) over (partition by student_key order by school_year)
+                is not null,
+            false
+        ) as is_final_status_revised
     from ranked_rows
     where row_rank = 1
+),
+
+-- The student's latest row known, which supersedes an earlier year's TRANSFERRED_OUT.
+latest_rows as (
+    select student_key, exit_code, exit_date, {{ school_year_of('exit_date') }} as exit_school_year
+    from (
+        select
+            student_key,
+            exit_code,
+            exit_date,
+            row_number() over (partition by student_key order by school_year desc) as year_rank
+        from last_rows
+    ) as ranked_years
+    where year_rank = 1
 )
 
 select
@@ -92,6 +118,15 @@ select
         and {{ school_year_of('last_rows.exit_date') }} = years.reporting_year,
         false
     ) as has_graduated_in_year,
+    case
+        when last_rows.is_final_status_revised then latest_rows.exit_code
+        else last_rows.exit_code
+    end as final_exit_code,
+    case
+        when last_rows.is_final_status_revised then latest_rows.exit_school_year
+        else {{ school_year_of('last_rows.exit_date') }}
+    end as final_exit_school_year,
+    last_rows.is_final_status_revised,
     schools.locale,
     schools.innovation_zone,
     schools.rural_alliance,
@@ -100,6 +135,8 @@ from last_rows
 inner join years
     on years.reporting_year >= last_rows.school_year
     and (last_rows.next_record_year is null or years.reporting_year < last_rows.next_record_year)
+inner join latest_rows
+    on latest_rows.student_key = last_rows.student_key
 left join year_presence
     on year_presence.student_key = last_rows.student_key
     and year_presence.school_year = years.reporting_year

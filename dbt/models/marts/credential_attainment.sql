@@ -6,6 +6,8 @@
     cluster). Credentials and students are attributed to the student's school as of the
     year, the same rule as the Perkins indicators. A credential missing from the
     credentials seed is reported under cluster UNMAPPED and tier UNRATED.
+    is_history_complete is false in the first loaded years, whose concentrators are counted
+    from a partial course history (int_reporting_years).
 -#}
 {%- set dims = ['school_year', 'career_cluster', 'credential_tier'] -%}
 
@@ -141,7 +143,7 @@ cells as (
 )
 
 select
-    school_year,
+    cells.school_year,
     level,
     entity_code,
     parent_entity_code,
@@ -156,5 +158,6 @@ select
         as industry_requested_credentials,
     {{ safe_rate('industry_requested_credentials', 'credentials_earned') }}
         as industry_requested_share,
-    {{ safe_rate('credentials_earned', 'concentrators') }} as credentials_per_concentrator
+    {{ safe_rate('credentials_earned', 'concentrators') }} as credentials_per_concentrator,
+    {{ is_history_complete('cells.school_year') }} as is_history_complete
 from cells

@@ -29,7 +29,8 @@ select
     all_students.rate as all_students_rate,
     groups.rate - all_students.rate as gap,
     abs(groups.rate - all_students.rate) > {{ var('equity_gap_threshold') }}
-        as is_gap_above_threshold
+        as is_gap_above_threshold,
+    groups.is_history_complete
 from indicators as groups
 inner join all_students
     on all_students.school_year = groups.school_year

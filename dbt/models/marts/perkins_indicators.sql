@@ -10,6 +10,14 @@
     cells carry the covered share (as program_outcomes' q2_observed_leavers does for
     employment) and never raise the improvement-plan flag, which a rate depressed by records
     not yet in would otherwise do.
+
+    Final status (1S1, 1S2): a TRANSFERRED_OUT row followed by an enrollment row of a later
+    school year is superseded by the student's latest row, so a year's cell can change when
+    the later year is loaded; is_final_status_revised marks the cells holding such a student.
+    is_history_complete is false in the first loaded years, whose concentrators are counted
+    from a partial course history (int_reporting_years).
+    5S2 counts, at program and cluster level, a dual-credit course of that program or
+    cluster (any dual-credit course for all programs).
 -#}
 {%- set dims = ['school_year', 'indicator_code', 'program_of_study_code', 'career_cluster',
                 'group_type', 'group_value'] -%}
@@ -22,8 +30,13 @@ with scoped as (
         students.district_code,
         students.location_code,
         {{ program_scope_columns('scopes', 'students') }},
-        students.is_numerator,
-        students.is_outcome_observed
+        case scopes.program_scope
+            when 'program' then students.is_numerator
+            when 'cluster' then students.is_cluster_numerator
+            else students.is_all_programs_numerator
+        end as is_numerator,
+        students.is_outcome_observed,
+        students.is_final_status_revised
     from {{ ref('int_indicator_students') }} as students
     cross join {{ program_scopes_relation() }} as scopes
 ),
@@ -40,7 +53,8 @@ scoped_students as (
         program_of_study_code,
         career_cluster,
         max(case when is_numerator then 1 else 0 end) as is_numerator,
-        max(case when is_outcome_observed then 1 else 0 end) as is_outcome_observed
+        max(case when is_outcome_observed then 1 else 0 end) as is_outcome_observed,
+        max(case when is_final_status_revised then 1 else 0 end) as is_final_status_revised
     from scoped
     group by student_key, school_year, indicator_code, district_code, location_code,
         program_of_study_code, career_cluster
@@ -54,6 +68,7 @@ school_cells as (
         scoped_students.location_code,
         sum(scoped_students.is_numerator) as numerator,
         sum(scoped_students.is_outcome_observed) as observed,
+        sum(scoped_students.is_final_status_revised) as revised,
         count(*) as denominator
     from scoped_students
     inner join {{ ref('int_student_groups') }} as student_groups
@@ -67,7 +82,7 @@ school_cells as (
 ),
 
 leveled as (
-    {{ roll_up_to_levels('school_cells', dims, ['numerator', 'observed', 'denominator']) }}
+    {{ roll_up_to_levels('school_cells', dims, ['numerator', 'observed', 'revised', 'denominator']) }}
 ),
 
 -- A year's indicator is complete when the outcome of every student in it is observed.
@@ -93,7 +108,8 @@ rated as (
         leveled.*,
         {{ safe_rate('leveled.numerator', 'leveled.denominator') }} as rate,
         targets.state_target,
-        completeness.is_complete
+        completeness.is_complete,
+        {{ is_history_complete('leveled.school_year') }} as is_history_complete
     from leveled
     inner join completeness
         on completeness.school_year = leveled.school_year
@@ -124,6 +140,8 @@ select
         when indicator_code = '3S1' then {{ safe_rate('observed', 'denominator') }}
     end as placement_coverage_share,
     is_complete,
+    revised > 0 as is_final_status_revised,
+    is_history_complete,
     state_target,
     case
         when state_target is not null and is_complete

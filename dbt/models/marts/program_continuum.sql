@@ -13,6 +13,9 @@
     The placed step is placement as in 3S1, so it waits for the same data: is_complete is false
     on a year's placed rows while any of its concentrator graduates has a Q the wage or
     postsecondary records loaded do not reach yet (int_exit_cohorts.is_placement_observed).
+    Work-based learning is sustained work-based learning, as in 5S3 (int_student_milestones).
+    is_history_complete is false in the first loaded years, whose concentrators are counted
+    from a partial course history (int_reporting_years).
 -#}
 {%- set dims = ['school_year', 'program_of_study_code', 'career_cluster', 'step',
                 'credential_tier'] -%}
@@ -179,7 +182,8 @@ select
                  'coalesce(base_steps.student_count, enrolled_hs.student_count)') }}
         as rate_of_base,
     leveled.step <> 'placed' or coalesce(placement_completeness.is_complete, true)
-        as is_complete
+        as is_complete,
+    {{ is_history_complete('leveled.school_year') }} as is_history_complete
 from leveled
 inner join steps
     on steps.step = leveled.step

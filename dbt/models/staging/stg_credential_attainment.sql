@@ -1,11 +1,11 @@
 {#-
-    A credential counts (is_verified) when the file says it was verified (verified = Y, the
-    contract layout) or, when the file carries no verified flag (PED's STARS CTE Student
-    Industry Credential template has none), when its code is on PED's credential list for
-    the school year (seed ped_credential_list: first_school_year <= school_year <=
-    last_school_year, an open end when last_school_year is blank). verification_rule says
-    which rule decided. Name and issuer come from the credentials seed where the file has
-    none.
+    A credential counts (is_verified, a recognized credential of measures.md 5S1) when its
+    code is on PED's credential list for the school year (seed ped_credential_list:
+    first_school_year <= school_year <= last_school_year, an open end when last_school_year
+    is blank) and, where the file carries a verified flag (the contract layout; PED's STARS
+    CTE Student Industry Credential template has none), the flag is also Y.
+    verification_rule says which rules applied. Name and issuer come from the credentials
+    seed where the file has none.
 -#}
 with source as (
     {{ loaded_rows('credential_attainment') }}
@@ -51,11 +51,11 @@ select
         as {{ dbt.type_string() }}) as credential_name,
     cast(coalesce(source.issuer, credentials.issuer) as {{ dbt.type_string() }}) as issuer,
     cast(source.earned_date as date) as earned_date,
+    on_list._source_row is not null
+    and (source.verified is null or source.verified = 'Y') as is_verified,
     case
-        when source.verified is not null then source.verified = 'Y'
-        else on_list._source_row is not null
-    end as is_verified,
-    case when source.verified is not null then 'FLAG' else 'PED_LIST' end as verification_rule,
+        when source.verified is not null then 'PED_LIST_AND_FLAG' else 'PED_LIST'
+    end as verification_rule,
     cast(source._manifest_id as {{ dbt.type_int() }}) as manifest_id
 from source
 left join on_list

@@ -18,7 +18,7 @@ with cohort as (
     select *
     from {{ ref('int_student_years') }}
     where cohort_year = school_year
-        and exit_code <> 'TRANSFERRED_OUT'
+        and final_exit_code is distinct from 'TRANSFERRED_OUT'
 ),
 
 first_high_school_year as (
@@ -89,8 +89,11 @@ described as (
         coalesce(cohort.english_learner, 'UNKNOWN') as english_learner,
         coalesce(prior_proficiency.prior_proficiency, 'UNKNOWN') as prior_proficiency,
         concentrators.student_key is not null as is_concentrator,
-        coalesce(cohort.exit_code = 'GRADUATED' and cohort.exit_school_year <= cohort.school_year,
-            false) as has_graduated,
+        coalesce(
+            cohort.final_exit_code = 'GRADUATED'
+            and cohort.final_exit_school_year <= cohort.school_year,
+            false
+        ) as has_graduated,
         cohort.exit_school_year
     from cohort
     left join prior_proficiency

@@ -12,7 +12,8 @@
     stratum mean over n - number of strata; when every stratum has one student of a group
     the group's variance around its overall mean is used instead; with one student in
     the group, the standard error and interval are null). The 95 percent interval
-    is difference -/+ 1.96 standard errors (normal approximation).
+    is difference -/+ 1.96 standard errors (normal approximation). is_history_complete is
+    false for a cohort year, or a pool, counted from a partial course history.
 -#}
 with strata as (
     select
@@ -102,5 +103,10 @@ select
     cast(difference as {{ dbt.type_float() }}) as difference,
     cast(standard_error as {{ dbt.type_float() }}) as standard_error,
     cast(difference - {{ z_95() }} * standard_error as {{ dbt.type_float() }}) as ci_low,
-    cast(difference + {{ z_95() }} * standard_error as {{ dbt.type_float() }}) as ci_high
+    cast(difference + {{ z_95() }} * standard_error as {{ dbt.type_float() }}) as ci_high,
+    -- 'ALL' pools every cohort: complete when its earliest cohort is.
+    {{ is_history_complete(
+        "coalesce(cast(nullif(cohort, 'ALL') as " ~ dbt.type_int() ~ "), "
+        ~ "(select min(cohort_year) from " ~ ref('int_comparison_strata') ~ "))") }}
+        as is_history_complete
 from estimates

@@ -52,5 +52,6 @@ select
     case when credentials_earned > 0 then instructional_spending / credentials_earned end
         as cost_per_credential,
     case when placed_graduates > 0 then instructional_spending / placed_graduates end
-        as cost_per_placed_graduate
+        as cost_per_placed_graduate,
+    {{ is_history_complete('shares.school_year') }} as is_history_complete
 from shares

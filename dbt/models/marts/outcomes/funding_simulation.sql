@@ -71,7 +71,8 @@ select
     cast(case when amounts.concentrators > 0 then awards.nextgen_award / amounts.concentrators
     end as {{ dbt.type_float() }}) as nextgen_award_per_concentrator,
     cast(case when amounts.participants > 0 then awards.nextgen_award / amounts.participants
-    end as {{ dbt.type_float() }}) as nextgen_award_per_participant
+    end as {{ dbt.type_float() }}) as nextgen_award_per_participant,
+    {{ is_history_complete('amounts.fiscal_year') }} as is_history_complete
 from amounts
 left join awards
     on awards.fiscal_year = amounts.fiscal_year

@@ -248,5 +248,6 @@ select
     cast(concentrator_graduates as {{ dbt.type_int() }}) as concentrator_graduates,
     case when state_annual_openings * region_enrollment_share > 0
         then 100.0 * concentrator_graduates / (state_annual_openings * region_enrollment_share)
-    end as graduates_per_100_openings
+    end as graduates_per_100_openings,
+    {{ is_history_complete('scaled.school_year') }} as is_history_complete
 from scaled

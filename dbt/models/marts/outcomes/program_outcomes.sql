@@ -130,5 +130,6 @@ select
     cast(postsecondary_persisted as {{ dbt.type_int() }}) as postsecondary_persisted,
     {{ safe_rate('postsecondary_persisted', 'postsecondary_enrolled') }} as persistence_rate,
     cast(quarterly_wage_benchmark as {{ dbt.type_float() }}) as quarterly_wage_benchmark,
-    wage_benchmark_oews_year
+    wage_benchmark_oews_year,
+    {{ is_history_complete('cells.exit_year') }} as is_history_complete
 from cells

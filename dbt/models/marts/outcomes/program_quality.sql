@@ -73,7 +73,8 @@ select
         as q2_observed_leavers,
     cast(coalesce(employment.employed_q2, 0) as {{ dbt.type_int() }}) as employed_q2,
     {{ safe_rate('employment.employed_q2', 'employment.q2_observed_leavers') }}
-        as employment_rate_q2
+        as employment_rate_q2,
+    {{ is_history_complete('scores.school_year') }} as is_history_complete
 from scores
 left join concentrators
     on concentrators.school_year = scores.school_year
