@@ -4,7 +4,7 @@
     flags (Y and N), the school's locale and innovation-zone status, from the student's
     attribution row as of Y (int_student_years), and the special population "preparing for
     nontraditional fields" (group_type nontraditional: Y for a concentrator as of Y in a
-    program whose nontraditional_for is set, N for every other student; measures.md). Each
+    program whose nontraditional_for is F or M, N for every other student; measures.md). Each
     student has exactly one value per group_type and year, so the values of a type add up
     to all students.
 
@@ -19,7 +19,8 @@ with nontraditional as (
     select distinct student_key, school_year
     from {{ ref('int_program_concentration') }}
     where is_concentrator
-        and nontraditional_for is not null
+        -- as 4S1 reads it: Spark loads the seed's empty cell as '', not null
+        and nontraditional_for in ('F', 'M')
 ),
 
 covered as (
