@@ -48,6 +48,16 @@ load_labor_market = dg.define_asset_job(
     description="Load the state's labor-market files (OEWS, projections, wages, postsecondary)",
 )
 
+# A file landing alone (or an Ed-Fi pull): its load, the models that read its extract, the
+# PED report and the publish in one run, so a resubmission waits for one run worker, not two
+# (issue 19). The sensor picks the assets (`asset_selection`); the job holds every candidate.
+load_and_publish = dg.define_asset_job(
+    "load_and_publish",
+    selection=(RAW | dg.AssetSelection.assets(EDFI_KEY)).downstream(),
+    partitions_def=school_years,
+    description="Load a landed file, rebuild the models that read its extract, then publish",
+)
+
 build_marts = dg.define_asset_job(
     "build_marts",
     # Every model, seed and check, including models that read only seeds, then publish.
@@ -91,5 +101,12 @@ def quarterly_labor_market(context: dg.ScheduleEvaluationContext):
     ]
 
 
-jobs = [*load_jobs.values(), load_edfi, load_all_raw, load_labor_market, build_marts]
+jobs = [
+    *load_jobs.values(),
+    load_edfi,
+    load_all_raw,
+    load_labor_market,
+    load_and_publish,
+    build_marts,
+]
 schedules = [nightly_marts, quarterly_labor_market]

@@ -1,10 +1,14 @@
 """Event-driven loading: one sensor per extract watches its landing folder.
 
-Each new file becomes one run of that extract's load job, keyed by the file's SHA-256 and
-path, so a file is read once; the loader records the same bytes under a second name as a
-duplicate (or loads them, when the first name was rejected). The cursor is a high-water mark
-on the files' change time, so a restart does not rescan the folder from the start. Sensors
-never open the warehouse: a run may hold DuckDB's single write lock.
+Each new file becomes one run, keyed by the file's SHA-256 and path, so a file is read once.
+A file that lands alone (the only new one, no load queued or running) gets one run that
+loads it, rebuilds the models reading its extract and publishes (`load_and_publish`); files
+landing together each get a load run, and the last load's success requests one
+`build_marts` (`rebuild_marts_after_loads`). The loader records the same bytes under a second
+name as a duplicate (or loads them, when the first name was rejected). The cursor is a
+high-water mark on the files' change time, so a restart does not rescan the folder from the
+start. The landing and rebuild sensors never open the warehouse (a run may hold DuckDB's
+single write lock); `record_run_failures` waits for it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -37,6 +42,10 @@ from dagster_project.warehouse import connect, ensure_schema
 log = logging.getLogger(__name__)
 # A file younger than this may still be being copied in; the next tick takes it.
 SETTLE_SECONDS = 2.0
+# The one-run path's job (jobs.load_and_publish) and the asset that publishes
+# (assets/publish.py), named here so the sensors need not import the asset graph.
+LOAD_AND_PUBLISH = "load_and_publish"
+PUBLISHED_KEY = dg.AssetKey("published_snapshot")
 
 
 def current_school_year(today: date | None = None) -> int:
@@ -63,10 +72,14 @@ def new_files(folder_files: list[Path], cursor: str | None, now: float) -> tuple
     return [p for _, p in sorted(fresh)], json.dumps({"ctime_ns": top, "names": sorted(at_top)})
 
 
-def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition):
+def build_landing_sensor(
+    extract: Extract,
+    job: dg.UnresolvedAssetJobDefinition,
+    publish: LandAndPublish | None = None,
+):
     @dg.sensor(
         name=f"{extract.name}_landed",
-        job=job,
+        jobs=[job, publish.job] if publish else [job],
         minimum_interval_seconds=10,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Loads each new file in raw/landing/{extract.family.value}/{extract.name}/",
@@ -106,6 +119,8 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
                     },
                 )
             )
+        if publish and len(requests) == 1 and not _loads_pending(context.instance):
+            requests = [publish.request_for(requests[0])]
         new_years = sorted(years - known)
         return dg.SensorResult(
             run_requests=requests,
@@ -116,6 +131,23 @@ def build_landing_sensor(extract: Extract, job: dg.UnresolvedAssetJobDefinition)
         )
 
     return _sensor
+
+
+@dataclass(frozen=True)
+class LandAndPublish:
+    """The one-run path of a file landing alone: `load_and_publish` with the extract's raw
+    asset and everything downstream of it (the models reading it, the report, the publish)."""
+
+    job: dg.UnresolvedAssetJobDefinition
+    asset_keys: tuple[dg.AssetKey, ...]
+
+    def request_for(self, load: dg.RunRequest) -> dg.RunRequest:
+        return load.with_replaced_attrs(job_name=self.job.name, asset_selection=self.asset_keys)
+
+
+def _loads_pending(instance: dg.DagsterInstance) -> bool:
+    pending = instance.get_runs(filters=dg.RunsFilter(statuses=LOADS_PENDING))
+    return any(r.job_name.startswith("load_") for r in pending)
 
 
 def change_request(cursor: str | None, year: int, newest: int) -> tuple[dg.RunRequest | None, str]:
@@ -133,12 +165,12 @@ def change_request(cursor: str | None, year: int, newest: int) -> tuple[dg.RunRe
     return request, json.dumps(pulled, sort_keys=True)
 
 
-def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition):
+def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition, publish: LandAndPublish | None = None):
     configured = get_settings().edfi is not None
 
     @dg.sensor(
         name="edfi_student_enrollment_changed",
-        job=job,
+        jobs=[job, publish.job] if publish else [job],
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING
         if configured
@@ -163,6 +195,8 @@ def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition):
         request, cursor = change_request(context.cursor, year, newest)
         if request is None:
             return dg.SkipReason(f"change version {newest} already pulled for {year}")
+        if publish and not _loads_pending(context.instance):
+            request = publish.request_for(request)  # a pull is a landing: one run
         known = set(context.instance.get_dynamic_partitions(school_years.name))
         return dg.SensorResult(
             run_requests=[request],
@@ -214,13 +248,17 @@ def build_rebuild_sensor(build_marts: dg.UnresolvedAssetJobDefinition):
         description="After the last of a burst of loads succeeds: one full dbt build and publish",
     )
     def _sensor(context: dg.RunStatusSensorContext):
-        if not context.dagster_run.job_name.startswith("load_"):
-            return dg.SkipReason(f"{context.dagster_run.job_name} is not a load")
-        pending = context.instance.get_runs(filters=dg.RunsFilter(statuses=LOADS_PENDING))
-        if any(r.job_name.startswith("load_") for r in pending):
+        run = context.dagster_run
+        if not run.job_name.startswith("load_"):
+            return dg.SkipReason(f"{run.job_name} is not a load")
+        if run.job_name == LOAD_AND_PUBLISH and PUBLISHED_KEY in (
+            run.asset_selection or {PUBLISHED_KEY}  # none: the whole job ran
+        ):
+            return dg.SkipReason("the load published in its own run")
+        if _loads_pending(context.instance):
             # The success of the last queued load requests the rebuild: one per burst.
             return dg.SkipReason("more loads are queued or running")
-        return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}")
+        return dg.RunRequest(run_key=f"after-{run.run_id}")
 
     return _sensor
 
@@ -229,11 +267,13 @@ def build_sensors(
     load_jobs: dict[str, dg.UnresolvedAssetJobDefinition],
     build_marts: dg.UnresolvedAssetJobDefinition,
     load_edfi: dg.UnresolvedAssetJobDefinition,
+    publishes: dict[str, LandAndPublish],
+    edfi_publishes: LandAndPublish,
 ) -> list:
-    landing = [build_landing_sensor(e, load_jobs[e.name]) for e in EXTRACTS]
+    landing = [build_landing_sensor(e, load_jobs[e.name], publishes[e.name]) for e in EXTRACTS]
     return [
         *landing,
-        build_edfi_sensor(load_edfi),
+        build_edfi_sensor(load_edfi, edfi_publishes),
         build_rebuild_sensor(build_marts),
         record_run_failures,
         fail_dead_runs_sensor,

@@ -51,6 +51,21 @@ def test_build_marts_covers_every_model_and_publish_but_no_raw_asset(dbt_manifes
     assert selected == materializable - raw
 
 
+def test_a_file_alone_rebuilds_only_the_models_that_read_its_extract(dbt_manifest):
+    """The one-run path of a lone file (issue 19): its load, the models downstream of its
+    extract, the report and the publish; not the models that never read it."""
+    from dagster_project.definitions import defs, publishes
+
+    assessment = {k.to_user_string() for k in publishes["assessment_results"].asset_keys}
+    assert {"raw/assessment_results", "dq_report", "published_snapshot"} <= assessment
+    assert any(k.endswith("perkins_indicators") for k in assessment)
+    assert not any(k.endswith(("labor_market_alignment", "cost_per_student")) for k in assessment)
+    assert not any(k.startswith("raw/") and k != "raw/assessment_results" for k in assessment)
+    job = defs.resolve_job_def("load_and_publish").asset_layer.selected_asset_keys
+    for each in publishes.values():
+        assert set(each.asset_keys) <= job
+
+
 def test_definitions_load_without_great_expectations(dbt_manifest):
     """Every run process, sensor tick and `cte` command imports the definitions; Great
     Expectations (seconds to import, pyspark with it) is imported only by a load that

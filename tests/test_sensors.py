@@ -1,18 +1,28 @@
 """Landing sensors: one run request per new file, keyed by SHA-256 and path; nothing for a
-seen file."""
+seen file; a file landing alone loads and publishes in one run."""
 
 from __future__ import annotations
 
 import time
 
 import dagster as dg
+from dagster._core.events import DagsterEvent, DagsterEventType
+from dagster._core.utils import make_new_run_id
 
 from dagster_project.contracts import get_extract
 from dagster_project.ingest.audit import recorded_files
 from dagster_project.ingest.landing import landing_path, relative_name, sha256_of
-from dagster_project.sensors import build_landing_sensor, current_school_year, new_files
+from dagster_project.sensors import (
+    PUBLISHED_KEY,
+    LandAndPublish,
+    build_landing_sensor,
+    build_rebuild_sensor,
+    current_school_year,
+    new_files,
+)
 
 EXTRACT = get_extract("student_enrollment")
+RAW_KEY = dg.AssetKey(["raw", "student_enrollment"])
 
 
 def _land(settings, name: str, content: str = "x\n"):
@@ -23,9 +33,14 @@ def _land(settings, name: str, content: str = "x\n"):
     return path
 
 
-def _sensor():
+def _sensor(publish: LandAndPublish | None = None):
     job = dg.define_asset_job("load_student_enrollment", selection=["raw/student_enrollment"])
-    return build_landing_sensor(EXTRACT, job)
+    return build_landing_sensor(EXTRACT, job, publish)
+
+
+def _publish() -> LandAndPublish:
+    job = dg.define_asset_job("load_and_publish", selection="*")
+    return LandAndPublish(job, (RAW_KEY, PUBLISHED_KEY))
 
 
 def _key(settings, path) -> str:
@@ -185,3 +200,66 @@ def test_a_file_the_manifest_holds_is_never_queued(cte_home):
     assert recorded_files(cte_home.recorded_files_path) == {
         (sha256_of(p), relative_name(p, cte_home.landing_dir)) for p in (loaded, unreadable)
     }
+
+
+def test_a_file_landing_alone_loads_and_publishes_in_one_run(cte_home):
+    """A resubmission waits for one run worker: its load, the models and the publish are one
+    run (issue 19); files landing together stay loads, and the last one's success rebuilds."""
+    a = _land(cte_home, "student_enrollment__001__2024__20240615T103000.csv", "a\n")
+    time.sleep(2.1)
+    sensor = _sensor(_publish())
+    with dg.instance_for_test() as instance:
+        alone, cursor = _tick(sensor, instance)
+        [request] = alone.run_requests
+        assert request.job_name == "load_and_publish"
+        assert request.asset_selection == (RAW_KEY, PUBLISHED_KEY)
+        assert request.run_key == _key(cte_home, a) and request.partition_key == "2024"
+        assert request.run_config == {
+            "ops": {
+                "raw__student_enrollment": {
+                    "config": {"paths": [a.relative_to(cte_home.landing_dir).as_posix()]}
+                }
+            }
+        }
+
+        _land(cte_home, "student_enrollment__002__2024__20240615T103000.csv", "b\n")
+        _land(cte_home, "student_enrollment__003__2024__20240615T103000.csv", "c\n")
+        time.sleep(2.1)
+        together, cursor = _tick(sensor, instance, cursor)
+        assert [r.job_name for r in together.run_requests] == [None, None]  # the sensor's job
+
+        # A load running: a file landing now is not alone either.
+        _add_run(instance, "load_work_based_learning", dg.DagsterRunStatus.STARTED)
+        _land(cte_home, "student_enrollment__004__2024__20240615T103000.csv", "d\n")
+        time.sleep(2.1)
+        queued, _ = _tick(sensor, instance, cursor)
+        assert [r.job_name for r in queued.run_requests] == [None]
+
+
+def _add_run(instance, job_name, status, asset_selection=None) -> dg.DagsterRun:
+    run = dg.DagsterRun(
+        job_name=job_name, run_id=make_new_run_id(), status=status, asset_selection=asset_selection
+    )
+    instance.add_run(run)
+    return run
+
+
+def test_the_rebuild_skips_a_run_that_published_itself():
+    sensor = build_rebuild_sensor(dg.define_asset_job("build_marts", selection="*"))
+    with dg.instance_for_test() as instance:
+
+        def evaluate(selection):
+            run = _add_run(instance, "load_and_publish", dg.DagsterRunStatus.SUCCESS, selection)
+            context = dg.build_run_status_sensor_context(
+                sensor_name="rebuild_marts_after_loads",
+                dagster_instance=instance,
+                dagster_run=run,
+                dagster_event=DagsterEvent(
+                    event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name
+                ),
+            )
+            return sensor(context)
+
+        assert isinstance(evaluate(frozenset({RAW_KEY, PUBLISHED_KEY})), dg.SkipReason)
+        assert isinstance(evaluate(None), dg.SkipReason)  # the whole job ran
+        assert isinstance(evaluate(frozenset({RAW_KEY})), dg.RunRequest)
