@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from packaging import version
 
 from dagster_project import warehouse
@@ -58,3 +62,38 @@ class LocalDbtCliResource(DbtCliResource):
     @cached_property
     def _cli_version(self) -> version.Version:
         return version.parse(importlib.metadata.version("dbt-core"))
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+        # The year-partitioned models rebuild every year when the code they are built by
+        # changed (dbt/macros/year_partitions.sql). An environment variable, not a dbt var:
+        # a changed var makes dbt parse the whole project again.
+        code = dbt_code_version(Path(self.project_dir))
+        with _environment(CTE_DBT_CODE_VERSION=code):  # dbt's environment is copied at start
+            return super().cli(args, **kwargs)
+
+
+def dbt_code_version(project_dir: Path) -> str:
+    """A hash of the dbt project's code: its models, macros and dbt_project.yml (the seeds
+    are data, which the year-partitioned models fingerprint themselves)."""
+    digest = hashlib.sha256()
+    files = [project_dir / "dbt_project.yml"]
+    for folder in ("models", "macros"):
+        files += sorted(p for p in (project_dir / folder).rglob("*") if p.is_file())
+    for path in files:
+        digest.update(path.relative_to(project_dir).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.publish import load_publish_specs, publish_snapshot, rollback
+from dagster_project.publish import chunks, load_publish_specs, publish_snapshot, rollback
 from dagster_project.publish.linked import hide_linked
 from dagster_project.publish.spec import spec_from_node
 from dagster_project.publish.store import FINGERPRINTS_FILE, VERSIONS_DIR
@@ -338,3 +338,22 @@ def test_fingerprints_go_with_their_snapshot(env, tmp_path: Path) -> None:
     assert (kept / versions[1] / FINGERPRINTS_FILE).exists()
     # The snapshot current again is the one the next publish reuses.
     assert all(s["suppressed_chunks"] == 0 for s in publish(env, folder).suppression.values())
+
+
+def test_rows_swapping_a_value_change_the_fingerprint() -> None:
+    """DuckDB's row hash is linear in XOR: without the second hash, a numerator of 5 -> 6 in
+    one cell and 6 -> 5 in another kept the chunk's fingerprint (and a stale chunk was
+    published)."""
+    con = duckdb.connect()
+    before = "select * from (values ('001', 5), ('002', 6)) as t(entity_code, numerator)"
+    after = "select * from (values ('001', 6), ('002', 5)) as t(entity_code, numerator)"
+    fingerprint = chunks.rows_fingerprint(["entity_code", "numerator"])
+    linear = "bit_xor(hash(entity_code, numerator))"
+    assert (
+        con.sql(f"select {linear} from ({before})").fetchall()
+        == con.sql(f"select {linear} from ({after})").fetchall()
+    )
+    assert (
+        con.sql(f"select {fingerprint} from ({before})").fetchall()
+        != con.sql(f"select {fingerprint} from ({after})").fetchall()
+    )

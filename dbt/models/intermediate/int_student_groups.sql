@@ -11,6 +11,8 @@
     Covered: students enrolled in high school in Y and CTE participants as of Y (the
     populations the marts count); a missing value is reported as UNKNOWN.
 -#}
+{{ config(**year_partitioned()) }}
+{%- set years = build_years() -%}
 {%- set flags = ['economically_disadvantaged', 'disability', 'english_learner', 'homeless',
                  'foster_care', 'military_connected', 'migrant', 'single_parent'] -%}
 {%- set group_columns = ['sex', 'race_ethnicity'] + flags + ['locale', 'innovation_zone'] -%}
@@ -19,6 +21,7 @@ with nontraditional as (
     select distinct student_key, school_year
     from {{ ref('int_program_concentration') }}
     where is_concentrator
+        and {{ in_build_years('school_year', years) }}
         -- as 4S1 reads it: Spark loads the seed's empty cell as '', not null
         and nontraditional_for in ('F', 'M')
 ),
@@ -26,12 +29,15 @@ with nontraditional as (
 covered as (
     select spine.*
     from {{ ref('int_student_years') }} as spine
-    where spine.is_enrolled_hs
-        or exists (
-            select 1
-            from {{ ref('int_program_concentration') }} as programs
-            where programs.student_key = spine.student_key
-                and programs.school_year = spine.school_year
+    where {{ in_build_years('spine.school_year', years) }}
+        and (
+            spine.is_enrolled_hs
+            or exists (
+                select 1
+                from {{ ref('int_program_concentration') }} as programs
+                where programs.student_key = spine.student_key
+                    and programs.school_year = spine.school_year
+            )
         )
 )
 

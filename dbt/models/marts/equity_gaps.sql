@@ -3,8 +3,11 @@
     group's rate minus the all-students rate of the same year, indicator, entity and
     program scope, flagged where the absolute gap exceeds var('equity_gap_threshold').
 -#}
+{{ config(**year_partitioned()) }}
+{%- set years = build_years() -%}
 with indicators as (
     select * from {{ ref('perkins_indicators') }}
+    where {{ in_build_years('school_year', years) }}
 ),
 
 all_students as (

@@ -19,6 +19,8 @@
     5S2 counts, at program and cluster level, a dual-credit course of that program or
     cluster (any dual-credit course for all programs).
 -#}
+{{ config(**year_partitioned()) }}
+{%- set years = build_years() -%}
 {%- set dims = ['school_year', 'indicator_code', 'program_of_study_code', 'career_cluster',
                 'group_type', 'group_value'] -%}
 
@@ -39,6 +41,7 @@ with scoped as (
         students.is_final_status_revised
     from {{ ref('int_indicator_students') }} as students
     cross join {{ program_scopes_relation() }} as scopes
+    where {{ in_build_years('students.school_year', years) }}
 ),
 
 -- One row per student and program scope, so cells count rows instead of distinct keys (a
@@ -92,6 +95,7 @@ completeness as (
         indicator_code,
         min(case when is_outcome_observed then 1 else 0 end) = 1 as is_complete
     from {{ ref('int_indicator_students') }}
+    where {{ in_build_years('school_year', years) }}
     group by school_year, indicator_code
 ),
 

@@ -17,6 +17,8 @@
     is_history_complete is false in the first loaded years, whose concentrators are counted
     from a partial course history (int_reporting_years).
 -#}
+{{ config(**year_partitioned()) }}
+{%- set years = build_years() -%}
 {%- set dims = ['school_year', 'program_of_study_code', 'career_cluster', 'step',
                 'credential_tier'] -%}
 
@@ -64,6 +66,7 @@ population as (
         on exit_cohorts.student_key = programs.student_key
         and exit_cohorts.school_year = programs.school_year
     where spine.is_enrolled_hs
+        and {{ in_build_years('programs.school_year', years) }}
 ),
 
 student_steps as (
@@ -145,6 +148,7 @@ enrolled_hs_cells as (
     select school_year, district_code, location_code, count(*) as student_count
     from {{ ref('int_student_years') }}
     where is_enrolled_hs
+        and {{ in_build_years('school_year', years) }}
     group by school_year, district_code, location_code
 ),
 
