@@ -67,7 +67,10 @@
 {#- The school years this build of the model replaces, recorded in build_state.pending_years
     for the replace_years strategy; none when the model is built in full. -#}
 {% macro build_years() -%}
-    {%- if not (execute and is_incremental()) -%}{{ return(none) }}{%- endif -%}
+    {#- A unit test renders the model on its fixture rows: in full. -#}
+    {%- if not (execute and model.resource_type == 'model' and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set query -%}
         with current_inputs as ({{ _input_fingerprints() }}),
         built as (
