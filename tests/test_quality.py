@@ -609,3 +609,15 @@ def test_cross_file_checks(tmp_path: Path):
     )
     assert len(by_rule) == con.sql("select count(*) from audit.dq_results").fetchall()[0][0]
     con.close()
+
+
+def test_dq_results_is_declared_once():
+    """The table, a batch's results and the cross-file results share one declaration
+    (quality/gate.py): the DDL's columns are the declaration's, stamps included."""
+    from dagster_project.quality import cross_file, gate
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    table = con.sql("select * from audit.dq_results limit 0").pl().schema
+    assert dict(table) == {name: dtype for name, (_, dtype) in gate.DQ_RESULTS.items()}
+    assert set(cross_file._CHECK_SCHEMA) | {"suite", "severity"} == set(gate.RESULT_SCHEMA)
