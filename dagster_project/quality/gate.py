@@ -10,10 +10,11 @@
   refuses whatever failures it is handed, whoever calls it.
 - The checks a load reports for the files it read (``LOAD_CHECKS``, ``load_check_outcomes``),
   which the raw assets turn into Dagster asset checks. The two that block are the two
-  conditions that refuse a publish: failing one fails the load run (a Dagster blocking
-  check), so the run shows red, ``record_run_failures`` records it and the rebuild sensor
-  waits for a load that succeeds. Nothing downstream runs in a load run: what keeps the data
-  out of a snapshot is the hold and ``blocking_failures``, not the flag.
+  conditions that refuse a publish. Failing one (a Dagster blocking check) fails the run:
+  it shows red, ``record_run_failures`` records it, the rebuild sensor waits for a load that
+  succeeds, and in a ``load_and_publish`` run the models and the publish after the load are
+  skipped. A load job has nothing downstream, so there the flag stops nothing; what keeps
+  the data out of every snapshot is the hold and ``blocking_failures``.
 """
 
 from __future__ import annotations
