@@ -30,7 +30,7 @@ CATEGORIES: list[tuple[str, str]] = [
     ("loader: write to DuckDB", r"Loader\._write|record_results"),
     ("loader: fingerprint and manifest", r"sha256_of|_new_outcome|_recorded_sha|_record\b"),
     ("file selection", r"select_files|list_landed"),
-    ("asset checks", r"_check_results|reconcile"),
+    ("asset checks", r"load_check_outcomes|reconcile"),
     ("PED report and cross-file checks", r"build_report|run_cross_file_checks"),
     ("publish", r"publish_snapshot"),
     ("Dagster event log and storage", r"dagster/_core/storage|dagster/_core/events"),

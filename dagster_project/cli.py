@@ -1,6 +1,6 @@
 """`cte`: the command line for the jobs a data engineer or analyst runs by hand.
 
-    cte run                      sample data if none landed, then every asset once
+    cte run                      sample data if none landed (development), then every asset once
     cte load EXTRACT YEAR [--district 012] [--reload [--by NAME]]
     cte pull [YEAR]              what changed in Nova (Ed-Fi) since the last pull
     cte prepare                  parse the dbt project (manifest for Dagster)
@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagster_project.ingest.audit import ACTION_TAG, ACTOR_TAG, Action, Step, os_user
-from dagster_project.settings import REPO_ROOT, Settings, disable_telemetry, get_settings
+from dagster_project.settings import (
+    REPO_ROOT,
+    Settings,
+    default_landing_dir,
+    disable_telemetry,
+    get_settings,
+)
 
 if TYPE_CHECKING:
     from dagster_project.progress import RunProgress
@@ -102,22 +108,24 @@ def cmd_prepare(_: argparse.Namespace) -> None:
 
 
 def _landed_years(settings: Settings) -> list[str]:
-    from dagster_project.contracts import EXTRACTS
-    from dagster_project.ingest.landing import FileNameError, list_landed, parse_file_name
+    from dagster_project.ingest.landing import landed_years
 
-    years = set()
-    for extract in EXTRACTS:
-        for path in list_landed(settings.landing_dir, extract):
-            try:
-                years.add(str(parse_file_name(path).year))
-            except FileNameError:
-                continue
-    return sorted(years)
+    return [str(y) for y in sorted(landed_years(settings.landing_dir))]
 
 
 def _ensure_sample_data(settings: Settings, args: argparse.Namespace) -> None:
+    """Sample data into an empty landing zone, only where development keeps it: a landing
+    zone configured elsewhere (CTE_LANDING_DIR) is one real files are sent to, and generated
+    files there would be loaded and published as theirs."""
     if _landed_years(settings):
         return
+    if settings.landing_dir != default_landing_dir(settings.home):
+        sys.exit(
+            f"cte run: no extracts in {settings.landing_dir} (CTE_LANDING_DIR), and sample data "
+            "is generated only into the development landing zone (raw/landing under CTE_HOME). "
+            "Land the districts' files there first, or generate sample data on purpose: "
+            "python -m dagster_project.sample_data --landing DIR."
+        )
     from dagster_project.sample_data import generate
 
     print(f"No extracts in {settings.landing_dir}: generating '{args.scale}' sample data ...")
@@ -532,7 +540,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="cte", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(required=True)
-    run = sub.add_parser("run", help="generate sample data if none, then run every asset once")
+    run = sub.add_parser(
+        "run", help="sample data if none landed (development), then run every asset once"
+    )
     run.add_argument("--scale", default="sample", choices=["tiny", "sample", "state", "large"])
     run.add_argument("--years", type=int, default=3)
     run.add_argument("--seed", type=int, default=7)

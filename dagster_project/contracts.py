@@ -1,9 +1,11 @@
 """The raw extract contract (../shared/spec/extracts.md) as data.
 
 One declaration per extract drives the loader (header check, casts, keys, privacy), the
-warehouse DDL, the sample-data generator and the dbt source documentation tests. Value rules
-(ranges, code sets, cross-field) live in the Great Expectations suites under expectations/,
-not here: this module owns only what a file must be to be read at all.
+warehouse DDL and the sample-data generator. The dbt sources (dbt/models/staging/
+_sources.yml) list the columns again, by hand: nothing derives them from here or checks
+that the two agree. Value rules (ranges, code sets, cross-field) live in the Great
+Expectations suites under expectations/, not here: this module owns only what a file must
+be to be read at all.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_project.assets.edfi import EDFI_KEY
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS, Family
-from dagster_project.ingest.landing import list_landed, parse_file_name
+from dagster_project.ingest.landing import landed_years
 from dagster_project.partitions import school_years
 from dagster_project.settings import get_settings
 
@@ -86,14 +86,8 @@ nightly_marts = dg.ScheduleDefinition(
 def quarterly_labor_market(context: dg.ScheduleEvaluationContext):
     landing_dir = get_settings().landing_dir
     known = set(context.instance.get_dynamic_partitions(school_years.name))
-    years = set()
-    for extract in EXTRACTS:
-        if extract.family is Family.LABOR_MARKET:
-            for path in list_landed(landing_dir, extract):
-                try:
-                    years.add(str(parse_file_name(path).year))
-                except ValueError:
-                    continue
+    labor_market = [e for e in EXTRACTS if e.family is Family.LABOR_MARKET]
+    years = {str(year) for year in landed_years(landing_dir, labor_market)}
     quarter = context.scheduled_execution_time.strftime("%Y-%m")
     return [
         dg.RunRequest(run_key=f"{quarter}-{year}", partition_key=year)

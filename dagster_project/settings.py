@@ -119,11 +119,16 @@ class Settings:
         return self.warehouse_dir / "logs"
 
 
+def default_landing_dir(home: Path) -> Path:
+    """Where files land without CTE_LANDING_DIR: the development layout, under CTE_HOME."""
+    return (home / "raw" / "landing").resolve()
+
+
 def get_settings() -> Settings:
     home = Path(os.environ.get("CTE_HOME", REPO_ROOT)).resolve()
     return Settings(
         home=home,
-        landing_dir=Path(os.environ.get("CTE_LANDING_DIR", home / "raw" / "landing")).resolve(),
+        landing_dir=Path(os.environ.get("CTE_LANDING_DIR", default_landing_dir(home))).resolve(),
         warehouse_dir=Path(os.environ.get("CTE_WAREHOUSE_DIR", home / "warehouse")).resolve(),
         dbt_project_dir=REPO_ROOT / "dbt",
         expectations_dir=REPO_ROOT / "expectations",

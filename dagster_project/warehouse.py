@@ -1,10 +1,10 @@
 """The working warehouse (warehouse/cte.duckdb): connections and the tables ingest owns.
 
 Schemas: ``raw`` (one table per extract, load_manifest, quarantine, row_warnings) is written
-by ingest;
-``audit`` (dq_results, run_alerts, actions) by the quality gate, the run-failure sensor and
-the commands people run (``cte review``, ``cte load --reload``, ``cte rollback``); dbt owns
-``reference`` (seeds), ``staging``, ``intermediate`` and ``marts``.
+by ingest; ``audit`` (dq_results, run_alerts, actions) by the quality gate (quality/gate.py,
+which declares dq_results), the run-failure sensor and the commands people run (``cte
+review``, ``cte load --reload``, ``cte rollback``); dbt owns ``reference`` (seeds),
+``staging``, ``intermediate`` and ``marts``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.contracts import EXTRACTS
+from dagster_project.quality.gate import dq_results_ddl
 
 _OPS_DDL = """
 create schema if not exists raw;
@@ -100,22 +101,6 @@ create table if not exists raw.row_warnings (
     message      varchar not null,
     value        varchar
 );
-create table if not exists audit.dq_results (
-    manifest_id       bigint not null,
-    extract           varchar not null,
-    suite             varchar not null,
-    expectation       varchar not null,
-    column_name       varchar,
-    severity          varchar not null,
-    reason_code       varchar,
-    description       varchar,
-    success           boolean not null,
-    element_count     bigint,
-    unexpected_count  bigint,
-    unexpected_percent double,
-    validated_at      timestamp not null,
-    run_id            varchar
-);
 -- The audit trail (decision 0023): who reloaded, rolled back, released or rejected a held
 -- submission, verified or certified a district-year, and when. Appended, never updated or
 -- deleted; the two views below are the reviews' earlier tables, read as before.
@@ -194,6 +179,7 @@ def raw_table_ddl() -> str:
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create every ingest-owned table, so dbt sources exist before the first file lands."""
     con.execute(_OPS_DDL)
+    con.execute(dq_results_ddl())
     _fold_review_tables(con)
     con.execute(_VIEWS_DDL)
     con.execute(raw_table_ddl())

@@ -2,6 +2,7 @@
 every file it read rejected, or no landed file for the district and year it names."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
@@ -82,3 +83,29 @@ def test_a_district_with_no_landed_file_is_an_error_naming_the_districts_that_ha
     assert message.endswith("Districts with a 2025 file: 001.")
     with pytest.raises(SystemExit, match="no landed file for student_enrollment 2024 under"):
         main(["load", "student_enrollment", "2024"])
+
+
+def test_cte_run_writes_no_sample_into_a_configured_landing_zone(
+    cte_home: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """An empty landing zone moved with CTE_LANDING_DIR is where real files go: `cte run`
+    refuses to fill it with generated data (issue 21); the development one it fills."""
+    from dagster_project.cli import _ensure_sample_data
+
+    monkeypatch.setenv("DAGSTER_HOME", str(cte_home.dagster_home))  # restored afterwards
+    monkeypatch.chdir(cte_home.home)  # main() moves to the repository; undone afterwards
+    configured = tmp_path / "districts"
+    configured.mkdir()
+    monkeypatch.setenv("CTE_LANDING_DIR", str(configured))
+    with pytest.raises(SystemExit, match="sample data is generated only into the development"):
+        main(["run", "--scale", "tiny", "--years", "1"])
+    assert not any(configured.iterdir())
+
+    generated: list[Path] = []
+    monkeypatch.setattr(
+        "dagster_project.sample_data.generate",
+        lambda *a, landing_dir, **k: generated.append(landing_dir),
+    )
+    args = SimpleNamespace(scale="tiny", years=1, seed=7)
+    _ensure_sample_data(cte_home, args)  # the development default, under CTE_HOME
+    assert generated == [cte_home.landing_dir]

@@ -15,11 +15,12 @@ import polars as pl
 import pytest
 
 from dagster_project.contracts import EXTRACTS, get_extract
-from dagster_project.ingest.audit import blocking_failures, reconcile
+from dagster_project.ingest.audit import reconcile
 from dagster_project.ingest.hold import Counts, HoldRules, ReviewError, _volume_hold, review
 from dagster_project.ingest.landing import file_name, landing_path, list_landed
 from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reasons import FileReason, HoldReason, Status
+from dagster_project.quality.gate import blocking_failures
 from dagster_project.quality.report import build_report
 from dagster_project.sample_data import generate
 from dagster_project.warehouse import ensure_schema

@@ -200,3 +200,33 @@ def test_two_submissions_of_one_slice_in_one_load_keep_only_the_later(tmp_path):
         (1, 1, 0),
         (1, 1, 0),
     ]
+
+
+def test_a_load_reads_each_file_once_for_its_fingerprint(tmp_path, monkeypatch):
+    """Choosing the new files hashes them; the loader takes those hashes instead of reading
+    every file again (issue 21)."""
+    from dagster_project.assets import raw
+    from dagster_project.ingest import landing, loader
+
+    first = _write(tmp_path, f"{HEADER}\n{GOOD}\n".encode())
+    second = _write(
+        tmp_path,
+        f"{HEADER}\n{GOOD.replace(',001,', ',002,').replace(',010,', ',020,')}\n".encode(),
+        name="cte_course_enrollment__002__2024__20240615T103000.csv",
+    )
+    hashed: list[Path] = []
+
+    def counting(path: Path) -> str:
+        hashed.append(path)
+        return landing.sha256_of(path)
+
+    monkeypatch.setattr(raw, "sha256_of", counting)
+    monkeypatch.setattr(loader, "sha256_of", counting)
+    extract = get_extract("cte_course_enrollment")
+    selected = raw.select_files(extract, tmp_path, {2024}, raw.LoadConfig(), recorded=set())
+    assert selected == {first: landing.sha256_of(first), second: landing.sha256_of(second)}
+    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
+    ensure_schema(con)
+    outcomes = Loader(con, tmp_path, b"k").load(selected, sha256s=selected)
+    assert sorted(hashed) == sorted([first, second])
+    assert {o.sha256 for o in outcomes} == set(selected.values())

@@ -17,8 +17,9 @@ from dagster_project.ingest.reasons import RowReason
 from dagster_project.quality import suites
 from dagster_project.quality.cross_file import run_cross_file_checks
 from dagster_project.quality.data_docs import publish_data_docs
+from dagster_project.quality.gate import holding_rules, record_results
 from dagster_project.quality.suites import CodeSets, read_code_sets, rules
-from dagster_project.quality.validation import BatchResult, record_results, validate_batch
+from dagster_project.quality.validation import BatchResult, validate_batch
 from dagster_project.warehouse import ensure_schema
 
 YEAR = 2024
@@ -242,7 +243,7 @@ def test_clean_data_passes(extract: str, code_sets: CodeSets):
     failed = result.results.filter(~pl.col("success"))
     assert failed.is_empty(), failed.select("expectation", "unexpected_count").to_dicts()
     assert result.quarantine.is_empty()
-    assert result.blocking == {}
+    assert holding_rules(result.results) == {}
     assert result.results.height == len(rules(extract))
 
 
@@ -379,7 +380,7 @@ def test_bad_value_fails_its_rule(
         assert set(quarantined["column_name"]) == {rule.column}
     else:
         assert quarantined.is_empty() and not row["success"]
-        assert result.blocking == {}
+        assert holding_rules(result.results) == {}
 
 
 def test_few_bad_rows_quarantine_many_block(code_sets: CodeSets):
@@ -388,7 +389,7 @@ def test_few_bad_rows_quarantine_many_block(code_sets: CodeSets):
     one_bad = with_values(clean, 5, {"credits_earned": Decimal("3.00")})
     result = validate(extract, one_bad, code_sets)
     assert result.quarantine["_source_row"].to_list() == [7]
-    assert result.blocking == {}
+    assert holding_rules(result.results) == {}
 
     many_bad = clean.with_columns(
         credits_earned=pl.when(pl.col("_source_row") < 7)
@@ -398,7 +399,7 @@ def test_few_bad_rows_quarantine_many_block(code_sets: CodeSets):
     )
     result = validate(extract, many_bad, code_sets)
     assert result.quarantine.height == 5
-    assert result.blocking == {1: ["Credits earned must be between 0.0 and 2.0."]}
+    assert holding_rules(result.results) == {1: ["Credits earned must be between 0.0 and 2.0."]}
 
 
 def test_counts_are_per_submission(code_sets: CodeSets):
@@ -444,7 +445,7 @@ def test_no_personal_value_leaves_the_gate(tmp_path: Path, code_sets: CodeSets):
     reports = tmp_path / "reports"
     con = duckdb.connect(str(tmp_path / "cte.duckdb"))
     ensure_schema(con)
-    record_results(con, result, "run-1")
+    record_results(con, result.results, "run-1")
     index = publish_data_docs([result], reports)
     assert index.exists()
 
@@ -608,3 +609,15 @@ def test_cross_file_checks(tmp_path: Path):
     )
     assert len(by_rule) == con.sql("select count(*) from audit.dq_results").fetchall()[0][0]
     con.close()
+
+
+def test_dq_results_is_declared_once():
+    """The table, a batch's results and the cross-file results share one declaration
+    (quality/gate.py): the DDL's columns are the declaration's, stamps included."""
+    from dagster_project.quality import cross_file, gate
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    table = con.sql("select * from audit.dq_results limit 0").pl().schema
+    assert dict(table) == {name: dtype for name, (_, dtype) in gate.DQ_RESULTS.items()}
+    assert set(cross_file._CHECK_SCHEMA) | {"suite", "severity"} == set(gate.RESULT_SCHEMA)

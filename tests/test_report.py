@@ -27,9 +27,9 @@ from test_quality import (
 from dagster_project.contracts import EXTRACTS_BY_NAME
 from dagster_project.quality.cross_file import run_cross_file_checks
 from dagster_project.quality.data_docs import publish_data_docs
+from dagster_project.quality.gate import record_results
 from dagster_project.quality.report import build_report
 from dagster_project.quality.suites import CodeSets, read_code_sets
-from dagster_project.quality.validation import record_results
 from dagster_project.settings import REPO_ROOT
 from dagster_project.warehouse import ensure_schema
 
@@ -91,7 +91,7 @@ def reports(tmp_path: Path, code_sets: CodeSets) -> Path:
         [frame.height - 5, 5],
     )
     _quarantine(con, 3, result.quarantine)
-    record_results(con, result, "run-1")
+    record_results(con, result.results, "run-1")
     _insert(con, "student_enrollment", frame.filter(pl.col("_source_row") > 20))
     courses = clean_frame(EXTRACTS_BY_NAME["cte_course_enrollment"], manifest_id=5)
     _manifest(con, 5, "cte_course_enrollment", "001", YEAR, courses.height)

@@ -4,21 +4,12 @@ loader as a landed file, so the raw asset's checks apply to it as they are."""
 
 import dagster as dg
 
-from dagster_project.assets.raw import (
-    EXPECTATIONS_ERROR,
-    EXPECTATIONS_WARN,
-    ROWS_RECONCILE,
-    SUBMISSIONS_CURRENT,
-    check_results,
-    held_check,
-    summary,
-)
+from dagster_project.assets.raw import load_check_results, load_check_specs, summary
 from dagster_project.ingest.audit import write_recorded_files
 from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import EXTRACT, RESOURCES
 from dagster_project.ingest.edfi.pull import PullResult, pull_school_year
 from dagster_project.ingest.loader import Loader
-from dagster_project.ingest.reasons import Status
 from dagster_project.partitions import school_years
 from dagster_project.quality.data_docs import publish_data_docs
 from dagster_project.resources import WarehouseResource
@@ -77,10 +68,7 @@ def _metadata(result: PullResult) -> dict[str, dg.MetadataValue]:
         "raw.student_enrollment as each changed district's submission."
     ),
     check_specs=[
-        dg.AssetCheckSpec(ROWS_RECONCILE, asset=EDFI_KEY, blocking=True),
-        dg.AssetCheckSpec(EXPECTATIONS_ERROR, asset=EDFI_KEY, blocking=True),
-        dg.AssetCheckSpec(SUBMISSIONS_CURRENT, asset=EDFI_KEY),
-        dg.AssetCheckSpec(EXPECTATIONS_WARN, asset=EDFI_KEY),
+        *load_check_specs(EDFI_KEY),
         dg.AssetCheckSpec(
             ASSOCIATIONS_PLACED,
             asset=EDFI_KEY,
@@ -106,14 +94,7 @@ def edfi_student_enrollment(context: dg.AssetExecutionContext, warehouse: Wareho
             f"{EXTRACT.name} {year}: change versions {result.window or 'none new'}, "
             f"{len(result.outcomes)} district submission(s) changed"
         )
-        stored = [
-            o.manifest_id for o in result.outcomes if o.status in (Status.LOADED, Status.HELD)
-        ]
-        checks = [
-            *check_results(con, EXTRACT, stored, EDFI_KEY),
-            held_check(EXTRACT, result.outcomes, EDFI_KEY),
-            _placement_check(result),
-        ]
+        checks = [*load_check_results(con, EDFI_KEY, result.outcomes), _placement_check(result)]
         write_recorded_files(con, settings.recorded_files_path)
     if loader.validations:
         publish_data_docs(loader.validations, settings.reports_dir)

@@ -10,10 +10,11 @@ from dagster_project.assets.dbt import nm_cte_dbt_assets
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS
 from dagster_project.dbt_project import nm_cte_dbt
-from dagster_project.ingest.audit import blocking_failures, current_manifest_ids
+from dagster_project.ingest.audit import current_manifest_ids
 from dagster_project.publish.snapshot import PublishBlocked, current_code_version, publish_snapshot
 from dagster_project.publish.spec import load_publish_specs
 from dagster_project.quality.cross_file import run_cross_file_checks
+from dagster_project.quality.gate import blocking_failures
 from dagster_project.quality.report import build_report
 from dagster_project.resources import WarehouseResource
 from dagster_project.scaleout.spark import marts_warehouse_path, published_manifest_path, use_spark
@@ -83,7 +84,8 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         raise dg.Failure(description=str(exc)) from exc
     context.log.info(f"published {info.path} ({len(info.tables)} tables) in {info.seconds:.1f}s")
     if info.notes:
-        # README, known limits: derivable through a chain, every sibling already withheld.
+        # Withheld cells a reader could still derive, each named by its key (suppression.py,
+        # notes); README, "Known limits", says which remain at state scale and why.
         context.log.warning(
             f"{len(info.notes)} withheld cells could not be protected by a complement; "
             f"first: {info.notes[0]}"

@@ -1,9 +1,10 @@
 """One asset per extract: its landed files loaded into raw.<extract>, per school year.
 
 A run loads either the files a sensor names (``paths``) or, for a backfill or a manual
-materialization, every landed file of the selected years not loaded yet. The checks are
-computed from what the warehouse holds after the load, per submission, so their cost grows
-with the file and not with the warehouse.
+materialization, every landed file of the selected years not loaded yet. The checks are the
+quality gate's (quality/gate.py: what they test, which ones block), computed from what the
+warehouse holds after the load, per submission, so their cost grows with the file and not
+with the warehouse.
 """
 
 import warnings
@@ -13,7 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_project.contracts import EXTRACTS, Extract
-from dagster_project.ingest.audit import SEEN, reconcile, write_recorded_files
+from dagster_project.ingest.audit import SEEN, write_recorded_files
 from dagster_project.ingest.landing import (
     FileNameError,
     display_name,
@@ -26,13 +27,9 @@ from dagster_project.ingest.loader import FileOutcome, Loader
 from dagster_project.ingest.reasons import Status
 from dagster_project.partitions import school_years
 from dagster_project.quality.data_docs import publish_data_docs
+from dagster_project.quality.gate import LOAD_CHECKS, load_check_outcomes
 from dagster_project.resources import WarehouseResource
 from dagster_project.settings import get_settings, pseudonym_key
-
-ROWS_RECONCILE = "rows_reconcile"
-EXPECTATIONS_ERROR = "expectations_error"
-EXPECTATIONS_WARN = "expectations_warn"
-SUBMISSIONS_CURRENT = "submissions_current"
 
 
 class LoadConfig(dg.Config):
@@ -54,30 +51,33 @@ def raw_asset_key(extract: Extract) -> dg.AssetKey:
 
 def select_files(
     extract: Extract, landing_dir: Path, years: set[int], config: LoadConfig, recorded: set[str]
-) -> list[Path]:
-    """The files a run should read. ``recorded`` holds 'path|sha256' already in the manifest.
+) -> dict[Path, str | None]:
+    """The files a run should read, each with its SHA-256 when choosing it took one (the
+    loader hashes the others). ``recorded`` holds 'path|sha256' already in the manifest.
 
     Without paths (`cte run`, a backfill): every new file of the years, and every new file
     whose name is not the contract's (it has no year; read to be recorded as rejected, with
     the reason, unless the run is for one district's submissions)."""
     if config.paths:
-        return [
-            found
+        return {
+            found: None
             for p in config.paths
             for found in resolve_path(Path(p) if Path(p).is_absolute() else landing_dir / p)
-        ]
+        }
+    chosen: dict[Path, str | None] = {}
 
-    def is_new(path: Path) -> bool:  # hashed only for files the run may read
-        return f"{relative_name(path, landing_dir)}|{sha256_of(path)}" not in recorded
+    def choose_if_new(path: Path) -> None:  # hashed only for files the run may read
+        sha256 = sha256_of(path)
+        if f"{relative_name(path, landing_dir)}|{sha256}" not in recorded:
+            chosen[path] = sha256
 
     latest: dict[tuple, tuple] = {}
-    chosen = []
     for path in list_landed(landing_dir, extract):
         try:
             landed = parse_file_name(path)
         except FileNameError:
-            if not config.district and not config.reload and is_new(path):
-                chosen.append(path)
+            if not config.district and not config.reload:
+                choose_if_new(path)
             continue
         if landed.year not in years or (config.district and landed.district != config.district):
             continue
@@ -85,9 +85,9 @@ def select_files(
             best = latest.get(landed.slice_key)
             if best is None or best[0] < landed.submitted_at:
                 latest[landed.slice_key] = (landed.submitted_at, path)
-        elif is_new(path):
-            chosen.append(path)
-    return chosen + [p for _, p in latest.values()]
+        else:
+            choose_if_new(path)
+    return chosen | {p: None for _, p in latest.values()}
 
 
 def resolve_path(path: Path) -> list[Path]:
@@ -121,77 +121,29 @@ def summary(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
     }
 
 
-def held_check(
-    extract: Extract, outcomes: list[FileOutcome], key: dg.AssetKey | None = None
-) -> dg.AssetCheckResult:
-    """Fails when a file read was held: the run shows it in red, with the reasons."""
-    held = [o for o in outcomes if o.status is Status.HELD]
-    return dg.AssetCheckResult(
-        asset_key=key or raw_asset_key(extract),
-        check_name=SUBMISSIONS_CURRENT,
-        passed=not held,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "files_became_current": sum(o.status is Status.LOADED for o in outcomes),
-            "held": [f"{o.file_name} (manifest {o.manifest_id}): {o.error_message}" for o in held],
-        },
-    )
+def load_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """The quality gate's load checks on the asset ``key`` (an extract's, or the Ed-Fi
+    pull's); ``blocking``: a failure fails the load run (quality/gate.py)."""
+    return [
+        dg.AssetCheckSpec(c.name, asset=key, blocking=c.blocks, description=c.description)
+        for c in LOAD_CHECKS
+    ]
 
 
-def check_results(
-    con, extract: Extract, manifest_ids: list[int], key: dg.AssetKey | None = None
+def load_check_results(
+    con, key: dg.AssetKey, outcomes: list[FileOutcome]
 ) -> list[dg.AssetCheckResult]:
-    """The reconciliation and expectation checks of the submissions just stored; ``key``
-    is the asset they belong to (the extract's raw asset, or the Ed-Fi pull's)."""
-    key = key or raw_asset_key(extract)
-    balances = reconcile(con, manifest_ids)
-    unbalanced = [b for b in balances if not b.balanced]
-    results = [
+    """The load checks' results for the files one run read."""
+    return [
         dg.AssetCheckResult(
             asset_key=key,
-            check_name=ROWS_RECONCILE,
-            passed=not unbalanced,
-            metadata={
-                "files_checked": len(balances),
-                "unbalanced": [
-                    f"{b.file_name}: read {b.rows_read}, stored {b.rows_in_table}, "
-                    f"quarantined {b.rows_in_quarantine}"
-                    for b in unbalanced
-                ],
-            },
+            check_name=o.check.name,
+            passed=o.passed,
+            severity=dg.AssetCheckSeverity(o.check.severity),
+            metadata=o.metadata,
         )
+        for o in load_check_outcomes(con, outcomes)
     ]
-    ids = ", ".join(map(str, manifest_ids)) or "null"
-    for check_name, severity in (
-        (EXPECTATIONS_ERROR, dg.AssetCheckSeverity.ERROR),
-        (EXPECTATIONS_WARN, dg.AssetCheckSeverity.WARN),
-    ):
-        rows = con.execute(
-            f"""
-            select m.file_name, r.expectation, r.unexpected_count, r.description
-            from audit.dq_results r join raw.load_manifest m using (manifest_id)
-            where r.manifest_id in ({ids}) and r.severity = ? and not r.success
-            order by 1, 2
-            """,
-            [severity.value],
-        ).fetchall()
-        evaluated = con.execute(
-            f"select count(*) from audit.dq_results where manifest_id in ({ids}) and severity = ?",
-            [severity.value],
-        ).fetchall()[0][0]
-        results.append(
-            dg.AssetCheckResult(
-                asset_key=key,
-                check_name=check_name,
-                passed=not rows,
-                severity=severity,
-                metadata={
-                    "expectations_evaluated": evaluated,
-                    "failed": [f"{f}: {e} ({n} rows) {d or ''}".strip() for f, e, n, d in rows],
-                },
-            )
-        )
-    return results
 
 
 def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
@@ -204,33 +156,7 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"polars", "duckdb"},
         description=f"{extract.description} Landed files loaded into raw.{extract.name}.",
-        check_specs=[
-            dg.AssetCheckSpec(
-                ROWS_RECONCILE,
-                asset=key,
-                blocking=True,
-                description="Rows read = rows stored + rows quarantined, for every file loaded",
-            ),
-            dg.AssetCheckSpec(
-                EXPECTATIONS_ERROR,
-                asset=key,
-                blocking=True,
-                description="Great Expectations ERROR expectations: a failure holds the file",
-            ),
-            dg.AssetCheckSpec(
-                SUBMISSIONS_CURRENT,
-                asset=key,
-                description=(
-                    "Every file read became current: none held (rows set aside, a blocking "
-                    "check, a volume drop or lost leading zeros; `cte review` decides)"
-                ),
-            ),
-            dg.AssetCheckSpec(
-                EXPECTATIONS_WARN,
-                asset=key,
-                description="Great Expectations WARN expectations: reported to PED, not blocking",
-            ),
-        ],
+        check_specs=load_check_specs(key),
     )
     def _raw_asset(
         context: dg.AssetExecutionContext, config: LoadConfig, warehouse: WarehouseResource
@@ -247,8 +173,8 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
                     [extract.name, extract.name],
                 ).fetchall()
             }
-            paths = select_files(extract, landing_dir, years, config, recorded)
-            context.log.info(f"{extract.name}: {len(paths)} file(s) to read for {sorted(years)}")
+            selected = select_files(extract, landing_dir, years, config, recorded)
+            context.log.info(f"{extract.name}: {len(selected)} file(s) to read for {sorted(years)}")
             loader = Loader(
                 con,
                 landing_dir,
@@ -256,12 +182,11 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
                 run_id=context.run.run_id,
                 gzip_limits=get_settings().gzip_limits,
             )
-            outcomes = loader.load(paths, reload=config.reload)
+            outcomes = loader.load(selected, reload=config.reload, sha256s=selected)
             for o in outcomes:
                 if o.status is Status.HELD:
                     context.log.warning(f"{o.file_name} held: {o.error_message}")
-            stored = [o.manifest_id for o in outcomes if o.status in (Status.LOADED, Status.HELD)]
-            checks = [*check_results(con, extract, stored), held_check(extract, outcomes)]
+            checks = load_check_results(con, key, outcomes)
             write_recorded_files(con, get_settings().recorded_files_path)
         if loader.validations:
             publish_data_docs(loader.validations, get_settings().reports_dir)

@@ -1,6 +1,6 @@
-"""Queries over what ingest recorded: row conservation, the publishing gate, the list of
-file fingerprints the landing sensors read instead of the warehouse, and the audit trail of
-what people did (``audit.actions``)."""
+"""Queries over what ingest recorded: row conservation and the current submissions (which
+the quality gate, quality/gate.py, reads), the list of file fingerprints the landing sensors
+read instead of the warehouse, and the audit trail of what people did (``audit.actions``)."""
 
 from __future__ import annotations
 
@@ -71,36 +71,6 @@ def current_manifest_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
             "select manifest_id from raw.load_manifest where status = 'LOADED' order by 1"
         ).fetchall()
     ]
-
-
-def blocking_failures(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Why the current data may not be published; empty when every blocking check passes.
-
-    Considers only current submissions (status LOADED). A submission failing a blocking
-    expectation is held (ingest/hold.py), so it never becomes current and never stops the
-    state's publish; one a reviewer released was judged usable (audit.actions).
-    What is left is a current file loaded before holds existed, and rows that do not
-    reconcile.
-    """
-    failed = con.execute("""
-        select m.file_name, r.expectation, r.unexpected_count, r.element_count
-        from audit.dq_results r
-        join raw.load_manifest m using (manifest_id)
-        where m.status = 'LOADED' and r.severity = 'ERROR' and not r.success
-          and manifest_id not in (
-              select manifest_id from audit.actions where action = 'RELEASE')
-        order by m.file_name, r.expectation
-    """).fetchall()
-    reasons = [
-        f"{name}: expectation {exp} failed ({bad} of {n} rows)" for name, exp, bad, n in failed
-    ]
-    reasons += [
-        f"{r.file_name}: {r.rows_read} rows read but {r.rows_in_table} stored and "
-        f"{r.rows_in_quarantine} quarantined"
-        for r in reconcile(con, current_manifest_ids(con))
-        if not r.balanced
-    ]
-    return reasons
 
 
 def write_recorded_files(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from dagster_project.contracts import EXTRACTS_BY_NAME, Extract
+from dagster_project.contracts import EXTRACTS, EXTRACTS_BY_NAME, Extract
 
 STATE = "state"
 _NAME = re.compile(
@@ -151,6 +152,18 @@ def list_landed(landing_dir: Path, extract: Extract) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def landed_years(landing_dir: Path, extracts: Iterable[Extract] = EXTRACTS) -> set[int]:
+    """The school years of the landed files of ``extracts`` named as the contract says."""
+    years = set()
+    for extract in extracts:
+        for path in list_landed(landing_dir, extract):
+            try:
+                years.add(parse_file_name(path).year)
+            except FileNameError:
+                continue
+    return years
 
 
 def sha256_of(path: Path) -> str:

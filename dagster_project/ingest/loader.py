@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -43,7 +43,8 @@ from dagster_project.ingest.rows import (
 )
 from dagster_project.ingest.sample import sample_hashes
 from dagster_project.privacy import describe_error, shown_value_expr
-from dagster_project.quality.validation import BatchResult, record_results, validate_batch
+from dagster_project.quality.gate import holding_rules, record_results
+from dagster_project.quality.validation import BatchResult, validate_batch
 from dagster_project.settings import (
     DEVELOPMENT_PSEUDONYM_KEY,
     GzipLimits,
@@ -132,14 +133,22 @@ class Loader:
         self.seconds: Counter[str] = Counter()  # time per phase, for the benchmark
         self.rows_validated = 0
 
-    def load(self, paths: Iterable[Path], reload: bool = False) -> list[FileOutcome]:
-        """Load files; ``reload`` re-reads files already recorded (same bytes) as new."""
+    def load(
+        self,
+        paths: Iterable[Path],
+        reload: bool = False,
+        sha256s: Mapping[Path, str | None] | None = None,
+    ) -> list[FileOutcome]:
+        """Load files; ``reload`` re-reads files already recorded (same bytes) as new.
+        ``sha256s``: the SHA-256 of files the caller has hashed already (each file is read
+        once for its fingerprint; the others are hashed here)."""
         self._check_key()
+        known = sha256s or {}
         outcomes: list[FileOutcome] = []
         batches: dict[tuple[str, int], list[LandedFile]] = defaultdict(list)
         seen: dict[str, FileOutcome] = {}
         for path in sorted(paths):
-            outcome = self._new_outcome(path)
+            outcome = self._new_outcome(path, known.get(path) or sha256_of(path))
             outcomes.append(outcome)
             landed = self._identify(path, outcome)
             if landed is None or not self._admitted(outcome):
@@ -206,13 +215,13 @@ class Loader:
 
     # -- identification -------------------------------------------------------------------
 
-    def _new_outcome(self, path: Path) -> FileOutcome:
+    def _new_outcome(self, path: Path, sha256: str) -> FileOutcome:
         manifest_id = self.con.execute("select nextval('raw.manifest_id_seq')").fetchall()[0][0]
         return FileOutcome(
             manifest_id=manifest_id,
             path=relative_name(path, self.landing_dir),
             file_name=display_name(Path(path.name)),
-            sha256=sha256_of(path),
+            sha256=sha256,
             file_bytes=path.stat().st_size,
         )
 
@@ -294,8 +303,9 @@ class Loader:
         self.seconds["validate"] += time.perf_counter() - started
         self.rows_validated += sum(p.rows.height for p in pending)
         started = time.perf_counter()
+        holding = holding_rules(validation.results)
         for item in pending:
-            item.blocking = validation.blocking.get(item.outcome.manifest_id, [])
+            item.blocking = holding.get(item.outcome.manifest_id, [])
             warnings = warned.filter(pl.col("_manifest_id") == item.outcome.manifest_id)
             if warnings.height:
                 # Before the set-aside rows leave item.rows: a row may fail both kinds.
@@ -310,7 +320,7 @@ class Loader:
                     mine.select(SOURCE_ROW).unique(), on=SOURCE_ROW, how="anti"
                 )
         self._write(extract, pending)
-        record_results(self.con, validation, self.run_id)
+        record_results(self.con, validation.results, self.run_id)
         self.validations.append(validation)
         self.seconds["write"] += time.perf_counter() - started
 

@@ -48,7 +48,7 @@ class Chunk:
 @dataclass
 class ChunkCounts:
     """A chunk's share of PublishInfo.suppression: rows read, and what a reader sees of them
-    once the links have run (staging.published_counts), except the check's own figures."""
+    once the links have run (staging._count_published), except the check's own figures."""
 
     rows: int = 0
     small_n_rows: int = 0

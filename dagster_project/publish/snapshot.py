@@ -28,7 +28,7 @@ import polars as pl
 from dagster_project.publish import store, utility
 from dagster_project.publish.chunks import CHUNK_ROWS
 from dagster_project.publish.deid import scan_for_identifiers
-from dagster_project.publish.spec import PublishSpec, load_publish_specs
+from dagster_project.publish.spec import PublishSpec, load_publish_specs, quote_identifier
 from dagster_project.publish.staging import (
     Previous,
     TablePlan,
@@ -79,7 +79,8 @@ class PublishInfo:
 
 
 def gate(blocking_failures: Sequence[str]) -> None:
-    """Refuse to publish while any blocking (ERROR) check has failed."""
+    """Refuse to publish while any blocking check has failed: what blocks is the quality
+    gate's decision (quality/gate.py, ``blocking_failures``); refusing is the publish's."""
     if blocking_failures:
         shown = "; ".join(blocking_failures[:10])
         more = f" (and {len(blocking_failures) - 10} more)" if len(blocking_failures) > 10 else ""
@@ -215,7 +216,7 @@ def _add_frames(path: Path, frames: dict[str, pl.DataFrame]) -> None:
     try:
         for name, frame in frames.items():
             con.register("__frame", frame.to_arrow())
-            con.execute(f'create table "{name}" as select * from __frame')
+            con.execute(f"create table {quote_identifier(name)} as select * from __frame")
             con.unregister("__frame")
         con.execute("checkpoint")
     finally:
@@ -226,7 +227,9 @@ def _add_frames(path: Path, frames: dict[str, pl.DataFrame]) -> None:
 def _schemas(path: Path, tables: Sequence[str]) -> dict[str, pl.Schema]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return {t: con.sql(f'select * from "{t}" limit 0').pl().schema for t in tables}
+        return {
+            t: con.sql(f"select * from {quote_identifier(t)} limit 0").pl().schema for t in tables
+        }
     finally:
         con.close()
 

@@ -300,7 +300,7 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
     return PublishSpec(
         table=alias,
         unique_id=model,
-        relation=f'"{node["schema"]}"."{alias}"',
+        relation=f"{quote_identifier(node['schema'])}.{quote_identifier(alias)}",
         grain=str(block["grain"]),
         description=node.get("description") or "",
         primary_key=primary_key,

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.publish.spec import quote_identifier
+
 log = logging.getLogger(__name__)
 
 PUBLISHED_FILE = "cte_marts.duckdb"
@@ -202,7 +204,7 @@ def write_parquet(database: Path, target: Path, tables: Sequence[str]) -> None:
     try:
         for name in tables:
             out = str(target / f"{name}.parquet").replace("'", "''")
-            con.execute(f"copy \"{name}\" to '{out}' (format parquet)")
+            con.execute(f"copy {quote_identifier(name)} to '{out}' (format parquet)")
     finally:
         con.close()
     for file in target.iterdir():

@@ -10,16 +10,18 @@ arrives later (the enrollment file) changes the answer for files already loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
 
 from dagster_project.ingest.hold import AREA_EXTRACTS, state_area_code
+from dagster_project.quality.gate import RESULT_SCHEMA, replace_results
 from dagster_project.quality.suites import WARN
 
 SUITE = "cross_file"
 ROW_COUNT_TOLERANCE = 0.30  # a change beyond +-30 % against the previous submission
+# A check's own columns: every result column but the two the suite sets for all of them.
+_CHECK_SCHEMA = {k: v for k, v in RESULT_SCHEMA.items() if k not in ("suite", "severity")}
 
 
 @dataclass(frozen=True)
@@ -119,21 +121,7 @@ def _row_count_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                 "unexpected_percent": 100.0 * change,
             }
         )
-    return pl.DataFrame(rows, schema=_SCHEMA_WITHOUT_CONSTANTS)
-
-
-_SCHEMA_WITHOUT_CONSTANTS = {
-    "manifest_id": pl.Int64,
-    "extract": pl.String,
-    "expectation": pl.String,
-    "column_name": pl.String,
-    "reason_code": pl.String,
-    "description": pl.String,
-    "success": pl.Boolean,
-    "element_count": pl.Int64,
-    "unexpected_count": pl.Int64,
-    "unexpected_percent": pl.Float64,
-}
+    return pl.DataFrame(rows, schema=_CHECK_SCHEMA)
 
 
 def _release_files(con: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -216,7 +204,7 @@ def _labor_market_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         uses = {y: _release_used(y, releases) for y in years} if releases else {}
         for file in mine:
             rows += _release_result(file, uses)
-    return pl.DataFrame(rows, schema=_SCHEMA_WITHOUT_CONSTANTS)
+    return pl.DataFrame(rows, schema=_CHECK_SCHEMA)
 
 
 def cross_file_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -229,8 +217,8 @@ def cross_file_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                 "unexpected_percent"
             ),
         )
-        .select(list(_SCHEMA_WITHOUT_CONSTANTS))
-        .cast(_SCHEMA_WITHOUT_CONSTANTS)
+        .select(list(_CHECK_SCHEMA))
+        .cast(_CHECK_SCHEMA)
         for check in STUDENT_CHECKS
     ]
     frames.append(_row_count_results(con))
@@ -245,25 +233,5 @@ def run_cross_file_checks(
 ) -> pl.DataFrame:
     """Replace the cross-file results of the current submissions; return what was written."""
     results = cross_file_results(con)
-    table = results.with_columns(
-        pl.lit(datetime.now(UTC).replace(tzinfo=None)).alias("validated_at"),
-        pl.lit(run_id, pl.String).alias("run_id"),
-    ).to_arrow()
-    con.execute("begin transaction")
-    try:
-        con.execute(
-            "delete from audit.dq_results where suite = ? and manifest_id in "
-            "(select manifest_id from raw.load_manifest where status in ('LOADED', 'HELD'))",
-            [SUITE],
-        )
-        con.register("incoming_cross_file", table)
-        con.execute(
-            f"insert into audit.dq_results ({', '.join(table.column_names)}) "
-            f"select {', '.join(table.column_names)} from incoming_cross_file"
-        )
-        con.unregister("incoming_cross_file")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    replace_results(con, SUITE, results, run_id)
     return results

@@ -2,10 +2,11 @@
 
 The suites are reviewed JSON files under expectations/gx/expectations/ (one per extract).
 Each expectation carries ``meta.rule`` (a stable short name, stored in audit.dq_results),
-``meta.severity`` (ERROR quarantines failing rows and may block the submission; WARN is
-reported only), ``meta.reason_code`` (a RowReason code) and ``meta.message`` (a sentence a
-district clerk understands). Values that change with the batch or with PED's reference
-lists are suite parameters (``{"$PARAMETER": ...}``) filled in here.
+``meta.severity`` (ERROR quarantines failing rows and, beyond ``mostly``, holds the
+submission: gate.py; WARN is reported only), ``meta.reason_code`` (a RowReason code) and
+``meta.message`` (a sentence a district clerk understands). Values that change with the
+batch or with PED's reference lists are suite parameters (``{"$PARAMETER": ...}``) filled in
+here.
 """
 
 from __future__ import annotations
@@ -50,10 +51,6 @@ class Rule:
     message: str
     column: str | None
     mostly: float | None
-
-    @property
-    def blocks(self) -> bool:
-        return self.severity == ERROR
 
 
 @cache

@@ -1,10 +1,11 @@
-"""The quality gate: run an extract's Great Expectations suite over one (extract, year) batch.
+"""Run an extract's Great Expectations suite over one (extract, year) batch.
 
-Called by the loader once per batch, before it writes. One GX run covers every submission
-(manifest) in the batch. GX returns the positions of the failing rows
-(``unexpected_index_list``, also when ``mostly`` lets the expectation pass); they are mapped
-back to ``_manifest_id`` and ``_source_row`` here, which is what makes per-submission counts
-and the row quarantine possible.
+Called by the loader once per batch, before it writes; what the results hold or block, and
+their table, are the gate's (gate.py). One GX run covers every submission (manifest) in the
+batch. GX returns the positions of the failing rows (``unexpected_index_list``, also when
+``mostly`` lets the expectation pass); they are mapped back to ``_manifest_id`` and
+``_source_row`` here, which is what makes per-submission counts and the row quarantine
+possible.
 
 Why not ``ValidationDefinition.run`` with ``unexpected_index_column_names``: that looks the
 named columns up one row at a time and then stores (deep-copies) the whole result, failing
@@ -22,10 +23,10 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
-import duckdb
 import polars as pl
 
 from dagster_project.contracts import Extract
+from dagster_project.quality.gate import RESULT_SCHEMA
 from dagster_project.quality.suites import (
     ERROR,
     SCHOOL_KEY,
@@ -73,20 +74,6 @@ QUARANTINE_SCHEMA = {
     "reason_code": pl.String,
     "message": pl.String,
 }
-RESULTS_SCHEMA = {
-    "manifest_id": pl.Int64,
-    "extract": pl.String,
-    "suite": pl.String,
-    "expectation": pl.String,
-    "column_name": pl.String,
-    "severity": pl.String,
-    "reason_code": pl.String,
-    "description": pl.String,
-    "success": pl.Boolean,
-    "element_count": pl.Int64,
-    "unexpected_count": pl.Int64,
-    "unexpected_percent": pl.Float64,
-}
 
 
 class QualityGateError(RuntimeError):
@@ -99,8 +86,7 @@ class BatchResult:
     year: int
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA: one row per (row, failed ERROR expectation)
     warnings: pl.DataFrame  # QUARANTINE_SCHEMA: one row per (row, failed WARN expectation)
-    results: pl.DataFrame  # RESULTS_SCHEMA: one row per (manifest, expectation)
-    blocking: dict[int, list[str]]  # manifest_id -> messages of the ERROR rules that failed it
+    results: pl.DataFrame  # gate.RESULT_SCHEMA: one row per (manifest, expectation)
     gx_result: ExpectationSuiteValidationResult  # sanitized: counts only, for Data Docs
 
 
@@ -265,36 +251,11 @@ def validate_batch(
             (quarantine if rule.severity == ERROR else warnings).append(
                 _quarantine_rows(rule, failing)
             )
-    results_frame = pl.concat(results).cast(RESULTS_SCHEMA).sort("manifest_id", maintain_order=True)
-    blocking: dict[int, list[str]] = {}
-    for row in results_frame.filter(~pl.col("success") & (pl.col("severity") == ERROR)).iter_rows(
-        named=True
-    ):
-        blocking.setdefault(row["manifest_id"], []).append(row["description"])
     return BatchResult(
         extract=extract.name,
         year=year,
         quarantine=_concat(quarantine),
         warnings=_concat(warnings),
-        results=results_frame,
-        blocking=blocking,
+        results=pl.concat(results).cast(RESULT_SCHEMA).sort("manifest_id", maintain_order=True),
         gx_result=_sanitize(outcome),
     )
-
-
-def record_results(con: duckdb.DuckDBPyConnection, result: BatchResult, run_id: str | None) -> None:
-    """Append the batch's per-manifest results to audit.dq_results."""
-    if result.results.is_empty():
-        return
-    table = result.results.with_columns(
-        pl.lit(datetime.now(UTC).replace(tzinfo=None)).alias("validated_at"),
-        pl.lit(run_id, pl.String).alias("run_id"),
-    ).to_arrow()
-    con.register("incoming_dq_results", table)
-    try:
-        con.execute(
-            f"insert into audit.dq_results ({', '.join(table.column_names)}) "
-            f"select {', '.join(table.column_names)} from incoming_dq_results"
-        )
-    finally:
-        con.unregister("incoming_dq_results")

@@ -155,7 +155,7 @@ def pull_school_year(
         sha = hashlib.sha256(content).hexdigest()
         if mirror.districts.get(district) != sha:
             landed[_land(edfi_dir, district, school_year, content, now)] = (district, sha)
-    result.outcomes = loader.load(list(landed))
+    result.outcomes = loader.load(list(landed), sha256s={p: sha for p, (_, sha) in landed.items()})
     by_path = {o.path: o for o in result.outcomes}
     for path, (district, sha) in landed.items():
         outcome = by_path.get(relative_name(path, loader.landing_dir))
