@@ -42,6 +42,8 @@ from dagster_project.warehouse import connect, ensure_schema
 log = logging.getLogger(__name__)
 # A file younger than this may still be being copied in; the next tick takes it.
 SETTLE_SECONDS = 2.0
+# Files changed in the landing zone this recently are arriving together (a burst).
+BURST_SECONDS = 60.0
 # The one-run path's job (jobs.load_and_publish) and the asset that publishes
 # (assets/publish.py), named here so the sensors need not import the asset graph.
 LOAD_AND_PUBLISH = "load_and_publish"
@@ -119,7 +121,7 @@ def build_landing_sensor(
                     },
                 )
             )
-        if publish and len(requests) == 1 and not _loads_pending(context.instance):
+        if publish and len(requests) == 1 and landed_alone(context.instance, landing_dir):
             requests = [publish.request_for(requests[0])]
         new_years = sorted(years - known)
         return dg.SensorResult(
@@ -148,6 +150,27 @@ class LandAndPublish:
 def _loads_pending(instance: dg.DagsterInstance) -> bool:
     pending = instance.get_runs(filters=dg.RunsFilter(statuses=LOADS_PENDING))
     return any(r.job_name.startswith("load_") for r in pending)
+
+
+def landed_alone(
+    instance: dg.DagsterInstance, landing_dir: Path | None, now: float | None = None
+) -> bool:
+    """Whether this tick's one new file (or Ed-Fi pull) can load and publish in one run.
+
+    Only onto marts built before: a subset build reads the models it does not rebuild (on a
+    fresh warehouse they do not exist yet). Not while a load is queued or running, nor while
+    other files are arriving (one changed in the landing zone in the last BURST_SECONDS: the
+    sensors of other extracts tick apart, before each other's runs exist); then the last
+    load's success rebuilds everything once (rebuild_marts_after_loads)."""
+    if instance.get_latest_materialization_event(PUBLISHED_KEY) is None:
+        return False
+    if _loads_pending(instance):
+        return False
+    if landing_dir is None:
+        return True
+    arriving = ((now or time.time()) - BURST_SECONDS) * 1e9
+    changed = [p for e in EXTRACTS for p in list_landed(landing_dir, e)]
+    return sum(p.stat().st_ctime_ns > arriving for p in changed) <= 1
 
 
 def change_request(cursor: str | None, year: int, newest: int) -> tuple[dg.RunRequest | None, str]:
@@ -195,7 +218,7 @@ def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition, publish: LandAndPubl
         request, cursor = change_request(context.cursor, year, newest)
         if request is None:
             return dg.SkipReason(f"change version {newest} already pulled for {year}")
-        if publish and not _loads_pending(context.instance):
+        if publish and landed_alone(context.instance, None):
             request = publish.request_for(request)  # a pull is a landing: one run
         known = set(context.instance.get_dynamic_partitions(school_years.name))
         return dg.SensorResult(

@@ -2,7 +2,7 @@
 
 Ten files landing at once each get one run; runs queue one at a time instead of failing on
 DuckDB's lock; the marts then rebuild and publish by themselves; a file dropped again does
-nothing.
+nothing; a corrected file landing alone is loaded and published in one run (issue 19).
 """
 
 from __future__ import annotations
@@ -110,20 +110,55 @@ def test_files_landing_together_each_load_once_and_the_marts_republish(dagster_d
         log,
     )
 
+    with duckdb.connect(str(published), read_only=True) as con:
+        [(before, manifest_ids)] = con.execute(
+            "select snapshot_id, manifest_ids from snapshot"
+        ).fetchall()
+    assert len(manifest_ids) == 10
+
+    # A corrected file of one slice, landing alone (the burst settled minutes ago): one run
+    # loads and publishes it.
+    original = next(p for p in files if p.parent.name == "assessment_results")
+    corrected = settings.landing_dir / original.relative_to(staging).with_name(
+        original.name.replace("0615T", "0715T")
+    )
+    assert corrected.name != original.name
+    lines = original.read_text().splitlines(keepends=True)
+    runs_before = {r.run_id for r in instance.get_runs()}
+    landed = time.monotonic()
+    corrected.write_text("".join(lines[:-1]))  # one row fewer
+
+    def republished():
+        with duckdb.connect(str(published), read_only=True) as con:
+            [(now, ids)] = con.execute("select snapshot_id, manifest_ids from snapshot").fetchall()
+        return ids if now != before else None
+
+    ids = _wait(republished, 600, "the corrected file to be published", log)
+    seconds = time.monotonic() - landed
+    _wait(
+        lambda: not [r for r in instance.get_runs() if r.status not in finished],
+        120,
+        "the queue to drain",
+        log,
+    )
+    new_runs = [r for r in instance.get_runs() if r.run_id not in runs_before]
+    assert [(r.job_name, r.status) for r in new_runs] == [
+        ("load_and_publish", dg.DagsterRunStatus.SUCCESS)
+    ]
+    assert len(ids) == 10 and set(ids) != set(manifest_ids)  # the new file replaced the old
+    print(f"a resubmission landed -> published in {seconds:.0f} s (one run)")
+
     # The same bytes again, under the same name after a delete-and-copy: no new run.
     again = settings.landing_dir / files[0].relative_to(staging)
     again.unlink()
     shutil.copy2(files[0], again)
     time.sleep(25)
-    assert len(_runs(instance, "load_")) == 10
+    assert len(_runs(instance, "load_")) == 11
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         statuses = con.execute(
-            "select status, count(*) from raw.load_manifest group by 1"
+            "select status, count(*) from raw.load_manifest group by 1 order by 1"
         ).fetchall()
         alerts = con.execute("select count(*) from audit.run_alerts").fetchall()[0][0]
-    assert statuses == [("LOADED", 10)]
+    assert statuses == [("LOADED", 10), ("SUPERSEDED", 1)]
     assert alerts == 0
-    with duckdb.connect(str(published), read_only=True) as con:
-        included = con.execute("select * from snapshot").fetchall()
-    assert included

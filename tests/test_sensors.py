@@ -13,11 +13,13 @@ from dagster_project.contracts import get_extract
 from dagster_project.ingest.audit import recorded_files
 from dagster_project.ingest.landing import landing_path, relative_name, sha256_of
 from dagster_project.sensors import (
+    BURST_SECONDS,
     PUBLISHED_KEY,
     LandAndPublish,
     build_landing_sensor,
     build_rebuild_sensor,
     current_school_year,
+    landed_alone,
     new_files,
 )
 
@@ -209,6 +211,9 @@ def test_a_file_landing_alone_loads_and_publishes_in_one_run(cte_home):
     time.sleep(2.1)
     sensor = _sensor(_publish())
     with dg.instance_for_test() as instance:
+        first, _ = _tick(sensor, instance)  # marts never published: a subset build would
+        assert first.run_requests[0].job_name is None  # read models that do not exist yet
+        instance.report_runless_asset_event(dg.AssetMaterialization(PUBLISHED_KEY))
         alone, cursor = _tick(sensor, instance)
         [request] = alone.run_requests
         assert request.job_name == "load_and_publish"
@@ -228,12 +233,22 @@ def test_a_file_landing_alone_loads_and_publishes_in_one_run(cte_home):
         together, cursor = _tick(sensor, instance, cursor)
         assert [r.job_name for r in together.run_requests] == [None, None]  # the sensor's job
 
-        # A load running: a file landing now is not alone either.
-        _add_run(instance, "load_work_based_learning", dg.DagsterRunStatus.STARTED)
+        # Another extract's file arrived within the last minute: a burst, not alone.
         _land(cte_home, "student_enrollment__004__2024__20240615T103000.csv", "d\n")
         time.sleep(2.1)
+        burst, cursor = _tick(sensor, instance, cursor)
+        assert [r.job_name for r in burst.run_requests] == [None]
+        later = time.time() + 2 * BURST_SECONDS
+        assert landed_alone(instance, cte_home.landing_dir, now=later)  # once it has settled
+
+        # A load running: a file landing now is not alone either.
+        _add_run(instance, "load_work_based_learning", dg.DagsterRunStatus.STARTED)
+        e = _land(cte_home, "student_enrollment__005__2024__20240615T103000.csv", "e\n")
+        time.sleep(2.1)
+        assert not landed_alone(instance, cte_home.landing_dir, now=later)
         queued, _ = _tick(sensor, instance, cursor)
         assert [r.job_name for r in queued.run_requests] == [None]
+        assert queued.run_requests[0].run_key == _key(cte_home, e)
 
 
 def _add_run(instance, job_name, status, asset_selection=None) -> dg.DagsterRun:
