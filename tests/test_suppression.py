@@ -346,8 +346,11 @@ def test_rounds_recheck_only_changed_slices_and_agree_with_a_full_recheck(
         suppress(truth.filter(pl.col("year") == year), spec, RULES).frame
         for year in range(2000, 2012)
     )
+    dirty_rows = disclosure.RoundMemo.dirty_rows
     monkeypatch.setattr(
-        disclosure.RoundMemo, "dirty_rows", lambda self, eq, unknown, lo, hi: unknown | True
+        disclosure.RoundMemo,
+        "dirty_rows",
+        lambda self, eq, unknown, lo, hi: dirty_rows(self, eq, unknown, lo, hi) | True,
     )
     monkeypatch.setattr(disclosure.RoundMemo, "reusable", lambda self, *args: None)
     rechecked = suppress(truth, spec, RULES)
