@@ -163,6 +163,15 @@ class SuppressedTable:
     ranged_counts: int = 0  # rule 4: counts published as a range
 
 
+def _spans(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the slices ``starts[i]:ends[i]`` laid end to end, and for each the
+    ``i`` of its slice: many small slices of one array read at once."""
+    lengths = ends - starts
+    which = np.repeat(np.arange(len(starts)), lengths)
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return offsets + np.arange(int(lengths.sum())), which
+
+
 @dataclass(frozen=True)
 class _Links:
     """Sibling groups over one table's rows, and each row's groups."""
@@ -173,17 +182,18 @@ class _Links:
     # scale): entries by_row[row_start[r]:row_start[r + 1]] of equations.
     by_row: np.ndarray
     row_start: np.ndarray
-    # Each group's rows, total last: looked up for every withheld cell every round.
-    group_rows: list[np.ndarray]
+    # Each group's rows, total last, as the slice group_start[g]:group_start[g + 1] of
+    # equations.cell (entries are in group order).
+    group_start: np.ndarray
 
     @classmethod
     def build(cls, groups: list[Group], rows: int) -> _Links:
         equations = Equations.from_groups(groups)
-        ends = np.cumsum(np.bincount(equations.group, minlength=equations.groups))
+        sizes = np.bincount(equations.group, minlength=equations.groups)
         return cls(
             groups=groups,
             equations=equations,
-            group_rows=np.split(equations.cell, ends[:-1]) if len(groups) else [],
+            group_start=np.concatenate(([0], np.cumsum(sizes))),
             by_row=np.argsort(equations.cell, kind="stable"),
             row_start=np.concatenate(([0], np.cumsum(np.bincount(equations.cell, minlength=rows)))),
         )
@@ -192,15 +202,17 @@ class _Links:
         entries = self.by_row[self.row_start[row] : self.row_start[row + 1]]
         return self.equations.group[entries]
 
-    def groups_of_rows(self, rows: np.ndarray) -> np.ndarray:
-        """The groups of all of ``rows``, with repeats: groups_of for many rows at once."""
-        starts, ends = self.row_start[rows], self.row_start[rows + 1]
-        lengths = ends - starts
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        return self.equations.group[self.by_row[offsets + np.arange(int(lengths.sum()))]]
+    def groups_of_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The groups of all of ``rows``, with repeats, and for each the index in ``rows``
+        of the row it is a group of: groups_of for many rows at once."""
+        entries, which = _spans(self.row_start[rows], self.row_start[rows + 1])
+        return self.equations.group[self.by_row[entries]], which
 
-    def rows(self, group: int) -> np.ndarray:
-        return self.group_rows[group]
+    def rows_of_groups(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of all of ``groups`` (each group's total last), and for each the group
+        it is a row of."""
+        entries, which = _spans(self.group_start[groups], self.group_start[groups + 1])
+        return self.equations.cell[entries], groups[which]
 
 
 def _percent(x: float) -> str:
@@ -590,25 +602,25 @@ class _Table:
         """
         links = self.links[count]
         usable = links.equations.usable
-        seen_groups = np.empty(0, dtype=np.int64)
-        seen_cells = np.array([u], dtype=np.int64)
-        frontier = seen_cells
+        # Masks, not sorted sets: a search that finds nothing walks a whole partition.
+        seen_group = np.zeros(links.equations.groups, dtype=bool)
+        seen_cell = np.zeros(self.n, dtype=bool)
+        seen_cell[u] = True
+        frontier = np.array([u], dtype=np.int64)
         while len(frontier):
-            ring = np.unique(links.groups_of_rows(frontier))
-            ring = ring[usable[ring]]
-            ring = ring[~np.isin(ring, seen_groups, assume_unique=True)]
-            choice = self._complement_for(count, ring.tolist(), hidden)
+            ring, _ = links.groups_of_rows(frontier)
+            ring = np.unique(ring[usable[ring] & ~seen_group[ring]])
+            choice = self._complement_for(count, ring, hidden)
             if choice is not None:
                 return choice
-            seen_groups = np.union1d(seen_groups, ring)
-            members = [links.rows(g) for g in ring.tolist()]
-            frontier = np.unique(np.concatenate(members)) if members else seen_cells[:0]
-            frontier = frontier[~np.isin(frontier, seen_cells, assume_unique=True)]
-            seen_cells = np.union1d(seen_cells, frontier)
+            seen_group[ring] = True
+            members, _ = links.rows_of_groups(ring)
+            frontier = np.unique(members[~seen_cell[members]])
+            seen_cell[frontier] = True
         return None
 
     def _complement_for(
-        self, count: str, groups: list[int], hidden: np.ndarray
+        self, count: str, groups: np.ndarray, hidden: np.ndarray
     ) -> tuple[int, int] | None:
         """The shown cell of these groups that loses the least, in this order of preference:
 
@@ -622,32 +634,32 @@ class _Table:
           spilling into other groups;
         - a cell whose other groups already hold an unknown: it closes the cycle instead of
           being pinned somewhere else and starting a chain;
-        - the largest: a range of ten moves its rate least.
+        - the largest: a range of ten moves its rate least;
+        - then the lowest row, in the lowest group (the same choice every run).
         """
         links = self.links[count]
-        total_of = links.equations.total
-        heads, roots = self._totals[count], self.roots
-        usable = links.equations.usable
-        values = self.values[count]
-        best: tuple | None = None
-        for g in groups:
-            rows = links.rows(g)
-            shown = rows[~hidden[rows]]
-            for v in shown.tolist():
-                others = [h for h in links.groups_of(v).tolist() if h != g and usable[h]]
-                opens = sum(1 for h in others if self._unknown_in_group[h] == 0)
-                rank = (
-                    roots[v],
-                    v == total_of[g],
-                    heads[v],
-                    self._unknown_in_group[g],
-                    opens,
-                    -values[v],
-                    v,
-                )
-                if best is None or rank < best[0]:
-                    best = (rank, int(g), int(v))
-        return None if best is None else (best[1], best[2])
+        rows, group = links.rows_of_groups(groups)
+        shown = ~hidden[rows]
+        rows, group = rows[shown], group[shown]
+        if not len(rows):
+            return None
+        unknown_in = self._unknown_in_group
+        others, of = links.groups_of_rows(rows)
+        opening = (others != group[of]) & links.equations.usable[others] & (unknown_in[others] == 0)
+        opens = np.bincount(of, opening, minlength=len(rows))
+        best = np.lexsort(
+            (
+                group,
+                rows,
+                -self.values[count][rows],
+                opens,
+                unknown_in[group],
+                self._totals[count][rows],
+                rows == links.equations.total[group],
+                self.roots[rows],
+            )
+        )[0]
+        return int(group[best]), int(rows[best])
 
     def _range(self, count: str, row: int) -> None:
         """Publish ``count`` at ``row`` as its grid range; rates over it become ranges too."""
