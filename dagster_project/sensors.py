@@ -106,6 +106,8 @@ def build_landing_sensor(
             years.add(year)
             requests.append(
                 dg.RunRequest(
+                    # Named: the sensor targets two jobs (this load and load_and_publish).
+                    job_name=job.name,
                     run_key=f"{sha256}:{name}",
                     partition_key=year,
                     # A name that is not valid UTF-8 holds lone surrogates, which Dagster's
@@ -220,6 +222,8 @@ def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition, publish: LandAndPubl
             return dg.SkipReason(f"change version {newest} already pulled for {year}")
         if publish and landed_alone(context.instance, None):
             request = publish.request_for(request)  # a pull is a landing: one run
+        else:
+            request = request.with_replaced_attrs(job_name=job.name)  # two jobs: named
         known = set(context.instance.get_dynamic_partitions(school_years.name))
         return dg.SensorResult(
             run_requests=[request],

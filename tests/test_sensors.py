@@ -25,6 +25,7 @@ from dagster_project.sensors import (
 
 EXTRACT = get_extract("student_enrollment")
 RAW_KEY = dg.AssetKey(["raw", "student_enrollment"])
+LOAD = "load_student_enrollment"
 
 
 def _land(settings, name: str, content: str = "x\n"):
@@ -36,7 +37,7 @@ def _land(settings, name: str, content: str = "x\n"):
 
 
 def _sensor(publish: LandAndPublish | None = None):
-    job = dg.define_asset_job("load_student_enrollment", selection=["raw/student_enrollment"])
+    job = dg.define_asset_job(LOAD, selection=["raw/student_enrollment"])
     return build_landing_sensor(EXTRACT, job, publish)
 
 
@@ -212,7 +213,7 @@ def test_a_file_landing_alone_loads_and_publishes_in_one_run(cte_home):
     sensor = _sensor(_publish())
     with dg.instance_for_test() as instance:
         first, _ = _tick(sensor, instance)  # marts never published: a subset build would
-        assert first.run_requests[0].job_name is None  # read models that do not exist yet
+        assert first.run_requests[0].job_name == LOAD  # read models that do not exist yet
         instance.report_runless_asset_event(dg.AssetMaterialization(PUBLISHED_KEY))
         alone, cursor = _tick(sensor, instance)
         [request] = alone.run_requests
@@ -231,13 +232,13 @@ def test_a_file_landing_alone_loads_and_publishes_in_one_run(cte_home):
         _land(cte_home, "student_enrollment__003__2024__20240615T103000.csv", "c\n")
         time.sleep(2.1)
         together, cursor = _tick(sensor, instance, cursor)
-        assert [r.job_name for r in together.run_requests] == [None, None]  # the sensor's job
+        assert [r.job_name for r in together.run_requests] == [LOAD, LOAD]
 
         # Another extract's file arrived within the last minute: a burst, not alone.
         _land(cte_home, "student_enrollment__004__2024__20240615T103000.csv", "d\n")
         time.sleep(2.1)
         burst, cursor = _tick(sensor, instance, cursor)
-        assert [r.job_name for r in burst.run_requests] == [None]
+        assert [r.job_name for r in burst.run_requests] == [LOAD]
         later = time.time() + 2 * BURST_SECONDS
         assert landed_alone(instance, cte_home.landing_dir, now=later)  # once it has settled
 
@@ -247,7 +248,7 @@ def test_a_file_landing_alone_loads_and_publishes_in_one_run(cte_home):
         time.sleep(2.1)
         assert not landed_alone(instance, cte_home.landing_dir, now=later)
         queued, _ = _tick(sensor, instance, cursor)
-        assert [r.job_name for r in queued.run_requests] == [None]
+        assert [r.job_name for r in queued.run_requests] == [LOAD]
         assert queued.run_requests[0].run_key == _key(cte_home, e)
 
 
