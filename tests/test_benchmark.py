@@ -67,7 +67,9 @@ def test_resubmission_reaches_the_published_snapshot(quick):
     assert resub["first_tick_requested_runs"] == 0  # the cursors kept old files out
     assert len(resub["new_manifest_ids"]) == 1 and len(resub["replaced_manifest_ids"]) == 1
     events = [e["event"] for e in resub["timeline"]]
-    assert any(e.startswith("load_student_enrollment") for e in events)
+    # A corrected file landing alone: one run loads, rebuilds and publishes (issue 19).
+    assert "load_and_publish ended (SUCCESS)" in events
+    assert not any(e.startswith(("load_student_enrollment", "build_marts")) for e in events)
 
 
 def test_validation_share_and_rate(quick):
