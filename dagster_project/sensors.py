@@ -1,14 +1,14 @@
 """Event-driven loading: one sensor per extract watches its landing folder.
 
 Each new file becomes one run, keyed by the file's SHA-256 and path, so a file is read once.
-A file that lands alone (the only new one, no load queued or running) gets one run that
-loads it, rebuilds the models reading its extract and publishes (`load_and_publish`); files
-landing together each get a load run, and the last load's success requests one
-`build_marts` (`rebuild_marts_after_loads`). The loader records the same bytes under a second
-name as a duplicate (or loads them, when the first name was rejected). The cursor is a
-high-water mark on the files' change time, so a restart does not rescan the folder from the
-start. The landing and rebuild sensors never open the warehouse (a run may hold DuckDB's
-single write lock); `record_run_failures` waits for it.
+A file that lands alone (see `landed_alone`: marts published before, no load pending, no
+other file arriving) gets one run that loads it, rebuilds the models reading its extract and
+publishes (`load_and_publish`); files landing together each get a load run, and the last
+load's success requests one `build_marts` (`rebuild_marts_after_loads`). The loader records
+the same bytes under a second name as a duplicate (or loads them, when the first name was
+rejected). The cursor is a high-water mark on the files' change time, so a restart does not
+rescan the folder from the start. The landing and rebuild sensors never open the warehouse
+(a run may hold DuckDB's single write lock); `record_run_failures` waits for it.
 """
 
 from __future__ import annotations
