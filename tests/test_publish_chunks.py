@@ -221,7 +221,7 @@ def whole_tables(env: dict[str, Path]) -> dict[str, pl.DataFrame]:
         con.register("f", frame.with_columns(__by=0).to_arrow())
         con.execute(f'create table "{spec.table}" as select * from f')
         con.unregister("f")
-    hide_linked(con, specs)
+    hide_linked(con, specs, SuppressionRules(min_n=MIN_N))
     return {s.table: con.sql(f'select * exclude (__by) from "{s.table}"').pl() for s in specs}
 
 

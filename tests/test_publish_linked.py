@@ -54,7 +54,7 @@ def linked(tables: dict[str, pl.DataFrame], specs: list[PublishSpec]) -> dict[st
         con.register("f", frame.with_row_index("__row").to_arrow())
         con.execute(f'create table "{name}" as select * from f')
         con.unregister("f")
-    hide_linked(con, specs)
+    hide_linked(con, specs, SuppressionRules())
     return {
         name: con.sql(f'select * exclude (__row) from "{name}" order by __row').pl()
         for name in tables
@@ -460,6 +460,28 @@ def test_a_copy_of_a_small_cell_says_small_not_complementary():
         COMPLEMENTARY_DISPLAY,
     ]
     assert out["copy"]["n"].to_list() == [None, 40, None]
+
+
+def test_a_copy_with_no_published_source_says_small_where_it_is_small():
+    """program_quality copies a school's 1S1 cohort; where rule 0 left that row out of
+    perkins_indicators (or there is none) a reader knows it is empty or small, so a copy
+    under min n says small (shown, in publication_summary), one of min n or more stays a
+    complement (a missing source row of a large cell is not what rule 0 leaves out)."""
+    source = pl.DataFrame({"entity": ["b"], "n": [40]}).with_columns(
+        n_display=pl.Series(["40"]), suppression_reason=pl.lit(None, pl.String)
+    )
+    copy = pl.DataFrame({"entity": ["a", "b", "c", "d"], "n": [4, 40, 12, 0]}).with_columns(
+        n_display=pl.Series(["4", "40", "12", "0"]), suppression_reason=pl.lit(None, pl.String)
+    )
+    link = HiddenWith(table="source", key=("entity",), where={}, column="n", hide=("n",))
+    out = linked({"source": source, "copy": copy}, [_spec("source"), _spec("copy", [link])])
+    assert out["copy"]["n_display"].to_list() == [
+        "suppressed (n<10)",
+        "40",
+        COMPLEMENTARY_DISPLAY,
+        "suppressed (n<10)",
+    ]
+    assert out["copy"]["n"].to_list() == [None, 40, None, None]
 
 
 def test_a_coded_copy_of_a_coded_value_stays_coded():

@@ -116,7 +116,9 @@ def _check_link_matches(con: duckdb.DuckDBPyConnection, link: HiddenWith, owner:
             )
 
 
-def hide_linked(con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec]) -> None:
+def hide_linked(
+    con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec], rules: SuppressionRules
+) -> None:
     """Apply every ``hidden_with`` rule to the tables in ``con``."""
     published = {s.table for s in specs}
     for spec in specs:
@@ -124,7 +126,7 @@ def hide_linked(con: duckdb.DuckDBPyConnection, specs: Sequence[PublishSpec]) ->
             if link.table not in published:
                 raise LinkError(f"{spec.table}: hidden_with names unpublished {link.table}")
             _check_link_matches(con, link, spec.table)
-            _hide_one(con, spec, link)
+            _hide_one(con, spec, link, rules)
             check_copies_hidden(con, spec, link)
 
 
@@ -149,8 +151,11 @@ def check_copies_hidden(
         )
 
 
-def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWith) -> None:
+def _hide_one(
+    con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWith, rules: SuppressionRules
+) -> None:
     table = _quote(spec.table)
+    columns = _columns(con, spec.table)
     join, flag, params = linked_flag(
         link, _quote(link.table), "t", "l", ranges=shows_ranges(con, link, link.table)
     )
@@ -166,7 +171,8 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
     keys = ", ".join(f"t.{_quote(c)} as __k{i}" for i, c in enumerate(spec.primary_key))
     con.execute(
         f"create or replace temp table __flagged as select {keys}, "
-        f"coalesce(l.__ranged, false) as __ranged, l.__small, "
+        f"coalesce(l.__ranged, false) as __ranged, "
+        f"coalesce(l.__small, {_small_unpublished(spec, link, columns, rules)}) as __small, "
         f"coalesce(l.__coded, false) as __coded from {table} t {join} where {flag}",
         params,
     )
@@ -174,8 +180,7 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
         f"{table}.{_quote(c)} is not distinct from f.__k{i}" for i, c in enumerate(spec.primary_key)
     )
     hide = spec.with_dependents(link.hide)
-    columns = _columns(con, spec.table)
-    _range_flagged(con, spec, hide, columns, flagged_row)
+    _range_flagged(con, spec, hide, columns, flagged_row, rules)
     shown_as = [c for c in hide if c in spec.counts or c in {r.column for r in spec.rates}]
     displays = [d for c in shown_as if (d := c + DISPLAY_SUFFIX) in columns]
     # A display already saying why it is withheld stays; a shown or ranged value there
@@ -203,6 +208,22 @@ def _hide_one(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWit
     con.execute("drop table __flagged")
 
 
+def _small_unpublished(
+    spec: PublishSpec, link: HiddenWith, columns: list[str], rules: SuppressionRules
+) -> str:
+    """The display of a copy whose source row is not published, where the copied counts are
+    below min n: "suppressed (n<10)", as the source's own rules would say, not a complement.
+    A missing source row already tells a reader its cell is empty or small (rule 0 leaves
+    out small parts only), so the display says nothing more; it holds 0 to min n - 1.
+    (program_quality: a program's 1S1 cohort of 4 at a school whose row rule 0 left out.)"""
+    counts = [f"t.{_quote(c)}" for c in link.hide if c in spec.counts and c in columns]
+    if not counts:
+        return "null"
+    below = " and ".join(f"coalesce({c}, 0) < {int(rules.min_n)}" for c in counts)
+    text = f"{SMALL_N_DISPLAY}{rules.min_n})"
+    return f"case when l.__hidden is null and {below} then '{text}' end"
+
+
 _EXACT_COUNT = r"^[0-9][0-9,]*$"
 _EXACT_RATE = r"^[0-9.]+%$"
 
@@ -213,12 +234,13 @@ def _range_flagged(
     hide: list[str],
     columns: list[str],
     flagged_row: str,
+    rules: SuppressionRules,
 ) -> None:
     """Rows of ``__flagged`` whose linked value is a range: each count of ``hide`` shown
     exactly becomes its grid range, each rate over a ranged count the range its counts'
     ranges give (as suppression.py writes them), derived columns are nulled. Counts and
     rates coded or withheld already stay as they are."""
-    width = SuppressionRules().range_width
+    width = rules.range_width
     counts = [c for c in hide if c in spec.counts and c + DISPLAY_SUFFIX in columns]
     rates = [r for r in spec.rates if r.column in hide and r.column + DISPLAY_SUFFIX in columns]
     nulls = [f"{_quote(c)} = null" for c in hide if c in columns]

@@ -271,7 +271,7 @@ def _stage(
         suppress_chunks(warehouse, plans, indexes, rules, folder, workers, chunk_rows, progress)
 
     run({p.spec.table: [i for i in range(len(p.chunks)) if i not in p.reused] for p in plans})
-    build_staged(staged, plans, previous, folder, run)
+    build_staged(staged, plans, previous, folder, run, rules)
     for plan in plans:
         t = plan.total()
         progress(

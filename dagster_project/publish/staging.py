@@ -324,6 +324,7 @@ def build_staged(
     previous: Previous | None,
     folder: Path,
     resuppress: Callable[[dict[str, Iterable[int]]], None],
+    rules: SuppressionRules,
 ) -> None:
     """Create the published tables in the new DuckDB file ``path`` from the chunk files in
     ``folder`` and the reused chunks; ``resuppress`` suppresses chunks found stale."""
@@ -347,7 +348,7 @@ def build_staged(
             for plan in plans:
                 if stale.get(plan.spec.table):
                     _replace_chunks(con, plan, stale[plan.spec.table], folder)
-        hide_linked(con, [p.spec for p in plans])
+        hide_linked(con, [p.spec for p in plans], rules)
         for plan in plans:
             fresh = [i for i in range(len(plan.chunks)) if i not in plan.reused]
             if fresh:
