@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_project.assets.edfi import EDFI_KEY
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS, Family
+from dagster_project.ingest.audit import automation_tags
 from dagster_project.ingest.landing import landed_years
 from dagster_project.partitions import school_years
 from dagster_project.settings import get_settings
@@ -72,6 +73,7 @@ nightly_marts = dg.ScheduleDefinition(
     execution_timezone="America/Denver",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Rebuild and republish every night, whatever arrived during the day",
+    tags=automation_tags("schedule:nightly_marts", "rebuild"),
 )
 
 
@@ -90,7 +92,11 @@ def quarterly_labor_market(context: dg.ScheduleEvaluationContext):
     years = {str(year) for year in landed_years(landing_dir, labor_market)}
     quarter = context.scheduled_execution_time.strftime("%Y-%m")
     return [
-        dg.RunRequest(run_key=f"{quarter}-{year}", partition_key=year)
+        dg.RunRequest(
+            run_key=f"{quarter}-{year}",
+            partition_key=year,
+            tags=automation_tags("schedule:quarterly_labor_market", "load"),
+        )
         for year in sorted(years & known)
     ]
 

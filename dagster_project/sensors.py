@@ -23,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.contracts import EXTRACTS, Extract
-from dagster_project.ingest.audit import recorded_files
+from dagster_project.ingest.audit import automation_tags, recorded_files
 from dagster_project.ingest.edfi.client import EdFiClient, EdFiError
 from dagster_project.ingest.landing import (
     FileNameError,
@@ -47,6 +47,8 @@ BURST_SECONDS = 60.0
 # The one-run path's job (jobs.load_and_publish) and the asset that publishes
 # (assets/publish.py), named here so the sensors need not import the asset graph.
 LOAD_AND_PUBLISH = "load_and_publish"
+# Its name is also the actor of the pulls it requests.
+EDFI_SENSOR = "edfi_student_enrollment_changed"
 PUBLISHED_KEY = dg.AssetKey("published_snapshot")
 
 
@@ -79,8 +81,10 @@ def build_landing_sensor(
     job: dg.UnresolvedAssetJobDefinition,
     publish: LandAndPublish | None = None,
 ):
+    sensor_name = f"{extract.name}_landed"
+
     @dg.sensor(
-        name=f"{extract.name}_landed",
+        name=sensor_name,
         jobs=[job, publish.job] if publish else [job],
         minimum_interval_seconds=10,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -120,7 +124,8 @@ def build_landing_sensor(
                         # Run again if its process dies (instance run_retries): nothing of
                         # the file was written, and this sensor will not offer it again.
                         "dagster/max_retries": "2",
-                    },
+                    }
+                    | automation_tags(f"sensor:{sensor_name}", "load"),
                 )
             )
         if publish and len(requests) == 1 and landed_alone(context.instance, landing_dir):
@@ -185,7 +190,8 @@ def change_request(cursor: str | None, year: int, newest: int) -> tuple[dg.RunRe
     request = dg.RunRequest(
         run_key=f"edfi-student_enrollment-{year}-{newest}",
         partition_key=str(year),
-        tags={"cte/source": "edfi", "cte/change_version": str(newest), "dagster/max_retries": "2"},
+        tags={"cte/source": "edfi", "cte/change_version": str(newest), "dagster/max_retries": "2"}
+        | automation_tags(f"sensor:{EDFI_SENSOR}", "pull"),
     )
     return request, json.dumps(pulled, sort_keys=True)
 
@@ -194,7 +200,7 @@ def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition, publish: LandAndPubl
     configured = get_settings().edfi is not None
 
     @dg.sensor(
-        name="edfi_student_enrollment_changed",
+        name=EDFI_SENSOR,
         jobs=[job, publish.job] if publish else [job],
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING
@@ -265,8 +271,10 @@ LOADS_PENDING = [
 
 
 def build_rebuild_sensor(build_marts: dg.UnresolvedAssetJobDefinition):
+    sensor_name = "rebuild_marts_after_loads"
+
     @dg.run_status_sensor(
-        name="rebuild_marts_after_loads",
+        name=sensor_name,
         run_status=dg.DagsterRunStatus.SUCCESS,
         request_job=build_marts,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -285,7 +293,10 @@ def build_rebuild_sensor(build_marts: dg.UnresolvedAssetJobDefinition):
         if _loads_pending(context.instance):
             # The success of the last queued load requests the rebuild: one per burst.
             return dg.SkipReason("more loads are queued or running")
-        return dg.RunRequest(run_key=f"after-{run.run_id}")
+        return dg.RunRequest(
+            run_key=f"after-{run.run_id}",
+            tags=automation_tags(f"sensor:{sensor_name}", "rebuild"),
+        )
 
     return _sensor
 

@@ -351,6 +351,8 @@ def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, monk
         [request] = first.run_requests
         assert request.partition_key == str(YEAR)
         assert request.run_key == f"edfi-student_enrollment-{YEAR}-{fake.version}"
+        assert request.tags["cte/actor"] == "sensor:edfi_student_enrollment_changed"
+        assert request.tags["cte/action"] == "pull"
         assert first.dynamic_partitions_requests  # the year becomes a partition
         again = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert isinstance(again, dg.SkipReason)

@@ -66,6 +66,9 @@ def test_one_request_per_new_file_and_none_for_seen_files(cte_home):
         assert [r.run_key for r in result.run_requests] == [_key(cte_home, a), _key(cte_home, b)]
         assert [r.partition_key for r in result.run_requests] == ["2024", "2025"]
         assert result.run_requests[0].tags["cte/file"] == a.name
+        # No person launched it: the history names the sensor that did, and what for.
+        assert result.run_requests[0].tags["cte/actor"] == "sensor:student_enrollment_landed"
+        assert result.run_requests[0].tags["cte/action"] == "load"
         added = result.dynamic_partitions_requests[0].partition_keys
         assert sorted(added) == ["2024", "2025"]
         # nothing new: no request, even though the folder is listed again
@@ -219,6 +222,7 @@ def test_a_file_landing_alone_loads_and_publishes_in_one_run(cte_home):
         [request] = alone.run_requests
         assert request.job_name == "load_and_publish"
         assert request.asset_selection == (RAW_KEY, PUBLISHED_KEY)
+        assert request.tags["cte/actor"] == "sensor:student_enrollment_landed"
         assert request.run_key == _key(cte_home, a) and request.partition_key == "2024"
         assert request.run_config == {
             "ops": {
@@ -278,4 +282,6 @@ def test_the_rebuild_skips_a_run_that_published_itself():
 
         assert isinstance(evaluate(frozenset({RAW_KEY, PUBLISHED_KEY})), dg.SkipReason)
         assert isinstance(evaluate(None), dg.SkipReason)  # the whole job ran
-        assert isinstance(evaluate(frozenset({RAW_KEY})), dg.RunRequest)
+        rebuild = evaluate(frozenset({RAW_KEY}))
+        assert isinstance(rebuild, dg.RunRequest)
+        assert rebuild.tags["cte/actor"] == "sensor:rebuild_marts_after_loads"

@@ -117,6 +117,12 @@ ACTOR_TAG = "cte/actor"
 ACTION_TAG = "cte/action"
 
 
+def automation_tags(launcher: str, action: str) -> dict[str, str]:
+    """The run tags of a run no person launched: the sensor or schedule that did, and what
+    for. A run in the history names who or what started it, whichever door it came through."""
+    return {ACTOR_TAG: launcher, ACTION_TAG: action}
+
+
 def os_user() -> str:
     """The default actor of a command without ``--by``: the account that ran it."""
     return getpass.getuser()
