@@ -318,6 +318,8 @@ def _run_load(
         )
     if audit is not None:
         _record(settings, replace(audit, run_id=result.run_id, detail=_run_outcome(result)))
+    else:
+        _refresh_report(settings, result.run_id)
     for event in result.get_asset_materialization_events():
         for key, value in event.materialization.metadata.items():
             print(f"{key}: {value.value}")
@@ -332,13 +334,26 @@ def _run_outcome(result) -> str:
 
 
 def _record(settings: Settings, step: Step) -> None:
-    """Add a step to the audit trail (audit.actions)."""
+    """Add a step to the audit trail (audit.actions); the report shows it."""
     from dagster_project.ingest.audit import record_action
+    from dagster_project.quality.report import refresh_report
     from dagster_project.warehouse import connect, ensure_schema
 
     with connect(settings.warehouse_path, wait_seconds=120) as con:
         ensure_schema(con)
         record_action(con, step)
+        refresh_report(con, settings.reports_dir, step.run_id)
+
+
+def _refresh_report(settings: Settings, run_id: str | None = None) -> Path:
+    """Rebuild the PED report after a command changed what it shows (a load, a review, a
+    rollback), so the page the command points to is current; return its index."""
+    from dagster_project.quality.report import refresh_report
+    from dagster_project.warehouse import connect, ensure_schema
+
+    with connect(settings.warehouse_path, wait_seconds=120) as con:
+        ensure_schema(con)
+        return refresh_report(con, settings.reports_dir, run_id)[1]
 
 
 def _exit_unless_landed(settings: Settings, extract, year: int, district: str | None) -> None:
@@ -384,6 +399,7 @@ def _list_held(con) -> None:
 
 def _review_held(con, args: argparse.Namespace) -> None:
     from dagster_project.ingest.hold import ReviewError, review
+    from dagster_project.quality.report import refresh_report
 
     if len(args.target) != 1 or not args.target[0].isdigit() or not args.by or not args.note:
         sys.exit(f"cte review {args.action}: needs MANIFEST_ID, --by NAME and --note TEXT")
@@ -391,6 +407,7 @@ def _review_held(con, args: argparse.Namespace) -> None:
         decision = review(con, int(args.target[0]), args.action == "release", args.by, args.note)
     except ReviewError as error:
         sys.exit(f"cte review {args.action}: {error}; nothing changed")
+    refresh_report(con, get_settings().reports_dir)
     if decision.decision == "RELEASE":
         replaced = ", ".join(map(str, decision.replaced)) or "none"
         print(
@@ -405,7 +422,7 @@ def _review_held(con, args: argparse.Namespace) -> None:
 def _review_district_year(con, settings: Settings, args: argparse.Namespace) -> None:
     """Verify or certify a district's school year, then rebuild the report that shows it."""
     from dagster_project.quality.certification import CertificationError, ReviewStep, record
-    from dagster_project.quality.report import build_report, page_of
+    from dagster_project.quality.report import page_of, refresh_report
 
     usage = f"cte review {args.action}: needs DISTRICT YEAR, --by NAME and --note TEXT"
     if len(args.target) != 2 or not args.target[1].isdigit() or not args.by or not args.note:
@@ -424,7 +441,7 @@ def _review_district_year(con, settings: Settings, args: argparse.Namespace) -> 
         )
     except CertificationError as error:
         sys.exit(f"cte review {args.action}: {error}; nothing changed")
-    index = build_report(con, settings.reports_dir)
+    index = refresh_report(con, settings.reports_dir)[1]
     print(f"{args.action} recorded for district {district} {year}; report: {index}")
 
 

@@ -37,6 +37,10 @@ def test_a_load_whose_every_file_is_rejected_exits_non_zero(landed: Path, cte_ho
     message = str(exited.value.code)
     assert message.startswith("cte load: 2 file(s) read: 2 rejected; not current:"), message
     assert "student_enrollment__001__2025__20250615T103000.csv (REJECTED" in message
+    # The report it points to already shows the files, with their problem lists.
+    page = cte_home.reports_dir / "dq" / "001" / "2025.html"
+    assert "student_enrollment__001__2025__20250616T090000.csv" in page.read_text("utf-8")
+    assert list((page.parent / "2025-errors").glob("student_enrollment-*.csv"))
 
     # Who reloaded (the latest file, read again): in the audit trail and the run's tags
     # (decision 0023). A plain load is in the run's tags only.
@@ -66,6 +70,7 @@ def test_a_load_whose_every_file_is_rejected_exits_non_zero(landed: Path, cte_ho
         "student_enrollment",
         "the run succeeded",
     )
+    assert "D. Ruiz" in page.read_text("utf-8")  # the reload, in the page's history
     instance = dg.DagsterInstance.get()
     tags = instance.get_run_by_id(run_id).tags
     assert tags["cte/actor"] == "D. Ruiz" and tags["cte/action"] == "reload"

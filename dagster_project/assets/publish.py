@@ -13,9 +13,8 @@ from dagster_project.dbt_project import nm_cte_dbt
 from dagster_project.ingest.audit import current_manifest_ids
 from dagster_project.publish.snapshot import PublishBlocked, current_code_version, publish_snapshot
 from dagster_project.publish.spec import load_publish_specs
-from dagster_project.quality.cross_file import run_cross_file_checks
 from dagster_project.quality.gate import blocking_failures
-from dagster_project.quality.report import build_report
+from dagster_project.quality.report import refresh_report
 from dagster_project.resources import WarehouseResource
 from dagster_project.scaleout.spark import marts_warehouse_path, published_manifest_path, use_spark
 from dagster_project.settings import REPO_ROOT, get_settings
@@ -32,8 +31,7 @@ PUBLISHED_MARTS = [s.table for s in load_publish_specs(nm_cte_dbt.manifest_path)
 def dq_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     reports_dir = get_settings().reports_dir
     with warehouse.connect() as con:
-        cross = run_cross_file_checks(con, context.run.run_id)
-        index = build_report(con, reports_dir)
+        cross, index = refresh_report(con, reports_dir, context.run.run_id)
     failing = cross.filter(~cross["success"]) if cross.height else cross
     labor = failing.filter(failing["expectation"].str.starts_with("labor_market_"))
     for row in labor.iter_rows(named=True):

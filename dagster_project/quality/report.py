@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from dagster_project.contracts import EXTRACTS
@@ -35,6 +36,7 @@ from dagster_project.quality.certification import (
     decisions_by_district_year,
     status,
 )
+from dagster_project.quality.cross_file import run_cross_file_checks
 from dagster_project.quality.error_file import (
     REASON_WORDS,
     SHOWN_VALUE,
@@ -370,6 +372,16 @@ def _write_error_files(con: duckdb.DuckDBPyConnection, page: Page, folder: Path)
             page.error_files[f["manifest_id"]] = write_error_file(
                 con, f, checks, folder, f"{page.errors_dir}/"
             )
+
+
+def refresh_report(
+    con: duckdb.DuckDBPyConnection, reports_dir: Path, run_id: str | None = None
+) -> tuple[pl.DataFrame, Path]:
+    """The cross-file checks of the current submissions, then the report: what a load, a
+    review or a rollback changed shows on the pages at once. Returns the checks' results
+    and the index page."""
+    cross = run_cross_file_checks(con, run_id)
+    return cross, build_report(con, reports_dir)
 
 
 def build_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> Path:
