@@ -330,12 +330,17 @@ def test_a_leading_zero_lost_from_a_student_id_is_never_padded(warehouse):
 
 
 def _oews(landing: Path, year: int) -> pl.DataFrame:
-    [path] = list(landing_path(landing, get_extract("oews_wages")).glob(f"*__state__{year}__*"))
-    if path.suffix == ".xlsx":
-        frame = pl.read_excel(path, infer_schema_length=0)
-    else:
-        frame = pl.read_csv(path, infer_schema=False)
-    return frame.rename(str.lower).select(get_extract("oews_wages").column_names)
+    """Every area of the year: the generator's state, metro and nonmetro files together."""
+    paths = sorted(landing_path(landing, get_extract("oews_wages")).glob(f"*__{year}__*"))
+    assert len(paths) == 3, paths
+    frames = [
+        pl.read_excel(path, infer_schema_length=0)
+        if path.suffix == ".xlsx"
+        else pl.read_csv(path, infer_schema=False)
+        for path in paths
+    ]
+    columns = get_extract("oews_wages").column_names
+    return pl.concat([f.rename(str.lower).select(columns) for f in frames])
 
 
 def _bls_workbook(landing: Path, kind: str, year: int, frame: pl.DataFrame, stamp: str) -> Path:
@@ -358,7 +363,7 @@ def _current_kinds(con, year: int) -> dict[str, str]:
     )
 
 
-def test_state_and_metro_workbooks_of_one_year_coexist_and_the_marts_read_the_state(warehouse):
+def test_state_and_metro_workbooks_of_one_year_coexist_and_the_marts_read_both(warehouse):
     con, landing = warehouse
     year = YEAR
     wages = _oews(landing, year)
@@ -374,26 +379,38 @@ def test_state_and_metro_workbooks_of_one_year_coexist_and_the_marts_read_the_st
         [_bls_workbook(landing, "metro", year, metro_rows, "20260402T000000")]
     )
     assert state.status is metro.status is Status.LOADED, metro.error_message
-    assert _current_kinds(con, year) == {"state": state.file_name, "metro": metro.file_name}
+    kinds = _current_kinds(con, year)
+    assert (kinds["state"], kinds["metro"]) == (state.file_name, metro.file_name)
+    assert kinds["nonmetro"].startswith("oews_wages__nonmetro__")  # untouched, still current
     areas = con.execute(
         "select area_type, count(*) from raw.oews_wages r join raw.load_manifest m "
         "on m.manifest_id = r._manifest_id and m.status = 'LOADED' where m.school_year = ? "
         "group by 1 order by 1",
         [year],
     ).fetchall()
-    assert areas == [("2", state_rows.height), ("4", metro_rows.height)]
-    # The metro workbook reaches no mart (they read the state's rows), and it says so.
+    nonmetro = wages.filter(pl.col("area_type") == "6").height
+    assert areas == [("2", state_rows.height), ("4", metro_rows.height), ("6", nonmetro)]
+    # Both reach the marts: the state's wages, and the regional wages of the metro areas of
+    # seed labor_market_areas. A metro workbook of areas outside New Mexico reaches none.
     from dagster_project.quality.cross_file import cross_file_results
 
+    elsewhere = metro_rows.filter(pl.col("area") == "10740").with_columns(
+        area=pl.lit("21340"), area_title=pl.lit("El Paso, TX")
+    )
+    [other] = Loader(con, landing, KEY, hold_rules=rules).load(
+        [_bls_workbook(landing, "metro", year - 1, elsewhere, "20260403T000000")]
+    )
+    assert other.status is Status.LOADED, other.error_message
     results = cross_file_results(con).filter(pl.col("expectation").str.starts_with("labor_"))
     reach = {
         r["manifest_id"]: r
         for r in results.iter_rows(named=True)
         if r["expectation"] == "labor_market_rows_reach_marts"
     }
-    assert reach[state.manifest_id]["success"] and not reach[metro.manifest_id]["success"]
-    assert "none of its" in reach[metro.manifest_id]["description"]
-    assert results.filter(pl.col("expectation") == "labor_market_no_older_release")["success"].all()
+    assert reach[state.manifest_id]["success"] and reach[metro.manifest_id]["success"]
+    assert not reach[other.manifest_id]["success"]
+    assert "none of its" in reach[other.manifest_id]["description"]
+    assert "labor_market_areas" in reach[other.manifest_id]["description"]
 
 
 def test_a_metro_workbook_named_as_the_state_one_is_held(warehouse):

@@ -130,6 +130,30 @@ def test_labor_market_flags_keep_bls_flags(golden: duckdb.DuckDBPyConnection) ->
     assert summary["graduates_per_100_openings"] == pytest.approx(200 / 170)
 
 
+def test_a_regions_wage_comes_from_the_metro_area_of_its_schools(
+    golden: duckdb.DuckDBPyConnection,
+) -> None:
+    """Every fixture school is Albuquerque's (district 001, Bernalillo county, CTE region 3):
+    region 3's welders earn the Albuquerque area's 45,000 beside the state's top-coded wage;
+    structural metal fabricators have no Albuquerque estimate, so no regional wage."""
+    rows = {
+        r[0]: r[1:]
+        for r in golden.execute(
+            "select soc_code, annual_median_wage, regional_median_wage, regional_wage_areas, "
+            "regional_wage_coverage from marts.labor_market_alignment where school_year = 2024 "
+            "and region_scope = 'region' and cte_region = '3' and program_of_study_code = 'WELD'"
+        ).fetchall()
+    }
+    assert rows["51-4121"] == (239200.0, 45000.0, 1, 1.0)
+    assert rows["51-2041"] == (None, None, None, None)
+    state = _row(
+        golden,
+        "select regional_median_wage from marts.labor_market_alignment where school_year = 2024 "
+        "and region_scope = 'state' and program_of_study_code = 'WELD' and soc_code = '51-4121'",
+    )
+    assert state["regional_median_wage"] is None
+
+
 def test_comparison_matched_exactly(golden: duckdb.DuckDBPyConnection) -> None:
     # Strata: (a1 treated graduated, a3 control graduated), (a2 treated graduated, a4 control
     # dropped). Difference = 1/2 * (1 - 1) + 1/2 * (1 - 0) = 0.5. Treated variance 0;

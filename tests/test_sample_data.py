@@ -179,17 +179,29 @@ def test_codes_keep_leading_zeros(sample: Path) -> None:
     assert set(courses["course_code"]) <= set(courses_seed()["course_code"])
 
 
-def test_oews_workbook_is_the_bls_layout(sample: Path) -> None:
-    [workbook] = [p for p in list_landed(sample, get_extract("oews_wages")) if p.suffix == ".xlsx"]
-    assert parse_file_name(workbook).year == LAST
-    sheet = pl.read_excel(workbook, sheet_id=1, infer_schema_length=0)
-    assert sheet.columns == BLS_COLUMNS
-    flags = set()
-    for col in ("TOT_EMP", "A_MEAN", "A_MEDIAN", "A_PCT90", "H_MEDIAN"):
-        flags |= set(sheet[col].cast(pl.String).to_list()) & {"*", "**", "#"}
+def test_oews_workbooks_are_the_bls_state_metro_and_nonmetro_files(sample: Path) -> None:
+    workbooks = [p for p in list_landed(sample, get_extract("oews_wages")) if p.suffix == ".xlsx"]
+    kinds = {parse_file_name(w).district: w for w in workbooks}
+    assert sorted(kinds) == ["metro", "nonmetro", "state"]
+    assert {parse_file_name(w).year for w in workbooks} == {LAST}
+    flags, area_types = set(), {}
+    for kind, workbook in kinds.items():
+        sheet = pl.read_excel(workbook, sheet_id=1, infer_schema_length=0)
+        assert sheet.columns == BLS_COLUMNS
+        area_types[kind] = set(sheet["AREA_TYPE"])
+        for col in ("TOT_EMP", "A_MEAN", "A_MEDIAN", "A_PCT90", "H_MEDIAN"):
+            flags |= set(sheet[col].cast(pl.String).to_list()) & {"*", "**", "#"}
+        total = sheet.filter(pl.col("OCC_CODE") == "00-0000")
+        assert total["O_GROUP"].unique().to_list() == ["total"]
     assert flags == {"*", "**", "#"}
-    total = sheet.filter(pl.col("OCC_CODE") == "00-0000")
-    assert total["O_GROUP"].unique().to_list() == ["total"]
+    assert area_types == {"state": {"2"}, "metro": {"4"}, "nonmetro": {"6"}}
+    # Every area the regional wages read has its estimates in the metro or nonmetro file.
+    seed = pl.read_csv(SEEDS_DIR / "labor_market_areas.csv", infer_schema=False)
+    sub_state = pl.concat(
+        pl.read_excel(kinds[k], sheet_id=1, infer_schema_length=0)["AREA"]
+        for k in ("metro", "nonmetro")
+    )
+    assert set(seed["area_code"]) == set(sub_state)
 
 
 def test_oews_csv_covers_program_occupations_and_a_total(sample: Path) -> None:

@@ -16,7 +16,7 @@ import polars as pl
 
 from dagster_project.ingest.hold import AREA_EXTRACTS, state_area_code
 from dagster_project.quality.gate import RESULT_SCHEMA, replace_results
-from dagster_project.quality.suites import WARN
+from dagster_project.quality.suites import WARN, seeds_dir
 
 SUITE = "cross_file"
 ROW_COUNT_TOLERANCE = 0.30  # a change beyond +-30 % against the previous submission
@@ -124,21 +124,39 @@ def _row_count_results(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=_CHECK_SCHEMA)
 
 
+def marts_areas(extract: str) -> list[str]:
+    """The areas whose rows of ``extract`` a mart reads: the state's; for OEWS wages also the
+    metro and nonmetro areas of the regional wages (seed labor_market_areas)."""
+    areas = [state_area_code()]
+    if extract == "oews_wages":
+        seed = pl.read_csv(seeds_dir() / "labor_market_areas.csv", infer_schema=False)
+        areas += sorted(set(seed["area_code"]))
+    return areas
+
+
 def _release_files(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """(manifest, extract, data year, file, rows, rows of the state area) per current
-    labor-market file with an area column."""
+    """(manifest, extract, data year, file, rows, rows of the state area, rows a mart reads)
+    per current labor-market file with an area column."""
     counts = " union all ".join(
         f"select _manifest_id as manifest_id, count(*) as n, "
-        f"count(*) filter (where area = '{state_area_code()}') as state_n "
+        f"count(*) filter (where area = '{state_area_code()}') as state_n, "
+        f"count(*) filter (where area in ({', '.join(map(repr, marts_areas(e)))})) as read_n "
         f"from raw.{e} group by all"
         for e in AREA_EXTRACTS
     )
     return con.execute(f"""
         with counts as ({counts})
-        select m.manifest_id, m.extract, m.school_year, m.file_name, c.n, c.state_n
+        select m.manifest_id, m.extract, m.school_year, m.file_name, c.n, c.state_n, c.read_n
         from raw.load_manifest m join counts c using (manifest_id)
         where m.status = 'LOADED' order by m.extract, m.school_year, m.manifest_id
     """).fetchall()
+
+
+def _area_words(extract: str) -> str:
+    state = state_area_code()
+    if extract == "oews_wages":
+        return f"the state, area {state}, or a metro or nonmetro area of seed labor_market_areas"
+    return f"the state, area {state}"
 
 
 def _release_used(school_year: int, data_years: list[int]) -> int:
@@ -151,19 +169,19 @@ def _release_used(school_year: int, data_years: list[int]) -> int:
 def _release_result(file: tuple, uses: dict[int, int]) -> list[dict]:
     """The two checks of one labor-market file: do its rows reach a mart; does any school
     year fall back to an older release although this one is loaded."""
-    manifest_id, extract, data_year, name, rows, state_rows = file
+    manifest_id, extract, data_year, name, rows, _state_rows, read_rows = file
     used_by = sorted(y for y, used in uses.items() if used == data_year)
     older = sorted(y for y, used in uses.items() if used < data_year <= y)
     state = state_area_code()
-    if state_rows == 0:
-        why = f"none of its {rows:,} rows is for the state (area {state}), the one the marts read"
+    if read_rows == 0:
+        why = f"none of its {rows:,} rows is for an area the marts read ({_area_words(extract)})"
     elif not used_by:
         why = f"no school year uses its release ({data_year}): each uses the latest not after it"
     else:
         why = ""
     base = {"manifest_id": manifest_id, "extract": extract, "column_name": "area"}
     base |= {"reason_code": "INCONSISTENT", "element_count": rows}
-    reach = bool(state_rows and used_by)
+    reach = bool(read_rows and used_by)
     fallback = ", ".join(map(str, older))
     return [
         base

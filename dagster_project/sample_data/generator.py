@@ -182,11 +182,15 @@ def _write_year(
         )
         landing.state("grant_awards", year, finance.grant_awards(d, per_district, econ, year, seed))
     records = labor_market.oews(socs, year, seed)
-    if year == last_year:  # the latest year arrives as BLS publishes it
-        path = landing.path("oews_wages", "state", year, ".xlsx")
-        landing.record("oews_wages", labor_market.write_oews_xlsx(records, path, year))
-    else:
-        landing.state("oews_wages", year, labor_market.oews_frame(records))
+    # State, metropolitan and nonmetropolitan estimates in three files, as BLS releases
+    # them: the latest year as BLS's workbooks, earlier ones in the contract layout.
+    for kind in labor_market.OEWS_WORKBOOKS:
+        if year == last_year:
+            path = landing.path("oews_wages", kind, year, ".xlsx")
+            landing.record("oews_wages", labor_market.write_oews_xlsx(records, path, year, kind))
+        else:
+            frame = labor_market.oews_frame(labor_market.oews_of_kind(records, kind))
+            landing.state("oews_wages", year, frame, kind)
     projections = labor_market.projections(socs, year, seed)
     if year == last_year:  # as Projections Central and BLS publish them
         path = landing.path("occupational_projections", "state", year, ".xlsx")

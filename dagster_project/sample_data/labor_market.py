@@ -339,8 +339,22 @@ def oews_frame(records: list[dict[str, object]]) -> pl.DataFrame:
     return pl.DataFrame(data, schema=dict.fromkeys(cols, pl.String))
 
 
-def write_oews_xlsx(records: list[dict[str, object]], path: Path, year: int) -> int:
-    """The workbook as BLS publishes it: data on the first sheet, upper-case headers."""
+# BLS releases the state, metropolitan and nonmetropolitan ("balance of state") estimates
+# as separate workbooks: the release kind in the landing name, the AREA_TYPEs, the sheet.
+OEWS_WORKBOOKS = {"state": (("2",), "state"), "metro": (("4",), "MSA"), "nonmetro": (("6",), "BOS")}
+
+
+def oews_of_kind(records: list[dict[str, object]], kind: str) -> list[dict[str, object]]:
+    """The records of one release kind's file (state, metro or nonmetro)."""
+    area_types, _sheet = OEWS_WORKBOOKS[kind]
+    return [r for r in records if r["AREA_TYPE"] in area_types]
+
+
+def write_oews_xlsx(records: list[dict[str, object]], path: Path, year: int, kind: str) -> int:
+    """One of the workbooks as BLS publishes it (``kind``: state, metro or nonmetro), with
+    its areas' records: data on the first sheet, upper-case headers."""
+    records = oews_of_kind(records, kind)
+    sheet_prefix = OEWS_WORKBOOKS[kind][1]
     fixed = {
         "PRIM_STATE": "NM",
         "NAICS": "000000",
@@ -354,7 +368,7 @@ def write_oews_xlsx(records: list[dict[str, object]], path: Path, year: int) -> 
     workbook = xlsxwriter.Workbook(str(path))
     # A fixed creation time keeps the bytes the same for the same seed.
     workbook.set_properties({"created": datetime(year + 1, 3, 31)})
-    sheet = workbook.add_worksheet(f"state_M{year}_dl")
+    sheet = workbook.add_worksheet(f"{sheet_prefix}_M{year}_dl")
     sheet.write_row(0, 0, BLS_COLUMNS)
     for i, rec in enumerate(records, start=1):
         sheet.write_row(i, 0, [fixed[c] if c in fixed else rec.get(c) for c in BLS_COLUMNS])

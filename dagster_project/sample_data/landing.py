@@ -98,10 +98,10 @@ class Landing:
             self.files[extract] += 1
             self.rows[extract] += part.height
 
-    def state(self, extract: str, year: int, frame: pl.DataFrame | None) -> None:
+    def state(self, extract: str, year: int, frame: pl.DataFrame | None, kind: str = STATE) -> None:
         if frame is None or not frame.height:
             return
-        frame.write_csv(self.path(extract, STATE, year))
+        frame.write_csv(self.path(extract, kind, year))
         self.files[extract] += 1
         self.rows[extract] += frame.height
 

@@ -6,9 +6,11 @@
     with soc_code 'ALL', supply (concentrators graduating in the year) against demand
     (annual openings of the distinct occupations of the program or cluster).
 
-    Labor-market files are state-level, so a region's demand is an estimate: the state's
+    Projections are state-level, so a region's demand is an estimate: the state's
     openings times the region's share of the state's grade 9-12 enrollment in the year
-    (region_enrollment_share); the state rows carry the state's openings unchanged.
+    (region_enrollment_share); the state rows carry the state's openings unchanged. Wages
+    are also regional: a region's occupation rows carry the median wage of the OEWS metro
+    and nonmetro areas its schools lie in (int_regional_wages) beside the state's.
 -#}
 with programs as (
     select
@@ -130,13 +132,20 @@ occupation_rows as (
         profiles.area_growth_rate,
         profiles.is_high_wage,
         profiles.is_high_skill,
-        profiles.is_high_demand
+        profiles.is_high_demand,
+        regional.regional_median_wage,
+        regional.regional_wage_areas,
+        regional.regional_wage_coverage
     from years
     cross join region_scopes
     cross join scoped_occupations
     left join {{ ref('int_occupation_profiles') }} as profiles
         on profiles.school_year = years.school_year
         and profiles.soc_code = scoped_occupations.soc_code
+    left join {{ ref('int_regional_wages') }} as regional
+        on regional.school_year = years.school_year
+        and regional.cte_region = region_scopes.cte_region
+        and regional.soc_code = scoped_occupations.soc_code
 ),
 
 summary_rows as (
@@ -162,7 +171,8 @@ all_rows as (
         occupation_title, oews_year, projections_year, annual_median_wage,
         annual_median_wage_flag, wage_is_top_coded, area_annual_median_wage, total_employment,
         total_employment_flag, typical_education, growth_rate, area_growth_rate, is_high_wage,
-        is_high_skill, is_high_demand,
+        is_high_skill, is_high_demand, regional_median_wage, regional_wage_areas,
+        regional_wage_coverage,
         cast(null as {{ dbt.type_int() }}) as occupations,
         cast(null as {{ dbt.type_int() }}) as high_wage_occupations,
         cast(null as {{ dbt.type_int() }}) as high_skill_occupations,
@@ -188,6 +198,9 @@ all_rows as (
         cast(null as boolean) as is_high_wage,
         cast(null as boolean) as is_high_skill,
         cast(null as boolean) as is_high_demand,
+        cast(null as {{ dbt.type_float() }}) as regional_median_wage,
+        cast(null as {{ dbt.type_int() }}) as regional_wage_areas,
+        cast(null as {{ dbt.type_float() }}) as regional_wage_coverage,
         occupations,
         high_wage_occupations,
         high_skill_occupations,
@@ -237,6 +250,9 @@ select
     is_high_wage,
     is_high_skill,
     is_high_demand,
+    cast(regional_median_wage as {{ dbt.type_float() }}) as regional_median_wage,
+    cast(regional_wage_areas as {{ dbt.type_int() }}) as regional_wage_areas,
+    cast(regional_wage_coverage as {{ dbt.type_float() }}) as regional_wage_coverage,
     cast(occupations as {{ dbt.type_int() }}) as occupations,
     cast(high_wage_occupations as {{ dbt.type_int() }}) as high_wage_occupations,
     cast(high_skill_occupations as {{ dbt.type_int() }}) as high_skill_occupations,
