@@ -1,7 +1,8 @@
 """Outcome marts II (issue 6): a hand-worked golden fixture and recovery of planted effects.
 
 The golden fixture (tests/fixtures/outcomes/*.csv, raw rows as ingest would store them)
-describes four Albuquerque high schools in school year 2024; every expected figure below is
+describes four Albuquerque high schools, an Albuquerque middle school and a combined 6-12
+school (Animas) in school year 2024; every expected figure below is
 worked by hand in the comments. The recovery test generates sample-scale data, loads it with
 the ingest loader and checks the marts against the effects planted in truth.json.
 
@@ -181,39 +182,89 @@ def test_comparison_matched_exactly(golden: duckdb.DuckDBPyConnection) -> None:
 
 def test_cost_study_lesc_method(golden: duckdb.DuckDBPyConnection) -> None:
     # Fund 11000, function 1000: 44,000 - 4,000 at 001-010 (other funds and functions left
-    # out), 56,000, 28,000, 28,000 over 4 students each.
-    spend = dict(
-        golden.execute(
-            "select location_code, spending_per_student from marts.cost_per_student "
-            "where fiscal_year = 2024"
+    # out), 56,000, 28,000, 28,000 over 4 students each. Combined school 064-010 (grades
+    # 6-12): 2 of its 4 students are in grades 9-12, so they are the denominator and half
+    # of its 28,000 is theirs: 14,000 / 2 = 7,000.
+    spend = {
+        (d, s): v
+        for d, s, v in golden.execute(
+            "select district_code, location_code, instruction_per_student "
+            "from marts.cost_per_student where fiscal_year = 2024"
         ).fetchall()
+    }
+    assert spend == {
+        ("001", "010"): 10000,
+        ("001", "020"): 14000,
+        ("001", "030"): 7000,
+        ("001", "040"): 7000,
+        ("064", "010"): 7000,
+    }
+    combined = _row(golden, "select * from marts.cost_per_student where district_code = '064'")
+    assert combined["school_level"] == "COMBINED"
+    assert (combined["enrolled_students"], combined["school_enrolled_students"]) == (2, 4)
+    assert combined["school_instructional_spending"] == 28000
+    assert combined["instructional_spending"] == 14000
+    assert combined["school_cte_spending"] == 2000 and combined["cte_spending"] == 1000
+    assert not combined["is_cte_powerhouse"] and combined["cte_spending_per_concentrator"] is None
+    school = _row(
+        golden,
+        "select * from marts.cost_per_student where district_code = '001' "
+        "and location_code = '010'",
     )
-    assert spend == {"010": 10000, "020": 14000, "030": 7000, "040": 7000}
-    school = _row(golden, "select * from marts.cost_per_student where location_code = '010'")
     assert school["is_cte_powerhouse"] and school["is_high_cost_specialist"]
-    assert school["cost_per_concentrator"] == 20000  # 40,000 / 2
-    assert school["cost_per_credential"] == 40000  # a2's credential is not verified
-    assert school["cost_per_placed_graduate"] == 20000  # a1 employed, a2 enrolled
-    # Powerhouses 010 and 020 (mean 12,000, variance 8e6) vs 030 and 040 (7,000, 0):
-    # t = 5,000 / sqrt(8e6 / 2) = 2.5 with 1 degree of freedom: p = 1/2 - atan(2.5) / pi.
+    # Marginal CTE cost: the CTE program-code line (fund 24000, 6,000), not all instruction.
+    assert school["cte_spending"] == 6000
+    assert school["cte_spending_per_concentrator"] == 3000  # 6,000 / 2
+    assert school["cte_spending_per_credential"] == 6000  # a2's credential is not verified
+    # a1 employed, a2 enrolled; every 2024 leaver's quarter is covered (wages to 2025 Q2,
+    # postsecondary data year 2024), so the count is complete.
+    assert school["is_placement_complete"] and school["placement_observed_graduates"] == 3
+    assert school["placed_graduates"] == 2 and school["cte_spending_per_placed_graduate"] == 3000
+    # Powerhouses 001-010 and 001-020 (mean 12,000, variance 8e6) vs 001-030, 001-040 and
+    # the combined school (7,000 each, variance 0).
     row = _row(
         golden,
         "select * from marts.cost_study where fiscal_year = 2024 "
         "and school_group = 'CTE_POWERHOUSE'",
     )
+    assert (row["group_schools"], row["other_schools"]) == (2, 3)
+    # Welch: t = 5,000 / sqrt(8e6 / 2 + 0 / 3) = 2.5 with 1 degree of freedom:
+    # p = 1/2 - atan(2.5) / pi.
     assert row["mean_difference"] == 5000 and row["welch_t"] == 2.5 and row["welch_df"] == 1
-    assert row["p_value_one_tailed"] == pytest.approx(0.5 - math.atan(2.5) / math.pi)
+    assert row["p_value_welch"] == pytest.approx(0.5 - math.atan(2.5) / math.pi)
+    # Pooled: s^2 = (1 * 8e6 + 2 * 0) / 3, t = 5,000 / sqrt(s^2 (1/2 + 1/3)) = 1.5 sqrt(5)
+    # with 3 degrees of freedom: p = 1/2 - (t / (sqrt(3) (1 + t^2/3)) + atan(t / sqrt(3))) / pi.
+    t = 1.5 * math.sqrt(5)
+    assert row["pooled_t"] == pytest.approx(t) and row["pooled_df"] == 3
+    assert row["p_value_pooled"] == pytest.approx(
+        0.5 - (t / (math.sqrt(3) * (1 + t * t / 3)) + math.atan(t / math.sqrt(3))) / math.pi
+    )
+    assert row["p_value_pooled"] < row["p_value_welch"]
+    every = _row(
+        golden,
+        "select * from marts.cost_study where fiscal_year = 2024 "
+        "and school_group = 'ALL_HIGH_SCHOOLS'",
+    )
+    assert (every["group_schools"], every["group_combined_schools"]) == (5, 1)
+    assert every["p_value_welch"] is None and every["p_value_pooled"] is None
 
 
 def test_funding_simulation_from_seed_parameters(golden: duckdb.DuckDBPyConnection) -> None:
     # 2 CTE schools * 25,000 + 4 concentrators * 350 + 1 tier-1 credential * 500
-    # + 2 high-cost concentrators * 300 + 75 quality points * 40 = 55,500.
-    row = _row(golden, "select * from marts.funding_simulation where fiscal_year = 2024")
+    # + 2 high-cost concentrators * 300 + 75 quality points * 40 = 55,500. Middle school
+    # 001-235 is no CTE school: m1 completed an exploratory course in grade 8, below
+    # formula_parameters cte_offer_min_grade (9).
+    row = _row(
+        golden,
+        "select * from marts.funding_simulation where fiscal_year = 2024 and district_code = '001'",
+    )
     assert row["cte_schools"] == 2 and row["concentrators"] == 4
     assert row["quality_points"] == 75
     assert row["simulated_allocation"] == 55500
     assert row["allocation_per_concentrator"] == 13875
     assert row["nextgen_award"] == 8000 and row["nextgen_award_per_participant"] == 2000
+    # Per enrolled student: the 16 students in grades 9-12 of 001-010..040 (m1 is in grade 8).
+    assert row["enrolled_students"] == 16 and row["nextgen_award_per_enrolled_student"] == 500
     quality = _row(golden, "select * from marts.program_quality where school_year = 2024")
     assert (quality["components_meeting"], quality["share_meeting"]) == (9, 0.75)
     assert quality["concentrators"] == 2

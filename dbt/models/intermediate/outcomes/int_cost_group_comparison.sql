@@ -1,19 +1,24 @@
 {#-
-    The inputs of the cost study's Welch t-tests, one row per fiscal year and school group:
+    The inputs of the cost study's t-tests, one row per fiscal year and school group:
     CTE_POWERHOUSE and HIGH_COST_SPECIALIST (each against the other high schools of the
-    year) and ALL_HIGH_SCHOOLS (no comparison). Only high schools with spending and at
-    least one enrolled student enter (cost_per_student.spending_per_student not null).
+    year) and ALL_HIGH_SCHOOLS (no comparison). High schools and combined schools with
+    grades 9-12 students (cost_per_student) enter when they have spending and students
+    (instruction_per_student not null).
 
-    For each side: schools n, mean and sample variance (n - 1) of spending per student.
+    For each side: schools n, mean and sample variance (n - 1) of instruction per student.
     Welch: t = (mean_g - mean_o) / sqrt(var_g / n_g + var_o / n_o), degrees of freedom
-    (var_g/n_g + var_o/n_o)^2 / ((var_g/n_g)^2/(n_g-1) + (var_o/n_o)^2/(n_o-1)). The
-    one-tailed p-value (H1: the group spends more) is added by cost_study.
-    Group totals give the cost per concentrator, credential and placed graduate of the
-    group: total instructional spending over the total count.
+    (var_g/n_g + var_o/n_o)^2 / ((var_g/n_g)^2/(n_g-1) + (var_o/n_o)^2/(n_o-1)).
+    Pooled (Student's): s^2 = ((n_g-1) var_g + (n_o-1) var_o) / (n_g + n_o - 2),
+    t = (mean_g - mean_o) / sqrt(s^2 (1/n_g + 1/n_o)), n_g + n_o - 2 degrees of freedom.
+    The one-tailed p-values (H1: the group spends more) are added by cost_study.
+    Group totals: instruction per student (total instruction over total students) and the
+    marginal CTE cost per concentrator, credential and placed graduate (total CTE
+    program-code spending over the total count; placed graduates only once the year's
+    placements are complete).
 -#}
 with schools as (
     select * from {{ ref('cost_per_student') }}
-    where spending_per_student is not null
+    where instruction_per_student is not null
 ),
 
 memberships as (
@@ -32,25 +37,36 @@ sides as (
         fiscal_year,
         school_group,
         count(case when is_member then 1 end) as group_schools,
-        avg(case when is_member then spending_per_student end) as group_mean,
-        var_samp(case when is_member then spending_per_student end) as group_variance,
+        count(case when is_member and school_level = 'COMBINED' then 1 end)
+            as group_combined_schools,
+        avg(case when is_member then instruction_per_student end) as group_mean,
+        var_samp(case when is_member then instruction_per_student end) as group_variance,
         count(case when not is_member then 1 end) as other_schools,
-        avg(case when not is_member then spending_per_student end) as other_mean,
-        var_samp(case when not is_member then spending_per_student end) as other_variance,
+        avg(case when not is_member then instruction_per_student end) as other_mean,
+        var_samp(case when not is_member then instruction_per_student end) as other_variance,
         sum(case when is_member then enrolled_students else 0 end) as group_enrolled_students,
         sum(case when is_member then concentrators else 0 end) as group_concentrators,
         sum(case when is_member then credentials_earned else 0 end) as group_credentials,
-        sum(case when is_member then placed_graduates else 0 end) as group_placed_graduates,
-        sum(case when is_member then instructional_spending else 0 end) as group_spending
+        -- null while the year's placements are incomplete (cost_per_student.placed_graduates)
+        sum(case when is_member then placed_graduates end) as group_placed_graduates,
+        sum(case when is_member then instructional_spending else 0 end)
+            as group_instructional_spending,
+        sum(case when is_member then coalesce(cte_spending, 0) else 0 end) as group_cte_spending,
+        bool_and(is_placement_complete) as is_placement_complete
     from memberships
     group by fiscal_year, school_group
 ),
 
-welch as (
+tests as (
     select
         sides.*,
         group_variance / group_schools as group_se_squared,
-        other_variance / nullif(other_schools, 0) as other_se_squared
+        other_variance / nullif(other_schools, 0) as other_se_squared,
+        case when group_schools > 0 and other_schools > 0 and group_schools + other_schools > 2
+            then ((group_schools - 1) * coalesce(group_variance, 0)
+                + (other_schools - 1) * coalesce(other_variance, 0))
+                / (group_schools + other_schools - 2)
+        end as pooled_variance
     from sides
 )
 
@@ -58,9 +74,10 @@ select
     fiscal_year,
     school_group,
     cast(group_schools as {{ dbt.type_int() }}) as group_schools,
+    cast(group_combined_schools as {{ dbt.type_int() }}) as group_combined_schools,
     cast(other_schools as {{ dbt.type_int() }}) as other_schools,
-    cast(group_mean as {{ dbt.type_float() }}) as group_mean_spending_per_student,
-    cast(other_mean as {{ dbt.type_float() }}) as other_mean_spending_per_student,
+    cast(group_mean as {{ dbt.type_float() }}) as group_mean_instruction_per_student,
+    cast(other_mean as {{ dbt.type_float() }}) as other_mean_instruction_per_student,
     cast(group_variance as {{ dbt.type_float() }}) as group_variance,
     cast(other_variance as {{ dbt.type_float() }}) as other_variance,
     cast(group_mean - other_mean as {{ dbt.type_float() }}) as mean_difference,
@@ -73,15 +90,28 @@ select
             / (group_se_squared * group_se_squared / (group_schools - 1)
                 + other_se_squared * other_se_squared / (other_schools - 1))
     end as {{ dbt.type_float() }}) as welch_df,
+    cast(case when pooled_variance > 0
+        then (group_mean - other_mean)
+            / sqrt(pooled_variance * (1.0 / group_schools + 1.0 / other_schools))
+    end as {{ dbt.type_float() }}) as pooled_t,
+    cast(case when pooled_variance > 0 then group_schools + other_schools - 2 end
+        as {{ dbt.type_int() }}) as pooled_df,
     cast(group_enrolled_students as {{ dbt.type_int() }}) as group_enrolled_students,
     cast(group_concentrators as {{ dbt.type_int() }}) as group_concentrators,
     cast(group_credentials as {{ dbt.type_int() }}) as group_credentials,
-    cast(group_placed_graduates as {{ dbt.type_int() }}) as group_placed_graduates,
-    cast(group_spending as {{ dbt.type_float() }}) as group_spending,
-    cast(case when group_concentrators > 0 then group_spending / group_concentrators end
-        as {{ dbt.type_float() }}) as group_cost_per_concentrator,
-    cast(case when group_credentials > 0 then group_spending / group_credentials end
-        as {{ dbt.type_float() }}) as group_cost_per_credential,
-    cast(case when group_placed_graduates > 0 then group_spending / group_placed_graduates end
-        as {{ dbt.type_float() }}) as group_cost_per_placed_graduate
-from welch
+    cast(case when is_placement_complete then coalesce(group_placed_graduates, 0) end
+        as {{ dbt.type_int() }}) as group_placed_graduates,
+    is_placement_complete,
+    cast(group_instructional_spending as {{ dbt.type_float() }}) as group_instructional_spending,
+    cast(group_cte_spending as {{ dbt.type_float() }}) as group_cte_spending,
+    cast(case when group_enrolled_students > 0
+        then group_instructional_spending / group_enrolled_students
+    end as {{ dbt.type_float() }}) as group_instruction_per_student,
+    cast(case when group_concentrators > 0 then group_cte_spending / group_concentrators end
+        as {{ dbt.type_float() }}) as group_cte_spending_per_concentrator,
+    cast(case when group_credentials > 0 then group_cte_spending / group_credentials end
+        as {{ dbt.type_float() }}) as group_cte_spending_per_credential,
+    cast(case when is_placement_complete and group_placed_graduates > 0
+        then group_cte_spending / group_placed_graduates
+    end as {{ dbt.type_float() }}) as group_cte_spending_per_placed_graduate
+from tests

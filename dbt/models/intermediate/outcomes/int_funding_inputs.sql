@@ -1,7 +1,10 @@
 {#-
     The counts the funding formula multiplies, per district and fiscal year (= school
-    year): schools offering CTE, participants, concentrators, high-cost concentrators and
-    verified credentials by tier (from int_school_cte_profile), and the quality points of
+    year): schools offering CTE (a student in grades formula_parameters cte_offer_min_grade
+    to cte_offer_max_grade completed a program-of-study course there in the year),
+    participants, concentrators, high-cost concentrators and verified credentials by tier
+    (from int_school_cte_profile), the students in grades var('high_school_grades') (9-12)
+    of the district's schools (the NextGen award per enrolled student), and the quality points of
     its reviewed programs (sum over school-programs of the percentage of the 12 components
     at or above "meets", int_program_quality_scores).
 -#}
@@ -10,6 +13,7 @@ with schools as (
         school_year,
         district_code,
         sum(case when offers_cte then 1 else 0 end) as cte_schools,
+        sum(high_school_students) as enrolled_students,
         sum(participants) as participants,
         sum(concentrators) as concentrators,
         sum(high_cost_concentrators) as high_cost_concentrators,
@@ -30,6 +34,7 @@ select
     schools.school_year as fiscal_year,
     schools.district_code,
     cast(schools.cte_schools as {{ dbt.type_int() }}) as cte_schools,
+    cast(schools.enrolled_students as {{ dbt.type_int() }}) as enrolled_students,
     cast(schools.participants as {{ dbt.type_int() }}) as participants,
     cast(schools.concentrators as {{ dbt.type_int() }}) as concentrators,
     cast(schools.high_cost_concentrators as {{ dbt.type_int() }}) as high_cost_concentrators,

@@ -3,16 +3,29 @@
     the cost study and the funding simulator count there. Students are attributed to one
     school per year by the spine (int_student_years, last enrollment row of Y).
 
-    - enrolled_students: students whose attribution row is at the school in Y.
+    - enrolled_students: students whose attribution row is at the school in Y;
+      high_school_students: of them, those whose attribution row is in grades
+      var('high_school_grades') (9-12), the cost study's denominator (a combined 6-12
+      school counts its grades 9-12 students only).
     - concentrators / high_cost_concentrators: of them, concentrators as of Y in any
       program / in a program whose legacy cluster is high-cost (int_program_legacy_clusters).
     - participants: of them, participants (at least one completed course) as of Y.
     - credentials_earned (and by tier): verified credentials earned in Y (school year of
       earned_date) by students attributed to the school in Y.
-    - graduates / placed_graduates: graduates in Y, and those placed (3S1 rule).
+    - graduates / placed_graduates: graduates in Y, and those placed (3S1 rule);
+      placement_observed_graduates: graduates whose placement quarter is covered by the
+      wage and postsecondary records loaded (int_exit_cohorts.is_placement_observed,
+      decision 0015). is_placement_complete: every leaver of Y in the state is observed
+      (the year-level completeness of perkins_indicators' 3S1).
     - instructional_spending: fiscal-year Y actuals of fund var('operational_fund') and the
-      functions of var('instruction_functions') at the school.
-    - offers_cte: some course of a program of study was taken at the school in Y.
+      functions of var('instruction_functions') at the school (the whole school).
+    - cte_spending: fiscal-year Y actuals, every fund and function, of the CTE program
+      codes var('cte_program_codes') at the school (the whole school): marginal CTE
+      spending.
+    - cte_course_takers: students in grades formula_parameters cte_offer_min_grade to
+      cte_offer_max_grade (9-12) at the school in Y who completed a course of a program of
+      study there in Y; offers_cte: there is at least one (a middle school's grade 7-8
+      exploratory courses do not make it a CTE school).
 -#}
 with schools as (
     select
@@ -72,13 +85,18 @@ students as (
         spine.district_code,
         spine.location_code,
         count(*) as enrolled_students,
+        sum(case when spine.grade_number between {{ var('high_school_grades')[0] }}
+                and {{ var('high_school_grades')[1] }} then 1 else 0 end)
+            as high_school_students,
         sum(case when student_programs.student_key is not null then 1 else 0 end)
             as participants,
         sum(coalesce(student_programs.is_concentrator, 0)) as concentrators,
         sum(coalesce(student_programs.is_high_cost_concentrator, 0)) as high_cost_concentrators,
         sum(case when spine.has_graduated_in_year then 1 else 0 end) as graduates,
         sum(case when spine.has_graduated_in_year and exit_cohorts.is_placed then 1 else 0 end)
-            as placed_graduates
+            as placed_graduates,
+        sum(case when spine.has_graduated_in_year and exit_cohorts.is_placement_observed
+            then 1 else 0 end) as placement_observed_graduates
     from spine
     left join student_programs
         on student_programs.student_key = spine.student_key
@@ -89,22 +107,47 @@ students as (
     group by spine.school_year, spine.district_code, spine.location_code
 ),
 
+-- A year's placements are complete when every leaver's placement quarter is covered.
+placement_years as (
+    select
+        school_year,
+        min(case when is_placement_observed then 1 else 0 end) = 1 as is_placement_complete
+    from {{ ref('int_exit_cohorts') }}
+    group by school_year
+),
+
 spending as (
     select
         fiscal_year as school_year,
         district_code,
         location_code,
-        sum(amount) as instructional_spending
+        sum(case when fund_code = '{{ var("operational_fund") }}'
+                and function_code in {{ sql_string_list(var('instruction_functions')) }}
+            then amount end) as instructional_spending,
+        sum(case when program_code in {{ sql_string_list(var('cte_program_codes')) }}
+            then amount end) as cte_spending
     from {{ ref('stg_school_expenditures') }}
-    where fund_code = '{{ var("operational_fund") }}'
-        and function_code in {{ sql_string_list(var('instruction_functions')) }}
     group by fiscal_year, district_code, location_code
 ),
 
+-- Students in the offering grades who completed a program-of-study course at the school.
 cte_offered as (
-    select distinct school_year, district_code, location_code
-    from {{ ref('int_course_completions') }}
-    where program_of_study_code is not null
+    select
+        completions.school_year,
+        completions.district_code,
+        completions.location_code,
+        count(distinct completions.student_key) as cte_course_takers
+    from {{ ref('int_course_completions') }} as completions
+    inner join {{ ref('stg_student_enrollment') }} as enrollment
+        on enrollment.student_key = completions.student_key
+        and enrollment.school_year = completions.school_year
+        and enrollment.district_code = completions.district_code
+        and enrollment.location_code = completions.location_code
+    where completions.program_of_study_code is not null
+        and completions.is_completed
+        and enrollment.grade_number >= {{ formula_parameter('cte_offer_min_grade') }}
+        and enrollment.grade_number <= {{ formula_parameter('cte_offer_max_grade') }}
+    group by completions.school_year, completions.district_code, completions.location_code
 )
 
 select
@@ -114,6 +157,7 @@ select
     schools.school_level,
     schools.cte_region,
     cast(students.enrolled_students as {{ dbt.type_int() }}) as enrolled_students,
+    cast(students.high_school_students as {{ dbt.type_int() }}) as high_school_students,
     cast(students.participants as {{ dbt.type_int() }}) as participants,
     cast(students.concentrators as {{ dbt.type_int() }}) as concentrators,
     cast(students.high_cost_concentrators as {{ dbt.type_int() }}) as high_cost_concentrators,
@@ -127,8 +171,14 @@ select
         as tier_3_credentials,
     cast(students.graduates as {{ dbt.type_int() }}) as graduates,
     cast(students.placed_graduates as {{ dbt.type_int() }}) as placed_graduates,
+    cast(students.placement_observed_graduates as {{ dbt.type_int() }})
+        as placement_observed_graduates,
+    coalesce(placement_years.is_placement_complete, true) as is_placement_complete,
     cast(spending.instructional_spending as {{ dbt.type_float() }}) as instructional_spending,
-    cte_offered.school_year is not null as offers_cte
+    cast(spending.cte_spending as {{ dbt.type_float() }}) as cte_spending,
+    cast(coalesce(cte_offered.cte_course_takers, 0) as {{ dbt.type_int() }})
+        as cte_course_takers,
+    coalesce(cte_offered.cte_course_takers, 0) > 0 as offers_cte
 from students
 inner join schools
     on schools.district_code = students.district_code
@@ -141,6 +191,8 @@ left join spending
     on spending.school_year = students.school_year
     and spending.district_code = students.district_code
     and spending.location_code = students.location_code
+left join placement_years
+    on placement_years.school_year = students.school_year
 left join cte_offered
     on cte_offered.school_year = students.school_year
     and cte_offered.district_code = students.district_code
