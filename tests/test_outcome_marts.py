@@ -157,9 +157,12 @@ def test_a_regions_wage_comes_from_the_metro_area_of_its_schools(
 
 def test_comparison_matched_exactly(golden: duckdb.DuckDBPyConnection) -> None:
     # Strata: (a1 treated graduated, a3 control graduated), (a2 treated graduated, a4 control
-    # dropped). Difference = 1/2 * (1 - 1) + 1/2 * (1 - 0) = 0.5. Treated variance 0;
-    # controls: one per stratum, so their overall variance var(1, 0) = 0.5 is used:
-    # SE = sqrt(0 / 2 + 0.5 * (1^2/1 + 1^2/1) / 2^2) = 0.5.
+    # dropped). Difference = 1/2 * (1 - 1) + 1/2 * (1 - 0) = 0.5. Every stratum has one
+    # student of each side, so each side's variance around its overall mean stands in:
+    # treated var(1, 1) = 0, controls var(1, 0) = 0.5 with 1 degree of freedom.
+    # SE = sqrt(sum_s w_s^2 * (0 / 1 + 0.5 / 1)) = sqrt(2 * 1/4 * 0.5) = 0.5; Satterthwaite
+    # df = 0.25^2 / (0.25^2 / 1) = 1, so the 95% interval is -/+ t(0.975, 1) = 12.706 SE,
+    # not the normal 1.96 (issue 20: a t interval at small matched n).
     row = _row(
         golden,
         "select * from marts.comparison_outcomes where cohort = '2024' "
@@ -168,16 +171,39 @@ def test_comparison_matched_exactly(golden: duckdb.DuckDBPyConnection) -> None:
     assert (row["matched_strata"], row["matched_treated"], row["matched_controls"]) == (2, 2, 2)
     assert row["treated_mean"] == 1.0 and row["control_mean"] == 0.5
     assert row["difference"] == 0.5 and row["standard_error"] == pytest.approx(0.5)
-    assert row["ci_low"] == pytest.approx(0.5 - 1.959963984540054 * 0.5)
-    # Placement of graduates: a2's stratum has no graduated control, so only a1 vs a3.
+    assert row["t_df"] == pytest.approx(1.0)
+    assert row["ci_low"] == pytest.approx(0.5 - 12.706204736174703 * 0.5, rel=1e-6)
+    assert row["ci_high"] == pytest.approx(0.5 + 12.706204736174703 * 0.5, rel=1e-6)
+    assert row["outcome_population"] == "cohort members" and not row["is_conditional"]
+    # Placement of graduates: a2's stratum has no graduated control, so only a1 vs a3. Both
+    # graduated 2024-05-31: the placement quarter 2024 Q4 is covered (wages reach 2025 Q2,
+    # postsecondary data year 2025), a1 is placed (wages in 2024 Q4), a3 is not, and a3 is
+    # in no wage, postsecondary or enlistment record after exit: coverage 1 of 1 on each side,
+    # found in records 1 of 1 (a1) and 0 of 1 (a3) - a3's "not placed" may be missing data.
     placement = _row(
         golden,
         "select * from marts.comparison_outcomes where cohort = '2024' "
         "and comparison_scope = 'program' and program_of_study_code = 'WELD' "
-        "and outcome = 'placement'",
+        "and outcome = 'placement_graduates'",
     )
     assert (placement["matched_treated"], placement["difference"]) == (1, 1.0)
-    assert placement["standard_error"] is None
+    assert placement["standard_error"] is None and placement["ci_low"] is None
+    assert placement["is_conditional"] and placement["outcome_population"] == "graduates"
+    assert (placement["treated_population"], placement["treated_observed"]) == (1, 1)
+    assert (placement["control_population"], placement["control_observed"]) == (1, 1)
+    assert (placement["treated_in_records"], placement["control_in_records"]) == (1, 0)
+    assert placement["control_in_records_share"] == 0.0
+    # Among all leavers (unconditional): a4 dropped 2024-02-15 (Q = 2024 Q3, covered) and is
+    # a leaver of a2's stratum, so both strata match: (1 - 0) for a1/a3 and (a2 placed by
+    # postsecondary enrollment 2024-08-20: 1 - a4 not placed 0) -> difference 1.0.
+    leavers = _row(
+        golden,
+        "select * from marts.comparison_outcomes where cohort = '2024' "
+        "and comparison_scope = 'program' and program_of_study_code = 'WELD' "
+        "and outcome = 'placement_leavers'",
+    )
+    assert (leavers["matched_strata"], leavers["matched_treated"]) == (2, 2)
+    assert leavers["difference"] == 1.0 and not leavers["is_conditional"]
 
 
 def test_cost_study_lesc_method(golden: duckdb.DuckDBPyConnection) -> None:
@@ -332,8 +358,8 @@ def _pooled(con: duckdb.DuckDBPyConnection, outcome: str, cohorts: list[int]) ->
     ("outcome", "effect"),
     [
         ("graduation", "graduation_pp"),
-        ("placement", "placement_pp"),
-        ("earnings_q2", "earnings_quarterly_dollars"),
+        ("placement_graduates", "placement_pp"),
+        ("earnings_q2_employed_graduates", "earnings_quarterly_dollars"),
     ],
 )
 def test_matched_comparison_recovers_planted_effects(

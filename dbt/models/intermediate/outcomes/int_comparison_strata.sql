@@ -1,41 +1,86 @@
 {#-
     Coarsened exact matching, one row per comparison scope, outcome and matched stratum:
-    the treated (concentrators of the scope) and controls (students who concentrate in no
-    program) of the stratum with the count, sum and sum of squares of the outcome, so the
-    mart can form the stratum-weighted difference and its variance without student rows.
+    the treated (concentrators of the scope) and controls (non-concentrators: students who
+    concentrate in no program, CTE participants among them) of the stratum, with the count,
+    sum and sum of squares of the outcome, so the mart can form the stratum-weighted
+    difference and its per-stratum variance without student rows.
 
     Scopes: each program of study (treated: its concentrators), each career cluster
-    (concentrators in any of its programs) and the state (any concentrator). A stratum is
-    kept only when it has at least one treated and one control student with a value of the
-    outcome; unmatched students drop out (the usual CEM pruning). Outcomes are graduation
-    (0/1), placement of graduates (0/1) and quarterly earnings of employed graduates in the
-    2nd and 4th quarter after exit.
+    (concentrators in any of its programs) and the state (any concentrator). Outcomes, with
+    the population each is defined on (int_comparison_students):
+    - graduation: cohort members (0/1);
+    - placement_leavers: leavers of the cohort (0/1, 3S1 rule) - unconditional on graduating;
+    - placement_graduates: graduates (0/1) - conditional on graduating;
+    - employment_q2_leavers, employment_q4_leavers: leavers with wages above zero in the
+      2nd / 4th quarter after exit (0/1);
+    - earnings_q2_employed_graduates, earnings_q4_employed_graduates: quarterly earnings of
+      graduates employed in that quarter (dollars) - conditional on graduating and working.
+    Per side: population_n (students of the outcome's population), observed_n (of them,
+    whose outcome data is loaded: the placement quarter covered as 3S1 requires, the wage
+    quarter reached), in_records_n (of the observed, found in the records the outcome is
+    built on after exit; null for graduation) and n, sum, sum of squares of the outcome
+    (n = observed_n, except earnings: the employed).
+
+    A stratum is kept when it has at least one treated and one control student of the
+    population; the estimate uses those with at least one of each with a value (treated_n
+    and control_n > 0): unmatched students drop out (the usual CEM pruning), and the
+    observed counts give the coverage of the matched population.
 -#}
 with students as (
     select * from {{ ref('int_comparison_students') }}
 ),
 
+-- One row per student and outcome of the student's population: is_observed when the
+-- outcome's data is loaded, outcome_value null when not observed (or, for earnings, not
+-- employed).
 outcome_values as (
     select student_key, cohort_year, stratum_key, is_concentrator,
-        'graduation' as outcome,
+        'graduation' as outcome, true as is_observed,
+        cast(null as boolean) as is_in_records,
         case when has_graduated then 1.0 else 0.0 end as outcome_value
     from students
     union all
     select student_key, cohort_year, stratum_key, is_concentrator,
-        'placement' as outcome,
-        case when is_placed then 1.0 else 0.0 end as outcome_value
+        'placement_leavers' as outcome, is_placed_leaver is not null as is_observed,
+        case when is_placed_leaver is not null then is_in_placement_records end,
+        case when is_placed_leaver then 1.0 when not is_placed_leaver then 0.0 end
     from students
-    where is_placed is not null
+    where has_left
     union all
     select student_key, cohort_year, stratum_key, is_concentrator,
-        'earnings_q2' as outcome, earnings_q2 as outcome_value
+        'placement_graduates' as outcome, is_placed is not null as is_observed,
+        case when is_placed is not null then is_in_placement_records end,
+        case when is_placed then 1.0 when not is_placed then 0.0 end
     from students
-    where earnings_q2 is not null
+    where has_graduated
     union all
     select student_key, cohort_year, stratum_key, is_concentrator,
-        'earnings_q4' as outcome, earnings_q4 as outcome_value
+        'employment_q2_leavers' as outcome, is_employed_q2 is not null as is_observed,
+        case when is_employed_q2 is not null then is_in_wage_records end,
+        case when is_employed_q2 then 1.0 when not is_employed_q2 then 0.0 end
     from students
-    where earnings_q4 is not null
+    where has_left
+    union all
+    select student_key, cohort_year, stratum_key, is_concentrator,
+        'employment_q4_leavers' as outcome, is_employed_q4 is not null as is_observed,
+        case when is_employed_q4 is not null then is_in_wage_records end,
+        case when is_employed_q4 then 1.0 when not is_employed_q4 then 0.0 end
+    from students
+    where has_left
+    union all
+    select student_key, cohort_year, stratum_key, is_concentrator,
+        'earnings_q2_employed_graduates' as outcome, is_employed_q2 is not null as is_observed,
+        case when is_employed_q2 is not null then is_in_wage_records end,
+        earnings_q2
+    from students
+    where has_graduated
+    union all
+    select student_key, cohort_year, stratum_key, is_concentrator,
+        'earnings_q4_employed_graduates' as outcome, is_employed_q4 is not null as is_observed,
+        case when is_employed_q4 is not null then is_in_wage_records end,
+        earnings_q4
+    from students
+    where has_graduated
 ),
 
 concentrator_programs as (
@@ -63,7 +108,10 @@ treated as (
         treated_scopes.career_cluster,
         outcome_values.outcome,
         outcome_values.stratum_key,
-        count(*) as treated_n,
+        count(*) as treated_population_n,
+        sum(case when outcome_values.is_observed then 1 else 0 end) as treated_observed_n,
+        sum(case when outcome_values.is_in_records then 1 else 0 end) as treated_in_records_n,
+        count(outcome_values.outcome_value) as treated_n,
         sum(outcome_values.outcome_value) as treated_sum,
         sum(outcome_values.outcome_value * outcome_values.outcome_value) as treated_sum_squares
     from outcome_values
@@ -81,7 +129,10 @@ controls as (
         cohort_year,
         outcome,
         stratum_key,
-        count(*) as control_n,
+        count(*) as control_population_n,
+        sum(case when is_observed then 1 else 0 end) as control_observed_n,
+        sum(case when is_in_records then 1 else 0 end) as control_in_records_n,
+        count(outcome_value) as control_n,
         sum(outcome_value) as control_sum,
         sum(outcome_value * outcome_value) as control_sum_squares
     from outcome_values
@@ -96,9 +147,17 @@ select
     treated.career_cluster,
     treated.outcome,
     treated.stratum_key,
+    cast(treated.treated_population_n as {{ dbt.type_int() }}) as treated_population_n,
+    cast(treated.treated_observed_n as {{ dbt.type_int() }}) as treated_observed_n,
+    cast(case when treated.outcome <> 'graduation' then treated.treated_in_records_n end
+        as {{ dbt.type_int() }}) as treated_in_records_n,
     cast(treated.treated_n as {{ dbt.type_int() }}) as treated_n,
     cast(treated.treated_sum as {{ dbt.type_float() }}) as treated_sum,
     cast(treated.treated_sum_squares as {{ dbt.type_float() }}) as treated_sum_squares,
+    cast(controls.control_population_n as {{ dbt.type_int() }}) as control_population_n,
+    cast(controls.control_observed_n as {{ dbt.type_int() }}) as control_observed_n,
+    cast(case when controls.outcome <> 'graduation' then controls.control_in_records_n end
+        as {{ dbt.type_int() }}) as control_in_records_n,
     cast(controls.control_n as {{ dbt.type_int() }}) as control_n,
     cast(controls.control_sum as {{ dbt.type_float() }}) as control_sum,
     cast(controls.control_sum_squares as {{ dbt.type_float() }}) as control_sum_squares

@@ -2,7 +2,8 @@
     The comparison population: one row per student of a four-year cohort (cohort_year = Y),
     described as of reporting year Y like Perkins 1S1 (final status other than
     TRANSFERRED_OUT), with the matching stratum, the outcomes, and whether the student is
-    a concentrator as of Y in any program (non-concentrators are the comparison group).
+    a concentrator as of Y in any program. Non-concentrators are the comparison group: they
+    concentrate in no program, but many took a CTE course (participants, is_participant).
 
     Stratum (coarsened exact matching): school as of Y, cohort, sex, race/ethnicity,
     economic disadvantage, disability, English learner status and prior proficiency. Prior
@@ -10,9 +11,20 @@
     from school years before the student's first high-school year (e.g. '1/2'), or
     'UNKNOWN' when there is none.
 
-    Outcomes: graduated (on or before June 30 of Y); for graduates, placed (Perkins 3S1
-    rule, int_exit_cohorts) and quarterly earnings in the 2nd and 4th quarter after exit,
-    among those employed in an observed quarter (int_outcome_leavers).
+    Outcomes, each with the population it is defined on (issue 20):
+    - graduated (on or before June 30 of Y): every cohort member;
+    - leavers (left secondary education by Y: graduated, dropped or other, exit in a loaded
+      year) placed by the Perkins 3S1 rule (int_exit_cohorts), among all leavers
+      (is_placed_leaver) and among graduates (is_placed); null while the placement quarter
+      is not covered by the loaded wage and postsecondary records (the 3S1 guard,
+      is_placement_observed), so an unloaded quarter never counts as not placed;
+    - employed (wages above zero) in the 2nd and 4th quarter after exit, among leavers
+      whose quarter the wage records reach, and the quarterly earnings of graduates
+      employed in that quarter (int_outcome_leavers).
+    Placement of graduates and earnings of the employed condition on graduation and
+    employment, which CTE may itself change: descriptive differences, not effects.
+    is_in_placement_records / is_in_wage_records: the leaver is found in the records the
+    outcome is built on (wage, postsecondary or enlistment / wage records) after exit.
 -#}
 with cohort as (
     select *
@@ -58,22 +70,31 @@ prior_proficiency as (
 ),
 
 concentrators as (
-    select distinct student_key, school_year
+    select
+        student_key,
+        school_year,
+        max(case when is_concentrator then 1 else 0 end) = 1 as is_concentrator
     from {{ ref('int_program_concentration') }}
-    where is_concentrator
+    group by student_key, school_year
 ),
 
-graduates as (
+leavers as (
     select
         leavers.student_key,
         leavers.exit_year,
-        leavers.is_placed,
+        leavers.is_graduate,
+        case when leavers.is_placement_observed then leavers.is_placed end as is_placed,
+        case when leavers.is_q2_observed then leavers.is_employed_q2 end as is_employed_q2,
+        case when leavers.is_q4_observed then leavers.is_employed_q4 end as is_employed_q4,
         case when leavers.is_q2_observed and leavers.is_employed_q2
             then leavers.q2_earnings end as earnings_q2,
         case when leavers.is_q4_observed and leavers.is_employed_q4
-            then leavers.q4_earnings end as earnings_q4
+            then leavers.q4_earnings end as earnings_q4,
+        leavers.is_in_wage_records
+            or leavers.is_in_postsecondary_records
+            or leavers.is_in_enlistment_records as is_in_placement_records,
+        leavers.is_in_wage_records
     from {{ ref('int_outcome_leavers') }} as leavers
-    where leavers.is_graduate
 ),
 
 described as (
@@ -88,12 +109,18 @@ described as (
         coalesce(cohort.disability, 'UNKNOWN') as disability,
         coalesce(cohort.english_learner, 'UNKNOWN') as english_learner,
         coalesce(prior_proficiency.prior_proficiency, 'UNKNOWN') as prior_proficiency,
-        concentrators.student_key is not null as is_concentrator,
+        coalesce(concentrators.is_concentrator, false) as is_concentrator,
+        concentrators.student_key is not null as is_participant,
         coalesce(
             cohort.final_exit_code = 'GRADUATED'
             and cohort.final_exit_school_year <= cohort.school_year,
             false
         ) as has_graduated,
+        coalesce(
+            cohort.exit_code in ('GRADUATED', 'DROPPED', 'OTHER')
+            and cohort.exit_school_year <= cohort.school_year,
+            false
+        ) as has_left,
         cohort.exit_school_year
     from cohort
     left join prior_proficiency
@@ -121,11 +148,22 @@ select
         "described.economically_disadvantaged", "'|'", "described.disability", "'|'",
         "described.english_learner", "'|'", "described.prior_proficiency"]) }} as stratum_key,
     described.is_concentrator,
+    described.is_participant,
     described.has_graduated,
-    case when described.has_graduated then coalesce(graduates.is_placed, false) end as is_placed,
-    case when described.has_graduated then graduates.earnings_q2 end as earnings_q2,
-    case when described.has_graduated then graduates.earnings_q4 end as earnings_q4
+    described.has_left,
+    leavers.student_key is not null as is_leaver_observed,
+    leavers.is_placed as is_placed_leaver,
+    case when described.has_graduated then leavers.is_placed end as is_placed,
+    case when described.has_graduated then leavers.is_placed is not null end
+        as is_placement_observed,
+    leavers.is_employed_q2,
+    leavers.is_employed_q4,
+    case when described.has_graduated then leavers.earnings_q2 end as earnings_q2,
+    case when described.has_graduated then leavers.earnings_q4 end as earnings_q4,
+    leavers.is_in_placement_records,
+    leavers.is_in_wage_records
 from described
-left join graduates
-    on graduates.student_key = described.student_key
-    and graduates.exit_year = described.exit_school_year
+left join leavers
+    on leavers.student_key = described.student_key
+    and leavers.exit_year = described.exit_school_year
+    and described.has_left

@@ -9,6 +9,13 @@
     A quarter is "observed" when wage records reach it (the latest year-quarter present in
     stg_wage_records): leavers whose outcome quarter is not yet covered stay out of that
     quarter's denominator instead of counting as not employed.
+
+    Coverage (issue 20): whether the leaver is found at all in the wage records (a record of
+    any amount in a quarter after the quarter of exit), in the postsecondary records (a
+    term starting from the exit date) and in the enlistment records (an enlistment from the
+    exit date), over everything loaded. A leaver in none of them is more likely missing
+    from the data (out of state, self-employed, a federal job) than shown not to work or
+    study; the marts report these shares beside the rates so a reader can tell the two apart.
 -#}
 with leavers as (
     select * from {{ ref('int_exit_cohorts') }}
@@ -40,6 +47,30 @@ postsecondary_terms as (
     group by leavers.student_key, leavers.school_year
 ),
 
+wage_found as (
+    select distinct leavers.student_key, leavers.school_year
+    from leavers
+    inner join {{ ref('stg_wage_records') }} as wages
+        on wages.student_key = leavers.student_key
+        and wages.quarter_index > leavers.exit_quarter_index
+),
+
+postsecondary_found as (
+    select distinct leavers.student_key, leavers.school_year
+    from leavers
+    inner join {{ ref('stg_postsecondary_enrollment') }} as enrollments
+        on enrollments.student_key = leavers.student_key
+        and enrollments.term_start >= leavers.exit_date
+),
+
+enlistment_found as (
+    select distinct leavers.student_key, leavers.school_year
+    from leavers
+    inner join {{ ref('stg_military_enlistment') }} as enlistments
+        on enlistments.student_key = leavers.student_key
+        and enlistments.enlist_date >= leavers.exit_date
+),
+
 spine as (
     select student_key, school_year, district_code, location_code, cte_region
     from {{ ref('int_student_years') }}
@@ -55,6 +86,7 @@ select
     leavers.exit_date,
     leavers.is_graduate,
     leavers.is_placed,
+    leavers.is_placement_observed,
     leavers.exit_quarter_index,
     leavers.exit_quarter_index + 2 as q2_quarter_index,
     leavers.exit_quarter_index + 4 as q4_quarter_index,
@@ -67,7 +99,10 @@ select
     coalesce(q2.earnings > 0, false) as is_employed_q2,
     coalesce(q4.earnings > 0, false) as is_employed_q4,
     coalesce(postsecondary_terms.terms_enrolled, 0) >= 1 as is_postsecondary_enrolled,
-    coalesce(postsecondary_terms.terms_enrolled, 0) >= 2 as has_persisted
+    coalesce(postsecondary_terms.terms_enrolled, 0) >= 2 as has_persisted,
+    wage_found.student_key is not null as is_in_wage_records,
+    postsecondary_found.student_key is not null as is_in_postsecondary_records,
+    enlistment_found.student_key is not null as is_in_enlistment_records
 from leavers
 inner join spine
     on spine.student_key = leavers.student_key
@@ -82,3 +117,12 @@ left join quarter_earnings as q4
 left join postsecondary_terms
     on postsecondary_terms.student_key = leavers.student_key
     and postsecondary_terms.school_year = leavers.school_year
+left join wage_found
+    on wage_found.student_key = leavers.student_key
+    and wage_found.school_year = leavers.school_year
+left join postsecondary_found
+    on postsecondary_found.student_key = leavers.student_key
+    and postsecondary_found.school_year = leavers.school_year
+left join enlistment_found
+    on enlistment_found.student_key = leavers.student_key
+    and enlistment_found.school_year = leavers.school_year

@@ -3,39 +3,70 @@
     matching, int_comparison_strata) on school, cohort, sex, race/ethnicity, economic
     disadvantage, disability, English learner status and prior proficiency. One row per
     cohort (each cohort year, and 'ALL' pooling every cohort's strata), scope (program,
-    cluster, state) and outcome (graduation, placement, earnings_q2, earnings_q4).
+    cluster, state) and outcome. Controls are non-concentrators, not students without CTE:
+    many of them completed a CTE course (participants).
 
     Estimator (effect on the treated): difference = treated mean - sum over strata of
-    w_s * control mean_s, with w_s = treated_n_s / matched_treated. Variance:
-    V_T / matched_treated + V_C * sum_s (w_s^2 / control_n_s), where V_T and V_C are the
-    pooled within-stratum variances of each group (sum of squared deviations from the
-    stratum mean over n - number of strata; when every stratum has one student of a group
-    the group's variance around its overall mean is used instead; with one student in
-    the group, the standard error and interval are null). The 95 percent interval
-    is difference -/+ 1.96 standard errors (normal approximation). is_history_complete is
-    false for a cohort year, or a pool, counted from a partial course history.
+    w_s * control mean_s, with w_s = treated_n_s / matched_treated, over the strata with a
+    treated and a control value. It is a causal estimate only under the matching's
+    assumption (no unmeasured difference within a stratum), and only for the outcomes
+    defined on a population CTE cannot change (graduation: every cohort member; placement
+    and employment: every leaver). Placement of graduates and earnings of the employed
+    condition on graduating / working, which CTE itself moves: descriptive differences
+    (is_conditional, outcome_population).
+
+    Variance per stratum (Neyman, issue 20): sum_s w_s^2 * (s2_T,s / treated_n_s +
+    s2_C,s / control_n_s), with s2 each side's sample variance in the stratum. A side of a
+    stratum with one student has no variance of its own; the pooled within-stratum variance
+    of that side stands in (sum of squared deviations from the stratum means over n - number
+    of strata), or, when every stratum has one student of that side, its variance around
+    the overall mean. With one student on a side in all, the standard error is null.
+    Degrees of freedom: Welch-Satterthwaite over the parts (a stratum's own variance has
+    n_s - 1, a stand-in the pooled estimate's); the 95 percent interval is difference -/+
+    t(0.975, df) standard errors (macro student_t_975), wider than the normal 1.96 at small
+    matched n. Where the variance is zero the interval is the difference itself.
+
+    Coverage: population, observed (the outcome's data loaded: the 3S1 placement quarter
+    covered, the wage quarter reached) and in_records (found in the wage / postsecondary /
+    enlistment records after exit) per side, over the strata holding both sides of the
+    population. is_history_complete is false for a cohort year, or a pool, counted from a
+    partial course history.
 -#}
 with strata as (
-    select
-        cast(cohort_year as {{ dbt.type_string() }}) as cohort,
-        comparison_scope, program_of_study_code, career_cluster, outcome, stratum_key,
-        treated_n, treated_sum, treated_sum_squares, control_n, control_sum, control_sum_squares
+    select cast(cohort_year as {{ dbt.type_string() }}) as cohort, *
     from {{ ref('int_comparison_strata') }}
     union all
-    select
-        'ALL' as cohort,
-        comparison_scope, program_of_study_code, career_cluster, outcome, stratum_key,
-        treated_n, treated_sum, treated_sum_squares, control_n, control_sum, control_sum_squares
+    select 'ALL' as cohort, *
     from {{ ref('int_comparison_strata') }}
+),
+
+coverage as (
+    select
+        cohort, comparison_scope, program_of_study_code, career_cluster, outcome,
+        sum(treated_population_n) as treated_population,
+        sum(control_population_n) as control_population,
+        sum(treated_observed_n) as treated_observed,
+        sum(control_observed_n) as control_observed,
+        sum(treated_in_records_n) as treated_in_records,
+        sum(control_in_records_n) as control_in_records
+    from strata
+    group by cohort, comparison_scope, program_of_study_code, career_cluster, outcome
+),
+
+matched as (
+    select
+        strata.*,
+        treated_sum_squares - treated_sum * treated_sum / nullif(treated_n, 0)
+            as treated_within_ss,
+        control_sum_squares - control_sum * control_sum / nullif(control_n, 0)
+            as control_within_ss
+    from strata
+    where treated_n > 0 and control_n > 0
 ),
 
 totals as (
     select
-        cohort,
-        comparison_scope,
-        program_of_study_code,
-        career_cluster,
-        outcome,
+        cohort, comparison_scope, program_of_study_code, career_cluster, outcome,
         count(*) as matched_strata,
         sum(treated_n) as matched_treated,
         sum(control_n) as matched_controls,
@@ -43,70 +74,194 @@ totals as (
         sum(treated_sum_squares) as treated_sum_squares,
         sum(control_sum) as control_sum,
         sum(control_sum_squares) as control_sum_squares,
-        sum(treated_sum_squares - treated_sum * treated_sum / treated_n) as treated_within_ss,
-        sum(control_sum_squares - control_sum * control_sum / control_n) as control_within_ss,
-        sum(treated_n * control_sum / control_n) as weighted_control_sum,
-        sum(cast(treated_n as {{ dbt.type_float() }}) * treated_n / control_n)
-            as control_variance_factor
-    from strata
+        sum(treated_within_ss) as treated_within_ss,
+        sum(control_within_ss) as control_within_ss,
+        sum(treated_n * control_sum / control_n) as weighted_control_sum
+    from matched
     group by cohort, comparison_scope, program_of_study_code, career_cluster, outcome
 ),
 
-variances as (
+-- Each side's stand-in variance for its one-student strata, with its degrees of freedom.
+pooled as (
     select
         totals.*,
-        treated_sum / matched_treated as treated_mean,
-        weighted_control_sum / matched_treated as control_mean,
         case
             when matched_treated > matched_strata
                 then treated_within_ss / (matched_treated - matched_strata)
             when matched_treated > 1
                 then (treated_sum_squares - treated_sum * treated_sum / matched_treated)
                     / (matched_treated - 1)
-        end as treated_variance,
+        end as treated_pooled_variance,
+        case
+            when matched_treated > matched_strata then matched_treated - matched_strata
+            when matched_treated > 1 then matched_treated - 1
+        end as treated_pooled_df,
         case
             when matched_controls > matched_strata
                 then control_within_ss / (matched_controls - matched_strata)
             when matched_controls > 1
                 then (control_sum_squares - control_sum * control_sum / matched_controls)
                     / (matched_controls - 1)
-        end as control_variance
+        end as control_pooled_variance,
+        case
+            when matched_controls > matched_strata then matched_controls - matched_strata
+            when matched_controls > 1 then matched_controls - 1
+        end as control_pooled_df
     from totals
+),
+
+-- Per stratum and side: w_s^2 * s2 / n (own variance, n >= 2) and its Satterthwaite
+-- denominator term, or w_s^2 (one student: the stand-in variance multiplies it below).
+stratum_parts as (
+    select
+        matched.cohort, matched.comparison_scope, matched.program_of_study_code,
+        matched.career_cluster, matched.outcome,
+        cast(matched.treated_n as {{ dbt.type_float() }}) / totals.matched_treated as weight,
+        matched.treated_n,
+        matched.control_n,
+        case when matched.treated_within_ss > 0 then matched.treated_within_ss else 0 end
+            / nullif(matched.treated_n - 1, 0) as treated_variance,
+        case when matched.control_within_ss > 0 then matched.control_within_ss else 0 end
+            / nullif(matched.control_n - 1, 0) as control_variance
+    from matched
+    inner join totals
+        on totals.cohort = matched.cohort
+        and totals.comparison_scope = matched.comparison_scope
+        and totals.program_of_study_code = matched.program_of_study_code
+        and totals.career_cluster = matched.career_cluster
+        and totals.outcome = matched.outcome
+),
+
+stratum_terms as (
+    select
+        cohort, comparison_scope, program_of_study_code, career_cluster, outcome,
+        sum(weight * weight * treated_variance / treated_n) as treated_own_part,
+        sum(power(weight * weight * treated_variance / treated_n, 2) / (treated_n - 1))
+            as treated_own_df_term,
+        sum(case when treated_n = 1 then weight * weight else 0 end) as treated_single_weight,
+        sum(weight * weight * control_variance / control_n) as control_own_part,
+        sum(power(weight * weight * control_variance / control_n, 2) / (control_n - 1))
+            as control_own_df_term,
+        sum(case when control_n = 1 then weight * weight else 0 end) as control_single_weight
+    from stratum_parts
+    group by cohort, comparison_scope, program_of_study_code, career_cluster, outcome
+),
+
+variances as (
+    select
+        pooled.*,
+        treated_sum / matched_treated as treated_mean,
+        weighted_control_sum / matched_treated as control_mean,
+        coalesce(stratum_terms.treated_own_part, 0) as treated_own_part,
+        coalesce(stratum_terms.treated_own_df_term, 0) as treated_own_df_term,
+        -- null when the side has one student in all: no variance to stand in
+        stratum_terms.treated_single_weight
+            * case when treated_pooled_variance < 0 then 0 else treated_pooled_variance end
+            as treated_stand_in_part,
+        coalesce(stratum_terms.control_own_part, 0) as control_own_part,
+        coalesce(stratum_terms.control_own_df_term, 0) as control_own_df_term,
+        stratum_terms.control_single_weight
+            * case when control_pooled_variance > 0 then control_pooled_variance else 0 end
+            as control_stand_in_part
+    from pooled
+    inner join stratum_terms
+        on stratum_terms.cohort = pooled.cohort
+        and stratum_terms.comparison_scope = pooled.comparison_scope
+        and stratum_terms.program_of_study_code = pooled.program_of_study_code
+        and stratum_terms.career_cluster = pooled.career_cluster
+        and stratum_terms.outcome = pooled.outcome
 ),
 
 estimates as (
     select
         variances.*,
         treated_mean - control_mean as difference,
-        sqrt(
-            case when treated_variance < 0 then 0 else treated_variance end / matched_treated
-            + case when control_variance < 0 then 0 else control_variance end
-                * control_variance_factor / (cast(matched_treated as {{ dbt.type_float() }})
-                    * matched_treated)
-        ) as standard_error
+        treated_own_part + treated_stand_in_part + control_own_part + control_stand_in_part
+            as variance,
+        treated_own_df_term + control_own_df_term
+        + case when treated_stand_in_part > 0
+            then treated_stand_in_part * treated_stand_in_part / treated_pooled_df else 0 end
+        + case when control_stand_in_part > 0
+            then control_stand_in_part * control_stand_in_part / control_pooled_df else 0 end
+            as df_denominator
     from variances
+),
+
+intervals as (
+    select
+        estimates.*,
+        sqrt(variance) as standard_error,
+        case when df_denominator > 0 then variance * variance / df_denominator end as t_df
+    from estimates
+),
+
+quantiles as (
+    select
+        intervals.*,
+        {{ student_t_975('intervals.t_df', 'grid') }} as t_quantile
+    from intervals
+    left join {{ student_t_975_grid() }} as grid
+        on intervals.t_df >= grid.df_low
+        and intervals.t_df < grid.df_high
 )
 
 select
-    cohort,
-    comparison_scope,
-    program_of_study_code,
-    career_cluster,
-    outcome,
-    cast(matched_strata as {{ dbt.type_int() }}) as matched_strata,
-    cast(matched_treated as {{ dbt.type_int() }}) as matched_treated,
-    cast(matched_controls as {{ dbt.type_int() }}) as matched_controls,
-    cast(case when matched_controls < matched_treated then matched_controls else matched_treated
-        end as {{ dbt.type_int() }}) as matched_min_n,
-    cast(treated_mean as {{ dbt.type_float() }}) as treated_mean,
-    cast(control_mean as {{ dbt.type_float() }}) as control_mean,
-    cast(difference as {{ dbt.type_float() }}) as difference,
-    cast(standard_error as {{ dbt.type_float() }}) as standard_error,
-    cast(difference - {{ z_95() }} * standard_error as {{ dbt.type_float() }}) as ci_low,
-    cast(difference + {{ z_95() }} * standard_error as {{ dbt.type_float() }}) as ci_high,
+    coverage.cohort,
+    coverage.comparison_scope,
+    coverage.program_of_study_code,
+    coverage.career_cluster,
+    coverage.outcome,
+    case
+        when coverage.outcome = 'graduation' then 'cohort members'
+        when coverage.outcome like '%_leavers' then 'leavers'
+        when coverage.outcome = 'placement_graduates' then 'graduates'
+        else 'graduates employed in the quarter'
+    end as outcome_population,
+    coverage.outcome in (
+        'placement_graduates', 'earnings_q2_employed_graduates', 'earnings_q4_employed_graduates'
+    ) as is_conditional,
+    cast(coalesce(quantiles.matched_strata, 0) as {{ dbt.type_int() }}) as matched_strata,
+    cast(coalesce(quantiles.matched_treated, 0) as {{ dbt.type_int() }}) as matched_treated,
+    cast(coalesce(quantiles.matched_controls, 0) as {{ dbt.type_int() }}) as matched_controls,
+    cast(case
+        when coalesce(quantiles.matched_controls, 0) < coalesce(quantiles.matched_treated, 0)
+            then coalesce(quantiles.matched_controls, 0)
+        else coalesce(quantiles.matched_treated, 0)
+    end as {{ dbt.type_int() }}) as matched_min_n,
+    cast(coverage.treated_population as {{ dbt.type_int() }}) as treated_population,
+    cast(coverage.control_population as {{ dbt.type_int() }}) as control_population,
+    cast(coverage.treated_observed as {{ dbt.type_int() }}) as treated_observed,
+    cast(coverage.control_observed as {{ dbt.type_int() }}) as control_observed,
+    {{ safe_rate('coverage.treated_observed', 'coverage.treated_population') }}
+        as treated_coverage_share,
+    {{ safe_rate('coverage.control_observed', 'coverage.control_population') }}
+        as control_coverage_share,
+    cast(coverage.treated_in_records as {{ dbt.type_int() }}) as treated_in_records,
+    cast(coverage.control_in_records as {{ dbt.type_int() }}) as control_in_records,
+    {{ safe_rate('coverage.treated_in_records', 'coverage.treated_observed') }}
+        as treated_in_records_share,
+    {{ safe_rate('coverage.control_in_records', 'coverage.control_observed') }}
+        as control_in_records_share,
+    cast(quantiles.treated_mean as {{ dbt.type_float() }}) as treated_mean,
+    cast(quantiles.control_mean as {{ dbt.type_float() }}) as control_mean,
+    cast(quantiles.difference as {{ dbt.type_float() }}) as difference,
+    cast(quantiles.standard_error as {{ dbt.type_float() }}) as standard_error,
+    cast(quantiles.t_df as {{ dbt.type_float() }}) as t_df,
+    cast(case when quantiles.standard_error = 0 then quantiles.difference
+        else quantiles.difference - quantiles.t_quantile * quantiles.standard_error
+        end as {{ dbt.type_float() }}) as ci_low,
+    cast(case when quantiles.standard_error = 0 then quantiles.difference
+        else quantiles.difference + quantiles.t_quantile * quantiles.standard_error
+        end as {{ dbt.type_float() }}) as ci_high,
     -- 'ALL' pools every cohort: complete when its earliest cohort is.
     {{ is_history_complete(
-        "coalesce(cast(nullif(cohort, 'ALL') as " ~ dbt.type_int() ~ "), "
+        "coalesce(cast(nullif(coverage.cohort, 'ALL') as " ~ dbt.type_int() ~ "), "
         ~ "(select min(cohort_year) from " ~ ref('int_comparison_strata') ~ "))") }}
         as is_history_complete
-from estimates
+from coverage
+left join quantiles
+    on quantiles.cohort = coverage.cohort
+    and quantiles.comparison_scope = coverage.comparison_scope
+    and quantiles.program_of_study_code = coverage.program_of_study_code
+    and quantiles.career_cluster = coverage.career_cluster
+    and quantiles.outcome = coverage.outcome

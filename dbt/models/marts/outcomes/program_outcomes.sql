@@ -8,6 +8,12 @@
     The wage benchmark is the state's OEWS all-occupations (00-0000) annual median wage of
     the release picked for the exit year, divided by 4 to compare with quarterly earnings.
     Medians cannot be summed, so every level is computed from student rows directly.
+
+    Coverage (issue 20): wage_record_leavers and postsecondary_record_leavers count the
+    leavers found at all in the wage records (any quarter after exit) and in the
+    postsecondary records (a term from the exit date) loaded, so a low employment or
+    enrollment rate can be told from leavers missing from the records (out of state,
+    self-employed, not matched).
 -#}
 with concentrator_leavers as (
     select distinct
@@ -24,7 +30,9 @@ with concentrator_leavers as (
         leavers.q2_earnings,
         leavers.q4_earnings,
         leavers.is_postsecondary_enrolled,
-        leavers.has_persisted
+        leavers.has_persisted,
+        leavers.is_in_wage_records,
+        leavers.is_in_postsecondary_records
     from {{ ref('int_outcome_leavers') }} as leavers
     inner join {{ ref('int_program_concentration') }} as programs
         on programs.student_key = leavers.student_key
@@ -59,6 +67,8 @@ leveled as (
         cell.q4_earnings,
         cell.is_postsecondary_enrolled,
         cell.has_persisted,
+        cell.is_in_wage_records,
+        cell.is_in_postsecondary_records,
         benchmarks.oews_year,
         benchmarks.quarterly_wage_benchmark
     from concentrator_leavers as cell
@@ -96,7 +106,10 @@ cells as (
         sum(case when is_employed_q4 and q4_earnings > quarterly_wage_benchmark then 1 else 0 end)
             as above_state_median_q4,
         sum(case when is_postsecondary_enrolled then 1 else 0 end) as postsecondary_enrolled,
-        sum(case when has_persisted then 1 else 0 end) as postsecondary_persisted
+        sum(case when has_persisted then 1 else 0 end) as postsecondary_persisted,
+        sum(case when is_in_wage_records then 1 else 0 end) as wage_record_leavers,
+        sum(case when is_in_postsecondary_records then 1 else 0 end)
+            as postsecondary_record_leavers
     from leveled
     group by exit_year, level, entity_code, parent_entity_code, district_code, location_code,
         program_of_study_code, career_cluster
@@ -129,6 +142,10 @@ select
     {{ safe_rate('postsecondary_enrolled', 'leavers') }} as postsecondary_rate,
     cast(postsecondary_persisted as {{ dbt.type_int() }}) as postsecondary_persisted,
     {{ safe_rate('postsecondary_persisted', 'postsecondary_enrolled') }} as persistence_rate,
+    cast(wage_record_leavers as {{ dbt.type_int() }}) as wage_record_leavers,
+    {{ safe_rate('wage_record_leavers', 'leavers') }} as wage_record_share,
+    cast(postsecondary_record_leavers as {{ dbt.type_int() }}) as postsecondary_record_leavers,
+    {{ safe_rate('postsecondary_record_leavers', 'leavers') }} as postsecondary_record_share,
     cast(quarterly_wage_benchmark as {{ dbt.type_float() }}) as quarterly_wage_benchmark,
     wage_benchmark_oews_year,
     {{ is_history_complete('cells.exit_year') }} as is_history_complete
