@@ -256,22 +256,47 @@ def figures(con: duckdb.DuckDBPyConnection, truth: dict) -> list[str]:
         "",
         "## Cost study",
         "",
-        "High schools (`school_level = HIGH`) per fiscal year, Powerhouses among them, and the "
-        "Powerhouse difference in instructional spending per student (planted "
+        "Schools in the study per fiscal year (high schools, and combined 6-12 schools with "
+        "their grades 9-12 students), Powerhouses among them, and the Powerhouse difference in "
+        "instruction per student (planted "
         f"{_fmt(truth['effects']['instructional_spending_per_student_cte_heavy_dollars'])}), "
-        "with its Welch SE (difference / t).",
+        "with its Welch SE (difference / t) and both one-tailed p-values (decision 0030).",
         "",
-        "| fiscal year | high schools | Powerhouses | difference | Welch SE |",
-        "|---|---|---|---|---|",
+        "| fiscal year | schools | of them combined | Powerhouses | difference | Welch SE "
+        "| p Welch | p pooled |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in con.execute(
-        "select c.fiscal_year, count(*), count(*) filter (where c.is_cte_powerhouse), "
-        "max(s.mean_difference), max(s.mean_difference / nullif(s.welch_t, 0)) "
+        "select c.fiscal_year, count(*), count(*) filter (where c.school_level = 'COMBINED'), "
+        "count(*) filter (where c.is_cte_powerhouse), max(s.mean_difference), "
+        "max(s.mean_difference / nullif(s.welch_t, 0)), max(s.p_value_welch), "
+        "max(s.p_value_pooled) "
         "from marts.cost_per_student as c left join marts.cost_study as s "
         "on s.fiscal_year = c.fiscal_year and s.school_group = 'CTE_POWERHOUSE' "
+        "where c.instruction_per_student is not null "
         "group by c.fiscal_year order by c.fiscal_year"
     ).fetchall():
-        lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {_fmt(row[3])} | {_fmt(row[4])} |")
+        cells = [*map(str, row[:4]), *map(_fmt, row[4:6]), *(_p(v) for v in row[6:])]
+        lines.append(f"| {' | '.join(cells)} |")
+    lines += [
+        "",
+        "## Funding simulator",
+        "",
+        "The simulated allocation over every district, the schools that offer CTE (grades 9-12 "
+        "participants), and the actual NextGen CTE award per enrolled grade 9-12 student "
+        "across districts (the LESC brief cites 27 to 7,888 dollars per student in FY25).",
+        "",
+        "| fiscal year | districts | CTE schools | simulated allocation | NextGen per enrolled "
+        "student, min | median | max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in con.execute(
+        "select fiscal_year, count(*), sum(cte_schools), sum(simulated_allocation), "
+        "min(nextgen_award_per_enrolled_student), median(nextgen_award_per_enrolled_student), "
+        "max(nextgen_award_per_enrolled_student) "
+        "from marts.funding_simulation group by fiscal_year order by fiscal_year"
+    ).fetchall():
+        lines.append(f"| {' | '.join([*map(str, row[:3]), *map(_fmt, row[3:])])} |")
     return lines
 
 
@@ -347,6 +372,10 @@ def _fmt(value: float | None, digits: int | None = None) -> str:
     if digits is not None:
         return f"{value:.{digits}f}"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4f}"
+
+
+def _p(value: float | None) -> str:
+    return _fmt(value, 3)
 
 
 def _ratio(a: float | None, b: float | None) -> str:
