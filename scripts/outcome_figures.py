@@ -296,7 +296,7 @@ def figures(con: duckdb.DuckDBPyConnection, truth: dict) -> list[str]:
         "max(nextgen_award_per_enrolled_student) "
         "from marts.funding_simulation group by fiscal_year order by fiscal_year"
     ).fetchall():
-        lines.append(f"| {' | '.join([*map(str, row[:3]), *map(_fmt, row[3:])])} |")
+        lines.append(f"| {' | '.join([*map(str, row[:3]), *map(_dollars, row[3:])])} |")
     return lines
 
 
@@ -372,6 +372,10 @@ def _fmt(value: float | None, digits: int | None = None) -> str:
     if digits is not None:
         return f"{value:.{digits}f}"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4f}"
+
+
+def _dollars(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def _p(value: float | None) -> str:
