@@ -32,7 +32,12 @@ sys.path.insert(0, str(REPO))
 
 DBT_DIR = REPO / "dbt"
 DBT = REPO / ".venv" / "bin" / "dbt"
-OUTCOME_MODELS = ["path:models/marts/outcomes", "path:models/intermediate/outcomes"]
+# The outcome marts of issue 6 and their intermediate models, by area (dbt/models/README.md).
+OUTCOME_MODELS = [
+    f"path:models/{layer}/{area}"
+    for layer in ("marts", "intermediate")
+    for area in ("outcomes", "labor_market", "finance", "program_review")
+]
 PLANTED = {
     "graduation": ("graduation_pp", 0.01),
     "placement_graduates": ("placement_pp", 0.01),

@@ -29,7 +29,12 @@ from dagster_project.warehouse import ensure_schema
 DBT_DIR = REPO_ROOT / "dbt"
 DBT = REPO_ROOT / ".venv" / "bin" / "dbt"
 FIXTURES = Path(__file__).parent / "fixtures" / "outcomes"
-OUTCOME_MODELS = ["path:models/marts/outcomes", "path:models/intermediate/outcomes"]
+# The outcome marts of issue 6 and their intermediate models, by area (dbt/models/README.md).
+OUTCOME_MODELS = [
+    f"path:models/{layer}/{area}"
+    for layer in ("marts", "intermediate")
+    for area in ("outcomes", "labor_market", "finance", "program_review")
+]
 
 
 def _dbt(warehouse: Path, target: Path, *args: str) -> None:

@@ -190,7 +190,7 @@ def test_unmatched_rows_are_not_shown_against_a_table_that_leaves_rows_out(tmp_p
 
 # --- program_continuum: a step's count is the next step's base ---------------------------
 
-# (step, credential tier, base step) as in dbt/models/marts/program_continuum.sql
+# (step, credential tier, base step) as in dbt/models/marts/perkins/program_continuum.sql
 CONTINUUM = [
     ("participants", "ALL", "enrolled_hs"),
     ("concentrators", "ALL", "participants"),
