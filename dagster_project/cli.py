@@ -38,6 +38,7 @@ from dagster_project.settings import (
 
 if TYPE_CHECKING:
     from dagster_project.progress import RunProgress
+    from dagster_project.quality.report import PageScope
 
 INSTANCE_YAML = Path(__file__).parent / "instance" / "dagster.yaml"
 
@@ -256,6 +257,7 @@ def cmd_load(args: argparse.Namespace) -> None:
         {"ops": {f"raw__{extract.name}": {"config": config}}},
         "cte load",
         Step(action, args.by, None, args.district, args.year, extract.name) if action else None,
+        district=args.district,
     )
 
 
@@ -284,10 +286,12 @@ def _run_load(
     run_config: dict,
     command: str,
     audit: Step | None = None,
+    district: str | None = None,
 ) -> None:
     """Run a load job for a school year in process, with its log, its metadata printed and
     the exit status of `_exit_unless_current`. ``audit``: the step to add to the audit trail
-    once the run ended, with its run id and outcome (a reload)."""
+    once the run ended, with its run id and outcome (a reload). The report's pages of the
+    year (of ``district`` only, when given) are rewritten before it returns."""
     import dagster as dg
 
     ensure_dagster_home(settings)
@@ -319,7 +323,7 @@ def _run_load(
     if audit is not None:
         _record(settings, replace(audit, run_id=result.run_id, detail=_run_outcome(result)))
     else:
-        _refresh_report(settings, result.run_id)
+        _refresh_report(settings, _scopes(year, district), result.run_id)
     for event in result.get_asset_materialization_events():
         for key, value in event.materialization.metadata.items():
             print(f"{key}: {value.value}")
@@ -342,18 +346,26 @@ def _record(settings: Settings, step: Step) -> None:
     with connect(settings.warehouse_path, wait_seconds=120) as con:
         ensure_schema(con)
         record_action(con, step)
-        refresh_report(con, settings.reports_dir, step.run_id)
+        # A step of no school year (a rollback) shows on the index only.
+        scopes = _scopes(step.school_year, step.district_code) if step.school_year else []
+        refresh_report(con, settings.reports_dir, step.run_id, scopes)
 
 
-def _refresh_report(settings: Settings, run_id: str | None = None) -> Path:
-    """Rebuild the PED report after a command changed what it shows (a load, a review, a
-    rollback), so the page the command points to is current; return its index."""
+def _scopes(year: int, district: str | None) -> list[PageScope]:
+    from dagster_project.quality.report import PageScope
+
+    return [PageScope(year, district)]
+
+
+def _refresh_report(settings: Settings, scopes: list[PageScope], run_id: str | None = None) -> Path:
+    """Rewrite the PED report's pages a command changed (a load, a review, a rollback) and
+    the index, so the page the command points to is current; return the index."""
     from dagster_project.quality.report import refresh_report
     from dagster_project.warehouse import connect, ensure_schema
 
     with connect(settings.warehouse_path, wait_seconds=120) as con:
         ensure_schema(con)
-        return refresh_report(con, settings.reports_dir, run_id)[1]
+        return refresh_report(con, settings.reports_dir, run_id, scopes)[1]
 
 
 def _exit_unless_landed(settings: Settings, extract, year: int, district: str | None) -> None:
@@ -407,7 +419,11 @@ def _review_held(con, args: argparse.Namespace) -> None:
         decision = review(con, int(args.target[0]), args.action == "release", args.by, args.note)
     except ReviewError as error:
         sys.exit(f"cte review {args.action}: {error}; nothing changed")
-    refresh_report(con, get_settings().reports_dir)
+    [(district, year)] = con.execute(
+        "select district_code, school_year from raw.load_manifest where manifest_id = ?",
+        [decision.manifest_id],
+    ).fetchall()
+    refresh_report(con, get_settings().reports_dir, scopes=_scopes(year, district))
     if decision.decision == "RELEASE":
         replaced = ", ".join(map(str, decision.replaced)) or "none"
         print(
@@ -441,7 +457,7 @@ def _review_district_year(con, settings: Settings, args: argparse.Namespace) -> 
         )
     except CertificationError as error:
         sys.exit(f"cte review {args.action}: {error}; nothing changed")
-    index = refresh_report(con, settings.reports_dir)[1]
+    index = refresh_report(con, settings.reports_dir, scopes=_scopes(year, district))[1]
     print(f"{args.action} recorded for district {district} {year}; report: {index}")
 
 

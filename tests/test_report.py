@@ -28,7 +28,7 @@ from dagster_project.contracts import EXTRACTS_BY_NAME
 from dagster_project.quality.cross_file import run_cross_file_checks
 from dagster_project.quality.data_docs import publish_data_docs
 from dagster_project.quality.gate import record_results
-from dagster_project.quality.report import build_report
+from dagster_project.quality.report import Page, build_report, refresh_report
 from dagster_project.quality.suites import CodeSets, read_code_sets
 from dagster_project.settings import REPO_ROOT
 from dagster_project.warehouse import ensure_schema
@@ -214,6 +214,27 @@ def test_report_renders_offline_in_chromium(reports: Path, tmp_path: Path):
         and e["params"].get("initiator") != "not an origin"
     ]
     assert from_page == []
+
+
+def test_a_command_rewrites_only_its_own_pages_and_the_index(reports: Path, tmp_path: Path):
+    """A reload of one district-year rewrites that page (and the index), not every page:
+    writing them all takes about 70 s at state scale."""
+    from dagster_project.quality.report import PageScope
+
+    dq = reports / "dq"
+    this_year, last_year = dq / "001" / f"{YEAR}.html", dq / "001" / f"{YEAR - 1}.html"
+    for page in (this_year, last_year, dq / "index.html"):
+        page.write_text("stale", encoding="utf-8")
+    with duckdb.connect(str(reports.parent / "cte.duckdb")) as con:
+        refresh_report(con, reports, scopes=[PageScope(YEAR, "001")])
+    assert "Files received" in this_year.read_text(encoding="utf-8")
+    assert last_year.read_text(encoding="utf-8") == "stale"
+    assert "001/" in (dq / "index.html").read_text(encoding="utf-8")
+    # A state file's release kind (metro, nonmetro) is on the state's page.
+    state_page = Page("state", None, YEAR)
+    assert PageScope(YEAR, "metro").covers(state_page) and not PageScope(YEAR - 1).covers(
+        state_page
+    )
 
 
 def test_report_on_an_empty_warehouse(tmp_path: Path):
