@@ -27,10 +27,7 @@ oews as (
         occupation_group,
         total_employment,
         total_employment_flag,
-        case
-            when annual_median_wage_flag = '#' then {{ var('oews_top_coded_annual_wage') }}
-            else annual_median_wage
-        end as annual_median_wage,
+        {{ oews_wage('annual_median_wage', 'annual_median_wage_flag') }} as annual_median_wage,
         annual_median_wage_flag,
         coalesce(annual_median_wage_flag = '#', false) as wage_is_top_coded
     from {{ ref('stg_oews_wages') }}

@@ -54,13 +54,8 @@ area_wages as (
         years.school_year,
         wages.area_code,
         wages.soc_code,
-        max(
-            case
-                when wages.annual_median_wage_flag = '#'
-                    then {{ var('oews_top_coded_annual_wage') }}
-                else wages.annual_median_wage
-            end
-        ) as annual_median_wage
+        max({{ oews_wage('wages.annual_median_wage', 'wages.annual_median_wage_flag') }})
+            as annual_median_wage
     from years
     inner join {{ ref('stg_oews_wages') }} as wages
         on wages.data_year = years.oews_year
