@@ -30,6 +30,7 @@ from dagster_project.publish import (
     PublishBlocked,
     PublishSpecError,
     RolledBack,
+    SuppressionRules,
     load_publish_specs,
     open_sql_prompt,
     publish_snapshot,
@@ -178,16 +179,15 @@ def env(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def publish(env: dict[str, Path], failures: list[str] | None = None, **kw):
+def publish(env: dict[str, Path], failures: list[str] | None = None):
     return publish_snapshot(
         env["warehouse"],
         env["published"],
         env["manifest"],
-        MIN_N,
+        SuppressionRules(min_n=MIN_N),
         blocking_failures=failures or [],
         manifest_ids=[3, 1, 2],
         code_version="test-commit",
-        **kw,
     )
 
 
@@ -568,7 +568,7 @@ def test_the_layout_before_issue_23_is_converted_with_the_doors_open(
         env["warehouse"],
         old,
         env["manifest"],
-        MIN_N,
+        SuppressionRules(min_n=MIN_N),
         blocking_failures=[],
         manifest_ids=[1],
         code_version="test-commit",
@@ -732,12 +732,12 @@ PUBLISHER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from dagster_project.publish import publish_snapshot
+    from dagster_project.publish import SuppressionRules, publish_snapshot
     warehouse, published, manifest = map(Path, sys.argv[1:4])
     print("ready", flush=True)
     sys.stdin.readline()
     started = time.monotonic()
-    publish_snapshot(warehouse, published, manifest, 10, blocking_failures=[],
+    publish_snapshot(warehouse, published, manifest, SuppressionRules(), blocking_failures=[],
                      manifest_ids=[1], code_version="killed")
     print(f"done {time.monotonic() - started}", flush=True)
     """

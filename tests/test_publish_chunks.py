@@ -17,7 +17,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.publish import chunks, load_publish_specs, publish_snapshot, rollback
+from dagster_project.publish import (
+    PublishOptions,
+    chunks,
+    load_publish_specs,
+    publish_snapshot,
+    rollback,
+)
 from dagster_project.publish.linked import hide_linked
 from dagster_project.publish.spec import spec_from_node
 from dagster_project.publish.store import FINGERPRINTS_FILE, VERSIONS_DIR
@@ -188,16 +194,16 @@ def env(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def publish(env: dict[str, Path], folder: Path, **kw):
+def publish(env: dict[str, Path], folder: Path, **options):
     return publish_snapshot(
         env["warehouse"],
         folder,
         env["manifest"],
-        MIN_N,
+        SuppressionRules(min_n=MIN_N),
         blocking_failures=[],
         manifest_ids=[1],
         code_version="test",
-        **kw,
+        options=PublishOptions(**options),
     )
 
 

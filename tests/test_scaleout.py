@@ -235,7 +235,7 @@ def test_dagster_job_on_spark_publishes_the_duckdb_marts(
     from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
     from dagster_project.assets.dbt import nm_cte_dbt_assets
-    from dagster_project.publish.snapshot import publish_snapshot
+    from dagster_project.publish import SuppressionRules, publish_snapshot
 
     run, _ = spark_run
     layout, _ = spark_build
@@ -263,7 +263,7 @@ def test_dagster_job_on_spark_publishes_the_duckdb_marts(
         warehouse,
         tiny.warehouse_dir / "published_from_duckdb",
         target / "manifest.json",
-        tiny.min_n,
+        SuppressionRules(min_n=tiny.min_n),
         blocking_failures=[],
         manifest_ids=[1],
         code_version="test",

@@ -11,7 +11,13 @@ from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS
 from dagster_project.dbt_project import nm_cte_dbt
 from dagster_project.ingest.audit import current_manifest_ids
-from dagster_project.publish.snapshot import PublishBlocked, current_code_version, publish_snapshot
+from dagster_project.publish import (
+    PublishBlocked,
+    PublishOptions,
+    SuppressionRules,
+    current_code_version,
+    publish_snapshot,
+)
 from dagster_project.publish.spec import load_publish_specs
 from dagster_project.quality.gate import blocking_failures
 from dagster_project.quality.report import refresh_report
@@ -71,12 +77,11 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             marts_warehouse_path(settings, Path(warehouse.path)),
             settings.published_dir,
             published_manifest_path(settings, nm_cte_dbt.manifest_path),
-            settings.min_n,
+            SuppressionRules(min_n=settings.min_n),
             blocking_failures=failures,
             manifest_ids=manifest_ids,
             code_version=current_code_version(REPO_ROOT),
-            progress=context.log.info,
-            workers=settings.publish_workers,
+            options=PublishOptions(workers=settings.publish_workers, progress=context.log.info),
         )
     except PublishBlocked as exc:
         raise dg.Failure(description=str(exc)) from exc

@@ -14,6 +14,7 @@ from dagster_project.publish.snapshot import (
 )
 from dagster_project.publish.spec import PublishSpec, PublishSpecError, load_publish_specs
 from dagster_project.publish.sql_prompt import open_sql_prompt
+from dagster_project.publish.staging import PublishOptions
 from dagster_project.publish.store import PublishError, RolledBack, rollback
 from dagster_project.publish.suppression import (
     DEFAULT_BANDS,
@@ -29,6 +30,7 @@ __all__ = [
     "PublishBlocked",
     "PublishError",
     "PublishInfo",
+    "PublishOptions",
     "PublishSpec",
     "PublishSpecError",
     "RolledBack",

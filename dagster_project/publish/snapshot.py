@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,29 +25,26 @@ import duckdb
 import polars as pl
 
 from dagster_project.publish import store, utility
-from dagster_project.publish.chunks import CHUNK_ROWS
 from dagster_project.publish.deid import scan_for_identifiers
 from dagster_project.publish.spec import PublishSpec, load_publish_specs, quote_identifier
 from dagster_project.publish.staging import (
     Previous,
+    PublishOptions,
     TablePlan,
-    build_staged,
     fingerprints,
-    plan_tables,
     read_fingerprints,
-    suppress_chunks,
+    stage,
 )
 from dagster_project.publish.store import PublishError
 from dagster_project.publish.suppression import (
-    DEFAULT_BANDS,
     DISPLAY_SUFFIX,
     SUPPRESSION_REASON,
-    CodingBand,
     SuppressionRules,
 )
 
 log = logging.getLogger(__name__)
 
+DEFAULT_OPTIONS = PublishOptions()
 CATALOG_TABLE = "catalog"
 SNAPSHOT_TABLE = "snapshot"
 RESERVED_TABLES = {CATALOG_TABLE, SNAPSHOT_TABLE, utility.UTILITY_TABLE}
@@ -186,8 +182,7 @@ def _describe(spec: PublishSpec, column: str) -> str:
 
 
 def _snapshot_row(
-    snapshot_id: str,
-    published_at: datetime,
+    new: _NewVersion,
     manifest_ids: Sequence[int],
     code_version: str,
     rules: SuppressionRules,
@@ -197,8 +192,8 @@ def _snapshot_row(
     metadata = json.loads(Path(dbt_manifest).read_text()).get("metadata", {})
     return pl.DataFrame(
         {
-            "snapshot_id": [snapshot_id],
-            "published_at": [published_at],
+            "snapshot_id": [new.snapshot_id],
+            "published_at": [new.published_at],
             "manifest_ids": [sorted(int(m) for m in manifest_ids)],
             "code_version": [code_version],
             "min_n": [rules.min_n],
@@ -247,41 +242,6 @@ def _previous(published_dir: Path, progress: Callable[[str], None]) -> Previous 
         return None
 
 
-def _stage(
-    warehouse: Path,
-    staged: Path,
-    folder: Path,
-    specs: Sequence[PublishSpec],
-    rules: SuppressionRules,
-    previous: Previous | None,
-    workers: int,
-    chunk_rows: int,
-    progress: Callable[[str], None],
-) -> list[TablePlan]:
-    """The suppressed tables in the new file ``staged``, chunk files in ``folder``."""
-    folder.mkdir()
-    plans = plan_tables(warehouse, specs, rules, previous, chunk_rows)
-    for plan in plans:
-        progress(
-            f"{plan.spec.table}: {sum(c.rows for c in plan.chunks):,} rows in "
-            f"{len(plan.chunks)} chunk(s), {len(plan.reused)} reused from the current snapshot"
-        )
-
-    def run(indexes: dict[str, Iterable[int]]) -> None:
-        suppress_chunks(warehouse, plans, indexes, rules, folder, workers, chunk_rows, progress)
-
-    run({p.spec.table: [i for i in range(len(p.chunks)) if i not in p.reused] for p in plans})
-    build_staged(staged, plans, previous, folder, run, rules)
-    for plan in plans:
-        t = plan.total()
-        progress(
-            f"{plan.spec.table}: {t['small_n_rows']:,} rows small n, "
-            f"{t['complementary_rows']:,} complementary, {t['hidden_rates']:,} rates hidden; "
-            f"{t['suppressed_chunks']} chunk(s) suppressed, {t['reused_chunks']} reused"
-        )
-    return plans
-
-
 def _utility(
     staged: Path, warehouse: Path, specs: Sequence[PublishSpec], min_n: int
 ) -> pl.DataFrame:
@@ -294,124 +254,131 @@ def _utility(
         con.close()
 
 
-def _audit(path: Path) -> list[str]:
+def _refuse_identifiers(path: Path) -> None:
+    """The last audit before the switch: no student identifier, name or birth date."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return scan_for_identifiers(con)
+        findings = scan_for_identifiers(con)
     finally:
         con.close()
+    if findings:
+        raise IdentifierFound(
+            "refusing to publish, the new snapshot holds student identifiers: "
+            + "; ".join(findings)
+        )
+
+
+def _published_specs(dbt_manifest_path: Path) -> list[PublishSpec]:
+    specs = load_publish_specs(dbt_manifest_path)
+    if not specs:
+        raise PublishError(f"no model in {dbt_manifest_path} declares config.meta.publish")
+    if reserved := RESERVED_TABLES & {s.table for s in specs}:
+        raise PublishError(f"published models may not be named {sorted(reserved)}")
+    return specs
+
+
+@dataclass(frozen=True)
+class _NewVersion:
+    """The version being built: its name, and its staging folder in the store."""
+
+    snapshot_id: str
+    published_at: datetime
+    version: str
+    folder: Path  # becomes versions/<version>/ at commit
+    staged: Path  # the DuckDB file in it
+    chunks: Path  # suppressed chunk files, removed after the publish
+
+    @classmethod
+    def start(cls, published_dir: Path) -> _NewVersion:
+        snapshot_id, published_at = uuid.uuid4().hex, datetime.now(UTC)
+        version = f"{published_at:%Y%m%dT%H%M%S%fZ}-{snapshot_id[:8]}"
+        folder = store.staging_dir(published_dir, version)
+        folder.mkdir()
+        return cls(
+            snapshot_id,
+            published_at,
+            version,
+            folder,
+            folder / store.PUBLISHED_FILE,
+            folder.with_name(f".{version}.chunks"),
+        )
+
+
+def _export(new: _NewVersion, plans: Sequence[TablePlan], tables: Sequence[str]) -> None:
+    """The Parquet door and the chunk fingerprints beside the DuckDB file, all on disk."""
+    store.write_parquet(new.staged, new.folder / store.PARQUET_DIR, tables)
+    fingerprints(plans).write_parquet(new.folder / store.FINGERPRINTS_FILE)
+    store.fsync(new.folder / store.FINGERPRINTS_FILE)
+    store.fsync(new.folder)
 
 
 def publish_snapshot(
     warehouse_path: Path,
     published_dir: Path,
     dbt_manifest_path: Path,
-    min_n: int = 10,
+    rules: SuppressionRules,
     *,
     blocking_failures: Sequence[str],
     manifest_ids: Sequence[int],
     code_version: str,
-    bands: tuple[CodingBand, ...] = DEFAULT_BANDS,
-    keep: int = 3,
-    lock_timeout: float = 600.0,
-    progress: Callable[[str], None] = log.info,
-    workers: int = 2,
-    chunk_rows: int = CHUNK_ROWS,
+    options: PublishOptions = DEFAULT_OPTIONS,
 ) -> PublishInfo:
     """Publish the marts declared in the dbt manifest as a new snapshot, or raise.
 
     ``blocking_failures``: descriptions of failed blocking checks (empty to publish).
-    ``manifest_ids``: the raw.load_manifest ids whose data the marts include.
-    ``progress``: a line per table planned, per chunk suppressed and per table done.
-    ``workers``: processes suppressing chunks (at most the CPU count); the snapshot is the
-    same whatever their number. They are spawned: a calling script needs the
-    ``if __name__ == "__main__"`` guard.
-    ``chunk_rows``: rows per chunk (chunks.py); a larger partition is a chunk alone.
+    ``manifest_ids``, ``code_version``: what the marts were built from (the snapshot table).
     Raises PublishBlocked, IdentifierFound, PublishSpecError or PublishError; in every case
     the previous snapshot and its Parquet files stay as they were.
     """
     gate(blocking_failures)
     started = time.monotonic()
-    rules = SuppressionRules(min_n=min_n, bands=bands)
-    specs = load_publish_specs(Path(dbt_manifest_path))
-    if not specs:
-        raise PublishError(f"no model in {dbt_manifest_path} declares config.meta.publish")
-    if reserved := RESERVED_TABLES & {s.table for s in specs}:
-        raise PublishError(f"published models may not be named {sorted(reserved)}")
+    specs = _published_specs(Path(dbt_manifest_path))
     published_dir = Path(published_dir)
-    with store.lock(published_dir, lock_timeout):
+    with store.lock(published_dir, options.lock_timeout):
         store.recover(published_dir)
-        previous = _previous(published_dir, progress)
-        snapshot_id = uuid.uuid4().hex
-        published_at = datetime.now(UTC)
-        version = f"{published_at:%Y%m%dT%H%M%S%fZ}-{snapshot_id[:8]}"
-        folder = store.staging_dir(published_dir, version)
-        folder.mkdir()
-        staged = folder / store.PUBLISHED_FILE
-        chunks = folder.with_name(f".{version}.chunks")
+        new = _NewVersion.start(published_dir)
         try:
-            plans = _stage(
+            plans = stage(
                 Path(warehouse_path),
-                staged,
-                chunks,
+                new.staged,
+                new.chunks,
                 specs,
                 rules,
-                previous,
-                max(1, min(os.cpu_count() or 1, workers)),
-                chunk_rows,
-                progress,
+                _previous(published_dir, options.progress),
+                options,
             )
-            totals = {p.spec.table: p.total() for p in plans}
             # Rows published: those read, less those rule 0 or a link left out.
-            tables = {name: t["rows"] - t["omitted_rows"] for name, t in totals.items()}
-            summary = _utility(staged, Path(warehouse_path), specs, rules.min_n)
+            tables = {p.spec.table: p.total()["rows"] - p.total()["omitted_rows"] for p in plans}
+            summary = _utility(new.staged, Path(warehouse_path), specs, rules.min_n)
             _add_frames(
-                staged,
+                new.staged,
                 {
                     utility.UTILITY_TABLE: summary,
-                    CATALOG_TABLE: _catalog(specs, _schemas(staged, list(tables))),
+                    CATALOG_TABLE: _catalog(specs, _schemas(new.staged, list(tables))),
                     SNAPSHOT_TABLE: _snapshot_row(
-                        snapshot_id,
-                        published_at,
-                        manifest_ids,
-                        code_version,
-                        rules,
-                        dbt_manifest_path,
-                        tables,
+                        new, manifest_ids, code_version, rules, dbt_manifest_path, tables
                     ),
                 },
             )
-            findings = _audit(staged)
-            if findings:
-                raise IdentifierFound(
-                    "refusing to publish, the new snapshot holds student identifiers: "
-                    + "; ".join(findings)
-                )
-            store.write_parquet(
-                staged,
-                folder / store.PARQUET_DIR,
-                [*tables, CATALOG_TABLE, SNAPSHOT_TABLE, utility.UTILITY_TABLE],
-            )
-            fingerprints(plans).write_parquet(folder / store.FINGERPRINTS_FILE)
-            store.fsync(folder / store.FINGERPRINTS_FILE)
-            store.fsync(folder)
-            store.commit(published_dir, version)
+            _refuse_identifiers(new.staged)
+            _export(new, plans, [*tables, CATALOG_TABLE, SNAPSHOT_TABLE, utility.UTILITY_TABLE])
+            store.commit(published_dir, new.version)
         finally:
-            store.remove(chunks)
-            store.remove(folder)
-        store.prune(published_dir, keep)
+            store.remove(new.chunks)
+            store.remove(new.folder)
+        store.prune(published_dir, options.keep)
 
     info = PublishInfo(
-        snapshot_id=snapshot_id,
-        version=version,
-        published_at=published_at,
+        snapshot_id=new.snapshot_id,
+        version=new.version,
+        published_at=new.published_at,
         path=published_dir / store.PUBLISHED_FILE,
         parquet_dir=published_dir / store.PARQUET_DIR,
         tables=tables,
-        suppression=totals,
+        suppression={p.spec.table: p.total() for p in plans},
         seconds=time.monotonic() - started,
         notes=[n for p in plans for n in p.notes()],
         utility=summary.to_dicts(),
     )
-    log.info("published snapshot %s: %s rows by table", version, info.tables)
+    log.info("published snapshot %s: %s rows by table", new.version, info.tables)
     return info

@@ -16,6 +16,7 @@ where a flag changed are suppressed again before the links run.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -31,6 +32,7 @@ import pyarrow as pa
 from dagster_project.child_processes import die_with
 from dagster_project.publish.chunks import (
     CHUNK_COLUMN,
+    CHUNK_ROWS,
     Chunk,
     ChunkCounts,
     ChunkTask,
@@ -57,6 +59,7 @@ STAGING_MEMORY = "2GB"
 # 69). A file keeps the version it was created with (decision 0017).
 PUBLISHED_STORAGE_VERSION = "v1.0.0"
 _OLD = "previous"  # the current snapshot, attached read-only while staging
+log = logging.getLogger(__name__)
 
 
 # ChunkCounts' fields summed into PublishInfo.suppression.
@@ -69,6 +72,19 @@ _SUMMED = (
     "propagation_only_cells",
     "omitted_rows",
 )
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """How a publish runs; none of these changes what is published."""
+
+    # Processes suppressing chunks, at most the CPU count. They are spawned: a calling
+    # script needs the ``if __name__ == "__main__"`` guard.
+    workers: int = 2
+    chunk_rows: int = CHUNK_ROWS  # rows per chunk (chunks.py); a larger partition is alone
+    progress: Callable[[str], None] = log.info  # a line per table planned, chunk suppressed
+    keep: int = 3  # snapshots kept for rollback (store.prune)
+    lock_timeout: float = 600.0  # seconds to wait for another publish or rollback
 
 
 @dataclass(frozen=True)
@@ -159,11 +175,12 @@ def suppress_chunks(
     indexes: dict[str, Iterable[int]],
     rules: SuppressionRules,
     folder: Path,
-    workers: int,
-    chunk_rows: int,
-    progress: Callable[[str], None],
+    options: PublishOptions,
 ) -> None:
-    """Suppress the given chunks of each table into ``folder``, ``workers`` at a time."""
+    """Suppress the given chunks of each table into ``folder``, ``options.workers`` at a
+    time."""
+    workers = max(1, min(os.cpu_count() or 1, options.workers))
+    progress = options.progress
     by_table = {p.spec.table: p for p in plans}
     tasks = [
         ChunkTask(
@@ -189,7 +206,7 @@ def suppress_chunks(
     started = time.monotonic()
     # Starting a worker (imports included) costs more than suppressing a chunk's worth.
     rows = sum(by_table[t.spec.table].chunks[t.index].rows for t in tasks)
-    if workers <= 1 or len(tasks) <= 1 or rows <= chunk_rows:
+    if workers <= 1 or len(tasks) <= 1 or rows <= options.chunk_rows:
         for task in tasks:
             done(task, suppress_chunk(task), started)
         return
@@ -270,6 +287,20 @@ def _stale_chunks(con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Pre
     return stale
 
 
+def _stale_tables(
+    con: duckdb.DuckDBPyConnection, plans: Sequence[TablePlan], previous: Previous | None
+) -> dict[str, set[int]]:
+    """By table, the reused chunks to suppress again (see _stale_chunks)."""
+    if previous is None:
+        return {}
+    stale = {
+        p.spec.table: _stale_chunks(con, p, previous)
+        for p in plans
+        if p.spec.hidden_with and p.reused
+    }
+    return {table: chunks for table, chunks in stale.items() if chunks}
+
+
 def _replace_chunks(
     con: duckdb.DuckDBPyConnection, plan: TablePlan, indexes: set[int], folder: Path
 ) -> None:
@@ -318,18 +349,31 @@ def _sort(con: duckdb.DuckDBPyConnection, spec: PublishSpec) -> None:
     con.execute(f"alter table __sorted rename to {table}")
 
 
-def build_staged(
-    path: Path,
-    plans: Sequence[TablePlan],
-    previous: Previous | None,
+def stage(
+    warehouse: Path,
+    staged: Path,
     folder: Path,
-    resuppress: Callable[[dict[str, Iterable[int]]], None],
+    specs: Sequence[PublishSpec],
     rules: SuppressionRules,
-) -> None:
-    """Create the published tables in the new DuckDB file ``path`` from the chunk files in
-    ``folder`` and the reused chunks; ``resuppress`` suppresses chunks found stale."""
+    previous: Previous | None,
+    options: PublishOptions,
+) -> list[TablePlan]:
+    """The suppressed tables in the new DuckDB file ``staged``; chunk files go to ``folder``.
+
+    Plan, suppress the chunks that changed, stage them beside the reused ones, suppress
+    again the reused chunks a link now flags differently, run the links, count, sort."""
+    progress = options.progress
+    folder.mkdir()
+    plans = plan_tables(warehouse, specs, rules, previous, options.chunk_rows)
+    for plan in plans:
+        progress(
+            f"{plan.spec.table}: {sum(c.rows for c in plan.chunks):,} rows in "
+            f"{len(plan.chunks)} chunk(s), {len(plan.reused)} reused from the current snapshot"
+        )
+    fresh = {p.spec.table: [i for i in range(len(p.chunks)) if i not in p.reused] for p in plans}
+    suppress_chunks(warehouse, plans, fresh, rules, folder, options)
     con = duckdb.connect(
-        str(path), config={"storage_compatibility_version": PUBLISHED_STORAGE_VERSION}
+        str(staged), config={"storage_compatibility_version": PUBLISHED_STORAGE_VERSION}
     )
     try:
         con.execute(f"set memory_limit = '{STAGING_MEMORY}'")
@@ -338,22 +382,26 @@ def build_staged(
             con.execute(f"attach '{previous.path}' as {_OLD} (read_only)")
         for plan in plans:
             _stage_table(con, plan, folder)
-        stale = {
-            p.spec.table: _stale_chunks(con, p, previous)
-            for p in plans
-            if p.spec.hidden_with and p.reused and previous is not None
-        }
-        if any(stale.values()):
-            resuppress(stale)
+        stale = _stale_tables(con, plans, previous)
+        if stale:
+            suppress_chunks(warehouse, plans, stale, rules, folder, options)
             for plan in plans:
-                if stale.get(plan.spec.table):
+                if plan.spec.table in stale:
                     _replace_chunks(con, plan, stale[plan.spec.table], folder)
-        hide_linked(con, [p.spec for p in plans], rules)
+        hide_linked(con, list(specs), rules)
         for plan in plans:
-            fresh = [i for i in range(len(plan.chunks)) if i not in plan.reused]
-            if fresh:
-                _count_published(con, plan, fresh)
+            fresh_chunks = [i for i in range(len(plan.chunks)) if i not in plan.reused]
+            if fresh_chunks:
+                _count_published(con, plan, fresh_chunks)
             _sort(con, plan.spec)
         con.execute("checkpoint")
     finally:
         con.close()
+    for plan in plans:
+        t = plan.total()
+        progress(
+            f"{plan.spec.table}: {t['small_n_rows']:,} rows small n, "
+            f"{t['complementary_rows']:,} complementary, {t['hidden_rates']:,} rates hidden; "
+            f"{t['suppressed_chunks']} chunk(s) suppressed, {t['reused_chunks']} reused"
+        )
+    return plans
