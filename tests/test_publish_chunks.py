@@ -363,3 +363,28 @@ def test_rows_swapping_a_value_change_the_fingerprint() -> None:
         con.sql(f"select {fingerprint} from ({before})").fetchall()
         != con.sql(f"select {fingerprint} from ({after})").fetchall()
     )
+
+
+def test_fingerprinted_code_holds_every_publish_module_suppression_imports() -> None:
+    """A module split out of suppression.py that the fingerprint missed would let a publish
+    reuse chunks suppressed by other code."""
+    import ast
+    import importlib
+
+    fingerprinted = {m.__name__ for m in chunks.FINGERPRINTED_CODE}
+    seen, todo = set(), sorted(fingerprinted)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse(Path(importlib.import_module(name).__file__).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "dagster_project.publish":
+                todo += [f"dagster_project.publish.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "dagster_project.publish."
+            ):
+                todo.append(node.module)
+    assert seen <= fingerprinted | {"dagster_project.publish.chunks"}, seen - fingerprinted
+    assert {"dagster_project.publish.complements", "dagster_project.publish.siblings"} <= seen

@@ -394,7 +394,7 @@ def test_no_step_count_follows_from_its_range_and_a_later_steps_reason(
     print(f"\ncontinuum: {attacked} withheld counts with a later step, {pinned} pinned")
     assert attacked > 100 and pinned == 0
     monkeypatch.setattr(
-        "dagster_project.publish.suppression._Table._uncode_pinned_by_repeats",
+        "dagster_project.publish.complements.ComplementSearch._uncode_pinned_by_repeats",
         lambda self, count, unknown, lo, hi: False,
     )
     assert pinned_counts()[1] > 0, "the synthetic tables must hold such cells"

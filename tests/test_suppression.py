@@ -19,8 +19,9 @@ import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from dagster_project.publish import disclosure
+from dagster_project.publish.siblings import Links
 from dagster_project.publish.spec import PublishSpec, PublishSpecError, SiblingSet, spec_from_node
-from dagster_project.publish.suppression import CodingBand, SuppressionRules, _Links, suppress
+from dagster_project.publish.suppression import CodingBand, SuppressionRules, suppress
 
 MIN_N = 10
 RULES = SuppressionRules(min_n=MIN_N)
@@ -398,7 +399,7 @@ def test_parts_of_a_total_below_min_n_are_left_out_else_their_existence_pins_the
     assert result.cells > 0 and result.exact == 0
 
     monkeypatch.setattr(
-        "dagster_project.publish.suppression._Table._omit_small_parts_of_withheld_totals",
+        "dagster_project.publish.suppression.TableState.omit_small_parts_of_withheld_totals",
         lambda self: False,
     )
     without_rule_0 = suppress(truth, spec, RULES)
@@ -586,7 +587,7 @@ def test_equations_keep_group_order_with_empty_groups_and_totals_last() -> None:
     no_rows = np.array([], dtype=np.int64)
     groups = [(np.array([1, 2]), 0), (no_rows, None), (np.array([3]), None), (no_rows, 4)]
     groups.append((np.array([5, 6]), None))
-    links = _Links.build(groups, rows=7)
+    links = Links.build(groups, rows=7)
     rows, group = links.rows_of_groups(np.arange(5))
     assert [rows[group == g].tolist() for g in range(5)] == [[1, 2, 0], [], [3], [4], [5, 6]]
     assert links.equations.coef.tolist() == [1, 1, -1, 1, -1, 1, 1]

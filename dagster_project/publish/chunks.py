@@ -23,11 +23,15 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from dagster_project.publish import disclosure, linked, spec, suppression
+from dagster_project.publish import complements, disclosure, linked, siblings, spec, suppression
 from dagster_project.publish.spec import PublishSpec
 from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
 from dagster_project.warehouse import connect
+
+# The code a chunk's suppressed rows depend on: a change to any of it suppresses every chunk
+# again (test_publish_chunks checks that every publish module they import is here).
+FINGERPRINTED_CODE = (suppression, complements, siblings, disclosure, spec, linked)
 
 # Rows per chunk: at state scale a perkins_indicators chunk of 200k rows suppresses in
 # ~15 s at ~0.6 GiB; larger chunks only raise the peak, smaller ones add per-chunk overhead.
@@ -86,8 +90,7 @@ def spec_fingerprint(spec_: PublishSpec, rules: SuppressionRules, columns: str) 
         spec_.hidden_with,  # reused rows hold what the links hid
         spec_.relation,
     )
-    modules = (suppression, disclosure, spec, linked, sys.modules[__name__])
-    code = "".join(inspect.getsource(m) for m in modules)
+    code = "".join(inspect.getsource(m) for m in (*FINGERPRINTED_CODE, sys.modules[__name__]))
     versions = f"{duckdb.__version__} {pl.__version__}"
     parts = (repr(prose_free), repr(rules), columns, versions, code)
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()

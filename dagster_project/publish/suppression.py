@@ -26,7 +26,6 @@ Rules (docs/analyst-guide.md repeats them for analysts):
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,12 +34,8 @@ from enum import IntEnum
 import numpy as np
 import polars as pl
 
-from dagster_project.publish.disclosure import (
-    Equations,
-    Group,
-    RoundMemo,
-    disclosed_cells,
-)
+from dagster_project.publish.complements import ComplementSearch
+from dagster_project.publish.siblings import links_by_count, sibling_groups
 from dagster_project.publish.spec import (
     PublishSpec,
     PublishSpecError,
@@ -49,9 +44,6 @@ from dagster_project.publish.spec import (
 )
 
 SUPPRESSION_REASON = "suppression_reason"
-# Tables from this size report each round of complementary suppression: at state scale one
-# takes minutes, and a silent publish looks hung.
-PROGRESS_ROWS = 100_000
 DISPLAY_SUFFIX = "_display"
 # A withheld rate's display starts with this word, then says why.
 WITHHELD_DISPLAY = "suppressed"
@@ -60,11 +52,6 @@ COMPLEMENTARY_DISPLAY = f"{WITHHELD_DISPLAY} (complementary)"
 SMALL_N_DISPLAY = f"{WITHHELD_DISPLAY} (n<"
 # A count or rate published as a range: "4,120 to 4,129", "86.9% to 87.4%".
 RANGE_SEPARATOR = " to "
-
-
-# Why a withheld cell stays derivable (publish notes).
-_ALONE = "follows from its groups' totals and bounds while every cell linked to it is withheld"
-_REPEATED = "follows from its coded range and a later step's reason code"
 
 
 class RowSuppression(IntEnum):
@@ -163,63 +150,11 @@ class SuppressedTable:
     ranged_counts: int = 0  # rule 4: counts published as a range
 
 
-def _spans(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The indices of the slices ``starts[i]:ends[i]`` laid end to end, and for each the
-    ``i`` of its slice: many small slices of one array read at once."""
-    lengths = ends - starts
-    which = np.repeat(np.arange(len(starts)), lengths)
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    return offsets + np.arange(int(lengths.sum())), which
-
-
-@dataclass(frozen=True)
-class _Links:
-    """Sibling groups over one table's rows, and each row's groups."""
-
-    groups: list[Group]
-    equations: Equations
-    # Each row's groups as slices of one array (a list per row costs gigabytes at state
-    # scale): entries by_row[row_start[r]:row_start[r + 1]] of equations.
-    by_row: np.ndarray
-    row_start: np.ndarray
-    # Each group's rows, total last, as the slice group_start[g]:group_start[g + 1] of
-    # equations.cell (entries are in group order).
-    group_start: np.ndarray
-
-    @classmethod
-    def build(cls, groups: list[Group], rows: int) -> _Links:
-        equations = Equations.from_groups(groups)
-        sizes = np.bincount(equations.group, minlength=equations.groups)
-        return cls(
-            groups=groups,
-            equations=equations,
-            group_start=np.concatenate(([0], np.cumsum(sizes))),
-            by_row=np.argsort(equations.cell, kind="stable"),
-            row_start=np.concatenate(([0], np.cumsum(np.bincount(equations.cell, minlength=rows)))),
-        )
-
-    def groups_of(self, row: int) -> np.ndarray:
-        entries = self.by_row[self.row_start[row] : self.row_start[row + 1]]
-        return self.equations.group[entries]
-
-    def groups_of_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The groups of all of ``rows``, with repeats, and for each the index in ``rows``
-        of the row it is a group of: groups_of for many rows at once."""
-        entries, which = _spans(self.row_start[rows], self.row_start[rows + 1])
-        return self.equations.group[self.by_row[entries]], which
-
-    def rows_of_groups(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of all of ``groups`` (each group's total last), and for each the group
-        it is a row of."""
-        entries, which = _spans(self.group_start[groups], self.group_start[groups + 1])
-        return self.equations.cell[entries], groups[which]
-
-
 def _percent(x: float) -> str:
     return f"{x * 100:g}%"
 
 
-class _Table:
+class TableState:
     """Masks over one table's rows while the rules run; nothing is nulled until the end."""
 
     def __init__(self, frame: pl.DataFrame, spec: PublishSpec, rules: SuppressionRules) -> None:
@@ -239,71 +174,13 @@ class _Table:
         self.ranged = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
         self.status = {r.column: np.zeros(self.n, dtype=np.int8) for r in spec.rates}
         self.rows_are_nonempty = bool((self.size >= 1).all())
-        self.links = self._links(self._sibling_groups(frame))
+        self.links = links_by_count(spec, sibling_groups(frame, spec), self.n)
         self._check_additive(frame)
-        self._omit_small_parts_of_withheld_totals()
+        self.omit_small_parts_of_withheld_totals()
         self.capped = self._capped_by_cell_size()
-        self._totals = {c: self._total_rows(c) for c in spec.counts}
+        self.totals = {c: self._total_rows(c) for c in spec.counts}
         self.roots = self._root_rows(frame)
         self.repeated_as_size = self._repeated_as_cell_size(frame)
-        self.memo = {c: RoundMemo() for c in spec.counts}
-        self.unchecked: set[int] = set()
-        # (count, row) of withheld cells no complement can protect, named in notes() once
-        # the rounds are over (a large table repeats thousands of them every round).
-        self.unprotected: list[tuple[str, int, str]] = []
-        # Cells whose every group is withheld already: hidden cells are never shown again,
-        # so they stay without a complement; not searched again each round.
-        self.alone: set[tuple[str, int]] = set()
-
-    def _sibling_groups(self, frame: pl.DataFrame) -> list[list[Group]]:
-        """The groups of each sibling set."""
-        pk = list(self.spec.primary_key)
-        indexed = frame.with_row_index("__row")
-        key_rows = indexed.select("__row", *(pl.col(c).cast(pl.String) for c in pk))
-        by_set: list[list[Group]] = []
-        for sibling in self.spec.sibling_sets:
-            groups: list[Group] = []
-            by_set.append(groups)
-            # maintain_order: group ids, and so ties between complements, the same every run
-            members = indexed.group_by(list(sibling.columns), maintain_order=True).agg(
-                pl.col("__row"), __first=pl.col("__row").first()
-            )
-            totals = [None] * members.height
-            no_total = [False] * members.height
-            if sibling.total:
-                keys = indexed.select("__row", *sibling.total_key(pk))
-                matched = members.select("__first").join(
-                    keys, left_on="__first", right_on="__row", how="left", maintain_order="left"
-                )
-                # A rule that gives no value (not in its map, no parent): these parts have no
-                # total, so they are no group of this set. A total key that is no row of
-                # the table: the total is taken as known.
-                no_total = matched.select(
-                    pl.any_horizontal(pl.col(c).is_null() for c in sibling.total)
-                ).to_series()
-                totals = matched.join(
-                    key_rows, on=pk, how="left", nulls_equal=False, maintain_order="left"
-                )["__row"].to_list()
-            for rows, total, skip in zip(members["__row"].to_list(), totals, no_total, strict=True):
-                if skip:
-                    continue
-                parts = np.asarray(rows, dtype=np.int64)
-                if total is not None:
-                    parts = parts[parts != total]
-                if len(parts):
-                    groups.append((parts, total))
-        return by_set
-
-    def _links(self, by_set: list[list[Group]]) -> dict[str, _Links]:
-        """Each count's groups: those of the sibling sets it adds up in (shared when equal)."""
-        built: dict[tuple[int, ...], _Links] = {}
-        links = {}
-        for count in self.spec.counts:
-            sets = tuple(i for i, s in enumerate(self.spec.sibling_sets) if s.adds_up(count))
-            if sets not in built:
-                built[sets] = _Links.build([g for i in sets for g in by_set[i]], self.n)
-            links[count] = built[sets]
-        return links
 
     def _total_rows(self, count: str) -> np.ndarray:
         """Whether each row is the total of some group of ``count``."""
@@ -339,7 +216,7 @@ class _Table:
                 )
 
     # rule 0 --------------------------------------------------------------------------
-    def _omit_small_parts_of_withheld_totals(self) -> bool:
+    def omit_small_parts_of_withheld_totals(self) -> bool:
         """Leave out the parts withheld for small n of a total that is withheld too. Where the
         cell size adds up, every part of a total below min n is small as well; after the
         complementary rounds, a total withheld as a complement joins them. Whether anything
@@ -472,112 +349,7 @@ class _Table:
             lo[complementary] = self.rules.min_n
         return lo, hi
 
-    def complement(self, progress: Callable[[str], None] | None = None) -> None:
-        for round_ in itertools.count(1):
-            added = False
-            disclosed = 0
-            # Both describe the last round: the state that is published.
-            self.unchecked = set()
-            self.unprotected = []
-            for count in self.spec.counts:
-                unknown = self.unknown(count)
-                if not unknown.any():
-                    continue
-                lo, hi = self.bounds(count)
-                added |= self._uncode_pinned_by_repeats(count, unknown, lo, hi)
-                found = disclosed_cells(
-                    self.links[count].equations,
-                    self.values[count],
-                    lo,
-                    hi,
-                    unknown,
-                    unchecked=self.unchecked,
-                    memo=self.memo[count],
-                    # A range is a published value, not a withheld one: that a reader can
-                    # narrow it to the count (not sensitive: it reaches min n, or would be
-                    # shown but for its neighbour) harms no one, while every withheld cell it
-                    # was chosen to protect is checked with the range among the unknowns.
-                    sensitive=~self.ranged[count] & ~self._zero_by_published_totals(count, hi),
-                )
-                disclosed += int(found.sum())
-                added |= self._protect(count, np.flatnonzero(found))
-            if progress is not None and self.n >= PROGRESS_ROWS:
-                complements = int((self.row == RowSuppression.COMPLEMENTARY).sum())
-                progress(
-                    f"{self.spec.table}: complementary round {round_}: {disclosed:,} derivable "
-                    f"cells, {complements:,} rows withheld as complements so far"
-                )
-            # A complement may withhold a total: its small parts go (rule 0), which only
-            # takes knowledge away, and the rounds check again.
-            if not added and not self._omit_small_parts_of_withheld_totals():
-                return
-
-    def _zero_by_published_totals(self, count: str, hi: np.ndarray) -> np.ndarray:
-        """Cells a published total of 0 makes 0, with their own parts: counts are never
-        negative, so every part of a zero total is 0, and such a cell tells a reader
-        nothing the total does not tell of everyone in it (the fourth quarter after exit of
-        the latest leavers, not yet in the wage data, is 0 at every level: 364 such cells
-        at sample scale were reported as cells no complement could protect). A total is
-        published as 0 when it is shown, or when its bounds ``hi`` say so (employed of 0
-        observed)."""
-        eq = self.links[count].equations
-        zero = (~self.unknown(count) | (hi < 0.5)) & (self.values[count] == 0)
-        has_total = eq.total >= 0
-        part = eq.coef > 0
-        while True:
-            total_is_zero = np.zeros(eq.groups, dtype=bool)
-            total_is_zero[has_total] = zero[eq.total[has_total]]
-            grown = zero.copy()
-            grown[eq.cell[part & total_is_zero[eq.group]]] = True
-            if (grown == zero).all():
-                return zero
-            zero = grown
-
-    def _protect(self, count: str, disclosed: np.ndarray) -> bool:
-        """A complement for each disclosed cell: the nearest shown cell published as a range;
-        where ranges around it still pin it (no shown cell is left), the nearest ranged cell
-        withheld outright."""
-        links = self.links[count]
-        touched: set[int] = set()
-        added = False
-        hidden = self.unknown(count)
-        withheld = hidden & ~self.ranged[count]
-        eq = links.equations
-        # Unknown cells per group, kept up to date as complements are added: a candidate
-        # that would be the only unknown of one of its other groups is pinned there at once.
-        self._unknown_in_group = np.bincount(eq.group, hidden[eq.cell], eq.groups).astype(np.int64)
-        for u in sorted(disclosed, key=lambda i: (self.size[i], i)):
-            if (count, u) in self.alone:
-                self.unprotected.append((count, int(u), _ALONE))
-                continue
-            choice = self._nearest_complement(count, u, hidden)
-            widen = choice is None
-            if widen:
-                choice = self._nearest_complement(count, u, withheld)
-            if choice is None and self._uncode(count, u):
-                added = True  # its coded range was what pinned it
-                continue
-            if choice is None:
-                self.alone.add((count, u))
-                self.unprotected.append((count, int(u), _ALONE))
-                continue
-            group, v = choice
-            if group in touched:
-                continue  # this round already added a cell there; check again first
-            if widen:
-                self._withhold(count, v)
-                withheld[v] = True
-            else:
-                self._range(count, v)
-            hidden[v] = True
-            of_v = links.groups_of(v)
-            self._unknown_in_group[of_v] += 1
-            touched.add(group)
-            touched.update(of_v.tolist())
-            added = True
-        return added
-
-    def _withhold(self, count: str, row: int) -> None:
+    def withhold(self, count: str, row: int) -> None:
         """Withhold a ranged ``count`` at ``row`` outright: the row if it is the cell size."""
         self.ranged[count][row] = False
         if count == self.spec.cell_size:
@@ -590,78 +362,7 @@ class _Table:
             if count in built_on and status[row] in (RateStatus.SHOWN, RateStatus.RANGED):
                 status[row] = RateStatus.COMPLEMENTARY
 
-    def _nearest_complement(self, count: str, u: int, hidden: np.ndarray) -> tuple[int, int] | None:
-        """(group, row) of the cell to hide so that ``u`` is no longer derivable.
-
-        Searched ring by ring: first the groups holding ``u``; where every cell of those is
-        already hidden, ``u`` was pinned through a chain of hidden cells (small-n bounds
-        plus totals), so the next ring is the groups of those hidden cells, and so on.
-        A shown cell in the nearest such group enters the chain's equations as one more
-        unknown. None when every cell linked to ``u`` is hidden: totals taken as known, or
-        the bounds that rows' existence and reason codes give, pinned it (see rule 0).
-        """
-        links = self.links[count]
-        usable = links.equations.usable
-        # Masks, not sorted sets: a search that finds nothing walks a whole partition.
-        seen_group = np.zeros(links.equations.groups, dtype=bool)
-        seen_cell = np.zeros(self.n, dtype=bool)
-        seen_cell[u] = True
-        frontier = np.array([u], dtype=np.int64)
-        while len(frontier):
-            ring, _ = links.groups_of_rows(frontier)
-            ring = np.unique(ring[usable[ring] & ~seen_group[ring]])
-            choice = self._complement_for(count, ring, hidden)
-            if choice is not None:
-                return choice
-            seen_group[ring] = True
-            members, _ = links.rows_of_groups(ring)
-            frontier = np.unique(members[~seen_cell[members]])
-            seen_cell[frontier] = True
-        return None
-
-    def _complement_for(
-        self, count: str, groups: np.ndarray, hidden: np.ndarray
-    ) -> tuple[int, int] | None:
-        """The shown cell of these groups that loses the least, in this order of preference:
-
-        - not at the top of a hierarchy (a state cell): the state's figures are what every
-          reader looks for, and a cell below can almost always serve instead;
-        - a part, not a group's total: the total is the cell most readers look for;
-        - a cell that is no group's total at all: a district's all-students cell is a part
-          of the state but the total of the district's groups, and a headline number;
-        - in the group with the fewest hidden cells: the likeliest source of the disclosure
-          (one hidden cell beside a shown total), so a complement there fixes it without
-          spilling into other groups;
-        - a cell whose other groups already hold an unknown: it closes the cycle instead of
-          being pinned somewhere else and starting a chain;
-        - the largest: a range of ten moves its rate least;
-        - then the lowest row, in the lowest group (the same choice every run).
-        """
-        links = self.links[count]
-        rows, group = links.rows_of_groups(groups)
-        shown = ~hidden[rows]
-        rows, group = rows[shown], group[shown]
-        if not len(rows):
-            return None
-        unknown_in = self._unknown_in_group
-        others, of = links.groups_of_rows(rows)
-        opening = (others != group[of]) & links.equations.usable[others] & (unknown_in[others] == 0)
-        opens = np.bincount(of, opening, minlength=len(rows))
-        best = np.lexsort(
-            (
-                group,
-                rows,
-                -self.values[count][rows],
-                opens,
-                unknown_in[group],
-                self._totals[count][rows],
-                rows == links.equations.total[group],
-                self.roots[rows],
-            )
-        )[0]
-        return int(group[best]), int(rows[best])
-
-    def _range(self, count: str, row: int) -> None:
+    def publish_as_range(self, count: str, row: int) -> None:
         """Publish ``count`` at ``row`` as its grid range; rates over it become ranges too."""
         self.ranged[count][row] = True
         for rate in self.spec.rates:
@@ -670,25 +371,7 @@ class _Table:
             if count in parts and status[row] == RateStatus.SHOWN:
                 status[row] = RateStatus.RANGED if rate.numerator else RateStatus.COMPLEMENTARY
 
-    def _uncode_pinned_by_repeats(
-        self, count: str, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray
-    ) -> bool:
-        """Cells pinned by their own row's range and a repeating row's reason code together
-        (neither alone): no sibling is involved, so the disclosure check, which takes a cell
-        its bounds fix as published, would not see them."""
-        if count not in self.repeated_as_size:
-            return False
-        own_lo, own_hi = self.bounds(count, repeats=False)
-        pinned = np.flatnonzero(unknown & (hi - lo < 1 - 1e-9) & (own_hi - own_lo >= 1 - 1e-9))
-        uncoded = False
-        for row in pinned.tolist():
-            if self._uncode(count, row):
-                uncoded = True
-            else:
-                self.unprotected.append((count, row, _REPEATED))
-        return uncoded
-
-    def _uncode(self, count: str, row: int) -> bool:
+    def uncode(self, count: str, row: int) -> bool:
         """Withhold the coded rates of ``count`` at ``row`` as complementary instead: the
         range ">=90%" gives can pin a value together with other bounds (a later step's
         small-n reason in program_continuum) where no sibling is left to hide."""
@@ -701,14 +384,8 @@ class _Table:
                 uncoded = True
         return uncoded
 
-    def notes(self) -> list[str]:
-        """A line per withheld cell no complement protects, naming the row by its key (a row
-        number would depend on how the table was cut)."""
-        return [
-            f"{self.spec.table}: {count} of "
-            f"{dict(zip(self.spec.primary_key, self.keys.row(row), strict=True))} {why}"
-            for count, row, why in self.unprotected
-        ]
+    def complementary_rows(self) -> int:
+        return int((self.row == RowSuppression.COMPLEMENTARY).sum())
 
     # rule 5 --------------------------------------------------------------------------
     def hide_dependent_rates(self) -> None:
@@ -857,9 +534,10 @@ def suppress(
         raise PublishSpecError(f"{spec.unique_id}: primary key {spec.primary_key} is not unique")
     # Sorted so that ties between equally small complements break the same way every run.
     frame = frame.sort(list(spec.primary_key), nulls_last=True)
-    table = _Table(frame, spec, rules)
+    table = TableState(frame, spec, rules)
     table.code_rates()
-    table.complement(progress)
+    search = ComplementSearch(table)
+    search.run(progress)
     table.hide_dependent_rates()
     # Rates as a reader sees them: on rows shown (a withheld row's rates go with it).
     shown = table.row == RowSuppression.SHOWN
@@ -875,8 +553,8 @@ def suppress(
         complementary_rows=int((table.row == RowSuppression.COMPLEMENTARY).sum()),
         coded_rates=coded,
         hidden_rates=hidden,
-        propagation_only_cells=len(table.unchecked),
-        notes=table.notes(),
+        propagation_only_cells=len(search.unchecked),
+        notes=search.notes(),
         omitted_rows=int((table.row == RowSuppression.OMITTED).sum()),
         ranged_counts=int(sum((m & shown).sum() for m in table.ranged.values())),
     )

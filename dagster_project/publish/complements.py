@@ -1,0 +1,251 @@
+"""Rule 4 of suppression.py: the complementary search.
+
+Round after round, the disclosure check (disclosure.py) finds the withheld cells a reader
+could still work out from everything published, and this search gives each a complement:
+the nearest shown cell published as a range, or, where ranges around it still pin it,
+the nearest ranged cell withheld outright (decision 0012). The masks it changes belong to
+the table (suppression.TableState); what it remembers between rounds is its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dagster_project.publish.disclosure import RoundMemo, disclosed_cells
+
+if TYPE_CHECKING:
+    from dagster_project.publish.suppression import TableState
+
+# Tables from this size report each round of complementary suppression: at state scale one
+# takes minutes, and a silent publish looks hung.
+PROGRESS_ROWS = 100_000
+
+# Why a withheld cell stays derivable (publish notes).
+_ALONE = "follows from its groups' totals and bounds while every cell linked to it is withheld"
+_REPEATED = "follows from its coded range and a later step's reason code"
+
+
+class ComplementSearch:
+    """Complements for one table's withheld cells until none can be worked out."""
+
+    def __init__(self, table: TableState) -> None:
+        self.table = table
+        self.memo = {c: RoundMemo() for c in table.spec.counts}
+        # Cells of components too large for the exact check (the last round's).
+        self.unchecked: set[int] = set()
+        # (count, row) of withheld cells no complement can protect, named in notes() once
+        # the rounds are over (a large table repeats thousands of them every round).
+        self.unprotected: list[tuple[str, int, str]] = []
+        # Cells whose every group is withheld already: hidden cells are never shown again,
+        # so they stay without a complement; not searched again each round.
+        self.alone: set[tuple[str, int]] = set()
+        # Unknown cells per group while _protect adds complements.
+        self._unknown_in_group = np.zeros(0, dtype=np.int64)
+
+    def run(self, progress: Callable[[str], None] | None = None) -> None:
+        table = self.table
+        for round_ in itertools.count(1):
+            added = False
+            disclosed = 0
+            # Both describe the last round: the state that is published.
+            self.unchecked = set()
+            self.unprotected = []
+            for count in table.spec.counts:
+                unknown = table.unknown(count)
+                if not unknown.any():
+                    continue
+                lo, hi = table.bounds(count)
+                added |= self._uncode_pinned_by_repeats(count, unknown, lo, hi)
+                # A range is a published value, not a withheld one: that a reader can narrow
+                # it to the count (not sensitive: it reaches min n, or would be shown but for
+                # its neighbour) harms no one, while every withheld cell it was chosen to
+                # protect is checked with the range among the unknowns.
+                sensitive = ~table.ranged[count] & ~self._zero_by_published_totals(count, hi)
+                found = disclosed_cells(
+                    table.links[count].equations,
+                    table.values[count],
+                    lo,
+                    hi,
+                    unknown,
+                    unchecked=self.unchecked,
+                    memo=self.memo[count],
+                    sensitive=sensitive,
+                )
+                disclosed += int(found.sum())
+                added |= self._protect(count, np.flatnonzero(found))
+            if progress is not None and table.n >= PROGRESS_ROWS:
+                progress(
+                    f"{table.spec.table}: complementary round {round_}: {disclosed:,} derivable "
+                    f"cells, {table.complementary_rows():,} rows withheld as complements so far"
+                )
+            # A complement may withhold a total: its small parts go (rule 0), which only
+            # takes knowledge away, and the rounds check again.
+            if not added and not table.omit_small_parts_of_withheld_totals():
+                return
+
+    def _zero_by_published_totals(self, count: str, hi: np.ndarray) -> np.ndarray:
+        """Cells a published total of 0 makes 0, with their own parts: counts are never
+        negative, so every part of a zero total is 0, and such a cell tells a reader
+        nothing the total does not tell of everyone in it (the fourth quarter after exit of
+        the latest leavers, not yet in the wage data, is 0 at every level: 364 such cells
+        at sample scale were reported as cells no complement could protect). A total is
+        published as 0 when it is shown, or when its bounds ``hi`` say so (employed of 0
+        observed)."""
+        eq = self.table.links[count].equations
+        zero = (~self.table.unknown(count) | (hi < 0.5)) & (self.table.values[count] == 0)
+        has_total = eq.total >= 0
+        part = eq.coef > 0
+        while True:
+            total_is_zero = np.zeros(eq.groups, dtype=bool)
+            total_is_zero[has_total] = zero[eq.total[has_total]]
+            grown = zero.copy()
+            grown[eq.cell[part & total_is_zero[eq.group]]] = True
+            if (grown == zero).all():
+                return zero
+            zero = grown
+
+    def _protect(self, count: str, disclosed: np.ndarray) -> bool:
+        """A complement for each disclosed cell: the nearest shown cell published as a range;
+        where ranges around it still pin it (no shown cell is left), the nearest ranged cell
+        withheld outright."""
+        links = self.table.links[count]
+        touched: set[int] = set()
+        added = False
+        hidden = self.table.unknown(count)
+        withheld = hidden & ~self.table.ranged[count]
+        eq = links.equations
+        # Unknown cells per group, kept up to date as complements are added: a candidate
+        # that would be the only unknown of one of its other groups is pinned there at once.
+        self._unknown_in_group = np.bincount(eq.group, hidden[eq.cell], eq.groups).astype(np.int64)
+        for u in sorted(disclosed, key=lambda i: (self.table.size[i], i)):
+            if (count, u) in self.alone:
+                self.unprotected.append((count, int(u), _ALONE))
+                continue
+            choice = self._nearest_complement(count, u, hidden)
+            widen = choice is None
+            if widen:
+                choice = self._nearest_complement(count, u, withheld)
+            if choice is None and self.table.uncode(count, u):
+                added = True  # its coded range was what pinned it
+                continue
+            if choice is None:
+                self.alone.add((count, u))
+                self.unprotected.append((count, int(u), _ALONE))
+                continue
+            group, v = choice
+            if group in touched:
+                continue  # this round already added a cell there; check again first
+            if widen:
+                self.table.withhold(count, v)
+                withheld[v] = True
+            else:
+                self.table.publish_as_range(count, v)
+            hidden[v] = True
+            of_v = links.groups_of(v)
+            self._unknown_in_group[of_v] += 1
+            touched.add(group)
+            touched.update(of_v.tolist())
+            added = True
+        return added
+
+    def _nearest_complement(self, count: str, u: int, hidden: np.ndarray) -> tuple[int, int] | None:
+        """(group, row) of the cell to hide so that ``u`` is no longer derivable.
+
+        Searched ring by ring: first the groups holding ``u``; where every cell of those is
+        already hidden, ``u`` was pinned through a chain of hidden cells (small-n bounds
+        plus totals), so the next ring is the groups of those hidden cells, and so on.
+        A shown cell in the nearest such group enters the chain's equations as one more
+        unknown. None when every cell linked to ``u`` is hidden: totals taken as known, or
+        the bounds that rows' existence and reason codes give, pinned it (see rule 0).
+        """
+        links = self.table.links[count]
+        usable = links.equations.usable
+        # Masks, not sorted sets: a search that finds nothing walks a whole partition.
+        seen_group = np.zeros(links.equations.groups, dtype=bool)
+        seen_cell = np.zeros(self.table.n, dtype=bool)
+        seen_cell[u] = True
+        frontier = np.array([u], dtype=np.int64)
+        while len(frontier):
+            ring, _ = links.groups_of_rows(frontier)
+            ring = np.unique(ring[usable[ring] & ~seen_group[ring]])
+            choice = self._complement_for(count, ring, hidden)
+            if choice is not None:
+                return choice
+            seen_group[ring] = True
+            members, _ = links.rows_of_groups(ring)
+            frontier = np.unique(members[~seen_cell[members]])
+            seen_cell[frontier] = True
+        return None
+
+    def _complement_for(
+        self, count: str, groups: np.ndarray, hidden: np.ndarray
+    ) -> tuple[int, int] | None:
+        """The shown cell of these groups that loses the least, in this order of preference:
+
+        - not at the top of a hierarchy (a state cell): the state's figures are what every
+          reader looks for, and a cell below can almost always serve instead;
+        - a part, not a group's total: the total is the cell most readers look for;
+        - a cell that is no group's total at all: a district's all-students cell is a part
+          of the state but the total of the district's groups, and a headline number;
+        - in the group with the fewest hidden cells: the likeliest source of the disclosure
+          (one hidden cell beside a shown total), so a complement there fixes it without
+          spilling into other groups;
+        - a cell whose other groups already hold an unknown: it closes the cycle instead of
+          being pinned somewhere else and starting a chain;
+        - the largest: a range of ten moves its rate least;
+        - then the lowest row, in the lowest group (the same choice every run).
+        """
+        links = self.table.links[count]
+        rows, group = links.rows_of_groups(groups)
+        shown = ~hidden[rows]
+        rows, group = rows[shown], group[shown]
+        if not len(rows):
+            return None
+        unknown_in = self._unknown_in_group
+        others, of = links.groups_of_rows(rows)
+        opening = (others != group[of]) & links.equations.usable[others] & (unknown_in[others] == 0)
+        opens = np.bincount(of, opening, minlength=len(rows))
+        best = np.lexsort(
+            (
+                group,
+                rows,
+                -self.table.values[count][rows],
+                opens,
+                unknown_in[group],
+                self.table.totals[count][rows],
+                rows == links.equations.total[group],
+                self.table.roots[rows],
+            )
+        )[0]
+        return int(group[best]), int(rows[best])
+
+    def _uncode_pinned_by_repeats(
+        self, count: str, unknown: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> bool:
+        """Cells pinned by their own row's range and a repeating row's reason code together
+        (neither alone): no sibling is involved, so the disclosure check, which takes a cell
+        its bounds fix as published, would not see them."""
+        if count not in self.table.repeated_as_size:
+            return False
+        own_lo, own_hi = self.table.bounds(count, repeats=False)
+        pinned = np.flatnonzero(unknown & (hi - lo < 1 - 1e-9) & (own_hi - own_lo >= 1 - 1e-9))
+        uncoded = False
+        for row in pinned.tolist():
+            if self.table.uncode(count, row):
+                uncoded = True
+            else:
+                self.unprotected.append((count, row, _REPEATED))
+        return uncoded
+
+    def notes(self) -> list[str]:
+        """A line per withheld cell no complement protects, naming the row by its key (a row
+        number would depend on how the table was cut)."""
+        return [
+            f"{self.table.spec.table}: {count} of "
+            f"{dict(zip(self.table.spec.primary_key, self.table.keys.row(row), strict=True))} {why}"
+            for count, row, why in self.unprotected
+        ]
