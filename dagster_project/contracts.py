@@ -2,8 +2,8 @@
 
 One declaration per extract drives the loader (header check, casts, keys, privacy), the
 warehouse DDL and the sample-data generator. The dbt sources (dbt/models/staging/
-_sources.yml) list the columns again, by hand: nothing derives them from here or checks
-that the two agree. Value rules (ranges, code sets, cross-field) live in the Great
+_sources.yml) list the columns again with their descriptions; test_dbt_models checks that
+they are these columns, in this order. Value rules (ranges, code sets, cross-field) live in the Great
 Expectations suites under expectations/, not here: this module owns only what a file must
 be to be read at all.
 """
