@@ -3,9 +3,9 @@
 One declaration per extract drives the loader (header check, casts, keys, privacy), the
 warehouse DDL and the sample-data generator. The dbt sources (dbt/models/staging/
 _sources.yml) list the columns again with their descriptions; test_dbt_models checks that
-they are these columns, in this order. Value rules (ranges, code sets, cross-field) live in the Great
-Expectations suites under expectations/, not here: this module owns only what a file must
-be to be read at all.
+they are these columns, in this order. Value rules (ranges, code sets, cross-field) live in
+the Great Expectations suites under expectations/, not here: this module owns only what a
+file must be to be read at all.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from manifest_nodes import published_model
 
 from dagster_project.publish import (
     IdentifierFound,
@@ -72,16 +73,12 @@ PUBLISH = {
 def write_manifest(path: Path) -> Path:
     nodes = {}
     for name, block in PUBLISH.items():
-        nodes[f"model.test.{name}"] = {
-            "unique_id": f"model.test.{name}",
-            "resource_type": "model",
-            "name": name,
-            "alias": name,
-            "schema": "marts",
-            "description": f"The {name} mart.",
-            "columns": {"rate": {"name": "rate", "description": "numerator / denominator"}},
-            "config": {"meta": {"publish": block}},
-        }
+        nodes[f"model.test.{name}"] = published_model(
+            f"model.test.{name}",
+            block,
+            description=f"The {name} mart.",
+            columns={"rate": {"name": "rate", "description": "numerator / denominator"}},
+        )
     nodes["model.test.int_students"] = {
         "unique_id": "model.test.int_students",
         "resource_type": "model",

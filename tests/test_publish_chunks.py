@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from manifest_nodes import published_model
 
 from dagster_project.publish import (
     PublishOptions,
@@ -84,14 +85,7 @@ PUBLISH = {
 
 def write_manifest(path: Path) -> Path:
     nodes = {
-        f"model.test.{name}": {
-            "unique_id": f"model.test.{name}",
-            "resource_type": "model",
-            "name": name,
-            "alias": name,
-            "schema": "marts",
-            "config": {"meta": {"publish": block}},
-        }
+        f"model.test.{name}": published_model(f"model.test.{name}", block)
         for name, block in PUBLISH.items()
     }
     path.write_text(json.dumps({"metadata": {}, "nodes": nodes}))
@@ -254,14 +248,7 @@ def test_partitions_are_the_columns_every_sibling_set_fixes(dbt_manifest: Path) 
         "program_of_study_code",
         "career_cluster",
     )
-    node = {
-        "unique_id": "model.x.t",
-        "name": "t",
-        "schema": "marts",
-        "config": {
-            "meta": {"publish": {"grain": "g", "primary_key": ["a", "b"], "cell_size": "n"}}
-        },
-    }
+    node = published_model("model.x.t", {"grain": "g", "primary_key": ["a", "b"], "cell_size": "n"})
     assert spec_from_node(node).partition_columns == ("a", "b")  # no sibling set: each row
 
 

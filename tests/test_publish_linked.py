@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from manifest_nodes import published_model
 
 from dagster_project.publish.linked import LinkError, check_copies_hidden, hide_linked
 from dagster_project.publish.spec import (
@@ -173,13 +174,7 @@ def test_unmatched_rows_are_not_shown_against_a_table_that_leaves_rows_out(tmp_p
         ],
     }
     nodes = {
-        f"model.x.{name}": {
-            "unique_id": f"model.x.{name}",
-            "name": name,
-            "schema": "marts",
-            "resource_type": "model",
-            "config": {"meta": {"publish": block}},
-        }
+        f"model.x.{name}": published_model(f"model.x.{name}", block)
         for name, block in (("source", spec), ("copy", copy))
     }
     manifest = tmp_path / "manifest.json"
@@ -403,21 +398,15 @@ def test_no_step_count_follows_from_its_range_and_a_later_steps_reason(
 def test_hidden_with_refuses_options_it_does_not_know() -> None:
     # YAML 1.1 reads a key named `on` as true: the link would silently match on less.
     link = {"table": "t", "key": ["entity"], True: {"step": "base_step"}, "column": "n"}
-    node = {
-        "unique_id": "model.x.t",
-        "name": "t",
-        "schema": "marts",
-        "config": {
-            "meta": {
-                "publish": {
-                    "grain": "g",
-                    "primary_key": ["entity"],
-                    "cell_size": "n",
-                    "hidden_with": [link | {"hide": ["base"]}],
-                }
-            }
+    node = published_model(
+        "model.x.t",
+        {
+            "grain": "g",
+            "primary_key": ["entity"],
+            "cell_size": "n",
+            "hidden_with": [link | {"hide": ["base"]}],
         },
-    }
+    )
     with pytest.raises(PublishSpecError, match="does not know"):
         spec_from_node(node)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pytest
+from manifest_nodes import published_model
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from dagster_project.publish import disclosure
@@ -37,13 +38,7 @@ def make_spec(sibling_sets: list, **extra: object) -> PublishSpec:
         "sibling_sets": sibling_sets,
         **extra,
     }
-    node = {
-        "unique_id": "model.test.indicators",
-        "name": "indicators",
-        "schema": "marts",
-        "resource_type": "model",
-        "config": {"meta": {"publish": block}},
-    }
+    node = published_model("model.test.indicators", block)
     spec = spec_from_node(node)
     assert spec is not None
     return spec
@@ -492,34 +487,23 @@ def test_undeclared_numerator_hides_every_other_count() -> None:
 
 
 def test_continuum_steps_use_their_own_denominators() -> None:
-    node = {
-        "unique_id": "model.test.continuum",
-        "name": "continuum",
-        "schema": "marts",
-        "resource_type": "model",
-        "config": {
-            "meta": {
-                "publish": {
-                    "grain": "one row per program",
-                    "primary_key": ["program"],
-                    "cell_size": "participants",
-                    "counts": ["participants", "concentrators", "placed"],
-                    "rates": [
-                        {
-                            "column": "conc_rate",
-                            "numerator": "concentrators",
-                            "denominator": "participants",
-                        },
-                        {
-                            "column": "placed_rate",
-                            "numerator": "placed",
-                            "denominator": "concentrators",
-                        },
-                    ],
-                }
-            }
+    node = published_model(
+        "model.test.continuum",
+        {
+            "grain": "one row per program",
+            "primary_key": ["program"],
+            "cell_size": "participants",
+            "counts": ["participants", "concentrators", "placed"],
+            "rates": [
+                {
+                    "column": "conc_rate",
+                    "numerator": "concentrators",
+                    "denominator": "participants",
+                },
+                {"column": "placed_rate", "numerator": "placed", "denominator": "concentrators"},
+            ],
         },
-    }
+    )
     spec = spec_from_node(node)
     frame = pl.DataFrame(
         {

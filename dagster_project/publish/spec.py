@@ -7,7 +7,6 @@ also says how it may be published::
       meta:
         publish:
           grain: "one row per school year, school and student group"
-          primary_key: [school_year, school_code, group_type, group_value]
           cell_size: denominator          # below min n: the whole row is suppressed
           counts: [numerator, denominator]
           rates:                          # fractions from 0 to 1
@@ -24,6 +23,9 @@ also says how it may be published::
               where: {group_type: all}
               column: rate
               hide: [all_students_rate]
+    constraints:                          # the key, declared once (dbt model constraint)
+      - {type: primary_key, columns: [school_year, school_code, group_type, group_value]}
+    data_tests: [primary_key]             # unique on that key
 """
 
 from __future__ import annotations
@@ -269,6 +271,18 @@ def _sibling_set(entry: Any, primary_key: tuple[str, ...], model: str) -> Siblin
     return SiblingSet(columns, total or None, counts)
 
 
+def _primary_key(node: Mapping[str, Any], model: str) -> tuple[str, ...]:
+    """The model's primary_key constraint: the one declaration of its key, which its
+    ``primary_key`` data test reads too (dbt/tests/generic/primary_key.sql)."""
+    for constraint in node.get("constraints") or ():
+        if constraint.get("type") == "primary_key":
+            return _as_tuple(constraint.get("columns"), "primary_key constraint", model)
+    raise PublishSpecError(
+        f"{model}: a published model declares its key as a model-level constraint "
+        "(constraints: [{type: primary_key, columns: [...]}])"
+    )
+
+
 def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
     """The publish spec of one manifest node, or None when the model is not published."""
     meta = (node.get("config") or {}).get("meta") or node.get("meta") or {}
@@ -276,7 +290,7 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
     if not block:
         return None
     model = node["unique_id"]
-    for required in ("grain", "primary_key", "cell_size"):
+    for required in ("grain", "cell_size"):
         if not block.get(required):
             raise PublishSpecError(f"{model}: meta.publish.{required} is required")
     rates = tuple(_rate(r, model) for r in block.get("rates") or ())
@@ -287,7 +301,7 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
     counts += [r.denominator for r in rates if r.denominator]
     counts += [r.numerator for r in rates if r.numerator]
     alias = node.get("alias") or node["name"]
-    primary_key = _as_tuple(block["primary_key"], "primary_key", model)
+    primary_key = _primary_key(node, model)
     sibling_sets = tuple(
         _sibling_set(s, primary_key, model) for s in block.get("sibling_sets") or ()
     )
