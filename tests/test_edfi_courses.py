@@ -327,3 +327,49 @@ def test_the_course_mapping_declares_terms_results_and_dual_credit():
     assert rows["1"]["credits_earned"] == "1.0"
     # No session with that name: the session name stands for the term, and is quarantined.
     assert rows["2"]["term"] == "No Such Session" and rows["2"]["completed"] == "N"
+
+
+def configure(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("CTE_EDFI_URL", url)
+    monkeypatch.setenv("CTE_EDFI_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("CTE_EDFI_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("CTE_EDFI_SCHOOL_YEAR", str(YEAR))
+
+
+def test_the_course_sensor_requests_its_own_pull(ods, monkeypatch):
+    import dagster as dg
+
+    from dagster_project.jobs import load_edfi_courses
+    from dagster_project.sensors import build_edfi_sensor
+
+    fake, url, _ = ods
+    configure(monkeypatch, url)
+    sensor = build_edfi_sensor(load_edfi_courses, extract="cte_course_enrollment")
+    assert sensor.name == "edfi_cte_course_enrollment_changed"
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = sensor(dg.build_sensor_context(instance=instance))
+        [request] = first.run_requests
+        assert request.run_key == f"edfi-cte_course_enrollment-{YEAR}-{fake.version}"
+        assert request.job_name == "load_edfi_cte_course_enrollment"
+        assert request.tags["cte/actor"] == "sensor:edfi_cte_course_enrollment_changed"
+
+
+def test_cte_pull_extract_loads_the_courses(ods, cte_home, monkeypatch, dbt_manifest, capfd):
+    """`cte pull --extract cte_course_enrollment`: the job its sensor starts."""
+    from dagster_project.cli import main
+    from dagster_project.ingest.edfi.mapping import FAMILIES
+
+    _, url, _ = ods
+    monkeypatch.setenv("DAGSTER_HOME", str(cte_home.dagster_home))
+    monkeypatch.chdir(cte_home.home)
+    configure(monkeypatch, url)
+    main(["pull", "--extract", "cte_course_enrollment"])
+    said = capfd.readouterr()
+    out = said.out + said.err
+    assert "cte pull: 2 file(s) read: 2 current" in out
+    assert "9 rows loaded; 4 checks passed; failed: associations_placed" in out
+    logged = " ".join(p.read_text() for p in cte_home.logs_dir.iterdir())
+    assert "900000001" not in logged and "Zelda" not in logged
+    with pytest.raises(SystemExit):
+        main(["pull", "--extract", "wage_records"])
+    assert set(FAMILIES) == {"student_enrollment", "cte_course_enrollment"}
