@@ -286,6 +286,9 @@ def test_a_full_pull_then_only_the_changes_reach_the_course_table(ods, warehouse
     state = landing / "edfi" / ".state"
     assert Mirror.open(landing / "edfi", YEAR, CTE_COURSE_ENROLLMENT).path.exists()
     assert [p.name for p in state.iterdir()] == [f"cte_course_enrollment__{YEAR}.json"]
+    # The mirror keeps only the fields the mapping reads: no letter grades.
+    kept = state.joinpath(f"cte_course_enrollment__{YEAR}.json").read_text()
+    assert "finalLetterGradeEarned" not in kept and "attemptedCredits" not in kept
 
     said = " ".join(
         [text_of(warehouse, t) for t in ("raw.load_manifest", "raw.quarantine", "raw.edfi_pulls")]
