@@ -11,6 +11,12 @@ A descriptor without an entry below is written as its code value ('Not Selected'
 load's code-set expectation quarantines the row with the value shown, like an unknown code
 in a landed file. A record that names no New Mexico school cannot be placed in any
 district's submission: it is counted and given a reason on the pull (``Placement``).
+
+``cte_course_enrollment`` (second slice, below): one ``studentSectionAssociations`` record
+in a CTE course becomes one row; its session gives the term, its course offering the
+course code, the student's ``courseTranscripts`` record the result and credits. Each
+extract's resources are a ``ResourceFamily`` (end of the module): the pull runs the same
+way for each.
 """
 
 from __future__ import annotations
