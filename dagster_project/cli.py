@@ -262,7 +262,8 @@ def cmd_load(args: argparse.Namespace) -> None:
 
 
 def cmd_pull(args: argparse.Namespace) -> None:
-    """Pull student_enrollment from Nova (Ed-Fi) for a school year, as the sensor does."""
+    """Pull an extract's resources (student_enrollment unless --extract says) from Nova
+    (Ed-Fi) for a school year, as the sensor does."""
     from dagster_project.assets.edfi import NOT_CONFIGURED
     from dagster_project.sensors import current_school_year
 
@@ -270,7 +271,7 @@ def cmd_pull(args: argparse.Namespace) -> None:
     if settings.edfi is None:
         sys.exit(f"cte pull: {NOT_CONFIGURED}")
     year = args.year or settings.edfi.school_year or current_school_year()
-    _run_load(settings, "load_edfi_student_enrollment", year, {}, "cte pull")
+    _run_load(settings, f"load_edfi_{args.extract}", year, {}, "cte pull")
 
 
 def action_tags(action: str, actor: str) -> dict[str, str]:
@@ -592,10 +593,16 @@ def main(argv: list[str] | None = None) -> None:
     load.add_argument("--by", default=os_user(), help="who reloads (default: the OS user)")
     load.set_defaults(func=cmd_load)
     pull = sub.add_parser(
-        "pull", help="pull student_enrollment from Nova (Ed-Fi): what changed (CTE_EDFI_URL)"
+        "pull", help="pull an extract from Nova (Ed-Fi): what changed (CTE_EDFI_URL)"
     )
     pull.add_argument(
         "year", type=int, nargs="?", help="school year (default: CTE_EDFI_SCHOOL_YEAR)"
+    )
+    pull.add_argument(
+        "--extract",
+        choices=("student_enrollment", "cte_course_enrollment"),  # mapping.FAMILIES
+        default="student_enrollment",
+        help="the extract whose Ed-Fi resources to pull (default: student_enrollment)",
     )
     pull.set_defaults(func=cmd_pull)
     reviewing = sub.add_parser(

@@ -3,7 +3,12 @@
 import dagster as dg
 
 from dagster_project.assets.dbt import nm_cte_dbt_assets
-from dagster_project.assets.edfi import EDFI_KEY, edfi_student_enrollment
+from dagster_project.assets.edfi import (
+    EDFI_COURSES_KEY,
+    EDFI_KEY,
+    edfi_cte_course_enrollment,
+    edfi_student_enrollment,
+)
 from dagster_project.assets.publish import dq_report, published_snapshot
 from dagster_project.assets.raw import raw_asset_key, raw_assets
 from dagster_project.contracts import EXTRACTS
@@ -13,6 +18,7 @@ from dagster_project.jobs import (
     jobs,
     load_and_publish,
     load_edfi,
+    load_edfi_courses,
     load_jobs,
     schedules,
 )
@@ -22,7 +28,14 @@ from dagster_project.settings import disable_telemetry
 
 disable_telemetry()
 
-assets = [*raw_assets, edfi_student_enrollment, nm_cte_dbt_assets, dq_report, published_snapshot]
+assets = [
+    *raw_assets,
+    edfi_student_enrollment,
+    edfi_cte_course_enrollment,
+    nm_cte_dbt_assets,
+    dq_report,
+    published_snapshot,
+]
 
 
 def _land_and_publish(key: dg.AssetKey) -> LandAndPublish:
@@ -38,7 +51,12 @@ defs = dg.Definitions(
     jobs=jobs,
     schedules=schedules,
     sensors=build_sensors(
-        load_jobs, build_marts, load_edfi, publishes, _land_and_publish(EDFI_KEY)
+        load_jobs,
+        build_marts,
+        load_edfi,
+        publishes,
+        _land_and_publish(EDFI_KEY),
+        {"cte_course_enrollment": (load_edfi_courses, _land_and_publish(EDFI_COURSES_KEY))},
     ),
     # Steps run one after another in the run's process: DuckDB admits one writing process.
     executor=dg.in_process_executor,

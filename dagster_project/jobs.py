@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets.edfi import EDFI_KEY
+from dagster_project.assets.edfi import EDFI_COURSES_KEY, EDFI_KEY
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS, Family
 from dagster_project.ingest.audit import automation_tags
@@ -13,6 +13,7 @@ from dagster_project.partitions import school_years
 from dagster_project.settings import get_settings
 
 RAW = dg.AssetSelection.assets(*(raw_asset_key(e) for e in EXTRACTS))
+EDFI = dg.AssetSelection.assets(EDFI_KEY, EDFI_COURSES_KEY)
 LABOR_MARKET = dg.AssetSelection.assets(
     *(raw_asset_key(e) for e in EXTRACTS if e.family is Family.LABOR_MARKET)
 )
@@ -34,6 +35,12 @@ load_edfi = dg.define_asset_job(
     partitions_def=school_years,
     description="Pull student_enrollment from Nova (Ed-Fi) for a school year: what changed",
 )
+load_edfi_courses = dg.define_asset_job(
+    "load_edfi_cte_course_enrollment",
+    selection=dg.AssetSelection.assets(EDFI_COURSES_KEY),
+    partitions_def=school_years,
+    description="Pull cte_course_enrollment from Nova (Ed-Fi) for a school year: what changed",
+)
 
 load_all_raw = dg.define_asset_job(
     "load_all_raw",
@@ -54,7 +61,7 @@ load_labor_market = dg.define_asset_job(
 # (issue 19). The sensor picks the assets (`asset_selection`); the job holds every candidate.
 load_and_publish = dg.define_asset_job(
     "load_and_publish",
-    selection=(RAW | dg.AssetSelection.assets(EDFI_KEY)).downstream(),
+    selection=(RAW | EDFI).downstream(),
     partitions_def=school_years,
     description="Load a landed file, rebuild the models that read its extract, then publish",
 )
@@ -62,7 +69,7 @@ load_and_publish = dg.define_asset_job(
 build_marts = dg.define_asset_job(
     "build_marts",
     # Every model, seed and check, including models that read only seeds, then publish.
-    selection=dg.AssetSelection.all() - RAW - dg.AssetSelection.assets(EDFI_KEY),
+    selection=dg.AssetSelection.all() - RAW - EDFI,
     description="dbt build (seeds, staging, intermediate, marts, tests), then publish",
 )
 
@@ -104,6 +111,7 @@ def quarterly_labor_market(context: dg.ScheduleEvaluationContext):
 jobs = [
     *load_jobs.values(),
     load_edfi,
+    load_edfi_courses,
     load_all_raw,
     load_labor_market,
     load_and_publish,

@@ -47,8 +47,14 @@ BURST_SECONDS = 60.0
 # The one-run path's job (jobs.load_and_publish) and the asset that publishes
 # (assets/publish.py), named here so the sensors need not import the asset graph.
 LOAD_AND_PUBLISH = "load_and_publish"
-# Its name is also the actor of the pulls it requests.
+# Its name is also the actor of the pulls it requests. One sensor per Ed-Fi resource family.
 EDFI_SENSOR = "edfi_student_enrollment_changed"
+
+
+def edfi_sensor_name(extract: str) -> str:
+    return f"edfi_{extract}_changed"
+
+
 PUBLISHED_KEY = dg.AssetKey("published_snapshot")
 
 
@@ -180,34 +186,43 @@ def landed_alone(
     return sum(p.stat().st_ctime_ns > arriving for p in changed) <= 1
 
 
-def change_request(cursor: str | None, year: int, newest: int) -> tuple[dg.RunRequest | None, str]:
-    """A pull when the API's newest change version moved past the one last requested for
-    the year; the cursor maps each school year to that version."""
+def change_request(
+    cursor: str | None, year: int, newest: int, extract: str = "student_enrollment"
+) -> tuple[dg.RunRequest | None, str]:
+    """A pull of the extract's resources when the API's newest change version moved past the
+    one last requested for the year; the cursor maps each school year to that version."""
     pulled = json.loads(cursor) if cursor else {}
     if pulled.get(str(year)) == newest:
         return None, json.dumps(pulled)
     pulled[str(year)] = newest
     request = dg.RunRequest(
-        run_key=f"edfi-student_enrollment-{year}-{newest}",
+        run_key=f"edfi-{extract}-{year}-{newest}",
         partition_key=str(year),
         tags={"cte/source": "edfi", "cte/change_version": str(newest), "dagster/max_retries": "2"}
-        | automation_tags(f"sensor:{EDFI_SENSOR}", "pull"),
+        | automation_tags(f"sensor:{edfi_sensor_name(extract)}", "pull"),
     )
     return request, json.dumps(pulled, sort_keys=True)
 
 
-def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition, publish: LandAndPublish | None = None):
+def build_edfi_sensor(
+    job: dg.UnresolvedAssetJobDefinition,
+    publish: LandAndPublish | None = None,
+    extract: str = "student_enrollment",
+):
+    """The pull of one resource family (``extract``) when Nova's newest change version moved.
+    The change version is the ODS's, shared by all resources: each family's sensor requests
+    its own pull, which finds nothing new in its resources when only others changed."""
     configured = get_settings().edfi is not None
 
     @dg.sensor(
-        name=EDFI_SENSOR,
+        name=edfi_sensor_name(extract),
         jobs=[job, publish.job] if publish else [job],
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING
         if configured
         else dg.DefaultSensorStatus.STOPPED,
         description=(
-            "Polls Nova's availableChangeVersions and pulls student_enrollment when the newest "
+            f"Polls Nova's availableChangeVersions and pulls {extract} when the newest "
             "change version moved (CTE_EDFI_URL, CTE_EDFI_CLIENT_ID, CTE_EDFI_CLIENT_SECRET)"
         ),
     )
@@ -223,7 +238,7 @@ def build_edfi_sensor(job: dg.UnresolvedAssetJobDefinition, publish: LandAndPubl
                 _, newest = client.available_change_versions()
         except EdFiError as exc:
             return dg.SkipReason(str(exc))  # names the route and status, no record's values
-        request, cursor = change_request(context.cursor, year, newest)
+        request, cursor = change_request(context.cursor, year, newest, extract)
         if request is None:
             return dg.SkipReason(f"change version {newest} already pulled for {year}")
         if publish and landed_alone(context.instance, None):
@@ -307,11 +322,17 @@ def build_sensors(
     load_edfi: dg.UnresolvedAssetJobDefinition,
     publishes: dict[str, LandAndPublish],
     edfi_publishes: LandAndPublish,
+    # Ed-Fi families beyond student_enrollment: extract -> (its pull job, its publish).
+    edfi_families: dict[str, tuple[dg.UnresolvedAssetJobDefinition, LandAndPublish]] | None = None,
 ) -> list:
     landing = [build_landing_sensor(e, load_jobs[e.name], publishes[e.name]) for e in EXTRACTS]
     return [
         *landing,
         build_edfi_sensor(load_edfi, edfi_publishes),
+        *(
+            build_edfi_sensor(job, publish, extract)
+            for extract, (job, publish) in (edfi_families or {}).items()
+        ),
         build_rebuild_sensor(build_marts),
         record_run_failures,
         fail_dead_runs_sensor,

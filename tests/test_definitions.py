@@ -28,6 +28,7 @@ def test_definitions_hold_every_extract_and_the_flow(dbt_manifest):
     assert {f"{e.name}_landed" for e in EXTRACTS} <= sensors
     assert {"record_run_failures", "rebuild_marts_after_loads"} <= sensors
     assert "edfi_student_enrollment_changed" in sensors and "edfi/student_enrollment" in keys
+    assert "edfi_cte_course_enrollment_changed" in sensors and "edfi/cte_course_enrollment" in keys
     assert {s.name for s in defs.schedules} == {"nightly_marts", "quarterly_labor_market"}
     nightly = defs.get_schedule_def("nightly_marts")
     assert nightly.tags["cte/actor"] == "schedule:nightly_marts"  # every run says who started it
@@ -43,13 +44,13 @@ def test_definitions_hold_every_extract_and_the_flow(dbt_manifest):
 
 
 def test_build_marts_covers_every_model_and_publish_but_no_raw_asset(dbt_manifest):
-    from dagster_project.assets.edfi import EDFI_KEY
+    from dagster_project.assets.edfi import EDFI_ASSETS
     from dagster_project.definitions import defs
 
     graph = defs.resolve_asset_graph()
     selected = defs.resolve_job_def("build_marts").asset_layer.selected_asset_keys
     materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
-    raw = {dg.AssetKey(["raw", e.name]) for e in EXTRACTS} | {EDFI_KEY}  # loads: not marts
+    raw = {dg.AssetKey(["raw", e.name]) for e in EXTRACTS} | set(EDFI_ASSETS)  # loads: not marts
     assert selected == materializable - raw
 
 

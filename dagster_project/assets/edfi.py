@@ -1,13 +1,18 @@
-"""The Ed-Fi door into raw.student_enrollment: a pull from Nova per school year (decision
-0022). The pull derives each changed district's submission and loads it with the same
-loader as a landed file, so the raw asset's checks apply to it as they are."""
+"""The Ed-Fi door into the raw tables: a pull from Nova per resource family and school year
+(decision 0022), one asset each (student_enrollment; cte_course_enrollment). The pull
+derives each changed district's submission and loads it with the same loader as a landed
+file, so the raw asset's checks apply to it as they are."""
 
 import dagster as dg
 
 from dagster_project.assets.raw import load_check_results, load_check_specs, summary
 from dagster_project.ingest.audit import write_recorded_files
 from dagster_project.ingest.edfi.client import EdFiClient
-from dagster_project.ingest.edfi.mapping import EXTRACT, RESOURCES
+from dagster_project.ingest.edfi.mapping import (
+    CTE_COURSE_ENROLLMENT,
+    STUDENT_ENROLLMENT,
+    ResourceFamily,
+)
 from dagster_project.ingest.edfi.pull import PullResult, pull_school_year
 from dagster_project.ingest.loader import Loader
 from dagster_project.partitions import school_years
@@ -15,7 +20,13 @@ from dagster_project.quality.data_docs import publish_data_docs
 from dagster_project.resources import WarehouseResource
 from dagster_project.settings import get_settings, pseudonym_key
 
-EDFI_KEY = dg.AssetKey(["edfi", EXTRACT.name])
+
+def edfi_key(family: ResourceFamily) -> dg.AssetKey:
+    return dg.AssetKey(["edfi", family.extract.name])
+
+
+EDFI_KEY = edfi_key(STUDENT_ENROLLMENT)
+EDFI_COURSES_KEY = edfi_key(CTE_COURSE_ENROLLMENT)
 ASSOCIATIONS_PLACED = "associations_placed"
 NOT_CONFIGURED = (
     "Ed-Fi is not configured: set CTE_EDFI_URL, CTE_EDFI_CLIENT_ID and CTE_EDFI_CLIENT_SECRET "
@@ -29,7 +40,7 @@ def _placement_check(result: PullResult) -> dg.AssetCheckResult:
     placement = result.placement
     unplaced = sum(placement.unplaced.values())
     return dg.AssetCheckResult(
-        asset_key=EDFI_KEY,
+        asset_key=edfi_key(result.family),
         check_name=ASSOCIATIONS_PLACED,
         passed=result.reconciles and not unplaced,
         severity=dg.AssetCheckSeverity.WARN,
@@ -38,6 +49,7 @@ def _placement_check(result: PullResult) -> dg.AssetCheckResult:
             "placed": placement.placed,
             "other_years": placement.other_years,
             "earlier_entries": placement.earlier_entries,
+            "other_courses": placement.other_courses,
             "unplaced": unplaced,
             "unplaced_reasons": dict(placement.unplaced),
         },
@@ -46,57 +58,83 @@ def _placement_check(result: PullResult) -> dg.AssetCheckResult:
 
 def _metadata(result: PullResult) -> dict[str, dg.MetadataValue]:
     window = result.window
+    resources = result.family.resources
     return summary(result.outcomes) | {
         "change_versions": dg.MetadataValue.text(str(window) if window else "none new"),
         "records_read": dg.MetadataValue.json(
-            {r: result.read[r] for r in RESOURCES} if window else {}
+            {r: result.read[r] for r in resources} if window else {}
         ),
         "records_deleted": dg.MetadataValue.json(
-            {r: result.deleted[r] for r in RESOURCES} if window else {}
+            {r: result.deleted[r] for r in resources} if window else {}
         ),
     }
 
 
-@dg.asset(
-    key=EDFI_KEY,
-    group_name="raw_enrollment",
-    partitions_def=school_years,
-    kinds={"duckdb"},
-    description=(
-        "student_enrollment pulled from Nova (Ed-Fi ODS/API): studentSchoolAssociations and "
-        "studentEducationOrganizationAssociations, by change version, loaded into "
-        "raw.student_enrollment as each changed district's submission."
-    ),
-    check_specs=[
-        *load_check_specs(EDFI_KEY),
-        dg.AssetCheckSpec(
-            ASSOCIATIONS_PLACED,
-            asset=EDFI_KEY,
-            description="Every association read is in a district's submission (or of another year)",
-        ),
-    ],
+def build_edfi_asset(family: ResourceFamily, description: str) -> dg.AssetsDefinition:
+    """The family's pull as a school-year-partitioned asset with the load's checks and
+    ``associations_placed``."""
+    key = edfi_key(family)
+    extract = family.extract
+
+    @dg.asset(
+        key=key,
+        group_name=f"raw_{extract.family.value}",
+        partitions_def=school_years,
+        kinds={"duckdb"},
+        description=description,
+        check_specs=[
+            *load_check_specs(key),
+            dg.AssetCheckSpec(
+                ASSOCIATIONS_PLACED,
+                asset=key,
+                description=(
+                    f"Every {family.spine} record read is in a district's submission (or of "
+                    "another year)"
+                ),
+            ),
+        ],
+    )
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        settings = get_settings()
+        if settings.edfi is None:
+            raise dg.Failure(NOT_CONFIGURED)
+        year = int(context.partition_key)
+        with warehouse.connect() as con, EdFiClient(settings.edfi, year) as client:
+            loader = Loader(
+                con,
+                settings.landing_dir,
+                pseudonym_key(),
+                run_id=context.run.run_id,
+                gzip_limits=settings.gzip_limits,
+            )
+            result = pull_school_year(
+                client, loader, settings.edfi_landing_dir, year, family=family
+            )
+            context.log.info(
+                f"{extract.name} {year}: change versions {result.window or 'none new'}, "
+                f"{len(result.outcomes)} district submission(s) changed"
+            )
+            checks = [*load_check_results(con, key, result.outcomes), _placement_check(result)]
+            write_recorded_files(con, settings.recorded_files_path)
+        if loader.validations:
+            publish_data_docs(loader.validations, settings.reports_dir)
+        yield dg.MaterializeResult(metadata=_metadata(result))
+        yield from checks
+
+    return _asset
+
+
+edfi_student_enrollment = build_edfi_asset(
+    STUDENT_ENROLLMENT,
+    "student_enrollment pulled from Nova (Ed-Fi ODS/API): studentSchoolAssociations and "
+    "studentEducationOrganizationAssociations, by change version, loaded into "
+    "raw.student_enrollment as each changed district's submission.",
 )
-def edfi_student_enrollment(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    settings = get_settings()
-    if settings.edfi is None:
-        raise dg.Failure(NOT_CONFIGURED)
-    year = int(context.partition_key)
-    with warehouse.connect() as con, EdFiClient(settings.edfi, year) as client:
-        loader = Loader(
-            con,
-            settings.landing_dir,
-            pseudonym_key(),
-            run_id=context.run.run_id,
-            gzip_limits=settings.gzip_limits,
-        )
-        result = pull_school_year(client, loader, settings.edfi_landing_dir, year)
-        context.log.info(
-            f"{EXTRACT.name} {year}: change versions {result.window or 'none new'}, "
-            f"{len(result.outcomes)} district submission(s) changed"
-        )
-        checks = [*load_check_results(con, EDFI_KEY, result.outcomes), _placement_check(result)]
-        write_recorded_files(con, settings.recorded_files_path)
-    if loader.validations:
-        publish_data_docs(loader.validations, settings.reports_dir)
-    yield dg.MaterializeResult(metadata=_metadata(result))
-    yield from checks
+edfi_cte_course_enrollment = build_edfi_asset(
+    CTE_COURSE_ENROLLMENT,
+    "cte_course_enrollment pulled from Nova (Ed-Fi ODS/API): studentSectionAssociations "
+    "with their sessions (term), courseOfferings (course code, CTE and dual credit) and "
+    "courseTranscripts (result, credits), by change version, loaded into "
+    "raw.cte_course_enrollment as each changed district's submission.",
+)
+EDFI_ASSETS = {a.key: a for a in (edfi_student_enrollment, edfi_cte_course_enrollment)}

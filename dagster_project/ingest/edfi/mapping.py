@@ -11,6 +11,12 @@ A descriptor without an entry below is written as its code value ('Not Selected'
 load's code-set expectation quarantines the row with the value shown, like an unknown code
 in a landed file. A record that names no New Mexico school cannot be placed in any
 district's submission: it is counted and given a reason on the pull (``Placement``).
+
+``cte_course_enrollment`` (second slice, below): one ``studentSectionAssociations`` record
+in a CTE course becomes one row; its session gives the term, its course offering the
+course code, the student's ``courseTranscripts`` record the result and credits. Each
+extract's resources are a ``ResourceFamily`` (end of the module): the pull runs the same
+way for each.
 """
 
 from __future__ import annotations
@@ -18,17 +24,24 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from dagster_project.contracts import FLAGS, get_extract
+from dagster_project.contracts import FLAGS, Extract, get_extract
 
 EXTRACT = get_extract("student_enrollment")
 SSA = "studentSchoolAssociations"
 SEOA = "studentEducationOrganizationAssociations"
 RESOURCES = (SSA, SEOA)
+
+COURSE_EXTRACT = get_extract("cte_course_enrollment")
+STSA = "studentSectionAssociations"
+SESSIONS = "sessions"
+OFFERINGS = "courseOfferings"
+TRANSCRIPTS = "courseTranscripts"
+COURSE_RESOURCES = (STSA, SESSIONS, OFFERINGS, TRANSCRIPTS)
 
 # The fields the mapping reads: the pull keeps no other (an SEOA also carries addresses,
 # telephones and e-mail addresses, which no extract needs).
@@ -54,6 +67,26 @@ KEPT_FIELDS: dict[str, tuple[str, ...]] = {
         "studentCharacteristics",
         "limitedEnglishProficiencyDescriptor",
         "disabilities",
+    ),
+    # cte_course_enrollment: the section enrollment (the spine), the session of the section
+    # (its term), the course offering (the course code behind the local code, and its
+    # course level characteristics), the transcript (result and credits).
+    STSA: ("id", "sectionReference", "studentReference", "beginDate", "endDate", "dualCredit"),
+    SESSIONS: ("id", "schoolReference", "schoolYearTypeReference", "sessionName", "termDescriptor"),
+    OFFERINGS: (
+        "id",
+        "localCourseCode",
+        "schoolReference",
+        "sessionReference",
+        "courseReference",
+        "courseLevelCharacteristics",
+    ),
+    TRANSCRIPTS: (
+        "id",
+        "courseReference",
+        "studentAcademicRecordReference",
+        "courseAttemptResultDescriptor",
+        "earnedCredits",
     ),
 }
 
@@ -106,7 +139,30 @@ DESCRIPTORS: dict[str, dict[str, str]] = {
         "Limited Monitored 2": "N",
         "NotLimited": "N",
     },
+    # The contract's terms are S1, S2, YR, SUM. Quarters, trimesters, 'Semester', 'MiniTerm'
+    # and 'Other' have no contract code: written as Ed-Fi says them, so the row is
+    # quarantined with the value shown (UNKNOWN_CODE).
+    "TermDescriptor": {
+        "Fall Semester": "S1",
+        "Spring Semester": "S2",
+        "Year Round": "YR",
+        "Summer Semester": "SUM",
+    },
+    # completed: Pass = Y; Fail, Incomplete, Withdrawn = N.
+    "CourseAttemptResultDescriptor": {
+        "Pass": "Y",
+        "Fail": "N",
+        "Incomplete": "N",
+        "Withdrawn": "N",
+    },
 }
+# CourseLevelCharacteristicDescriptor code values read on a course offering: a course
+# offering that carries CTE is a CTE course even when its code is not in the course seed
+# (then the course_code_known rule quarantines it with the code shown); one that carries
+# Dual Credit makes its enrollments dual credit (Data Standard 5.0 and 5.1 have no
+# dual credit on the student's section association; 5.2 does: ``dualCredit``).
+CTE_CHARACTERISTIC = "Career and Technical Education"
+DUAL_CREDIT_CHARACTERISTIC = "Dual Credit"
 # Special-population flag -> the StudentCharacteristicDescriptor code value that sets it.
 # english_learner and disability have their own fields (below); 'Migrant' is not an
 # ed-fi.org characteristic (Nova keeps migrant students in a program association): the name
@@ -256,6 +312,8 @@ class Placement:
     # A student who left a school and came back has an association per entry; the contract
     # has one row per student, school and year: the latest entry's.
     earlier_entries: int = 0
+    # Section enrollments in courses that are not CTE (cte_course_enrollment only).
+    other_courses: int = 0
 
     @property
     def placed(self) -> int:
@@ -263,7 +321,13 @@ class Placement:
 
     @property
     def accounted(self) -> int:
-        return self.placed + self.other_years + self.earlier_entries + sum(self.unplaced.values())
+        return (
+            self.placed
+            + self.other_years
+            + self.earlier_entries
+            + self.other_courses
+            + sum(self.unplaced.values())
+        )
 
 
 NO_YEAR = "the association has neither a school year nor an entry date"
@@ -335,12 +399,222 @@ def place_enrollments(
     return placement
 
 
-def submission_csv(rows: list[dict[str, str | None]]) -> bytes:
+def submission_csv(
+    rows: list[dict[str, str | None]], family: ResourceFamily | None = None
+) -> bytes:
     """A district's rows as a landed file in the contract's layout, in a stable order (the
     same records always make the same bytes: an unchanged district is not sent again)."""
+    family = family or STUDENT_ENROLLMENT
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXTRACT.column_names, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=family.extract.column_names, lineterminator="\n")
     writer.writeheader()
-    key = ("location_code", "student_id", "grade_level", "exit_code")
+    key = family.sort_key
     writer.writerows(sorted(rows, key=lambda r: tuple(r[k] or "" for k in key)))
     return out.getvalue().encode()
+
+
+# --- cte_course_enrollment ------------------------------------------------------------
+# One studentSectionAssociations record (a student in a section of a course offering, at a
+# school, in a session of a school year) becomes one row, when the course is CTE. The
+# section reference names the school, the year, the session and the local course code;
+# the session gives the term, the course offering the course code, the student's course
+# transcript for that course, year and term the result and the credits.
+
+NO_SECTION_YEAR = "sectionReference has no schoolYear"
+NOT_A_SECTION_SCHOOL = (
+    "sectionReference.schoolId is not a Nova school id (35 + three-digit district + "
+    "three-digit school)"
+)
+
+
+def _session_key(school_id: object, year: object, session: object) -> tuple[str, str, str]:
+    return (str(school_id), str(year), str(session))
+
+
+def _sessions_index(sessions: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], str]:
+    """Term code value by (schoolId, schoolYear, sessionName)."""
+    index = {}
+    for s in sessions:
+        term = descriptor_code(s.get("termDescriptor"))
+        school = (s.get("schoolReference") or {}).get("schoolId")
+        year = (s.get("schoolYearTypeReference") or {}).get("schoolYear")
+        if term is not None:
+            index[_session_key(school, year, s.get("sessionName"))] = term
+    return index
+
+
+def _offerings_index(
+    offerings: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str, str, str], Mapping[str, Any]]:
+    """Course offerings by (localCourseCode, schoolId, schoolYear, sessionName)."""
+    index = {}
+    for o in offerings:
+        session = o.get("sessionReference") or {}
+        school = (o.get("schoolReference") or {}).get("schoolId", session.get("schoolId"))
+        key = _session_key(school, session.get("schoolYear"), session.get("sessionName"))
+        index[(str(o.get("localCourseCode")), *key)] = o
+    return index
+
+
+TranscriptKey = tuple[str, str, str, str]  # studentUniqueId, courseCode, schoolYear, term
+
+
+def _transcripts_index(
+    transcripts: Iterable[Mapping[str, Any]],
+) -> dict[TranscriptKey, Mapping[str, Any]]:
+    index = {}
+    for t in transcripts:
+        record = t.get("studentAcademicRecordReference") or {}
+        key = (
+            str(record.get("studentUniqueId")),
+            str((t.get("courseReference") or {}).get("courseCode")),
+            str(record.get("schoolYear")),
+            str(descriptor_code(record.get("termDescriptor"))),
+        )
+        index[key] = t
+    return index
+
+
+def _characteristics_of(offering: Mapping[str, Any] | None) -> set[str]:
+    return {
+        code
+        for c in (offering or {}).get("courseLevelCharacteristics", [])
+        if (code := descriptor_code(c.get("courseLevelCharacteristicDescriptor")))
+    }
+
+
+def _credits(value: object) -> str:
+    return str(float(value))  # type: ignore[arg-type]
+
+
+def course_row(
+    stsa: Mapping[str, Any],
+    district: str,
+    location: str,
+    year: int,
+    course_code: str | None,
+    term: str | None,  # the TermDescriptor code value
+    offering: Mapping[str, Any] | None,
+    transcript: Mapping[str, Any] | None,
+) -> dict[str, str | None]:
+    """One contract row (text, as a landed file holds it) from a section enrollment.
+
+    Without a transcript (the course is not finished, or not graded yet) the course is not
+    completed and no credits are earned."""
+    if transcript is None:
+        completed: str | None = "N"
+        credits: str | None = "0.0"
+    else:
+        completed = map_descriptor(
+            "CourseAttemptResultDescriptor", transcript.get("courseAttemptResultDescriptor")
+        )
+        earned = transcript.get("earnedCredits")
+        credits = _credits(earned) if earned is not None else ("0.0" if completed == "N" else None)
+    dual = (stsa.get("dualCredit") or {}).get("dualCreditIndicator") or (
+        DUAL_CREDIT_CHARACTERISTIC in _characteristics_of(offering)
+    )
+    row: dict[str, str | None] = {
+        "student_id": (stsa.get("studentReference") or {}).get("studentUniqueId"),
+        "district_code": district,
+        "location_code": location,
+        "school_year": str(year),
+        "course_code": course_code,
+        "term": None if term is None else DESCRIPTORS["TermDescriptor"].get(term, term),
+        "completed": completed,
+        "credits_earned": credits,
+        "dual_credit": "Y" if dual else "N",
+    }
+    return {c: row[c] for c in COURSE_EXTRACT.column_names}
+
+
+def place_course_enrollments(
+    mirror: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    school_year: int,
+    cte_courses: frozenset[str] | None = None,
+) -> Placement:
+    """Every CTE section enrollment of the school year, as contract rows by district.
+
+    A course is CTE when its code is in the course seed (``cte_courses``: PED's CTE course
+    catalog) or its course offering carries the CTE course level characteristic; the other
+    enrollments are counted as ``other_courses``. A student in two sections of a course in
+    a term (a section change) is one contract row: the latest begin date's."""
+    if cte_courses is None:
+        from dagster_project.quality.suites import read_code_sets
+
+        cte_courses = read_code_sets().course_codes
+    terms = _sessions_index(mirror.get(SESSIONS, {}).values())
+    offerings = _offerings_index(mirror.get(OFFERINGS, {}).values())
+    transcripts = _transcripts_index(mirror.get(TRANSCRIPTS, {}).values())
+    placement = Placement()
+    latest: dict[tuple[str, ...], tuple[Mapping[str, Any], dict[str, str | None]]] = {}
+    for stsa in mirror.get(STSA, {}).values():
+        section = stsa.get("sectionReference") or {}
+        year = section.get("schoolYear")
+        if year is None:
+            placement.unplaced[NO_SECTION_YEAR] += 1
+            continue
+        if int(year) != school_year:
+            placement.other_years += 1
+            continue
+        where = place(section.get("schoolId"))
+        if where is None:
+            placement.unplaced[NOT_A_SECTION_SCHOOL] += 1
+            continue
+        session = _session_key(section.get("schoolId"), year, section.get("sessionName"))
+        local = section.get("localCourseCode")
+        offering = offerings.get((str(local), *session))
+        course = (offering or {}).get("courseReference", {}).get("courseCode") or local
+        if course not in cte_courses and CTE_CHARACTERISTIC not in _characteristics_of(offering):
+            placement.other_courses += 1
+            continue
+        # Without its session, the term is unknown: the session name is written instead, so
+        # the row is quarantined with it shown.
+        term = terms.get(session) or section.get("sessionName")
+        student = str((stsa.get("studentReference") or {}).get("studentUniqueId"))
+        transcript = transcripts.get((student, str(course), str(year), str(term)))
+        row = course_row(stsa, *where, school_year, course, term, offering, transcript)
+        key = (student, *where, str(course), str(row["term"]))
+        earlier = latest.get(key)
+        if earlier is not None:
+            placement.earlier_entries += 1
+            if str(earlier[0].get("beginDate")) >= str(stsa.get("beginDate")):
+                continue
+        latest[key] = (stsa, row)
+    rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
+    for _, row in latest.values():
+        rows[str(row["district_code"])].append(row)
+    placement.rows = dict(rows)
+    return placement
+
+
+# --- the resource families: one pull, mirror and asset each ----------------------------
+
+
+@dataclass(frozen=True)
+class ResourceFamily:
+    """The Ed-Fi resources one extract is derived from. The first resource is the one whose
+    records become rows (the pull's ``associations``); the others are looked up."""
+
+    extract: Extract
+    resources: tuple[str, ...]
+    place: Callable[[Mapping[str, Mapping[str, Mapping[str, Any]]], int], Placement]
+    sort_key: tuple[str, ...]  # the order of a submission's rows
+
+    @property
+    def spine(self) -> str:
+        return self.resources[0]
+
+
+STUDENT_ENROLLMENT = ResourceFamily(
+    EXTRACT,
+    RESOURCES,
+    place_enrollments,
+    ("location_code", "student_id", "grade_level", "exit_code"),
+)
+CTE_COURSE_ENROLLMENT = ResourceFamily(
+    COURSE_EXTRACT,
+    COURSE_RESOURCES,
+    place_course_enrollments,
+    ("location_code", "student_id", "course_code", "term"),
+)
+FAMILIES = {f.extract.name: f for f in (STUDENT_ENROLLMENT, CTE_COURSE_ENROLLMENT)}

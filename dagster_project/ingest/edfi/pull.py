@@ -6,7 +6,8 @@ landing zone's hidden ``edfi/.state`` folder: raw student IDs live there as in a
 file; no names, birth dates or addresses), and the change version it holds.
 The first pull reads everything up to the newest change version; each later one reads only
 the records changed since, and the deletes, and applies them to the mirror. From the
-mirror it derives each district's whole ``student_enrollment`` submission, and lands and
+mirror it derives each district's whole submission of the family's extract
+(``student_enrollment``, ``cte_course_enrollment``; ``mapping.FAMILIES``), and lands and
 loads those whose content changed: a district's submission replaces its slice, as a
 resubmitted file does, so a deleted association leaves the raw table with the next
 submission, and holds, expectations, quarantine and pseudonymization apply unchanged.
@@ -32,11 +33,10 @@ import duckdb
 
 from dagster_project.ingest.edfi.client import ChangeWindow, EdFiClient
 from dagster_project.ingest.edfi.mapping import (
-    EXTRACT,
-    RESOURCES,
+    STUDENT_ENROLLMENT,
     Placement,
+    ResourceFamily,
     kept,
-    place_enrollments,
     submission_csv,
 )
 from dagster_project.ingest.landing import file_name, relative_name
@@ -58,8 +58,10 @@ class Mirror:
     districts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, edfi_dir: Path, school_year: int) -> Mirror:
-        path = edfi_dir / ".state" / f"{EXTRACT.name}__{school_year}.json"
+    def open(
+        cls, edfi_dir: Path, school_year: int, family: ResourceFamily = STUDENT_ENROLLMENT
+    ) -> Mirror:
+        path = edfi_dir / ".state" / f"{family.extract.name}__{school_year}.json"
         if not path.exists():
             return cls(path)
         state = json.loads(path.read_text())
@@ -85,12 +87,13 @@ class PullResult:
     deleted: Counter[str] = field(default_factory=Counter)  # deletes applied per resource
     placement: Placement = field(default_factory=Placement)
     outcomes: list[FileOutcome] = field(default_factory=list)
-    associations: int = 0  # associations in the mirror after the pull
+    associations: int = 0  # records of the family's first resource in the mirror after the pull
+    family: ResourceFamily = STUDENT_ENROLLMENT
 
     @property
     def reconciles(self) -> bool:
         """Every association is in a district's submission, of another year, an earlier
-        entry, or unplaced with a reason."""
+        entry, not a CTE course, or unplaced with a reason."""
         return self.associations == self.placement.accounted
 
 
@@ -106,7 +109,7 @@ def window_for(mirror: Mirror, oldest: int, newest: int) -> ChangeWindow | None:
 
 def _fetch(client: EdFiClient, mirror: Mirror, window: ChangeWindow, result: PullResult) -> None:
     full = window.min_version is None
-    for resource in RESOURCES:
+    for resource in result.family.resources:
         records = {} if full else mirror.records.setdefault(resource, {})
         for record in client.records(resource, window):
             records[str(record["id"])] = kept(resource, record)
@@ -118,11 +121,13 @@ def _fetch(client: EdFiClient, mirror: Mirror, window: ChangeWindow, result: Pul
         mirror.records[resource] = records
 
 
-def _land(edfi_dir: Path, district: str, year: int, content: bytes, now: datetime) -> Path:
+def _land(
+    edfi_dir: Path, extract: str, district: str, year: int, content: bytes, now: datetime
+) -> Path:
     """The district's submission as a landed file; never over an existing one."""
-    folder = edfi_dir / EXTRACT.name
+    folder = edfi_dir / extract
     folder.mkdir(parents=True, exist_ok=True)
-    while (path := folder / file_name(EXTRACT.name, district, year, now)).exists():
+    while (path := folder / file_name(extract, district, year, now)).exists():
         now += timedelta(seconds=1)
     partial = folder / f".{path.name}.partial"
     partial.write_bytes(content)
@@ -136,25 +141,28 @@ def pull_school_year(
     edfi_dir: Path,
     school_year: int,
     now: datetime | None = None,
+    family: ResourceFamily = STUDENT_ENROLLMENT,
 ) -> PullResult:
-    """Pull what changed, load the districts' submissions that changed, record the pull."""
-    mirror = Mirror.open(edfi_dir, school_year)
+    """Pull what changed in the family's resources, load the districts' submissions that
+    changed, record the pull."""
+    mirror = Mirror.open(edfi_dir, school_year, family)
     oldest, newest = client.available_change_versions()
     window = window_for(mirror, oldest, newest)
-    result = PullResult(school_year, window)
+    result = PullResult(school_year, window, family=family)
     if window is None:
         return result
     _fetch(client, mirror, window, result)
-    result.associations = len(mirror.records.get(RESOURCES[0], {}))
-    result.placement = place_enrollments(mirror.records, school_year)
+    result.associations = len(mirror.records.get(family.spine, {}))
+    result.placement = family.place(mirror.records, school_year)
     # Local time, as districts name their files: the later submission of a slice wins.
     now = (now or datetime.now()).replace(microsecond=0)
     landed: dict[Path, tuple[str, str]] = {}
     for district, rows in sorted(result.placement.rows.items()):
-        content = submission_csv(rows)
+        content = submission_csv(rows, family)
         sha = hashlib.sha256(content).hexdigest()
         if mirror.districts.get(district) != sha:
-            landed[_land(edfi_dir, district, school_year, content, now)] = (district, sha)
+            path = _land(edfi_dir, family.extract.name, district, school_year, content, now)
+            landed[path] = (district, sha)
     result.outcomes = loader.load(list(landed), sha256s={p: sha for p, (_, sha) in landed.items()})
     by_path = {o.path: o for o in result.outcomes}
     for path, (district, sha) in landed.items():
@@ -181,7 +189,12 @@ def record_pull(con: duckdb.DuckDBPyConnection, result: PullResult, run_id: str 
                 "update raw.load_manifest set source = ?, source_resources = ?, "
                 "change_version_min = ?, change_version_max = ? "
                 f"where manifest_id in ({', '.join(map(str, ids))})",
-                [SOURCE, ", ".join(RESOURCES), window.min_version, window.max_version],
+                [
+                    SOURCE,
+                    ", ".join(result.family.resources),
+                    window.min_version,
+                    window.max_version,
+                ],
             )
         con.execute("commit")
     except Exception:
@@ -190,7 +203,7 @@ def record_pull(con: duckdb.DuckDBPyConnection, result: PullResult, run_id: str 
     for reason, count in result.placement.unplaced.items():
         log.warning(
             "Ed-Fi %s %s: %s association(s) not placed: %s",
-            EXTRACT.name,
+            result.family.extract.name,
             result.school_year,
             count,
             reason,
@@ -205,19 +218,24 @@ def _insert_pull(
     run_id: str | None,
 ) -> None:
     placement = result.placement
+    family = result.family
+    resources: dict[str, dict[str, int]] = {
+        r: {"read": result.read[r], "deleted": result.deleted[r]} for r in family.resources
+    }
+    if placement.other_courses:
+        # No column of its own yet: section enrollments in courses that are not CTE.
+        resources[family.spine]["other_courses"] = placement.other_courses
     con.execute(
         "insert into raw.edfi_pulls (extract, school_year, change_version_min, "
         "change_version_max, resources, associations, placed, other_years, earlier_entries, "
         "unplaced, unplaced_reasons, manifest_ids, run_id, pulled_at) "
         "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            EXTRACT.name,
+            family.extract.name,
             result.school_year,
             window.min_version,
             window.max_version,
-            json.dumps(
-                {r: {"read": result.read[r], "deleted": result.deleted[r]} for r in RESOURCES}
-            ),
+            json.dumps(resources),
             result.associations,
             placement.placed,
             placement.other_years,
