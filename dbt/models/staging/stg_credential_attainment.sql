@@ -20,7 +20,9 @@ ped_list as (
 ),
 
 on_list as (
-    select distinct source._manifest_id, source._source_row
+    select distinct
+        source._manifest_id,
+        source._source_row
     from source
     inner join ped_list
         on ped_list.credential_code = source.credential_code
@@ -47,8 +49,10 @@ select
     cast(source.cip_code as {{ dbt.type_string() }}) as cip_code,
     cast(source.delivery_method as {{ dbt.type_string() }}) as delivery_method,
     cast(source.credential_code as {{ dbt.type_string() }}) as credential_code,
-    cast(coalesce(source.credential_name, credentials.credential_name)
-        as {{ dbt.type_string() }}) as credential_name,
+    cast(
+        coalesce(source.credential_name, credentials.credential_name)
+        as {{ dbt.type_string() }}
+    ) as credential_name,
     cast(coalesce(source.issuer, credentials.issuer) as {{ dbt.type_string() }}) as issuer,
     cast(source.earned_date as date) as earned_date,
     on_list._source_row is not null

@@ -17,7 +17,7 @@ ranked as (
     select
         course_counts.*,
         row_number() over (
-            partition by program_of_study_code order by courses desc, legacy_cluster
+            partition by program_of_study_code order by courses desc, legacy_cluster asc
         ) as legacy_rank
     from course_counts
 )

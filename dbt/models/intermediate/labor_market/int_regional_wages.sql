@@ -12,7 +12,10 @@
     is var('oews_top_coded_annual_wage').
 -#}
 with years as (
-    select school_year, oews_year from {{ ref('int_labor_market_years') }}
+    select
+        school_year,
+        oews_year
+    from {{ ref('int_labor_market_years') }}
 ),
 
 district_areas as (
@@ -42,7 +45,10 @@ students as (
 ),
 
 region_students as (
-    select school_year, cte_region, sum(students_hs) as students_hs
+    select
+        school_year,
+        cte_region,
+        sum(students_hs) as students_hs
     from students
     group by school_year, cte_region
 ),

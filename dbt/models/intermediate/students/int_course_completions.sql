@@ -20,7 +20,9 @@ programs as (
 ),
 
 high_school_years as (
-    select student_key, school_year
+    select
+        student_key,
+        school_year
     from {{ ref('stg_student_enrollment') }}
     where grade_number between 9 and 12
     group by student_key, school_year

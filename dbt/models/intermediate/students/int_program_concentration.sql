@@ -31,7 +31,10 @@ ordered_completions as (
 
 -- The year the second distinct course was first completed: concentrator from then on.
 concentration_start as (
-    select student_key, program_of_study_code, first_completed_year as concentrator_since_year
+    select
+        student_key,
+        program_of_study_code,
+        first_completed_year as concentrator_since_year
     from ordered_completions
     where completion_order = 2
 ),
@@ -46,7 +49,8 @@ courses_to_date as (
     from first_completions
     inner join {{ ref('int_reporting_years') }} as years
         on years.school_year >= first_completions.first_completed_year
-    group by first_completions.student_key, years.school_year,
+    group by
+        first_completions.student_key, years.school_year,
         first_completions.program_of_study_code
 ),
 
