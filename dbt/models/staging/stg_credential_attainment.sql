@@ -13,10 +13,10 @@ with source as (
 
 ped_list as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(first_school_year as {{ dbt.type_int() }}) as first_school_year,
-        cast(last_school_year as {{ dbt.type_int() }}) as last_school_year
-    from {{ ref('ped_credential_list') }}
+        credential_code,
+        first_school_year,
+        last_school_year
+    from {{ ref('stg_ped_credential_list') }}
 ),
 
 on_list as (
@@ -35,10 +35,10 @@ on_list as (
 
 credentials as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(name as {{ dbt.type_string() }}) as credential_name,
-        cast(issuer as {{ dbt.type_string() }}) as issuer
-    from {{ ref('credentials') }}
+        credential_code,
+        credential_name,
+        issuer
+    from {{ ref('stg_credentials') }}
 )
 
 select

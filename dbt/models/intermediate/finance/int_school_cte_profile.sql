@@ -29,11 +29,11 @@
 -#}
 with schools as (
     select
-        {{ seed_code('district_code') }} as district_code,
-        {{ seed_code('location_code') }} as location_code,
-        cast(school_level as {{ dbt.type_string() }}) as school_level,
-        cast(cte_region as {{ dbt.type_string() }}) as cte_region
-    from {{ ref('schools') }}
+        district_code,
+        location_code,
+        school_level,
+        cte_region
+    from {{ ref('stg_schools') }}
 ),
 
 spine as (
@@ -56,9 +56,9 @@ student_programs as (
 
 credential_tiers as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(tier as {{ dbt.type_int() }}) as tier
-    from {{ ref('credentials') }}
+        credential_code,
+        tier
+    from {{ ref('stg_credentials') }}
 ),
 
 credentials as (

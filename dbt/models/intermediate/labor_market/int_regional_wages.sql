@@ -20,10 +20,10 @@ with years as (
 
 district_areas as (
     select
-        cast(districts.district_code as {{ dbt.type_string() }}) as district_code,
-        cast(areas.area_code as {{ dbt.type_string() }}) as area_code
-    from {{ ref('district_counties') }} as districts
-    inner join {{ ref('labor_market_areas') }} as areas
+        districts.district_code,
+        areas.area_code
+    from {{ ref('stg_district_counties') }} as districts
+    inner join {{ ref('stg_labor_market_areas') }} as areas
         on areas.county = districts.county
 ),
 

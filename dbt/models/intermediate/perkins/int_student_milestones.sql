@@ -15,9 +15,9 @@ with population as (
 
 credentials as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(tier as {{ dbt.type_int() }}) as tier
-    from {{ ref('credentials') }}
+        credential_code,
+        tier
+    from {{ ref('stg_credentials') }}
 ),
 
 work_based as (

@@ -56,10 +56,10 @@ courses_to_date as (
 
 programs as (
     select
-        cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
-        cast(career_cluster as {{ dbt.type_string() }}) as career_cluster,
-        cast(nontraditional_for as {{ dbt.type_string() }}) as nontraditional_for
-    from {{ ref('programs_of_study') }}
+        program_of_study_code,
+        career_cluster,
+        nontraditional_for
+    from {{ ref('stg_programs_of_study') }}
 )
 
 select

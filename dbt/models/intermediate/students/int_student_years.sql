@@ -27,13 +27,13 @@ years as (
 
 schools as (
     select
-        cast(district_code as {{ dbt.type_string() }}) as district_code,
-        cast(location_code as {{ dbt.type_string() }}) as location_code,
-        cast(locale as {{ dbt.type_string() }}) as locale,
-        cast(innovation_zone as {{ dbt.type_string() }}) as innovation_zone,
-        cast(rural_alliance as {{ dbt.type_string() }}) as rural_alliance,
-        cast(cte_region as {{ dbt.type_string() }}) as cte_region
-    from {{ ref('schools') }}
+        district_code,
+        location_code,
+        locale,
+        innovation_zone,
+        rural_alliance,
+        cte_region
+    from {{ ref('stg_schools') }}
 ),
 
 ranked_rows as (

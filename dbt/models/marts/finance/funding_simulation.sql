@@ -43,9 +43,9 @@ amounts as (
 
 districts as (
     select distinct
-        {{ seed_code('district_code') }} as district_code,
-        cast(district_name as {{ dbt.type_string() }}) as district_name
-    from {{ ref('schools') }}
+        district_code,
+        district_name
+    from {{ ref('stg_schools') }}
 )
 
 select

@@ -14,10 +14,10 @@
 -#}
 with programs as (
     select
-        cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
-        cast(career_cluster as {{ dbt.type_string() }}) as career_cluster,
-        cast(soc_codes as {{ dbt.type_string() }}) as soc_codes
-    from {{ ref('programs_of_study') }}
+        program_of_study_code,
+        career_cluster,
+        soc_codes
+    from {{ ref('stg_programs_of_study') }}
 ),
 
 program_occupations as (
@@ -46,8 +46,8 @@ scoped_occupations as (
 ),
 
 regions as (
-    select distinct cast(cte_region as {{ dbt.type_string() }}) as cte_region
-    from {{ ref('schools') }}
+    select distinct cte_region
+    from {{ ref('stg_schools') }}
 ),
 
 region_scopes as (

@@ -20,12 +20,11 @@ with scopes as (
 
 credential_list as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(cast(tier as {{ dbt.type_int() }}) as {{ dbt.type_string() }})
-            as credential_tier,
-        cast(industry_requested as {{ dbt.type_string() }}) = 'Y' as is_industry_requested,
-        cast(career_cluster as {{ dbt.type_string() }}) as career_cluster
-    from {{ ref('credentials') }}
+        credential_code,
+        cast(tier as {{ dbt.type_string() }}) as credential_tier,
+        is_industry_requested,
+        career_cluster
+    from {{ ref('stg_credentials') }}
 ),
 
 earned as (
