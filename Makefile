@@ -43,8 +43,14 @@ docs: setup         ## dbt docs (the analyst's data dictionary) on http://127.0.
 bench: setup        ## statewide benchmark; writes benchmarks/results/<date>.json and .md
 	$(BIN)/python -m benchmarks.run
 
-lint: setup
+# sqlfluff renders the models with dbt (the dbt templater): the profile's DuckDB path, the
+# target and the logs point at a throwaway folder, so no warehouse is opened or built
+# (docs/decisions/0033-sql-lint.md).
+lint: setup         ## ruff on the Python, sqlfluff on the dbt models
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	CTE_WAREHOUSE_PATH="$$tmp/lint.duckdb" DBT_TARGET_PATH="$$tmp/target" \
+	DBT_LOG_PATH="$$tmp/logs" $(BIN)/sqlfluff lint dbt/models
 
 clean:              ## remove generated data and state (never raw files you placed yourself)
 	rm -rf warehouse/* dbt/target dbt/logs expectations/gx/uncommitted

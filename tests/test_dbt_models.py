@@ -61,6 +61,8 @@ REFERENCE_TABLES = (
     "credentials",
     "ped_credential_list",
     "performance_targets",
+    "district_counties",
+    "labor_market_areas",
 )
 
 

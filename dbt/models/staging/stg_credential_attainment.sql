@@ -13,14 +13,16 @@ with source as (
 
 ped_list as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(first_school_year as {{ dbt.type_int() }}) as first_school_year,
-        cast(last_school_year as {{ dbt.type_int() }}) as last_school_year
-    from {{ ref('ped_credential_list') }}
+        credential_code,
+        first_school_year,
+        last_school_year
+    from {{ ref('stg_ped_credential_list') }}
 ),
 
 on_list as (
-    select distinct source._manifest_id, source._source_row
+    select distinct
+        source._manifest_id,
+        source._source_row
     from source
     inner join ped_list
         on ped_list.credential_code = source.credential_code
@@ -33,10 +35,10 @@ on_list as (
 
 credentials as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(name as {{ dbt.type_string() }}) as credential_name,
-        cast(issuer as {{ dbt.type_string() }}) as issuer
-    from {{ ref('credentials') }}
+        credential_code,
+        credential_name,
+        issuer
+    from {{ ref('stg_credentials') }}
 )
 
 select
@@ -47,8 +49,10 @@ select
     cast(source.cip_code as {{ dbt.type_string() }}) as cip_code,
     cast(source.delivery_method as {{ dbt.type_string() }}) as delivery_method,
     cast(source.credential_code as {{ dbt.type_string() }}) as credential_code,
-    cast(coalesce(source.credential_name, credentials.credential_name)
-        as {{ dbt.type_string() }}) as credential_name,
+    cast(
+        coalesce(source.credential_name, credentials.credential_name)
+        as {{ dbt.type_string() }}
+    ) as credential_name,
     cast(coalesce(source.issuer, credentials.issuer) as {{ dbt.type_string() }}) as issuer,
     cast(source.earned_date as date) as earned_date,
     on_list._source_row is not null

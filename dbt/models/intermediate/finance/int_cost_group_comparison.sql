@@ -22,13 +22,22 @@ with schools as (
 ),
 
 memberships as (
-    select 'CTE_POWERHOUSE' as school_group, schools.*, is_cte_powerhouse as is_member
+    select
+        'CTE_POWERHOUSE' as school_group,
+        schools.*,
+        is_cte_powerhouse as is_member
     from schools
     union all
-    select 'HIGH_COST_SPECIALIST' as school_group, schools.*, is_high_cost_specialist as is_member
+    select
+        'HIGH_COST_SPECIALIST' as school_group,
+        schools.*,
+        is_high_cost_specialist as is_member
     from schools
     union all
-    select 'ALL_HIGH_SCHOOLS' as school_group, schools.*, true as is_member
+    select
+        'ALL_HIGH_SCHOOLS' as school_group,
+        schools.*,
+        true as is_member
     from schools
 ),
 
@@ -63,8 +72,10 @@ tests as (
         group_variance / group_schools as group_se_squared,
         other_variance / nullif(other_schools, 0) as other_se_squared,
         case when group_schools > 0 and other_schools > 0 and group_schools + other_schools > 2
-            then ((group_schools - 1) * coalesce(group_variance, 0)
-                + (other_schools - 1) * coalesce(other_variance, 0))
+                then (
+                    (group_schools - 1) * coalesce(group_variance, 0)
+                    + (other_schools - 1) * coalesce(other_variance, 0)
+                )
                 / (group_schools + other_schools - 2)
         end as pooled_variance
     from sides
@@ -82,36 +93,46 @@ select
     cast(other_variance as {{ dbt.type_float() }}) as other_variance,
     cast(group_mean - other_mean as {{ dbt.type_float() }}) as mean_difference,
     cast(case when group_se_squared + other_se_squared > 0
-        then (group_mean - other_mean) / sqrt(group_se_squared + other_se_squared)
+            then (group_mean - other_mean) / sqrt(group_se_squared + other_se_squared)
     end as {{ dbt.type_float() }}) as welch_t,
     cast(case when group_schools > 1 and other_schools > 1
             and group_se_squared + other_se_squared > 0
-        then (group_se_squared + other_se_squared) * (group_se_squared + other_se_squared)
-            / (group_se_squared * group_se_squared / (group_schools - 1)
-                + other_se_squared * other_se_squared / (other_schools - 1))
+            then (group_se_squared + other_se_squared) * (group_se_squared + other_se_squared)
+                / (
+                    group_se_squared * group_se_squared / (group_schools - 1)
+                    + other_se_squared * other_se_squared / (other_schools - 1)
+                )
     end as {{ dbt.type_float() }}) as welch_df,
     cast(case when pooled_variance > 0
-        then (group_mean - other_mean)
-            / sqrt(pooled_variance * (1.0 / group_schools + 1.0 / other_schools))
+            then (group_mean - other_mean)
+                / sqrt(pooled_variance * (1.0 / group_schools + 1.0 / other_schools))
     end as {{ dbt.type_float() }}) as pooled_t,
-    cast(case when pooled_variance > 0 then group_schools + other_schools - 2 end
-        as {{ dbt.type_int() }}) as pooled_df,
+    cast(
+        case when pooled_variance > 0 then group_schools + other_schools - 2 end
+        as {{ dbt.type_int() }}
+    ) as pooled_df,
     cast(group_enrolled_students as {{ dbt.type_int() }}) as group_enrolled_students,
     cast(group_concentrators as {{ dbt.type_int() }}) as group_concentrators,
     cast(group_credentials as {{ dbt.type_int() }}) as group_credentials,
-    cast(case when is_placement_complete then coalesce(group_placed_graduates, 0) end
-        as {{ dbt.type_int() }}) as group_placed_graduates,
+    cast(
+        case when is_placement_complete then coalesce(group_placed_graduates, 0) end
+        as {{ dbt.type_int() }}
+    ) as group_placed_graduates,
     is_placement_complete,
     cast(group_instructional_spending as {{ dbt.type_float() }}) as group_instructional_spending,
     cast(group_cte_spending as {{ dbt.type_float() }}) as group_cte_spending,
     cast(case when group_enrolled_students > 0
-        then group_instructional_spending / group_enrolled_students
+            then group_instructional_spending / group_enrolled_students
     end as {{ dbt.type_float() }}) as group_instruction_per_student,
-    cast(case when group_concentrators > 0 then group_cte_spending / group_concentrators end
-        as {{ dbt.type_float() }}) as group_cte_spending_per_concentrator,
-    cast(case when group_credentials > 0 then group_cte_spending / group_credentials end
-        as {{ dbt.type_float() }}) as group_cte_spending_per_credential,
+    cast(
+        case when group_concentrators > 0 then group_cte_spending / group_concentrators end
+        as {{ dbt.type_float() }}
+    ) as group_cte_spending_per_concentrator,
+    cast(
+        case when group_credentials > 0 then group_cte_spending / group_credentials end
+        as {{ dbt.type_float() }}
+    ) as group_cte_spending_per_credential,
     cast(case when is_placement_complete and group_placed_graduates > 0
-        then group_cte_spending / group_placed_graduates
+            then group_cte_spending / group_placed_graduates
     end as {{ dbt.type_float() }}) as group_cte_spending_per_placed_graduate
 from tests

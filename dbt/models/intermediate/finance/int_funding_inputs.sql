@@ -25,7 +25,10 @@ with schools as (
 ),
 
 quality as (
-    select school_year, district_code, sum(quality_points) as quality_points
+    select
+        school_year,
+        district_code,
+        sum(quality_points) as quality_points
     from {{ ref('int_program_quality_scores') }}
     group by school_year, district_code
 )

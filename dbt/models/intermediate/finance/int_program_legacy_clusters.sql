@@ -5,10 +5,10 @@
 -#}
 with course_counts as (
     select
-        cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
-        cast(legacy_cluster as {{ dbt.type_string() }}) as legacy_cluster,
+        program_of_study_code,
+        legacy_cluster,
         count(*) as courses
-    from {{ ref('courses') }}
+    from {{ ref('stg_courses') }}
     where program_of_study_code is not null
     group by program_of_study_code, legacy_cluster
 ),
@@ -17,7 +17,7 @@ ranked as (
     select
         course_counts.*,
         row_number() over (
-            partition by program_of_study_code order by courses desc, legacy_cluster
+            partition by program_of_study_code order by courses desc, legacy_cluster asc
         ) as legacy_rank
     from course_counts
 )

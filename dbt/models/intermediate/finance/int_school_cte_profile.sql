@@ -29,15 +29,16 @@
 -#}
 with schools as (
     select
-        {{ seed_code('district_code') }} as district_code,
-        {{ seed_code('location_code') }} as location_code,
-        cast(school_level as {{ dbt.type_string() }}) as school_level,
-        cast(cte_region as {{ dbt.type_string() }}) as cte_region
-    from {{ ref('schools') }}
+        district_code,
+        location_code,
+        school_level,
+        cte_region
+    from {{ ref('stg_schools') }}
 ),
 
 spine as (
-    select * from {{ ref('int_student_years') }} where is_enrolled
+    select * from {{ ref('int_student_years') }}
+    where is_enrolled
 ),
 
 student_programs as (
@@ -55,9 +56,9 @@ student_programs as (
 
 credential_tiers as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(tier as {{ dbt.type_int() }}) as tier
-    from {{ ref('credentials') }}
+        credential_code,
+        tier
+    from {{ ref('stg_credentials') }}
 ),
 
 credentials as (
@@ -85,9 +86,14 @@ students as (
         spine.district_code,
         spine.location_code,
         count(*) as enrolled_students,
-        sum(case when spine.grade_number between {{ var('high_school_grades')[0] }}
-                and {{ var('high_school_grades')[1] }} then 1 else 0 end)
-            as high_school_students,
+        sum(
+            case
+                when spine.grade_number between {{ var('high_school_grades')[0] }}
+                    and {{ var('high_school_grades')[1] }}
+                    then 1
+                else 0
+            end
+        ) as high_school_students,
         sum(case when student_programs.student_key is not null then 1 else 0 end)
             as participants,
         sum(coalesce(student_programs.is_concentrator, 0)) as concentrators,
@@ -95,8 +101,12 @@ students as (
         sum(case when spine.has_graduated_in_year then 1 else 0 end) as graduates,
         sum(case when spine.has_graduated_in_year and exit_cohorts.is_placed then 1 else 0 end)
             as placed_graduates,
-        sum(case when spine.has_graduated_in_year and exit_cohorts.is_placement_observed
-            then 1 else 0 end) as placement_observed_graduates
+        sum(
+            case
+                when spine.has_graduated_in_year and exit_cohorts.is_placement_observed then 1
+                else 0
+            end
+        ) as placement_observed_graduates
     from spine
     left join student_programs
         on student_programs.student_key = spine.student_key
@@ -121,11 +131,18 @@ spending as (
         fiscal_year as school_year,
         district_code,
         location_code,
-        sum(case when fund_code = '{{ var("operational_fund") }}'
-                and function_code in {{ sql_string_list(var('instruction_functions')) }}
-            then amount end) as instructional_spending,
-        sum(case when program_code in {{ sql_string_list(var('cte_program_codes')) }}
-            then amount end) as cte_spending
+        sum(
+            case
+                when fund_code = '{{ var("operational_fund") }}'
+                    and function_code in {{ sql_string_list(var('instruction_functions')) }}
+                    then amount
+            end
+        ) as instructional_spending,
+        sum(
+            case
+                when program_code in {{ sql_string_list(var('cte_program_codes')) }} then amount
+            end
+        ) as cte_spending
     from {{ ref('stg_school_expenditures') }}
     group by fiscal_year, district_code, location_code
 ),

@@ -41,8 +41,12 @@ projection_choice as (
     select
         years.school_year,
         coalesce(
-            max(case when projection_years.data_year <= years.school_year
-                then projection_years.data_year end),
+            max(
+                case
+                    when projection_years.data_year <= years.school_year
+                        then projection_years.data_year
+                end
+            ),
             min(projection_years.data_year)
         ) as projections_year
     from years
@@ -54,8 +58,12 @@ education_choice as (
     select
         years.school_year,
         coalesce(
-            max(case when education_years.data_year <= years.school_year
-                then education_years.data_year end),
+            max(
+                case
+                    when education_years.data_year <= years.school_year
+                        then education_years.data_year
+                end
+            ),
             min(education_years.data_year)
         ) as education_year
     from years

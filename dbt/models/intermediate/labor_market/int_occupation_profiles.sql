@@ -48,19 +48,26 @@ projections as (
 ),
 
 year_oews as (
-    select years.school_year, oews.*
+    select
+        years.school_year,
+        oews.*
     from years
     inner join oews on oews.data_year = years.oews_year
 ),
 
 year_projections as (
-    select years.school_year, projections.*
+    select
+        years.school_year,
+        projections.*
     from years
     inner join projections on projections.data_year = years.projections_year
 ),
 
 year_education as (
-    select years.school_year, education.soc_code, education.typical_education
+    select
+        years.school_year,
+        education.soc_code,
+        education.typical_education
     from years
     inner join {{ ref('stg_education_assignments') }} as education
         on education.data_year = years.education_year
@@ -73,7 +80,8 @@ area_growth as (
         school_year,
         coalesce(
             max(case when soc_code = '00-0000'
-                then {{ safe_rate('projected_employment - base_employment', 'base_employment') }}
+                    then {{ safe_rate('projected_employment - base_employment',
+                                      'base_employment') }}
             end),
             {{ safe_rate(
                 "sum(case when is_detailed then projected_employment - base_employment end)",
@@ -82,23 +90,33 @@ area_growth as (
     from (
         -- A SOC code ending in 0 is a group (broad, minor, major): Projections Central
         -- lists broad occupations beside their detailed ones.
-        select year_projections.*, right(soc_code, 1) <> '0' as is_detailed
+        select
+            year_projections.*,
+            right(soc_code, 1) <> '0' as is_detailed
         from year_projections
     ) as rows_with_level
     group by school_year
 ),
 
 area_wage as (
-    select school_year, annual_median_wage as area_annual_median_wage,
+    select
+        school_year,
+        annual_median_wage as area_annual_median_wage,
         annual_median_wage_flag as area_annual_median_wage_flag
     from year_oews
     where soc_code = '00-0000'
 ),
 
 occupations as (
-    select school_year, soc_code from year_oews
+    select
+        school_year,
+        soc_code
+    from year_oews
     union
-    select school_year, soc_code from year_projections
+    select
+        school_year,
+        soc_code
+    from year_projections
 ),
 
 -- Typical education: the BLS table's, else the projections file's own (contract layout).
@@ -146,8 +164,9 @@ select
     end as is_high_skill,
     case
         when year_projections.annual_openings >= {{ var('high_demand_openings') }} then true
-        when {{ safe_rate('year_projections.projected_employment - year_projections.base_employment',
-                          'year_projections.base_employment') }}
+        when {{ safe_rate(
+                'year_projections.projected_employment - year_projections.base_employment',
+                'year_projections.base_employment') }}
             > area_growth.area_growth_rate then true
         when year_projections.annual_openings is null then null
         else false

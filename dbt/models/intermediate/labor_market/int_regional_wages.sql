@@ -12,15 +12,18 @@
     is var('oews_top_coded_annual_wage').
 -#}
 with years as (
-    select school_year, oews_year from {{ ref('int_labor_market_years') }}
+    select
+        school_year,
+        oews_year
+    from {{ ref('int_labor_market_years') }}
 ),
 
 district_areas as (
     select
-        cast(districts.district_code as {{ dbt.type_string() }}) as district_code,
-        cast(areas.area_code as {{ dbt.type_string() }}) as area_code
-    from {{ ref('district_counties') }} as districts
-    inner join {{ ref('labor_market_areas') }} as areas
+        districts.district_code,
+        areas.area_code
+    from {{ ref('stg_district_counties') }} as districts
+    inner join {{ ref('stg_labor_market_areas') }} as areas
         on areas.county = districts.county
 ),
 
@@ -42,7 +45,10 @@ students as (
 ),
 
 region_students as (
-    select school_year, cte_region, sum(students_hs) as students_hs
+    select
+        school_year,
+        cte_region,
+        sum(students_hs) as students_hs
     from students
     group by school_year, cte_region
 ),

@@ -34,57 +34,96 @@ with students as (
 -- outcome's data is loaded, outcome_value null when not observed (or, for earnings, not
 -- employed).
 outcome_values as (
-    select student_key, cohort_year, stratum_key, is_concentrator,
-        'graduation' as outcome, true as is_observed,
+    select
+        student_key,
+        cohort_year,
+        stratum_key,
+        is_concentrator,
+        'graduation' as outcome,
+        true as is_observed,
         cast(null as boolean) as is_in_records,
         case when has_graduated then 1.0 else 0.0 end as outcome_value
     from students
     union all
-    select student_key, cohort_year, stratum_key, is_concentrator,
-        'placement_leavers' as outcome, is_placed_leaver is not null as is_observed,
-        case when is_placed_leaver is not null then is_in_placement_records end,
-        case when is_placed_leaver then 1.0 when not is_placed_leaver then 0.0 end
+    select
+        student_key,
+        cohort_year,
+        stratum_key,
+        is_concentrator,
+        'placement_leavers' as outcome,
+        is_placed_leaver is not null as is_observed,
+        case when is_placed_leaver is not null then is_in_placement_records end as is_in_records,
+        case when is_placed_leaver then 1.0 when not is_placed_leaver then 0.0 end as outcome_value
     from students
     where has_left
     union all
-    select student_key, cohort_year, stratum_key, is_concentrator,
-        'placement_graduates' as outcome, is_placed is not null as is_observed,
-        case when is_placed is not null then is_in_placement_records end,
-        case when is_placed then 1.0 when not is_placed then 0.0 end
+    select
+        student_key,
+        cohort_year,
+        stratum_key,
+        is_concentrator,
+        'placement_graduates' as outcome,
+        is_placed is not null as is_observed,
+        case when is_placed is not null then is_in_placement_records end as is_in_records,
+        case when is_placed then 1.0 when not is_placed then 0.0 end as outcome_value
     from students
     where has_graduated
     union all
-    select student_key, cohort_year, stratum_key, is_concentrator,
-        'employment_q2_leavers' as outcome, is_employed_q2 is not null as is_observed,
-        case when is_employed_q2 is not null then is_in_wage_records end,
-        case when is_employed_q2 then 1.0 when not is_employed_q2 then 0.0 end
+    select
+        student_key,
+        cohort_year,
+        stratum_key,
+        is_concentrator,
+        'employment_q2_leavers' as outcome,
+        is_employed_q2 is not null as is_observed,
+        case when is_employed_q2 is not null then is_in_wage_records end as is_in_records,
+        case when is_employed_q2 then 1.0 when not is_employed_q2 then 0.0 end as outcome_value
     from students
     where has_left
     union all
-    select student_key, cohort_year, stratum_key, is_concentrator,
-        'employment_q4_leavers' as outcome, is_employed_q4 is not null as is_observed,
-        case when is_employed_q4 is not null then is_in_wage_records end,
-        case when is_employed_q4 then 1.0 when not is_employed_q4 then 0.0 end
+    select
+        student_key,
+        cohort_year,
+        stratum_key,
+        is_concentrator,
+        'employment_q4_leavers' as outcome,
+        is_employed_q4 is not null as is_observed,
+        case when is_employed_q4 is not null then is_in_wage_records end as is_in_records,
+        case when is_employed_q4 then 1.0 when not is_employed_q4 then 0.0 end as outcome_value
     from students
     where has_left
     union all
-    select student_key, cohort_year, stratum_key, is_concentrator,
-        'earnings_q2_employed_graduates' as outcome, is_employed_q2 is not null as is_observed,
-        case when is_employed_q2 is not null then is_in_wage_records end,
-        earnings_q2
+    select
+        student_key,
+        cohort_year,
+        stratum_key,
+        is_concentrator,
+        'earnings_q2_employed_graduates' as outcome,
+        is_employed_q2 is not null as is_observed,
+        case when is_employed_q2 is not null then is_in_wage_records end as is_in_records,
+        earnings_q2 as outcome_value
     from students
     where has_graduated
     union all
-    select student_key, cohort_year, stratum_key, is_concentrator,
-        'earnings_q4_employed_graduates' as outcome, is_employed_q4 is not null as is_observed,
-        case when is_employed_q4 is not null then is_in_wage_records end,
-        earnings_q4
+    select
+        student_key,
+        cohort_year,
+        stratum_key,
+        is_concentrator,
+        'earnings_q4_employed_graduates' as outcome,
+        is_employed_q4 is not null as is_observed,
+        case when is_employed_q4 is not null then is_in_wage_records end as is_in_records,
+        earnings_q4 as outcome_value
     from students
     where has_graduated
 ),
 
 concentrator_programs as (
-    select distinct student_key, school_year, program_of_study_code, career_cluster
+    select distinct
+        student_key,
+        school_year,
+        program_of_study_code,
+        career_cluster
     from {{ ref('int_program_concentration') }}
     where is_concentrator
 ),
@@ -119,7 +158,8 @@ treated as (
         on treated_scopes.student_key = outcome_values.student_key
         and treated_scopes.cohort_year = outcome_values.cohort_year
     where outcome_values.is_concentrator
-    group by outcome_values.cohort_year, treated_scopes.comparison_scope,
+    group by
+        outcome_values.cohort_year, treated_scopes.comparison_scope,
         treated_scopes.program_of_study_code, treated_scopes.career_cluster,
         outcome_values.outcome, outcome_values.stratum_key
 ),
@@ -149,15 +189,19 @@ select
     treated.stratum_key,
     cast(treated.treated_population_n as {{ dbt.type_int() }}) as treated_population_n,
     cast(treated.treated_observed_n as {{ dbt.type_int() }}) as treated_observed_n,
-    cast(case when treated.outcome <> 'graduation' then treated.treated_in_records_n end
-        as {{ dbt.type_int() }}) as treated_in_records_n,
+    cast(
+        case when treated.outcome <> 'graduation' then treated.treated_in_records_n end
+        as {{ dbt.type_int() }}
+    ) as treated_in_records_n,
     cast(treated.treated_n as {{ dbt.type_int() }}) as treated_n,
     cast(treated.treated_sum as {{ dbt.type_float() }}) as treated_sum,
     cast(treated.treated_sum_squares as {{ dbt.type_float() }}) as treated_sum_squares,
     cast(controls.control_population_n as {{ dbt.type_int() }}) as control_population_n,
     cast(controls.control_observed_n as {{ dbt.type_int() }}) as control_observed_n,
-    cast(case when controls.outcome <> 'graduation' then controls.control_in_records_n end
-        as {{ dbt.type_int() }}) as control_in_records_n,
+    cast(
+        case when controls.outcome <> 'graduation' then controls.control_in_records_n end
+        as {{ dbt.type_int() }}
+    ) as control_in_records_n,
     cast(controls.control_n as {{ dbt.type_int() }}) as control_n,
     cast(controls.control_sum as {{ dbt.type_float() }}) as control_sum,
     cast(controls.control_sum_squares as {{ dbt.type_float() }}) as control_sum_squares

@@ -34,14 +34,19 @@ with cohort as (
 ),
 
 first_high_school_year as (
-    select student_key, min(school_year) as first_hs_year
+    select
+        student_key,
+        min(school_year) as first_hs_year
     from {{ ref('stg_student_enrollment') }}
     where grade_number between 9 and 12
     group by student_key
 ),
 
 prior_results as (
-    select student_key, subject, is_proficient
+    select
+        student_key,
+        subject,
+        is_proficient
     from (
         select
             results.student_key,
@@ -54,7 +59,7 @@ prior_results as (
         from {{ ref('stg_assessment_results') }} as results
         inner join first_high_school_year
             on first_high_school_year.student_key = results.student_key
-            and results.school_year < first_high_school_year.first_hs_year
+            and first_high_school_year.first_hs_year > results.school_year
         where results.subject in ('RLA', 'MATH')
     ) as ranked
     where result_rank = 1
@@ -64,7 +69,7 @@ prior_proficiency as (
     select
         student_key,
         cast(sum(case when is_proficient then 1 else 0 end) as {{ dbt.type_string() }})
-            || '/' || cast(count(*) as {{ dbt.type_string() }}) as prior_proficiency
+        || '/' || cast(count(*) as {{ dbt.type_string() }}) as prior_proficiency
     from prior_results
     group by student_key
 ),
@@ -87,12 +92,14 @@ leavers as (
         case when leavers.is_q2_observed then leavers.is_employed_q2 end as is_employed_q2,
         case when leavers.is_q4_observed then leavers.is_employed_q4 end as is_employed_q4,
         case when leavers.is_q2_observed and leavers.is_employed_q2
-            then leavers.q2_earnings end as earnings_q2,
+                then leavers.q2_earnings
+        end as earnings_q2,
         case when leavers.is_q4_observed and leavers.is_employed_q4
-            then leavers.q4_earnings end as earnings_q4,
+                then leavers.q4_earnings
+        end as earnings_q4,
         leavers.is_in_wage_records
-            or leavers.is_in_postsecondary_records
-            or leavers.is_in_enlistment_records as is_in_placement_records,
+        or leavers.is_in_postsecondary_records
+        or leavers.is_in_enlistment_records as is_in_placement_records,
         leavers.is_in_wage_records
     from {{ ref('int_outcome_leavers') }} as leavers
 ),

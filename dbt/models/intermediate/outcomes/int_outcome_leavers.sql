@@ -28,7 +28,10 @@ wage_coverage as (
 
 -- Earnings of a quarter are summed over all employers (UI wage records, one row per job).
 quarter_earnings as (
-    select student_key, quarter_index, sum(wages) as earnings
+    select
+        student_key,
+        quarter_index,
+        sum(wages) as earnings
     from {{ ref('stg_wage_records') }}
     group by student_key, quarter_index
 ),
@@ -48,7 +51,9 @@ postsecondary_terms as (
 ),
 
 wage_found as (
-    select distinct leavers.student_key, leavers.school_year
+    select distinct
+        leavers.student_key,
+        leavers.school_year
     from leavers
     inner join {{ ref('stg_wage_records') }} as wages
         on wages.student_key = leavers.student_key
@@ -56,7 +61,9 @@ wage_found as (
 ),
 
 postsecondary_found as (
-    select distinct leavers.student_key, leavers.school_year
+    select distinct
+        leavers.student_key,
+        leavers.school_year
     from leavers
     inner join {{ ref('stg_postsecondary_enrollment') }} as enrollments
         on enrollments.student_key = leavers.student_key
@@ -64,7 +71,9 @@ postsecondary_found as (
 ),
 
 enlistment_found as (
-    select distinct leavers.student_key, leavers.school_year
+    select distinct
+        leavers.student_key,
+        leavers.school_year
     from leavers
     inner join {{ ref('stg_military_enlistment') }} as enlistments
         on enlistments.student_key = leavers.student_key
@@ -72,7 +81,12 @@ enlistment_found as (
 ),
 
 spine as (
-    select student_key, school_year, district_code, location_code, cte_region
+    select
+        student_key,
+        school_year,
+        district_code,
+        location_code,
+        cte_region
     from {{ ref('int_student_years') }}
 )
 

@@ -34,7 +34,10 @@ with concentrators as (
 ),
 
 graduates as (
-    select distinct student_key, school_year, exit_date
+    select distinct
+        student_key,
+        school_year,
+        exit_date
     from concentrators
     where has_graduated_in_year
 ),
@@ -42,7 +45,11 @@ graduates as (
 -- 2S1-2S3: the latest high-school result in each subject, from a school year up to Y in
 -- which the student was enrolled in grades 9-12 (a grade-8 result does not count).
 latest_assessments as (
-    select student_key, school_year, subject, is_proficient
+    select
+        student_key,
+        school_year,
+        subject,
+        is_proficient
     from (
         select
             graduates.student_key,
@@ -67,7 +74,9 @@ latest_assessments as (
 
 -- 5S1: a verified credential earned on or before the exit date.
 credentials_by_exit as (
-    select graduates.student_key, graduates.school_year
+    select
+        graduates.student_key,
+        graduates.school_year
     from graduates
     inner join {{ ref('stg_credential_attainment') }} as attainment
         on attainment.student_key = graduates.student_key
@@ -103,8 +112,13 @@ exit_cohorts as (
 
 indicator_rows as (
     select
-        student_key, school_year, '1S1' as indicator_code, program_of_study_code,
-        career_cluster, district_code, location_code,
+        student_key,
+        school_year,
+        '1S1' as indicator_code,
+        program_of_study_code,
+        career_cluster,
+        district_code,
+        location_code,
         final_exit_code = 'GRADUATED' and final_exit_school_year <= school_year as is_numerator,
         cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
         cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
@@ -117,8 +131,13 @@ indicator_rows as (
     union all
 
     select
-        student_key, school_year, '1S2' as indicator_code, program_of_study_code,
-        career_cluster, district_code, location_code,
+        student_key,
+        school_year,
+        '1S2' as indicator_code,
+        program_of_study_code,
+        career_cluster,
+        district_code,
+        location_code,
         final_exit_code = 'GRADUATED' and final_exit_school_year <= school_year as is_numerator,
         cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
         cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
@@ -177,8 +196,13 @@ indicator_rows as (
     union all
 
     select
-        student_key, school_year, '4S1' as indicator_code, program_of_study_code,
-        career_cluster, district_code, location_code,
+        student_key,
+        school_year,
+        '4S1' as indicator_code,
+        program_of_study_code,
+        career_cluster,
+        district_code,
+        location_code,
         sex = nontraditional_for as is_numerator,
         cast(null as {{ dbt.type_boolean() }}) as is_cluster_numerator,
         cast(null as {{ dbt.type_boolean() }}) as is_all_programs_numerator,
@@ -220,15 +244,15 @@ indicator_rows as (
         concentrators.career_cluster,
         concentrators.district_code,
         concentrators.location_code,
-        exists (
+        exists(
             select 1
             from dual_credit_courses
             where dual_credit_courses.student_key = concentrators.student_key
                 and dual_credit_courses.school_year = concentrators.school_year
                 and dual_credit_courses.program_of_study_code
-                    = concentrators.program_of_study_code
+                = concentrators.program_of_study_code
         ) as is_numerator,
-        exists (
+        exists(
             select 1
             from dual_credit_courses
             where dual_credit_courses.student_key = concentrators.student_key

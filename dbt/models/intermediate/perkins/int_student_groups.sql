@@ -18,7 +18,9 @@
 {%- set group_columns = ['sex', 'race_ethnicity'] + flags + ['locale', 'innovation_zone'] -%}
 
 with nontraditional as (
-    select distinct student_key, school_year
+    select distinct
+        student_key,
+        school_year
     from {{ ref('int_program_concentration') }}
     where is_concentrator
         and {{ in_build_years('school_year', years) }}

@@ -7,33 +7,37 @@
 -#}
 {%- set unsustained = var('unsustained_wbl_types') -%}
 with population as (
-    select distinct student_key, school_year
+    select distinct
+        student_key,
+        school_year
     from {{ ref('int_program_concentration') }}
 ),
 
 credentials as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(tier as {{ dbt.type_int() }}) as tier
-    from {{ ref('credentials') }}
+        credential_code,
+        tier
+    from {{ ref('stg_credentials') }}
 ),
 
 work_based as (
-    select population.student_key, population.school_year
+    select
+        population.student_key,
+        population.school_year
     from population
     inner join {{ ref('stg_work_based_learning') }} as wbl
         on wbl.student_key = population.student_key
         and wbl.school_year <= population.school_year
     {%- if unsustained %}
-    where wbl.wbl_type is null or wbl.wbl_type not in (
-        {%- for wbl_type in unsustained %}'{{ wbl_type }}'{{ ', ' if not loop.last }}{% endfor -%}
-    )
+    where wbl.wbl_type is null or wbl.wbl_type not in {{ sql_string_list(unsustained) }}
     {%- endif %}
     group by population.student_key, population.school_year
 ),
 
 dual_credit as (
-    select population.student_key, population.school_year
+    select
+        population.student_key,
+        population.school_year
     from population
     inner join {{ ref('int_course_completions') }} as courses
         on courses.student_key = population.student_key

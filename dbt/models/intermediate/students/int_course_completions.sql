@@ -6,21 +6,23 @@
 -#}
 with courses as (
     select
-        cast(course_code as {{ dbt.type_string() }}) as course_code,
-        cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
-        cast(career_cluster as {{ dbt.type_string() }}) as course_career_cluster
-    from {{ ref('courses') }}
+        course_code,
+        program_of_study_code,
+        career_cluster as course_career_cluster
+    from {{ ref('stg_courses') }}
 ),
 
 programs as (
     select
-        cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
-        cast(career_cluster as {{ dbt.type_string() }}) as career_cluster
-    from {{ ref('programs_of_study') }}
+        program_of_study_code,
+        career_cluster
+    from {{ ref('stg_programs_of_study') }}
 ),
 
 high_school_years as (
-    select student_key, school_year
+    select
+        student_key,
+        school_year
     from {{ ref('stg_student_enrollment') }}
     where grade_number between 9 and 12
     group by student_key, school_year

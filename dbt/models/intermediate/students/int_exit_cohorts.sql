@@ -28,6 +28,17 @@ with leavers as (
     where has_left_in_year
 ),
 
+-- The last quarter each placement source reaches.
+wage_reach as (
+    select max(quarter_index) as last_quarter_index
+    from {{ ref('stg_wage_records') }}
+),
+
+postsecondary_reach as (
+    select {{ year_quarter_index('max(data_year)', 4) }} as last_quarter_index
+    from {{ ref('stg_postsecondary_enrollment') }}
+),
+
 -- The latest quarter both placement sources reach; null while either is empty (spelled
 -- out because LEAST skips nulls on DuckDB and Postgres).
 loaded_through as (
@@ -38,17 +49,14 @@ loaded_through as (
             when wages.last_quarter_index > postsecondary_years.last_quarter_index
                 then postsecondary_years.last_quarter_index
         end as last_quarter_index
-    from (
-        select max(quarter_index) as last_quarter_index from {{ ref('stg_wage_records') }}
-    ) as wages
-    cross join (
-        select {{ year_quarter_index('max(data_year)', 4) }} as last_quarter_index
-        from {{ ref('stg_postsecondary_enrollment') }}
-    ) as postsecondary_years
+    from wage_reach as wages
+    cross join postsecondary_reach as postsecondary_years
 ),
 
 postsecondary as (
-    select leavers.student_key, leavers.school_year
+    select
+        leavers.student_key,
+        leavers.school_year
     from leavers
     inner join {{ ref('stg_postsecondary_enrollment') }} as enrollments
         on enrollments.student_key = leavers.student_key
@@ -58,7 +66,9 @@ postsecondary as (
 ),
 
 military as (
-    select leavers.student_key, leavers.school_year
+    select
+        leavers.student_key,
+        leavers.school_year
     from leavers
     inner join {{ ref('stg_military_enlistment') }} as enlistments
         on enlistments.student_key = leavers.student_key
@@ -67,7 +77,9 @@ military as (
 ),
 
 employment as (
-    select leavers.student_key, leavers.school_year
+    select
+        leavers.student_key,
+        leavers.school_year
     from leavers
     inner join {{ ref('stg_wage_records') }} as wages
         on wages.student_key = leavers.student_key

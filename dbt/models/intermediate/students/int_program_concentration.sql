@@ -31,7 +31,10 @@ ordered_completions as (
 
 -- The year the second distinct course was first completed: concentrator from then on.
 concentration_start as (
-    select student_key, program_of_study_code, first_completed_year as concentrator_since_year
+    select
+        student_key,
+        program_of_study_code,
+        first_completed_year as concentrator_since_year
     from ordered_completions
     where completion_order = 2
 ),
@@ -46,16 +49,17 @@ courses_to_date as (
     from first_completions
     inner join {{ ref('int_reporting_years') }} as years
         on years.school_year >= first_completions.first_completed_year
-    group by first_completions.student_key, years.school_year,
+    group by
+        first_completions.student_key, years.school_year,
         first_completions.program_of_study_code
 ),
 
 programs as (
     select
-        cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
-        cast(career_cluster as {{ dbt.type_string() }}) as career_cluster,
-        cast(nontraditional_for as {{ dbt.type_string() }}) as nontraditional_for
-    from {{ ref('programs_of_study') }}
+        program_of_study_code,
+        career_cluster,
+        nontraditional_for
+    from {{ ref('stg_programs_of_study') }}
 )
 
 select

@@ -27,13 +27,13 @@ years as (
 
 schools as (
     select
-        cast(district_code as {{ dbt.type_string() }}) as district_code,
-        cast(location_code as {{ dbt.type_string() }}) as location_code,
-        cast(locale as {{ dbt.type_string() }}) as locale,
-        cast(innovation_zone as {{ dbt.type_string() }}) as innovation_zone,
-        cast(rural_alliance as {{ dbt.type_string() }}) as rural_alliance,
-        cast(cte_region as {{ dbt.type_string() }}) as cte_region
-    from {{ ref('schools') }}
+        district_code,
+        location_code,
+        locale,
+        innovation_zone,
+        rural_alliance,
+        cte_region
+    from {{ ref('stg_schools') }}
 ),
 
 ranked_rows as (
@@ -68,7 +68,7 @@ last_rows as (
         coalesce(
             exit_code = 'TRANSFERRED_OUT'
             and lead(school_year) over (partition by student_key order by school_year)
-                is not null,
+            is not null,
             false
         ) as is_final_status_revised
     from ranked_rows
@@ -77,7 +77,11 @@ last_rows as (
 
 -- The student's latest row known, which supersedes an earlier year's TRANSFERRED_OUT.
 latest_rows as (
-    select student_key, exit_code, exit_date, {{ school_year_of('exit_date') }} as exit_school_year
+    select
+        student_key,
+        exit_code,
+        exit_date,
+        {{ school_year_of('exit_date') }} as exit_school_year
     from (
         select
             student_key,

@@ -85,14 +85,20 @@ select
     cte_spending as school_cte_spending,
     cast(high_school_instructional_spending as {{ dbt.type_float() }}) as instructional_spending,
     cast(high_school_cte_spending as {{ dbt.type_float() }}) as cte_spending,
-    cast(case when cost_students > 0 then high_school_instructional_spending / cost_students end
-        as {{ dbt.type_float() }}) as instruction_per_student,
-    cast(case when concentrators > 0 then high_school_cte_spending / concentrators end
-        as {{ dbt.type_float() }}) as cte_spending_per_concentrator,
-    cast(case when credentials_earned > 0 then high_school_cte_spending / credentials_earned end
-        as {{ dbt.type_float() }}) as cte_spending_per_credential,
+    cast(
+        case when cost_students > 0 then high_school_instructional_spending / cost_students end
+        as {{ dbt.type_float() }}
+    ) as instruction_per_student,
+    cast(
+        case when concentrators > 0 then high_school_cte_spending / concentrators end
+        as {{ dbt.type_float() }}
+    ) as cte_spending_per_concentrator,
+    cast(
+        case when credentials_earned > 0 then high_school_cte_spending / credentials_earned end
+        as {{ dbt.type_float() }}
+    ) as cte_spending_per_credential,
     cast(case when complete_placed_graduates > 0
-        then high_school_cte_spending / complete_placed_graduates
+            then high_school_cte_spending / complete_placed_graduates
     end as {{ dbt.type_float() }}) as cte_spending_per_placed_graduate,
     {{ is_history_complete('counted.school_year') }} as is_history_complete
 from counted

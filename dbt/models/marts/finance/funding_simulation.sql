@@ -17,7 +17,10 @@ with inputs as (
 ),
 
 awards as (
-    select fiscal_year, district_code, sum(amount) as nextgen_award
+    select
+        fiscal_year,
+        district_code,
+        sum(amount) as nextgen_award
     from {{ ref('stg_grant_awards') }}
     where grant_program = 'NEXTGEN_CTE'
     group by fiscal_year, district_code
@@ -29,8 +32,8 @@ amounts as (
         {{ formula_parameter('base_per_cte_school') }} * cte_schools as base_amount,
         {{ formula_parameter('per_concentrator') }} * concentrators as concentrator_amount,
         {{ formula_parameter('credential_tier_1') }} * tier_1_credentials
-            + {{ formula_parameter('credential_tier_2') }} * tier_2_credentials
-            + {{ formula_parameter('credential_tier_3') }} * tier_3_credentials
+        + {{ formula_parameter('credential_tier_2') }} * tier_2_credentials
+        + {{ formula_parameter('credential_tier_3') }} * tier_3_credentials
             as credential_amount,
         {{ formula_parameter('high_cost_uplift_per_concentrator') }} * high_cost_concentrators
             as high_cost_amount,
@@ -40,9 +43,9 @@ amounts as (
 
 districts as (
     select distinct
-        {{ seed_code('district_code') }} as district_code,
-        cast(district_name as {{ dbt.type_string() }}) as district_name
-    from {{ ref('schools') }}
+        district_code,
+        district_name
+    from {{ ref('stg_schools') }}
 )
 
 select
@@ -63,21 +66,28 @@ select
     cast(amounts.credential_amount as {{ dbt.type_float() }}) as credential_amount,
     cast(amounts.high_cost_amount as {{ dbt.type_float() }}) as high_cost_amount,
     cast(amounts.quality_amount as {{ dbt.type_float() }}) as quality_amount,
-    cast(amounts.base_amount + amounts.concentrator_amount + amounts.credential_amount
+    cast(
+        amounts.base_amount + amounts.concentrator_amount + amounts.credential_amount
         + amounts.high_cost_amount + amounts.quality_amount as {{ dbt.type_float() }})
         as simulated_allocation,
     cast(case when amounts.concentrators > 0
-        then (amounts.base_amount + amounts.concentrator_amount + amounts.credential_amount
-            + amounts.high_cost_amount + amounts.quality_amount) / amounts.concentrators
+            then (
+                amounts.base_amount + amounts.concentrator_amount + amounts.credential_amount
+                + amounts.high_cost_amount + amounts.quality_amount
+            ) / amounts.concentrators
     end as {{ dbt.type_float() }}) as allocation_per_concentrator,
     cast(awards.nextgen_award as {{ dbt.type_float() }}) as nextgen_award,
     cast(case when amounts.enrolled_students > 0
-        then awards.nextgen_award / amounts.enrolled_students
+            then awards.nextgen_award / amounts.enrolled_students
     end as {{ dbt.type_float() }}) as nextgen_award_per_enrolled_student,
-    cast(case when amounts.concentrators > 0 then awards.nextgen_award / amounts.concentrators
-    end as {{ dbt.type_float() }}) as nextgen_award_per_concentrator,
-    cast(case when amounts.participants > 0 then awards.nextgen_award / amounts.participants
-    end as {{ dbt.type_float() }}) as nextgen_award_per_participant,
+    cast(
+        case when amounts.concentrators > 0 then awards.nextgen_award / amounts.concentrators
+        end as {{ dbt.type_float() }}
+    ) as nextgen_award_per_concentrator,
+    cast(
+        case when amounts.participants > 0 then awards.nextgen_award / amounts.participants
+        end as {{ dbt.type_float() }}
+    ) as nextgen_award_per_participant,
     {{ is_history_complete('amounts.fiscal_year') }} as is_history_complete
 from amounts
 left join awards

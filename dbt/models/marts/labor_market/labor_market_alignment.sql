@@ -14,10 +14,10 @@
 -#}
 with programs as (
     select
-        cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
-        cast(career_cluster as {{ dbt.type_string() }}) as career_cluster,
-        cast(soc_codes as {{ dbt.type_string() }}) as soc_codes
-    from {{ ref('programs_of_study') }}
+        program_of_study_code,
+        career_cluster,
+        soc_codes
+    from {{ ref('stg_programs_of_study') }}
 ),
 
 program_occupations as (
@@ -32,20 +32,33 @@ program_occupations as (
 
 -- Program rows and, with program 'ALL', one row per cluster over its distinct occupations.
 scoped_occupations as (
-    select program_of_study_code, career_cluster, soc_code from program_occupations
+    select
+        program_of_study_code,
+        career_cluster,
+        soc_code
+    from program_occupations
     union
-    select 'ALL' as program_of_study_code, career_cluster, soc_code from program_occupations
+    select
+        'ALL' as program_of_study_code,
+        career_cluster,
+        soc_code
+    from program_occupations
 ),
 
 regions as (
-    select distinct cast(cte_region as {{ dbt.type_string() }}) as cte_region
-    from {{ ref('schools') }}
+    select distinct cte_region
+    from {{ ref('stg_schools') }}
 ),
 
 region_scopes as (
-    select 'region' as region_scope, cte_region from regions
+    select
+        'region' as region_scope,
+        cte_region
+    from regions
     union all
-    select 'state' as region_scope, 'ALL' as cte_region
+    select
+        'state' as region_scope,
+        'ALL' as cte_region
 ),
 
 years as (
@@ -62,6 +75,14 @@ enrollment as (
     group by school_year, coalesce(cast(cte_region as {{ dbt.type_string() }}), 'UNKNOWN')
 ),
 
+state_enrollment as (
+    select
+        school_year,
+        sum(students_hs) as students_hs
+    from enrollment
+    group by school_year
+),
+
 enrollment_shares as (
     select
         enrollment.school_year,
@@ -69,9 +90,7 @@ enrollment_shares as (
         {{ safe_rate('enrollment.students_hs', 'state_totals.students_hs') }}
             as region_enrollment_share
     from enrollment
-    inner join (
-        select school_year, sum(students_hs) as students_hs from enrollment group by school_year
-    ) as state_totals
+    inner join state_enrollment as state_totals
         on state_totals.school_year = enrollment.school_year
 ),
 
@@ -90,6 +109,13 @@ graduates as (
         and spine.has_graduated_in_year
 ),
 
+-- Each graduate counts for the program and for its cluster (program 'ALL').
+program_scopes as (
+    select true as is_cluster
+    union all
+    select false as is_cluster
+),
+
 supply as (
     select
         graduates.school_year,
@@ -100,11 +126,12 @@ supply as (
         graduates.career_cluster,
         count(distinct graduates.student_key) as concentrator_graduates
     from graduates
-    cross join (select true as is_cluster union all select false as is_cluster) as program_scope
+    cross join program_scopes as program_scope
     inner join region_scopes
         on region_scopes.cte_region = graduates.cte_region
         or region_scopes.region_scope = 'state'
-    group by graduates.school_year, region_scopes.region_scope, region_scopes.cte_region,
+    group by
+        graduates.school_year, region_scopes.region_scope, region_scopes.cte_region,
         case when program_scope.is_cluster then 'ALL' else graduates.program_of_study_code end,
         graduates.career_cluster
 ),
@@ -167,11 +194,29 @@ summary_rows as (
 
 all_rows as (
     select
-        school_year, region_scope, cte_region, program_of_study_code, career_cluster, soc_code,
-        occupation_title, oews_year, projections_year, annual_median_wage,
-        annual_median_wage_flag, wage_is_top_coded, area_annual_median_wage, total_employment,
-        total_employment_flag, typical_education, growth_rate, area_growth_rate, is_high_wage,
-        is_high_skill, is_high_demand, regional_median_wage, regional_wage_areas,
+        school_year,
+        region_scope,
+        cte_region,
+        program_of_study_code,
+        career_cluster,
+        soc_code,
+        occupation_title,
+        oews_year,
+        projections_year,
+        annual_median_wage,
+        annual_median_wage_flag,
+        wage_is_top_coded,
+        area_annual_median_wage,
+        total_employment,
+        total_employment_flag,
+        typical_education,
+        growth_rate,
+        area_growth_rate,
+        is_high_wage,
+        is_high_skill,
+        is_high_demand,
+        regional_median_wage,
+        regional_wage_areas,
         regional_wage_coverage,
         cast(null as {{ dbt.type_int() }}) as occupations,
         cast(null as {{ dbt.type_int() }}) as high_wage_occupations,
@@ -182,7 +227,12 @@ all_rows as (
     where program_of_study_code <> 'ALL'
     union all
     select
-        school_year, region_scope, cte_region, program_of_study_code, career_cluster, soc_code,
+        school_year,
+        region_scope,
+        cte_region,
+        program_of_study_code,
+        career_cluster,
+        soc_code,
         cast(null as {{ dbt.type_string() }}) as occupation_title,
         cast(null as {{ dbt.type_int() }}) as oews_year,
         cast(null as {{ dbt.type_int() }}) as projections_year,
@@ -263,7 +313,7 @@ select
         as annual_openings_estimate,
     cast(concentrator_graduates as {{ dbt.type_int() }}) as concentrator_graduates,
     case when state_annual_openings * region_enrollment_share > 0
-        then 100.0 * concentrator_graduates / (state_annual_openings * region_enrollment_share)
+            then 100.0 * concentrator_graduates / (state_annual_openings * region_enrollment_share)
     end as graduates_per_100_openings,
     {{ is_history_complete('scaled.school_year') }} as is_history_complete
 from scaled

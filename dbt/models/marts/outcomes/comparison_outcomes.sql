@@ -33,16 +33,24 @@
     partial course history.
 -#}
 with strata as (
-    select cast(cohort_year as {{ dbt.type_string() }}) as cohort, *
+    select
+        cast(cohort_year as {{ dbt.type_string() }}) as cohort,
+        *
     from {{ ref('int_comparison_strata') }}
     union all
-    select 'ALL' as cohort, *
+    select
+        'ALL' as cohort,
+        *
     from {{ ref('int_comparison_strata') }}
 ),
 
 coverage as (
     select
-        cohort, comparison_scope, program_of_study_code, career_cluster, outcome,
+        cohort,
+        comparison_scope,
+        program_of_study_code,
+        career_cluster,
+        outcome,
         sum(treated_population_n) as treated_population,
         sum(control_population_n) as control_population,
         sum(treated_observed_n) as treated_observed,
@@ -66,7 +74,11 @@ matched as (
 
 totals as (
     select
-        cohort, comparison_scope, program_of_study_code, career_cluster, outcome,
+        cohort,
+        comparison_scope,
+        program_of_study_code,
+        career_cluster,
+        outcome,
         count(*) as matched_strata,
         sum(treated_n) as matched_treated,
         sum(control_n) as matched_controls,
@@ -114,15 +126,18 @@ pooled as (
 -- denominator term, or w_s^2 (one student: the stand-in variance multiplies it below).
 stratum_parts as (
     select
-        matched.cohort, matched.comparison_scope, matched.program_of_study_code,
-        matched.career_cluster, matched.outcome,
+        matched.cohort,
+        matched.comparison_scope,
+        matched.program_of_study_code,
+        matched.career_cluster,
+        matched.outcome,
         cast(matched.treated_n as {{ dbt.type_float() }}) / totals.matched_treated as weight,
         matched.treated_n,
         matched.control_n,
         case when matched.treated_within_ss > 0 then matched.treated_within_ss else 0 end
-            / nullif(matched.treated_n - 1, 0) as treated_variance,
+        / nullif(matched.treated_n - 1, 0) as treated_variance,
         case when matched.control_within_ss > 0 then matched.control_within_ss else 0 end
-            / nullif(matched.control_n - 1, 0) as control_variance
+        / nullif(matched.control_n - 1, 0) as control_variance
     from matched
     inner join totals
         on totals.cohort = matched.cohort
@@ -134,7 +149,11 @@ stratum_parts as (
 
 stratum_terms as (
     select
-        cohort, comparison_scope, program_of_study_code, career_cluster, outcome,
+        cohort,
+        comparison_scope,
+        program_of_study_code,
+        career_cluster,
+        outcome,
         sum(weight * weight * treated_variance / treated_n) as treated_own_part,
         sum(power(weight * weight * treated_variance / treated_n, 2) / (treated_n - 1))
             as treated_own_df_term,
@@ -150,18 +169,22 @@ stratum_terms as (
 variances as (
     select
         pooled.*,
-        treated_sum / matched_treated as treated_mean,
-        weighted_control_sum / matched_treated as control_mean,
+        pooled.treated_sum / pooled.matched_treated as treated_mean,
+        pooled.weighted_control_sum / pooled.matched_treated as control_mean,
         coalesce(stratum_terms.treated_own_part, 0) as treated_own_part,
         coalesce(stratum_terms.treated_own_df_term, 0) as treated_own_df_term,
         -- null when the side has one student in all: no variance to stand in
         stratum_terms.treated_single_weight
-            * case when treated_pooled_variance < 0 then 0 else treated_pooled_variance end
+        * case
+            when pooled.treated_pooled_variance < 0 then 0 else pooled.treated_pooled_variance
+        end
             as treated_stand_in_part,
         coalesce(stratum_terms.control_own_part, 0) as control_own_part,
         coalesce(stratum_terms.control_own_df_term, 0) as control_own_df_term,
         stratum_terms.control_single_weight
-            * case when control_pooled_variance > 0 then control_pooled_variance else 0 end
+        * case
+            when pooled.control_pooled_variance > 0 then pooled.control_pooled_variance else 0
+        end
             as control_stand_in_part
     from pooled
     inner join stratum_terms
@@ -180,9 +203,13 @@ estimates as (
             as variance,
         treated_own_df_term + control_own_df_term
         + case when treated_stand_in_part > 0
-            then treated_stand_in_part * treated_stand_in_part / treated_pooled_df else 0 end
+                then treated_stand_in_part * treated_stand_in_part / treated_pooled_df
+            else 0
+        end
         + case when control_stand_in_part > 0
-            then control_stand_in_part * control_stand_in_part / control_pooled_df else 0 end
+                then control_stand_in_part * control_stand_in_part / control_pooled_df
+            else 0
+        end
             as df_denominator
     from variances
 ),
@@ -201,8 +228,8 @@ quantiles as (
         {{ student_t_975('intervals.t_df', 'grid') }} as t_quantile
     from intervals
     left join {{ student_t_975_grid() }} as grid
-        on intervals.t_df >= grid.df_low
-        and intervals.t_df < grid.df_high
+        on grid.df_low <= intervals.t_df
+        and grid.df_high > intervals.t_df
 )
 
 select
@@ -249,10 +276,10 @@ select
     cast(quantiles.t_df as {{ dbt.type_float() }}) as t_df,
     cast(case when quantiles.standard_error = 0 then quantiles.difference
         else quantiles.difference - quantiles.t_quantile * quantiles.standard_error
-        end as {{ dbt.type_float() }}) as ci_low,
+    end as {{ dbt.type_float() }}) as ci_low,
     cast(case when quantiles.standard_error = 0 then quantiles.difference
         else quantiles.difference + quantiles.t_quantile * quantiles.standard_error
-        end as {{ dbt.type_float() }}) as ci_high,
+    end as {{ dbt.type_float() }}) as ci_high,
     -- 'ALL' pools every cohort: complete when its earliest cohort is.
     {{ is_history_complete(
         "coalesce(cast(nullif(coverage.cohort, 'ALL') as " ~ dbt.type_int() ~ "), "

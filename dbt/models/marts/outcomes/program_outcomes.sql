@@ -111,7 +111,8 @@ cells as (
         sum(case when is_in_postsecondary_records then 1 else 0 end)
             as postsecondary_record_leavers
     from leveled
-    group by exit_year, level, entity_code, parent_entity_code, district_code, location_code,
+    group by
+        exit_year, level, entity_code, parent_entity_code, district_code, location_code,
         program_of_study_code, career_cluster
 )
 

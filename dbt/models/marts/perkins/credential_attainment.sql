@@ -11,14 +11,20 @@
 -#}
 {%- set dims = ['school_year', 'career_cluster', 'credential_tier'] -%}
 
-with credential_list as (
+-- A row counts in its own cluster or tier (false) and in ALL (true).
+with scopes as (
+    select true as is_all
+    union all
+    select false as is_all
+),
+
+credential_list as (
     select
-        cast(credential_code as {{ dbt.type_string() }}) as credential_code,
-        cast(cast(tier as {{ dbt.type_int() }}) as {{ dbt.type_string() }})
-            as credential_tier,
-        cast(industry_requested as {{ dbt.type_string() }}) = 'Y' as is_industry_requested,
-        cast(career_cluster as {{ dbt.type_string() }}) as career_cluster
-    from {{ ref('credentials') }}
+        credential_code,
+        cast(tier as {{ dbt.type_string() }}) as credential_tier,
+        is_industry_requested,
+        career_cluster
+    from {{ ref('stg_credentials') }}
 ),
 
 earned as (
@@ -52,8 +58,8 @@ earned_scoped as (
             as credential_tier,
         earned.is_industry_requested
     from earned
-    cross join (select true as is_all union all select false as is_all) as cluster_scope
-    cross join (select true as is_all union all select false as is_all) as tier_scope
+    cross join scopes as cluster_scope
+    cross join scopes as tier_scope
 ),
 
 credential_cells as (
@@ -88,15 +94,19 @@ concentrator_rows as (
 
 concentrator_cells as (
     select
-        school_year,
-        district_code,
-        location_code,
-        case when cluster_scope.is_all then 'ALL' else career_cluster end as career_cluster,
-        count(distinct student_key) as concentrators
+        concentrator_rows.school_year,
+        concentrator_rows.district_code,
+        concentrator_rows.location_code,
+        case when cluster_scope.is_all then 'ALL' else concentrator_rows.career_cluster end
+            as career_cluster,
+        count(distinct concentrator_rows.student_key) as concentrators
     from concentrator_rows
-    cross join (select true as is_all union all select false as is_all) as cluster_scope
-    group by school_year, district_code, location_code,
-        case when cluster_scope.is_all then 'ALL' else career_cluster end
+    cross join scopes as cluster_scope
+    group by
+        concentrator_rows.school_year,
+        concentrator_rows.district_code,
+        concentrator_rows.location_code,
+        case when cluster_scope.is_all then 'ALL' else concentrator_rows.career_cluster end
 ),
 
 leveled_credentials as (
@@ -111,12 +121,26 @@ leveled_concentrators as (
 
 -- Tier rows take the concentrators of their entity and cluster, whatever the tier.
 cell_keys as (
-    select school_year, level, entity_code, parent_entity_code, district_code,
-        location_code, career_cluster, credential_tier
+    select
+        school_year,
+        level,
+        entity_code,
+        parent_entity_code,
+        district_code,
+        location_code,
+        career_cluster,
+        credential_tier
     from leveled_credentials
     union
-    select school_year, level, entity_code, parent_entity_code, district_code,
-        location_code, career_cluster, 'ALL' as credential_tier
+    select
+        school_year,
+        level,
+        entity_code,
+        parent_entity_code,
+        district_code,
+        location_code,
+        career_cluster,
+        'ALL' as credential_tier
     from leveled_concentrators
 ),
 

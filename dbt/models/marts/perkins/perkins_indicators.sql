@@ -59,13 +59,15 @@ scoped_students as (
         max(case when is_outcome_observed then 1 else 0 end) as is_outcome_observed,
         max(case when is_final_status_revised then 1 else 0 end) as is_final_status_revised
     from scoped
-    group by student_key, school_year, indicator_code, district_code, location_code,
+    group by
+        student_key, school_year, indicator_code, district_code, location_code,
         program_of_study_code, career_cluster
 ),
 
 school_cells as (
     select
-        {% for d in dims %}{{ 'student_groups' if d in ['group_type', 'group_value'] else 'scoped_students' }}.{{ d }},
+        {% for d in dims -%}
+        {{ 'student_groups' if d in ['group_type', 'group_value'] else 'scoped_students' }}.{{ d }},
         {% endfor -%}
         scoped_students.district_code,
         scoped_students.location_code,
@@ -78,14 +80,16 @@ school_cells as (
         on student_groups.student_key = scoped_students.student_key
         and student_groups.school_year = scoped_students.school_year
     group by
-        {% for d in dims %}{{ 'student_groups' if d in ['group_type', 'group_value'] else 'scoped_students' }}.{{ d }},
+        {% for d in dims -%}
+        {{ 'student_groups' if d in ['group_type', 'group_value'] else 'scoped_students' }}.{{ d }},
         {% endfor -%}
         scoped_students.district_code,
         scoped_students.location_code
 ),
 
 leveled as (
-    {{ roll_up_to_levels('school_cells', dims, ['numerator', 'observed', 'revised', 'denominator']) }}
+    {{ roll_up_to_levels('school_cells', dims,
+        ['numerator', 'observed', 'revised', 'denominator']) }}
 ),
 
 -- A year's indicator is complete when the outcome of every student in it is observed.
@@ -101,10 +105,10 @@ completeness as (
 
 targets as (
     select
-        cast(indicator as {{ dbt.type_string() }}) as indicator_code,
-        cast(school_year as {{ dbt.type_int() }}) as school_year,
-        cast(state_target as {{ dbt.type_float() }}) as state_target
-    from {{ ref('performance_targets') }}
+        indicator_code,
+        school_year,
+        state_target
+    from {{ ref('stg_performance_targets') }}
 ),
 
 rated as (

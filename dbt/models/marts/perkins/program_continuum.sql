@@ -23,18 +23,25 @@
                 'credential_tier'] -%}
 
 with steps as (
-    select 1 as step_order, 'participants' as step, 'ALL' as credential_tier,
-        'enrolled_hs' as base_step
-    union all select 2, 'concentrators', 'ALL', 'participants'
-    union all select 3, 'work_based_learning', 'ALL', 'concentrators'
-    union all select 4, 'dual_credit', 'ALL', 'concentrators'
-    union all select 5, 'credential_earners', 'ALL', 'concentrators'
-    union all select 6, 'credential_tier', '1', 'credential_earners'
-    union all select 6, 'credential_tier', '2', 'credential_earners'
-    union all select 6, 'credential_tier', '3', 'credential_earners'
-    union all select 6, 'credential_tier', 'UNRATED', 'credential_earners'
-    union all select 7, 'graduates', 'ALL', 'concentrators'
-    union all select 8, 'placed', 'ALL', 'graduates'
+    select
+        step_rows.step_order,
+        step_rows.step,
+        step_rows.credential_tier,
+        step_rows.base_step
+    from (
+        values
+        (1, 'participants', 'ALL', 'enrolled_hs'),
+        (2, 'concentrators', 'ALL', 'participants'),
+        (3, 'work_based_learning', 'ALL', 'concentrators'),
+        (4, 'dual_credit', 'ALL', 'concentrators'),
+        (5, 'credential_earners', 'ALL', 'concentrators'),
+        (6, 'credential_tier', '1', 'credential_earners'),
+        (6, 'credential_tier', '2', 'credential_earners'),
+        (6, 'credential_tier', '3', 'credential_earners'),
+        (6, 'credential_tier', 'UNRATED', 'credential_earners'),
+        (7, 'graduates', 'ALL', 'concentrators'),
+        (8, 'placed', 'ALL', 'graduates')
+    ) as step_rows (step_order, step, credential_tier, base_step)
 ),
 
 population as (
@@ -70,26 +77,59 @@ population as (
 ),
 
 student_steps as (
-    select population.*, 'participants' as step, 'ALL' as step_tier from population
+    select
+        population.*,
+        'participants' as step,
+        'ALL' as step_tier
+    from population
     union all
-    select population.*, 'concentrators', 'ALL' from population where is_concentrator
+    select
+        population.*,
+        'concentrators' as step,
+        'ALL' as step_tier
+    from population
+    where is_concentrator
     union all
-    select population.*, 'work_based_learning', 'ALL' from population
+    select
+        population.*,
+        'work_based_learning' as step,
+        'ALL' as step_tier
+    from population
     where is_concentrator and has_work_based_learning
     union all
-    select population.*, 'dual_credit', 'ALL' from population
+    select
+        population.*,
+        'dual_credit' as step,
+        'ALL' as step_tier
+    from population
     where is_concentrator and has_dual_credit
     union all
-    select population.*, 'credential_earners', 'ALL' from population
+    select
+        population.*,
+        'credential_earners' as step,
+        'ALL' as step_tier
+    from population
     where is_concentrator and has_verified_credential
     union all
-    select population.*, 'credential_tier', credential_tier from population
+    select
+        population.*,
+        'credential_tier' as step,
+        credential_tier as step_tier
+    from population
     where is_concentrator and has_verified_credential
     union all
-    select population.*, 'graduates', 'ALL' from population
+    select
+        population.*,
+        'graduates' as step,
+        'ALL' as step_tier
+    from population
     where is_concentrator and has_graduated_in_year
     union all
-    select population.*, 'placed', 'ALL' from population
+    select
+        population.*,
+        'placed' as step,
+        'ALL' as step_tier
+    from population
     where is_concentrator and has_graduated_in_year and is_placed
 ),
 
@@ -145,7 +185,11 @@ leveled as (
 ),
 
 enrolled_hs_cells as (
-    select school_year, district_code, location_code, count(*) as student_count
+    select
+        school_year,
+        district_code,
+        location_code,
+        count(*) as student_count
     from {{ ref('int_student_years') }}
     where is_enrolled_hs
         and {{ in_build_years('school_year', years) }}
@@ -180,8 +224,10 @@ select
     leveled.credential_tier,
     steps.base_step,
     cast(leveled.student_count as {{ dbt.type_int() }}) as student_count,
-    cast(coalesce(base_steps.student_count, enrolled_hs.student_count)
-        as {{ dbt.type_int() }}) as base_count,
+    cast(
+        coalesce(base_steps.student_count, enrolled_hs.student_count)
+        as {{ dbt.type_int() }}
+    ) as base_count,
     {{ safe_rate('leveled.student_count',
                  'coalesce(base_steps.student_count, enrolled_hs.student_count)') }}
         as rate_of_base,

@@ -11,7 +11,12 @@ with scores as (
 ),
 
 concentrators as (
-    select school_year, district_code, location_code, program_of_study_code, student_count
+    select
+        school_year,
+        district_code,
+        location_code,
+        program_of_study_code,
+        student_count
     from {{ ref('program_continuum') }}
     where level = 'school' and step = 'concentrators'
 ),
@@ -35,8 +40,13 @@ indicators as (
 ),
 
 employment as (
-    select exit_year, district_code, location_code, program_of_study_code,
-        q2_observed_leavers, employed_q2
+    select
+        exit_year,
+        district_code,
+        location_code,
+        program_of_study_code,
+        q2_observed_leavers,
+        employed_q2
     from {{ ref('program_outcomes') }}
     where level = 'school'
 )
