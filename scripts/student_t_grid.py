@@ -1,4 +1,4 @@
-"""Print the grid of Student t 0.975 quantiles that dbt/macros/outcomes/student_t.sql holds.
+"""Print the grid of Student t 0.975 quantiles that dbt/macros/statistics/student_t.sql holds.
 
     .venv/bin/python scripts/student_t_grid.py
 

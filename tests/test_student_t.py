@@ -1,4 +1,5 @@
-"""The Student t quantile of the matched comparison's interval (dbt/macros/outcomes/student_t.sql).
+"""The Student t quantile of the matched comparison's interval
+(dbt/macros/statistics/student_t.sql).
 
 Portable SQL has no t quantile, so the macro interpolates a grid that scipy computed. The
 macro is rendered with Jinja as dbt renders it and run on DuckDB over a fine range of
@@ -18,7 +19,7 @@ from scipy.stats import t as student_t
 
 from dagster_project.settings import REPO_ROOT
 
-MACRO = REPO_ROOT / "dbt" / "macros" / "outcomes" / "student_t.sql"
+MACRO = REPO_ROOT / "dbt" / "macros" / "statistics" / "student_t.sql"
 
 
 def _render(template: str) -> str:
