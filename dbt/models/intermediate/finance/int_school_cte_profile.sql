@@ -1,32 +1,3 @@
-{#-
-    One row per school of the schools seed and school (fiscal) year Y with students: what
-    the cost study and the funding simulator count there. Students are attributed to one
-    school per year by the spine (int_student_years, last enrollment row of Y).
-
-    - enrolled_students: students whose attribution row is at the school in Y;
-      high_school_students: of them, those whose attribution row is in grades
-      var('high_school_grades') (9-12), the cost study's denominator (a combined 6-12
-      school counts its grades 9-12 students only).
-    - concentrators / high_cost_concentrators: of them, concentrators as of Y in any
-      program / in a program whose legacy cluster is high-cost (int_program_legacy_clusters).
-    - participants: of them, participants (at least one completed course) as of Y.
-    - credentials_earned (and by tier): verified credentials earned in Y (school year of
-      earned_date) by students attributed to the school in Y.
-    - graduates / placed_graduates: graduates in Y, and those placed (3S1 rule);
-      placement_observed_graduates: graduates whose placement quarter is covered by the
-      wage and postsecondary records loaded (int_exit_cohorts.is_placement_observed,
-      decision 0015). is_placement_complete: every leaver of Y in the state is observed
-      (the year-level completeness of perkins_indicators' 3S1).
-    - instructional_spending: fiscal-year Y actuals of fund var('operational_fund') and the
-      functions of var('instruction_functions') at the school (the whole school).
-    - cte_spending: fiscal-year Y actuals, every fund and function, of the CTE program
-      codes var('cte_program_codes') at the school (the whole school): marginal CTE
-      spending.
-    - cte_course_takers: students in grades formula_parameters cte_offer_min_grade to
-      cte_offer_max_grade (9-12) at the school in Y who completed a course of a program of
-      study there in Y; offers_cte: there is at least one (a middle school's grade 7-8
-      exploratory courses do not make it a CTE school).
--#}
 with schools as (
     select
         district_code,

@@ -1,31 +1,3 @@
-{#-
-    Coarsened exact matching, one row per comparison scope, outcome and matched stratum:
-    the treated (concentrators of the scope) and controls (non-concentrators: students who
-    concentrate in no program, CTE participants among them) of the stratum, with the count,
-    sum and sum of squares of the outcome, so the mart can form the stratum-weighted
-    difference and its per-stratum variance without student rows.
-
-    Scopes: each program of study (treated: its concentrators), each career cluster
-    (concentrators in any of its programs) and the state (any concentrator). Outcomes, with
-    the population each is defined on (int_comparison_students):
-    - graduation: cohort members (0/1);
-    - placement_leavers: leavers of the cohort (0/1, 3S1 rule) - unconditional on graduating;
-    - placement_graduates: graduates (0/1) - conditional on graduating;
-    - employment_q2_leavers, employment_q4_leavers: leavers with wages above zero in the
-      2nd / 4th quarter after exit (0/1);
-    - earnings_q2_employed_graduates, earnings_q4_employed_graduates: quarterly earnings of
-      graduates employed in that quarter (dollars) - conditional on graduating and working.
-    Per side: population_n (students of the outcome's population), observed_n (of them,
-    whose outcome data is loaded: the placement quarter covered as 3S1 requires, the wage
-    quarter reached), in_records_n (of the observed, found in the records the outcome is
-    built on after exit; null for graduation) and n, sum, sum of squares of the outcome
-    (n = observed_n, except earnings: the employed).
-
-    A stratum is kept when it has at least one treated and one control student of the
-    population; the estimate uses those with at least one of each with a value (treated_n
-    and control_n > 0): unmatched students drop out (the usual CEM pruning), and the
-    observed counts give the coverage of the matched population.
--#}
 with students as (
     select * from {{ ref('int_comparison_students') }}
 ),

@@ -1,31 +1,3 @@
-{#-
-    The comparison population: one row per student of a four-year cohort (cohort_year = Y),
-    described as of reporting year Y like Perkins 1S1 (final status other than
-    TRANSFERRED_OUT), with the matching stratum, the outcomes, and whether the student is
-    a concentrator as of Y in any program. Non-concentrators are the comparison group: they
-    concentrate in no program, but many took a CTE course (participants, is_participant).
-
-    Stratum (coarsened exact matching): school as of Y, cohort, sex, race/ethnicity,
-    economic disadvantage, disability, English learner status and prior proficiency. Prior
-    proficiency is coarsened to "proficient/tested" over the latest RLA and MATH results
-    from school years before the student's first high-school year (e.g. '1/2'), or
-    'UNKNOWN' when there is none.
-
-    Outcomes, each with the population it is defined on (issue 20):
-    - graduated (on or before June 30 of Y): every cohort member;
-    - leavers (left secondary education by Y: graduated, dropped or other, exit in a loaded
-      year) placed by the Perkins 3S1 rule (int_exit_cohorts), among all leavers
-      (is_placed_leaver) and among graduates (is_placed); null while the placement quarter
-      is not covered by the loaded wage and postsecondary records (the 3S1 guard,
-      is_placement_observed), so an unloaded quarter never counts as not placed;
-    - employed (wages above zero) in the 2nd and 4th quarter after exit, among leavers
-      whose quarter the wage records reach, and the quarterly earnings of graduates
-      employed in that quarter (int_outcome_leavers).
-    Placement of graduates and earnings of the employed condition on graduation and
-    employment, which CTE may itself change: descriptive differences, not effects.
-    is_in_placement_records / is_in_wage_records: the leaver is found in the records the
-    outcome is built on (wage, postsecondary or enlistment / wage records) after exit.
--#}
 with cohort as (
     select *
     from {{ ref('int_student_years') }}

@@ -1,37 +1,4 @@
-{#-
-    Concentrators against similar non-concentrators, matched exactly (coarsened exact
-    matching, int_comparison_strata) on school, cohort, sex, race/ethnicity, economic
-    disadvantage, disability, English learner status and prior proficiency. One row per
-    cohort (each cohort year, and 'ALL' pooling every cohort's strata), scope (program,
-    cluster, state) and outcome. Controls are non-concentrators, not students without CTE:
-    many of them completed a CTE course (participants).
-
-    Estimator (effect on the treated): difference = treated mean - sum over strata of
-    w_s * control mean_s, with w_s = treated_n_s / matched_treated, over the strata with a
-    treated and a control value. It is a causal estimate only under the matching's
-    assumption (no unmeasured difference within a stratum), and only for the outcomes
-    defined on a population CTE cannot change (graduation: every cohort member; placement
-    and employment: every leaver). Placement of graduates and earnings of the employed
-    condition on graduating / working, which CTE itself moves: descriptive differences
-    (is_conditional, outcome_population).
-
-    Variance per stratum (Neyman, issue 20): sum_s w_s^2 * (s2_T,s / treated_n_s +
-    s2_C,s / control_n_s), with s2 each side's sample variance in the stratum. A side of a
-    stratum with one student has no variance of its own; the pooled within-stratum variance
-    of that side stands in (sum of squared deviations from the stratum means over n - number
-    of strata), or, when every stratum has one student of that side, its variance around
-    the overall mean. With one student on a side in all, the standard error is null.
-    Degrees of freedom: Welch-Satterthwaite over the parts (a stratum's own variance has
-    n_s - 1, a stand-in the pooled estimate's); the 95 percent interval is difference -/+
-    t(0.975, df) standard errors (macro student_t_975), wider than the normal 1.96 at small
-    matched n. Where the variance is zero the interval is the difference itself.
-
-    Coverage: population, observed (the outcome's data loaded: the 3S1 placement quarter
-    covered, the wage quarter reached) and in_records (found in the wage / postsecondary /
-    enlistment records after exit) per side, over the strata holding both sides of the
-    population. is_history_complete is false for a cohort year, or a pool, counted from a
-    partial course history.
--#}
+-- 'ALL' stacks every cohort's strata: the pool reuses each cohort's matching.
 with strata as (
     select
         cast(cohort_year as {{ dbt.type_string() }}) as cohort,
