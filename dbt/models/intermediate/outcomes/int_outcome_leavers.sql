@@ -1,22 +1,3 @@
-{#-
-    One row per student who left secondary education in exit year Y (int_exit_cohorts:
-    GRADUATED, DROPPED or OTHER with exit_date in school year Y), at the school left, with
-    employment and earnings in the 2nd and 4th calendar quarter after the quarter of exit
-    and postsecondary enrollment in the year after exit.
-
-    Quarter arithmetic uses the quarter index (year * 4 + quarter - 1): an exit on
-    2024-05-31 is in 2024 Q2, so the 2nd quarter after is 2024 Q4 and the 4th is 2025 Q2.
-    A quarter is "observed" when wage records reach it (the latest year-quarter present in
-    stg_wage_records): leavers whose outcome quarter is not yet covered stay out of that
-    quarter's denominator instead of counting as not employed.
-
-    Coverage (issue 20): whether the leaver is found at all in the wage records (a record of
-    any amount in a quarter after the quarter of exit), in the postsecondary records (a
-    term starting from the exit date) and in the enlistment records (an enlistment from the
-    exit date), over everything loaded. A leaver in none of them is more likely missing
-    from the data (out of state, self-employed, a federal job) than shown not to work or
-    study; the marts report these shares beside the rates so a reader can tell the two apart.
--#}
 with leavers as (
     select * from {{ ref('int_exit_cohorts') }}
 ),

@@ -1,29 +1,3 @@
-{#-
-    The LESC FY method per high school and fiscal year, plus the marginal cost of CTE.
-
-    Schools: school_level HIGH in the schools seed, and COMBINED (grades 6-12) schools with
-    students in grades var('high_school_grades') (9-12) in the year. The denominator is the
-    school's grades 9-12 students (enrolled_students); a combined school enters with the
-    grades 9-12 share of its spending (school spending * enrolled_students /
-    school_enrolled_students), because its site actuals also pay for grades 6-8 and carry no
-    grade. A high school keeps the LESC denominator, all its enrolled students, and a share
-    of 1.
-
-    - instruction_per_student: instructional spending (fund var('operational_fund'),
-      functions var('instruction_functions')) / enrolled_students: the LESC figure, all
-      instruction, not a cost of CTE.
-    - cte_spending_per_concentrator / _per_credential / _per_placed_graduate: CTE
-      program-code spending (var('cte_program_codes'), every fund and function) over the
-      school's concentrators, verified credentials earned and placed graduates: the
-      marginal CTE cost. Null when the count is 0 or the spending is missing.
-    - placed_graduates waits for its data (decision 0015): null until every leaver of the
-      year has the placement quarter covered by the records loaded
-      (is_placement_complete); placement_observed_graduates says how many of the school's
-      graduates are covered meanwhile.
-    - CTE Powerhouse / High-Cost Industry Specialist: shares over enrolled_students.
-    Schools without spending rows in the year keep a row with null spending and are left
-    out of cost_study.
--#}
 with profile as (
     select * from {{ ref('int_school_cte_profile') }}
     where school_level = 'HIGH'

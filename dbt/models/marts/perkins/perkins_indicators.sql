@@ -1,24 +1,3 @@
-{#-
-    Perkins V secondary core indicators (1S1, 1S2, 2S1-2S3, 3S1, 4S1, 5S1-5S3) per
-    reporting year, level (state, district, school), program of study / career cluster /
-    ALL, and student group. Numerators and denominators count distinct students of
-    int_indicator_students; school cells roll up to district and state by summing, which is
-    exact because each student is attributed to one school per year.
-
-    3S1 waits for its data (measures.md): a year's 3S1 is complete only when every leaver's
-    placement quarter is covered by the wage and postsecondary records loaded. Until then its
-    cells carry the covered share (as program_outcomes' q2_observed_leavers does for
-    employment) and never raise the improvement-plan flag, which a rate depressed by records
-    not yet in would otherwise do.
-
-    Final status (1S1, 1S2): a TRANSFERRED_OUT row followed by an enrollment row of a later
-    school year is superseded by the student's latest row, so a year's cell can change when
-    the later year is loaded; is_final_status_revised marks the cells holding such a student.
-    is_history_complete is false in the first loaded years, whose concentrators are counted
-    from a partial course history (int_reporting_years).
-    5S2 counts, at program and cluster level, a dual-credit course of that program or
-    cluster (any dual-credit course for all programs).
--#}
 {{ config(**year_partitioned()) }}
 {%- set years = build_years() -%}
 {%- set dims = ['school_year', 'indicator_code', 'program_of_study_code', 'career_cluster',
@@ -87,6 +66,8 @@ school_cells as (
         scoped_students.location_code
 ),
 
+-- Summing school cells up to district and state is exact: a student is attributed to one
+-- school per year.
 leveled as (
     {{ roll_up_to_levels('school_cells', dims,
         ['numerator', 'observed', 'revised', 'denominator']) }}

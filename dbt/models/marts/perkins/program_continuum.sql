@@ -1,22 +1,3 @@
-{#-
-    The CTE continuum per reporting year, entity and program of study (also per career
-    cluster and ALL): students enrolled in high school in Y, counted at each step of
-    participants -> concentrators -> work-based learning -> dual credit -> credential
-    earners (by highest tier) -> graduates -> placed. Every step is a subset of its
-    base_step, and rate_of_base is the step's count over the base step's count.
-
-    Work-based learning, dual credit and credentials are not nested in one another (a
-    student may have a credential without work-based learning), so their base is the
-    concentrators rather than the step listed before them; tiers have the credential
-    earners as base, graduates the concentrators, placed the graduates.
-
-    The placed step is placement as in 3S1, so it waits for the same data: is_complete is false
-    on a year's placed rows while any of its concentrator graduates has a Q the wage or
-    postsecondary records loaded do not reach yet (int_exit_cohorts.is_placement_observed).
-    Work-based learning is sustained work-based learning, as in 5S3 (int_student_milestones).
-    is_history_complete is false in the first loaded years, whose concentrators are counted
-    from a partial course history (int_reporting_years).
--#}
 {{ config(**year_partitioned()) }}
 {%- set years = build_years() -%}
 {%- set dims = ['school_year', 'program_of_study_code', 'career_cluster', 'step',
