@@ -1,21 +1,3 @@
-{#-
-    The inputs of the cost study's t-tests, one row per fiscal year and school group:
-    CTE_POWERHOUSE and HIGH_COST_SPECIALIST (each against the other high schools of the
-    year) and ALL_HIGH_SCHOOLS (no comparison). High schools and combined schools with
-    grades 9-12 students (cost_per_student) enter when they have spending and students
-    (instruction_per_student not null).
-
-    For each side: schools n, mean and sample variance (n - 1) of instruction per student.
-    Welch: t = (mean_g - mean_o) / sqrt(var_g / n_g + var_o / n_o), degrees of freedom
-    (var_g/n_g + var_o/n_o)^2 / ((var_g/n_g)^2/(n_g-1) + (var_o/n_o)^2/(n_o-1)).
-    Pooled (Student's): s^2 = ((n_g-1) var_g + (n_o-1) var_o) / (n_g + n_o - 2),
-    t = (mean_g - mean_o) / sqrt(s^2 (1/n_g + 1/n_o)), n_g + n_o - 2 degrees of freedom.
-    The one-tailed p-values (H1: the group spends more) are added by cost_study.
-    Group totals: instruction per student (total instruction over total students) and the
-    marginal CTE cost per concentrator, credential and placed graduate (total CTE
-    program-code spending over the total count; placed graduates only once the year's
-    placements are complete).
--#}
 with schools as (
     select * from {{ ref('cost_per_student') }}
     where instruction_per_student is not null

@@ -1,20 +1,3 @@
-{#-
-    The exit cohort of each reporting year Y: students who left secondary education in Y
-    (final status as of Y GRADUATED, DROPPED or OTHER with exit_date in school year Y;
-    TRANSFERRED_OUT is not leaving), with their placement for Perkins 3S1.
-
-    Placement is looked for in the second calendar quarter after the quarter of exit (Q):
-    a postsecondary enrollment with term_start from exit_date to the end of Q, else an
-    enlistment on or before the end of Q, else wages above zero in Q. The first that applies
-    is the placement type, so a student is counted once.
-
-    A placement is observed when the data that could show it is loaded through Q: the latest
-    quarter of the wage records and the last quarter of the latest data year (calendar year)
-    of the postsecondary files both reach Q (measures.md 3S1). Enlistment records are
-    optional and rarely complete, so they do not hold a year back. An unobserved leaver
-    still counts as not placed; the marts say that the year is incomplete instead of
-    leaving the leaver out.
--#}
 with leavers as (
     select
         student_key,

@@ -1,20 +1,3 @@
-{#-
-    Outcomes after exit per exit year, level (state, district, school) and program of study
-    (also per career cluster and ALL): concentrators as of the exit year who left secondary
-    education that year (int_outcome_leavers), employed in the 2nd and 4th quarter after
-    the quarter of exit, their median quarterly earnings, the share of the employed earning
-    above the state's median wage, and postsecondary enrollment and persistence.
-
-    The wage benchmark is the state's OEWS all-occupations (00-0000) annual median wage of
-    the release picked for the exit year, divided by 4 to compare with quarterly earnings.
-    Medians cannot be summed, so every level is computed from student rows directly.
-
-    Coverage (issue 20): wage_record_leavers and postsecondary_record_leavers count the
-    leavers found at all in the wage records (any quarter after exit) and in the
-    postsecondary records (a term from the exit date) loaded, so a low employment or
-    enrollment rate can be told from leavers missing from the records (out of state,
-    self-employed, not matched).
--#}
 with concentrator_leavers as (
     select distinct
         leavers.student_key,
@@ -51,6 +34,7 @@ benchmarks as (
     where is_all_occupations
 ),
 
+-- Medians cannot be summed, so every level is computed from student rows directly.
 leveled as (
     select
         cell.exit_year,
