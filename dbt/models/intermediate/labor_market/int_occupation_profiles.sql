@@ -1,20 +1,3 @@
-{#-
-    One row per reporting year Y and occupation (SOC) of the state area: the OEWS wages and
-    the projections of the releases int_labor_market_years picks for Y, with the
-    high-wage, high-skill and high-demand flags. The row for SOC 00-0000 (all occupations)
-    is the area's benchmark and is kept, marked is_all_occupations.
-
-    Typical education comes from BLS Employment Projections' education assignments table
-    (stg_education_assignments, the release int_labor_market_years picks) and, for an
-    occupation the table does not list, from the projections file's own column (the
-    contract layout carries one; Projections Central does not).
-
-    BLS flags are kept, not dropped (the loader nulls the value and keeps the flag in
-    <column>_flag): '#' on a wage means top-coded at or above the BLS cap, so the wage used
-    is var('oews_top_coded_annual_wage') (239,200 dollars a year in the May 2023 and later
-    releases) and wage_is_top_coded is true; '*' (wage not available) and '**' (employment
-    not available) leave the value null, and any flag that depends on it null too.
--#}
 with years as (
     select * from {{ ref('int_labor_market_years') }}
 ),

@@ -1,19 +1,3 @@
-{#-
-    The student-year spine: one row per student per reporting year Y, from the first year
-    the student appears to the last reporting year, describing the student as of Y.
-
-    Attribution (measures.md): the student's last enrollment row in a school year up to and
-    including Y: latest school_year, then a row without exit_date (still enrolled there),
-    then the latest exit_date; ties broken by district and school code so the choice is
-    stable. The same row gives the status (exit_code) as of Y, so a TRANSFERRED_OUT row is
-    superseded by a later enrollment row of the same year, and a leaver stays at the school
-    left.
-
-    Final status (final_exit_code, measures.md): the status as of Y, except that a
-    TRANSFERRED_OUT row followed by an enrollment row of a later school year is superseded
-    by the student's latest row known (decision 0024); is_final_status_revised marks those
-    student-years, whose published figures change when the later year's data arrives.
--#}
 {%- set flags = ['economically_disadvantaged', 'disability', 'english_learner', 'homeless',
                  'foster_care', 'military_connected', 'migrant', 'single_parent'] -%}
 

@@ -1,17 +1,3 @@
-{#-
-    The proposed categorical CTE formula per district and fiscal year, every amount read
-    from the formula_parameters seed:
-        base_per_cte_school * cte_schools (a school offers CTE when a student in grades
-            cte_offer_min_grade to cte_offer_max_grade completed a course there in the year)
-      + per_concentrator * concentrators
-      + credential_tier_1..3 * verified credentials of that tier earned in the year
-      + high_cost_uplift_per_concentrator * high-cost concentrators
-      + quality_incentive_per_point * quality points
-    beside the district's actual NEXTGEN_CTE award of the fiscal year (grant_awards) per
-    enrolled student (grades var('high_school_grades'), 9-12, as the LESC brief gives it:
-    27 to 7,888 dollars in FY25), per concentrator and per participant. Editing a seed row and running
-    `dbt seed && dbt build -s funding_simulation+` changes the result.
--#}
 with inputs as (
     select * from {{ ref('int_funding_inputs') }}
 ),

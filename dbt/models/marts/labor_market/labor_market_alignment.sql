@@ -1,17 +1,3 @@
-{#-
-    Labor-market alignment per reporting year, CTE region (and the state) and program of
-    study (and career cluster): the occupations each program leads to (programs_of_study.
-    soc_codes) with the state's OEWS median wage, projected annual openings and the
-    high-wage, high-skill and high-demand flags (int_occupation_profiles), and, in the rows
-    with soc_code 'ALL', supply (concentrators graduating in the year) against demand
-    (annual openings of the distinct occupations of the program or cluster).
-
-    Projections are state-level, so a region's demand is an estimate: the state's
-    openings times the region's share of the state's grade 9-12 enrollment in the year
-    (region_enrollment_share); the state rows carry the state's openings unchanged. Wages
-    are also regional: a region's occupation rows carry the median wage of the OEWS metro
-    and nonmetro areas its schools lie in (int_regional_wages) beside the state's.
--#}
 with programs as (
     select
         program_of_study_code,
