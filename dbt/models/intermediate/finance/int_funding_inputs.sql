@@ -1,13 +1,3 @@
-{#-
-    The counts the funding formula multiplies, per district and fiscal year (= school
-    year): schools offering CTE (a student in grades formula_parameters cte_offer_min_grade
-    to cte_offer_max_grade completed a program-of-study course there in the year),
-    participants, concentrators, high-cost concentrators and verified credentials by tier
-    (from int_school_cte_profile), the students in grades var('high_school_grades') (9-12)
-    of the district's schools (the NextGen award per enrolled student), and the quality points of
-    its reviewed programs (sum over school-programs of the percentage of the 12 components
-    at or above "meets", int_program_quality_scores).
--#}
 with schools as (
     select
         school_year,

@@ -1,16 +1,3 @@
-{#-
-    The OEWS median annual wage of each occupation in each CTE region and reporting year,
-    from the metropolitan and nonmetropolitan areas its schools lie in (the OEWS metro and
-    nonmetro workbooks of the release int_labor_market_years picks for the year).
-
-    A school's area is its district's county's (district_counties, labor_market_areas). A
-    region whose schools lie in several areas gets the areas' wages weighted by the region's
-    grade 9-12 students enrolled in each: the local wage its typical student would meet.
-    Only areas with an estimate for the occupation count; regional_wage_coverage is the share
-    of the region's students whose area has one (an area BLS does not estimate an occupation
-    in is left out, not read as zero). The same '#' rule as the state's: a top-coded wage
-    is var('oews_top_coded_annual_wage').
--#}
 with years as (
     select
         school_year,

@@ -1,16 +1,3 @@
-{#-
-    Student groups in long form, so every disaggregation is one join on (student_key,
-    school_year): all students, sex, race/ethnicity, each of the eight special-population
-    flags (Y and N), the school's locale and innovation-zone status, from the student's
-    attribution row as of Y (int_student_years), and the special population "preparing for
-    nontraditional fields" (group_type nontraditional: Y for a concentrator as of Y in a
-    program whose nontraditional_for is F or M, N for every other student; measures.md). Each
-    student has exactly one value per group_type and year, so the values of a type add up
-    to all students.
-
-    Covered: students enrolled in high school in Y and CTE participants as of Y (the
-    populations the marts count); a missing value is reported as UNKNOWN.
--#}
 {{ config(**year_partitioned()) }}
 {%- set years = build_years() -%}
 {%- set flags = ['economically_disadvantaged', 'disability', 'english_learner', 'homeless',

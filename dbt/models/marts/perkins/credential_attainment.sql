@@ -1,14 +1,3 @@
-{#-
-    Credential value per reporting year, entity, career cluster (and ALL) and credential
-    tier (and ALL): verified credentials earned in the year (school year of earned_date),
-    the students who earned them, the industry-requested share, and credentials per
-    concentrator (concentrators enrolled in high school in the year, in programs of that
-    cluster). Credentials and students are attributed to the student's school as of the
-    year, the same rule as the Perkins indicators. A credential missing from the
-    credentials seed is reported under cluster UNMAPPED and tier UNRATED.
-    is_history_complete is false in the first loaded years, whose concentrators are counted
-    from a partial course history (int_reporting_years).
--#}
 {%- set dims = ['school_year', 'career_cluster', 'credential_tier'] -%}
 
 -- A row counts in its own cluster or tier (false) and in ALL (true).
