@@ -1,12 +1,3 @@
-{#-
-    A credential counts (is_verified, a recognized credential of measures.md 5S1) when its
-    code is on PED's credential list for the school year (seed ped_credential_list:
-    first_school_year <= school_year <= last_school_year, an open end when last_school_year
-    is blank) and, where the file carries a verified flag (the contract layout; PED's STARS
-    CTE Student Industry Credential template has none), the flag is also Y.
-    verification_rule says which rules applied. Name and issuer come from the credentials
-    seed where the file has none.
--#}
 with source as (
     {{ loaded_rows('credential_attainment') }}
 ),

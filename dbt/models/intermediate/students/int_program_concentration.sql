@@ -1,11 +1,3 @@
-{#-
-    Participation and concentration per student, program of study and reporting year Y
-    (measures.md): a participant as of Y has completed at least one course of the program,
-    a concentrator at least two distinct courses, counting completions in every school year
-    up to and including Y in which the student was enrolled in high school. Both courses may
-    fall in the same year. Courses taken before grade 9 do not count. A course completed
-    twice (two terms, a repeat) counts once.
--#}
 with first_completions as (
     select
         student_key,

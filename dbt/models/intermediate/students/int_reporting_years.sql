@@ -1,11 +1,3 @@
-{#-
-    Every school year present in enrollment: the reporting years Y the marts are built for.
-
-    is_history_complete (measures.md): the enrollment and course history loaded reaches back
-    var complete_history_years (4) school years before Y, so every course a concentrator of Y
-    took in high school, a fifth-year student's included, is seen. The first loaded years
-    count concentrators from a partial history; every mart counting them carries the flag.
--#}
 with enrollment_years as (
     select distinct school_year
     from {{ ref('stg_student_enrollment') }}

@@ -1,11 +1,3 @@
-{#-
-    High-Quality CTE framework self-reviews per school year, school and program of study
-    (int_program_quality_scores: the 12 components, the share rated at or above "meets"),
-    beside the program's outcomes at that school in the same year: concentrators
-    (program_continuum), the Perkins 1S1 graduation, 3S1 placement and 5S1 credential
-    numerators and denominators (perkins_indicators, all students), and employment in the
-    2nd quarter after exit of its concentrator leavers (program_outcomes).
--#}
 with scores as (
     select * from {{ ref('int_program_quality_scores') }}
 ),
