@@ -1,9 +1,3 @@
-{#-
-    One row per enrollment (student, term start, institution) over the current files. A
-    Clearinghouse StudentTracker return holds each student's history, so a later year's
-    return repeats the terms an earlier one held: the newest data year's file gives the row
-    (decision 0021).
--#}
 with source as (
     {{ loaded_rows('postsecondary_enrollment') }}
 ),

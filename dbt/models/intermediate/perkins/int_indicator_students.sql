@@ -1,11 +1,3 @@
-{#-
-    The student-level populations of the Perkins V secondary core indicators
-    (measures.md, business rules): one row per student, reporting year Y, indicator and
-    program of study the student concentrates in as of Y, marking whether the student is
-    in the numerator. Rows exist only for students in the denominator. The marts count
-    distinct students, so a student in several programs counts once at the school,
-    district and state level and once in each program.
--#}
 with concentrators as (
     select
         programs.student_key,

@@ -1,10 +1,3 @@
-{#-
-    What each CTE participant has achieved by the end of reporting year Y, for the
-    continuum and the 5S indicators: sustained work-based learning in a school year up to Y
-    (every wbl_type but those of var unsustained_wbl_types, by default JOB_SHADOW), a
-    completed dual-credit course in a high-school year up to Y, and verified credentials
-    earned by June 30 of Y with the highest tier among them (1 = highest value).
--#}
 {%- set unsustained = var('unsustained_wbl_types') -%}
 with population as (
     select distinct

@@ -1,9 +1,3 @@
-{#-
-    One row per school year, school and program of study with a High-Quality CTE
-    self-review (one rating 1..4 per component, the extract's key): how many were rated,
-    how many at or above "meets" (formula_parameters quality_meets_rating, 3), that share, and the percentage points the funding formula's
-    quality incentive pays for (100 * share).
--#}
 select
     school_year,
     district_code,

@@ -1,9 +1,3 @@
-{#-
-    One row per CTE course enrollment row, mapped to its program of study and career
-    cluster through the courses seed, and marked when it was taken in a school year in which
-    the student was enrolled in high school (a grade 09-12 enrollment row that year): only
-    those years count toward participation and concentration.
--#}
 with courses as (
     select
         course_code,
