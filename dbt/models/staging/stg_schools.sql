@@ -1,7 +1,3 @@
-{#-
-    The schools seed, typed once for the models that read it: codes as the three-character
-    text the extracts carry, cte_region as text ('1' .. '10') as the marts report it.
--#}
 select
     {{ seed_code('district_code') }} as district_code,
     {{ seed_code('location_code') }} as location_code,

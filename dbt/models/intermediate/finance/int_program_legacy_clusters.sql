@@ -1,8 +1,3 @@
-{#-
-    The legacy (16-cluster) name of each program of study, which the LESC cost study uses:
-    the legacy_cluster of most of the program's courses in the courses seed (ties broken by
-    name), and whether it is one of var('high_cost_legacy_clusters').
--#}
 with course_counts as (
     select
         program_of_study_code,

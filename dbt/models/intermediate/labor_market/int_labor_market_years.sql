@@ -1,9 +1,3 @@
-{#-
-    Which labor-market release describes each reporting year Y: the latest OEWS,
-    projections and education-assignments data year not after Y, or the earliest one when
-    every release is later (sample and back-filled years). Only rows of the state area (var
-    state_area_code) count; the education table is national.
--#}
 with years as (
     select school_year from {{ ref('int_reporting_years') }}
 ),

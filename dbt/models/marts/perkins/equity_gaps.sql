@@ -1,8 +1,3 @@
-{#-
-    Equity gaps: for every Perkins indicator cell of perkins_indicators, each student
-    group's rate minus the all-students rate of the same year, indicator, entity and
-    program scope, flagged where the absolute gap exceeds var('equity_gap_threshold').
--#}
 {{ config(**year_partitioned()) }}
 {%- set years = build_years() -%}
 with indicators as (
