@@ -1,4 +1,3 @@
-{#- The courses seed (course crosswalk), typed once for the models that read it. -#}
 select
     cast(course_code as {{ dbt.type_string() }}) as course_code,
     cast(course_title as {{ dbt.type_string() }}) as course_title,

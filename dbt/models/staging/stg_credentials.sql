@@ -1,4 +1,3 @@
-{#- The credentials seed, typed once for the models that read it. -#}
 select
     cast(credential_code as {{ dbt.type_string() }}) as credential_code,
     cast(name as {{ dbt.type_string() }}) as credential_name,

@@ -1,4 +1,3 @@
-{#- The labor_market_areas seed, typed once for the models that read it. -#}
 select
     cast(county as {{ dbt.type_string() }}) as county,
     cast(area_code as {{ dbt.type_string() }}) as area_code,

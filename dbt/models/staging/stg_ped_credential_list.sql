@@ -1,4 +1,3 @@
-{#- The ped_credential_list seed, typed once for the models that read it. -#}
 select
     cast(credential_code as {{ dbt.type_string() }}) as credential_code,
     cast(first_school_year as {{ dbt.type_int() }}) as first_school_year,

@@ -1,4 +1,3 @@
-{#- The performance_targets seed (state-determined performance levels), typed once. -#}
 select
     cast(indicator as {{ dbt.type_string() }}) as indicator_code,
     cast(school_year as {{ dbt.type_int() }}) as school_year,

@@ -1,4 +1,3 @@
-{#- The programs_of_study seed, typed once for the models that read it. -#}
 select
     cast(program_of_study_code as {{ dbt.type_string() }}) as program_of_study_code,
     cast(title as {{ dbt.type_string() }}) as title,
