@@ -9,11 +9,11 @@ from dagster_project.ingest.audit import write_recorded_files
 from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import EXTRACT, RESOURCES
 from dagster_project.ingest.edfi.pull import PullResult, pull_school_year
+from dagster_project.ingest.hold import HoldRules
 from dagster_project.ingest.loader import Loader
 from dagster_project.partitions import school_years
 from dagster_project.quality.data_docs import publish_data_docs
-from dagster_project.resources import WarehouseResource
-from dagster_project.settings import get_settings, pseudonym_key
+from dagster_project.resources import SettingsParam, WarehouseResource
 
 EDFI_KEY = dg.AssetKey(["edfi", EXTRACT.name])
 ASSOCIATIONS_PLACED = "associations_placed"
@@ -76,8 +76,9 @@ def _metadata(result: PullResult) -> dict[str, dg.MetadataValue]:
         ),
     ],
 )
-def edfi_student_enrollment(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    settings = get_settings()
+def edfi_student_enrollment(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsParam
+):
     if settings.edfi is None:
         raise dg.Failure(NOT_CONFIGURED)
     year = int(context.partition_key)
@@ -85,9 +86,10 @@ def edfi_student_enrollment(context: dg.AssetExecutionContext, warehouse: Wareho
         loader = Loader(
             con,
             settings.landing_dir,
-            pseudonym_key(),
+            settings.pseudonym_key(),
             run_id=context.run.run_id,
             gzip_limits=settings.gzip_limits,
+            hold_rules=HoldRules.from_settings(settings),
         )
         result = pull_school_year(client, loader, settings.edfi_landing_dir, year)
         context.log.info(
