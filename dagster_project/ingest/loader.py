@@ -117,6 +117,8 @@ class Loader:
         gzip_limits: GzipLimits | None = None,
         hold_rules: HoldRules | None = None,
     ):
+        """``gzip_limits`` and ``hold_rules``: the settings' (the assets pass them); their
+        defaults when not given. The loader reads no settings itself (decision 0034)."""
         self.con = con
         self.hold_rules = hold_rules or HoldRules()
         self.landing_dir = landing_dir
