@@ -179,18 +179,18 @@ def get_settings() -> Settings:
     variables (CTE_*, and DAGSTER_IS_DEV_CLI). Called only at the edges (module docstring).
 
     Cached: the same environment gives the same Settings object, parsed once. The cache is
-    keyed by the variables read, so a changed environment (a test's monkeypatch) is read
-    again instead of answering with the settings of another one."""
-    return _settings_of(
-        tuple(sorted((k, v) for k, v in os.environ.items() if k in _READ or k.startswith("CTE_")))
-    )
+    keyed by the variables read (and the working directory, which a relative CTE_HOME is
+    taken from), so a changed environment (a test's monkeypatch) is read again instead of
+    answered with the settings of another one."""
+    variables = (k for k in os.environ if k in _READ or k.startswith("CTE_"))
+    return _settings_of(os.getcwd(), tuple(sorted((k, os.environ[k]) for k in variables)))
 
 
 _READ = frozenset({"DAGSTER_IS_DEV_CLI"})
 
 
 @functools.lru_cache(maxsize=16)
-def _settings_of(variables: tuple[tuple[str, str], ...]) -> Settings:
+def _settings_of(cwd: str, variables: tuple[tuple[str, str], ...]) -> Settings:
     env = dict(variables)
     home = Path(env.get("CTE_HOME", REPO_ROOT)).resolve()
     warehouse_dir = Path(env.get("CTE_WAREHOUSE_DIR", home / "warehouse")).resolve()
