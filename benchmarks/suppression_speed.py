@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dagster_project.dbt_project import nm_cte_dbt
+from dagster_project.dbt_project import dbt_project
 from dagster_project.publish.chunks import CHUNK_ROWS, plan_chunks, read_chunk
 from dagster_project.publish.spec import PublishSpec, load_publish_specs
 from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--table", action="append", help=f"default: {', '.join(DEFAULT_TABLES)}")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
-    specs = {s.table: s for s in load_publish_specs(nm_cte_dbt.manifest_path)}
-    rules = SuppressionRules(min_n=get_settings().min_n)
+    settings = get_settings()
+    specs = {s.table: s for s in load_publish_specs(dbt_project(settings).manifest_path)}
+    rules = SuppressionRules(min_n=settings.min_n)
     for name in args.table or DEFAULT_TABLES:
         frame = largest_latest_chunk(args.warehouse, specs[name])
         profiler = cProfile.Profile() if args.profile else None

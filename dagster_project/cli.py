@@ -11,16 +11,14 @@
 
 Runs go through the same Dagster jobs as the UI, in process, recorded in the project's
 Dagster instance (warehouse/dagster_home), so they show up in the UI's run history.
+`main` reads the settings once and hands them to the command (decision 0034).
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -53,59 +51,10 @@ def ensure_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def _dbt(*args: str, settings: Settings) -> None:
-    env = os.environ | {"CTE_WAREHOUSE_PATH": str(settings.warehouse_path)}
-    dbt = Path(sys.executable).parent / "dbt"
-    subprocess.run(
-        [
-            str(dbt),
-            *args,
-            "--project-dir",
-            str(settings.dbt_project_dir),
-            "--profiles-dir",
-            str(settings.dbt_project_dir),
-        ],
-        check=True,
-        env=env,
-        cwd=settings.dbt_project_dir,
-    )
+def cmd_prepare(_: argparse.Namespace, settings: Settings) -> None:
+    from dagster_project.dbt_project import prepare_manifest
 
-
-def _dbt_fingerprint(settings: Settings) -> str:
-    """Names, sizes and change times of the dbt project's sources: any edit changes it."""
-    root = settings.dbt_project_dir
-    sources = (p for d in ("models", "macros", "seeds", "tests") for p in (root / d).rglob("*"))
-    files = [
-        root / "dbt_project.yml",
-        root / "profiles.yml",
-        *sorted(p for p in sources if p.is_file()),
-    ]
-    listing = "\n".join(
-        f"{p.relative_to(root)}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in files
-    )
-    return hashlib.sha256(listing.encode()).hexdigest()
-
-
-def manifest_is_stale(settings: Settings) -> bool:
-    target = settings.dbt_project_dir / "target"
-    stamp = target / "cte_fingerprint.txt"
-    if not (target / "manifest.json").exists() or not stamp.exists():
-        return True
-    return stamp.read_text() != _dbt_fingerprint(settings)
-
-
-def cmd_prepare(_: argparse.Namespace) -> None:
-    settings = get_settings()
-    target = settings.dbt_project_dir / "target"
-    target.mkdir(parents=True, exist_ok=True)
-    # Commands starting together (`cte run` beside `cte ui`, the test suite's workers) parse
-    # once: the others wait, then find the manifest fresh.
-    with open(target / ".prepare.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if manifest_is_stale(settings):
-            fingerprint = _dbt_fingerprint(settings)
-            _dbt("parse", "--quiet", settings=settings)
-            (target / "cte_fingerprint.txt").write_text(fingerprint)
+    prepare_manifest(settings)
 
 
 def _landed_years(settings: Settings) -> list[str]:
@@ -133,18 +82,17 @@ def _ensure_sample_data(settings: Settings, args: argparse.Namespace) -> None:
     generate(args.scale, years=args.years, seed=args.seed, landing_dir=settings.landing_dir)
 
 
-def cmd_run(args: argparse.Namespace) -> None:
+def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
     import dagster as dg
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
-    settings = get_settings()
     ensure_dagster_home(settings)
     _ensure_sample_data(settings, args)
-    cmd_prepare(args)
-    from dagster_project.definitions import defs
+    cmd_prepare(args, settings)
+    from dagster_project.code_location import build_definitions
     from dagster_project.partitions import school_years
     from dagster_project.progress import RunProgress, new_log_path, output_to_file
 
@@ -162,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     tags |= action_tags("run", os_user())
     with output_to_file(log_path) as console:
         progress = RunProgress(console)
-        results = run_load_then_build(defs, instance, tags, progress)
+        results = run_load_then_build(build_definitions(settings), instance, tags, progress)
     from dagster_project.summary import print_summary
 
     print_summary(settings, time.monotonic() - started)
@@ -242,10 +190,9 @@ def _exit_unless_current(settings: Settings, run_id: str, command: str) -> None:
     print(f"{command}: {line}")
 
 
-def cmd_load(args: argparse.Namespace) -> None:
+def cmd_load(args: argparse.Namespace, settings: Settings) -> None:
     from dagster_project.contracts import get_extract
 
-    settings = get_settings()
     extract = get_extract(args.extract)
     _exit_unless_landed(settings, extract, args.year, args.district)
     config = {"district": args.district, "reload": args.reload}
@@ -261,13 +208,12 @@ def cmd_load(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_pull(args: argparse.Namespace) -> None:
+def cmd_pull(args: argparse.Namespace, settings: Settings) -> None:
     """Pull an extract's resources (student_enrollment unless --extract says) from Nova
     (Ed-Fi) for a school year, as the sensor does."""
     from dagster_project.assets.edfi import NOT_CONFIGURED
     from dagster_project.sensors import current_school_year
 
-    settings = get_settings()
     if settings.edfi is None:
         sys.exit(f"cte pull: {NOT_CONFIGURED}")
     year = args.year or settings.edfi.school_year or current_school_year()
@@ -296,11 +242,12 @@ def _run_load(
     import dagster as dg
 
     ensure_dagster_home(settings)
-    cmd_prepare(None)
-    from dagster_project.definitions import defs
+    cmd_prepare(None, settings)
+    from dagster_project.code_location import build_definitions
     from dagster_project.partitions import school_years
     from dagster_project.progress import RunProgress, execute_job, new_log_path, output_to_file
 
+    defs = build_definitions(settings)
     instance = dg.DagsterInstance.get()
     _fail_dead_runs(instance)
     if str(year) not in instance.get_dynamic_partitions(school_years.name):
@@ -387,16 +334,15 @@ def _exit_unless_landed(settings: Settings, extract, year: int, district: str | 
     )
 
 
-def cmd_review(args: argparse.Namespace) -> None:
+def cmd_review(args: argparse.Namespace, settings: Settings) -> None:
     from dagster_project.warehouse import connect, ensure_schema
 
-    settings = get_settings()
     with connect(settings.warehouse_path, wait_seconds=120) as con:
         ensure_schema(con)
         if args.action == "list":
             _list_held(con)
         elif args.action in ("release", "reject"):
-            _review_held(con, args)
+            _review_held(con, settings, args)
         else:
             _review_district_year(con, settings, args)
 
@@ -410,7 +356,7 @@ def _list_held(con) -> None:
     print(f"{len(held)} held submission(s)")
 
 
-def _review_held(con, args: argparse.Namespace) -> None:
+def _review_held(con, settings: Settings, args: argparse.Namespace) -> None:
     from dagster_project.ingest.hold import ReviewError, review
     from dagster_project.quality.report import refresh_report
 
@@ -424,7 +370,7 @@ def _review_held(con, args: argparse.Namespace) -> None:
         "select district_code, school_year from raw.load_manifest where manifest_id = ?",
         [decision.manifest_id],
     ).fetchall()
-    refresh_report(con, get_settings().reports_dir, scopes=_scopes(year, district))
+    refresh_report(con, settings.reports_dir, scopes=_scopes(year, district))
     if decision.decision == "RELEASE":
         replaced = ", ".join(map(str, decision.replaced)) or "none"
         print(
@@ -515,35 +461,32 @@ def ui_command(port: int = 3000) -> list[str]:
     ]
 
 
-def cmd_ui(args: argparse.Namespace) -> None:
-    settings = get_settings()
+def cmd_ui(args: argparse.Namespace, settings: Settings) -> None:
     ensure_dagster_home(settings)
     _refresh_recorded_files(settings)
     command = ui_command(args.port)
     os.execv(command[0], command)
 
 
-def cmd_sql(_: argparse.Namespace) -> None:
+def cmd_sql(_: argparse.Namespace, settings: Settings) -> None:
     from dagster_project.publish.sql_prompt import open_sql_prompt
 
-    open_sql_prompt(get_settings().published_path)
+    open_sql_prompt(settings.published_path)
 
 
-def cmd_docs(_: argparse.Namespace) -> None:
-    settings = get_settings()
-    _dbt("docs", "generate", settings=settings)
-    _dbt(
-        "docs", "serve", "--host", "127.0.0.1", "--port", "8080", "--no-browser", settings=settings
-    )
+def cmd_docs(_: argparse.Namespace, settings: Settings) -> None:
+    from dagster_project.dbt_project import run_dbt
+
+    run_dbt(settings, "docs", "generate")
+    run_dbt(settings, "docs", "serve", "--host", "127.0.0.1", "--port", "8080", "--no-browser")
 
 
-def cmd_rollback(args: argparse.Namespace) -> None:
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> None:
     import duckdb
 
     from dagster_project.publish import PublishError, rollback
     from dagster_project.publish.store import VERSIONS_DIR
 
-    settings = get_settings()
     published_dir = settings.published_dir
     try:
         result = rollback(published_dir)
@@ -561,10 +504,10 @@ def cmd_rollback(args: argparse.Namespace) -> None:
         )
 
 
-def cmd_status(_: argparse.Namespace) -> None:
+def cmd_status(_: argparse.Namespace, settings: Settings) -> None:
     from dagster_project.summary import print_summary
 
-    print_summary(get_settings(), None)
+    print_summary(settings, None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -632,7 +575,9 @@ def main(argv: list[str] | None = None) -> None:
     rolling.add_argument("--note", help="why (kept in the audit trail)")
     rolling.set_defaults(func=cmd_rollback)
     args = parser.parse_args(argv)
-    args.func(args)
+    # The command's one read of the environment (after the chdir: a relative CTE_HOME is
+    # taken from the repository, as it always was).
+    args.func(args, get_settings())
 
 
 if __name__ == "__main__":

@@ -1,33 +1,93 @@
-"""The dbt project as Dagster sees it. Kept in its own module so the manifest can be
-prepared ahead of time (`cte prepare`) instead of parsed at every import."""
+"""The dbt project as Dagster sees it, and its manifest prepared ahead of time.
 
+``dbt_project(settings)`` is a cached factory (as dagster-open-platform builds its
+``DbtProject``): importing this module reads no environment variable, changes none and
+parses nothing. The manifest is parsed by ``prepare_manifest`` (`cte prepare`, every `cte`
+command that runs a job, and the code server under `dg dev`) only when the project changed,
+so a process that imports the definitions does not pay dbt's parse (about 5 s).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from dagster_project.settings import REPO_ROOT, get_settings
+from dagster_project.settings import Settings
 
-# dagster-dbt runs `dbt` from PATH (also inside prepare_if_dev): use this interpreter's,
-# whether or not the virtualenv is activated.
-_bin = str(Path(sys.executable).parent)
-if _bin not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
-# dbt reads the warehouse location from the environment (dbt/profiles.yml).
-os.environ.setdefault("CTE_WAREHOUSE_PATH", str(get_settings().warehouse_path))
 
-nm_cte_dbt = DbtProject(
-    project_dir=REPO_ROOT / "dbt",
-    profiles_dir=REPO_ROOT / "dbt",
-    target=os.environ.get("CTE_DBT_TARGET", "duckdb"),
-)
+@functools.cache
+def dbt_project(settings: Settings) -> DbtProject:
+    """The project of ``settings`` (its folder and dbt target), one object per process.
 
-if os.environ.get("DAGSTER_IS_DEV_CLI"):  # under `dg dev` (cte ui), as prepare_if_dev tests
-    # Not nm_cte_dbt.prepare_if_dev(): at every code-server load it re-parses through
-    # dagster-dbt's own resource, whose `dbt --version` asks PyPI (three look-ups), and
-    # rewrites target/manifest.json under a running `cte run` (issue 24). `cte prepare`
-    # parses only when the project changed, and never asks for the version.
-    from dagster_project.cli import cmd_prepare
+    Under `dg dev` (``settings.dagster_dev``) the manifest is prepared first, as
+    ``DbtProject.prepare_if_dev`` would, but not through it: at every code-server load it
+    re-parsed through dagster-dbt's own resource, whose `dbt --version` asks PyPI (three
+    look-ups), and rewrote target/manifest.json under a running `cte run` (issue 24).
+    ``prepare_manifest`` parses only when the project changed and never asks for dbt's
+    version."""
+    if settings.dagster_dev:
+        prepare_manifest(settings)
+    return _project(settings.dbt_project_dir, settings.dbt_target)
 
-    cmd_prepare(None)
+
+@functools.cache
+def _project(project_dir: Path, target: str) -> DbtProject:
+    return DbtProject(project_dir=project_dir, profiles_dir=project_dir, target=target)
+
+
+def run_dbt(settings: Settings, *args: str) -> None:
+    """This environment's dbt in a subprocess, with the variables profiles.yml reads set
+    from ``settings`` (the interpreter's own dbt, whether or not the virtualenv is active)."""
+    dbt = Path(sys.executable).parent / "dbt"
+    project = str(settings.dbt_project_dir)
+    subprocess.run(
+        [str(dbt), *args, "--project-dir", project, "--profiles-dir", project],
+        check=True,
+        env=os.environ | settings.dbt_env(),
+        cwd=settings.dbt_project_dir,
+    )
+
+
+def _dbt_fingerprint(settings: Settings) -> str:
+    """Names, sizes and change times of the dbt project's sources: any edit changes it."""
+    root = settings.dbt_project_dir
+    sources = (p for d in ("models", "macros", "seeds", "tests") for p in (root / d).rglob("*"))
+    files = [
+        root / "dbt_project.yml",
+        root / "profiles.yml",
+        *sorted(p for p in sources if p.is_file()),
+    ]
+    listing = "\n".join(
+        f"{p.relative_to(root)}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in files
+    )
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def manifest_is_stale(settings: Settings) -> bool:
+    target = settings.dbt_project_dir / "target"
+    stamp = target / "cte_fingerprint.txt"
+    if not (target / "manifest.json").exists() or not stamp.exists():
+        return True
+    return stamp.read_text() != _dbt_fingerprint(settings)
+
+
+def prepare_manifest(settings: Settings) -> None:
+    """`dbt parse` into target/manifest.json, only when the project changed since the last.
+
+    Commands starting together (`cte run` beside `cte ui`, the test suite's workers) parse
+    once: the others wait, then find the manifest fresh."""
+    target = settings.dbt_project_dir / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".prepare.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale(settings):
+            fingerprint = _dbt_fingerprint(settings)
+            run_dbt(settings, "parse", "--quiet")
+            (target / "cte_fingerprint.txt").write_text(fingerprint)

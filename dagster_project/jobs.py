@@ -10,7 +10,7 @@ from dagster_project.contracts import EXTRACTS, Family
 from dagster_project.ingest.audit import automation_tags
 from dagster_project.ingest.landing import landed_years
 from dagster_project.partitions import school_years
-from dagster_project.settings import get_settings
+from dagster_project.resources import SettingsParam
 
 RAW = dg.AssetSelection.assets(*(raw_asset_key(e) for e in EXTRACTS))
 EDFI = dg.AssetSelection.assets(EDFI_KEY, EDFI_COURSES_KEY)
@@ -92,8 +92,8 @@ nightly_marts = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Each quarter, load labor-market files that arrived without a sensor run",
 )
-def quarterly_labor_market(context: dg.ScheduleEvaluationContext):
-    landing_dir = get_settings().landing_dir
+def quarterly_labor_market(context: dg.ScheduleEvaluationContext, settings: SettingsParam):
+    landing_dir = settings.landing_dir
     known = set(context.instance.get_dynamic_partitions(school_years.name))
     labor_market = [e for e in EXTRACTS if e.family is Family.LABOR_MARKET]
     years = {str(year) for year in landed_years(landing_dir, labor_market)}

@@ -191,13 +191,10 @@ class RunProgress:
 def execute_job(job, instance, progress: RunProgress | None, **kwargs):
     """``job.execute_in_process`` with ``progress`` listening to the run's events.
 
-    The warehouse resource is made from the settings of the moment: the definitions bind
-    theirs at import, which in a long-lived process (a test worker) may have been under
-    another CTE_HOME, and the run would read that home's landing zone."""
-    from dagster_project.resources import WarehouseResource
-
+    The job's resources are those of the definitions it came from: the `cte` commands build
+    them from the settings their main read (code_location.build_definitions), so a
+    long-lived process (a test worker) never runs with another CTE_HOME's."""
     run_id = str(uuid.uuid4())
     if progress is not None and instance is not None:
         instance.add_event_listener(run_id, progress)
-    resources = {"warehouse": WarehouseResource.from_settings()}
-    return job.execute_in_process(instance=instance, run_id=run_id, resources=resources, **kwargs)
+    return job.execute_in_process(instance=instance, run_id=run_id, **kwargs)

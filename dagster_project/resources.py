@@ -1,10 +1,13 @@
-"""Resources: the working warehouse and the landing zone, located by settings."""
+"""Resources: the settings, the working warehouse and dbt, all from one Settings.
+
+``resources_for(settings)`` is what the code location (and a test running assets in
+process) hands to assets, sensors and schedules; none of them reads the environment.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,16 +20,23 @@ import duckdb
 from dagster_dbt import DbtCliResource
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from packaging import version
+from pydantic import Field
 
 from dagster_project import warehouse
-from dagster_project.settings import get_settings
+from dagster_project.dbt_project import dbt_project
+from dagster_project.settings import Settings, environment
+
+# The resource key of the Settings themselves: `settings: SettingsParam` in an asset's,
+# sensor's or schedule's signature. A plain object, not a config schema: the UI shows no
+# value of it (the Ed-Fi client secret and the pseudonym key are among them).
+SETTINGS = "settings"
+SettingsParam = dg.ResourceParam[Settings]
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB working warehouse. Only Dagster runs write it, one at a time."""
 
     path: str
-    landing_dir: str
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -36,9 +46,17 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
 
     @classmethod
-    def from_settings(cls) -> WarehouseResource:
-        settings = get_settings()
-        return cls(path=str(settings.warehouse_path), landing_dir=str(settings.landing_dir))
+    def from_settings(cls, settings: Settings) -> WarehouseResource:
+        return cls(path=str(settings.warehouse_path))
+
+
+def resources_for(settings: Settings) -> dict[str, Any]:
+    """Every resource of the code location, built from one Settings."""
+    return {
+        SETTINGS: settings,
+        "warehouse": WarehouseResource.from_settings(settings),
+        "dbt": LocalDbtCliResource(project_dir=dbt_project(settings), env=settings.dbt_env()),
+    }
 
 
 def _tied_dbt() -> str:
@@ -53,7 +71,14 @@ class LocalDbtCliResource(DbtCliResource):
     (issue 23): dbt runs as ``cte-dbt`` (child_processes.py), which dies with the run.
     `dbt --version` asks PyPI for the latest release (issue 23: two HTTPS requests per build,
     a time-out on an air-gapped server, ~2 s here). dbt runs from this environment, so the
-    installed dbt-core is the version dagster-dbt wants to know."""
+    installed dbt-core is the version dagster-dbt wants to know.
+
+    ``env``: the variables dbt/profiles.yml reads (``Settings.dbt_env``: the warehouse's
+    path, the target), set for each dbt invocation only."""
+
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Variables set for dbt (Settings.dbt_env)"
+    )
 
     def __init__(self, **kwargs: object) -> None:
         kwargs.setdefault("dbt_executable", _tied_dbt())
@@ -68,7 +93,8 @@ class LocalDbtCliResource(DbtCliResource):
         # changed (dbt/macros/year_partitions.sql). An environment variable, not a dbt var:
         # a changed var makes dbt parse the whole project again.
         code = dbt_code_version(Path(self.project_dir))
-        with _environment(CTE_DBT_CODE_VERSION=code):  # dbt's environment is copied at start
+        # dagster-dbt copies os.environ when it starts dbt: set for that moment only.
+        with environment(self.env | {"CTE_DBT_CODE_VERSION": code}):
             return super().cli(args, **kwargs)
 
 
@@ -83,17 +109,3 @@ def dbt_code_version(project_dir: Path) -> str:
         digest.update(path.relative_to(project_dir).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

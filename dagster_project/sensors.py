@@ -35,8 +35,8 @@ from dagster_project.ingest.landing import (
 )
 from dagster_project.partitions import school_years
 from dagster_project.privacy import scrub
+from dagster_project.resources import SettingsParam
 from dagster_project.run_health import fail_dead_runs
-from dagster_project.settings import get_settings
 from dagster_project.warehouse import connect, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,7 @@ def build_landing_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Loads each new file in raw/landing/{extract.family.value}/{extract.name}/",
     )
-    def _sensor(context: dg.SensorEvaluationContext):
-        settings = get_settings()
+    def _sensor(context: dg.SensorEvaluationContext, settings: SettingsParam):
         landing_dir = settings.landing_dir
         files, cursor = new_files(list_landed(landing_dir, extract), context.cursor, time.time())
         known = set(context.instance.get_dynamic_partitions(school_years.name))
@@ -208,11 +207,13 @@ def build_edfi_sensor(
     job: dg.UnresolvedAssetJobDefinition,
     publish: LandAndPublish | None = None,
     extract: str = "student_enrollment",
+    configured: bool = False,
 ):
     """The pull of one resource family (``extract``) when Nova's newest change version moved.
     The change version is the ODS's, shared by all resources: each family's sensor requests
-    its own pull, which finds nothing new in its resources when only others changed."""
-    configured = get_settings().edfi is not None
+    its own pull, which finds nothing new in its resources when only others changed.
+    ``configured``: whether the settings name an Ed-Fi API (the sensor then starts
+    running); each tick reads them from the ``settings`` resource."""
 
     @dg.sensor(
         name=edfi_sensor_name(extract),
@@ -226,15 +227,15 @@ def build_edfi_sensor(
             "change version moved (CTE_EDFI_URL, CTE_EDFI_CLIENT_ID, CTE_EDFI_CLIENT_SECRET)"
         ),
     )
-    def _sensor(context: dg.SensorEvaluationContext):
-        settings = get_settings().edfi
-        if settings is None:
+    def _sensor(context: dg.SensorEvaluationContext, settings: SettingsParam):
+        edfi = settings.edfi
+        if edfi is None:
             return dg.SkipReason(
                 "Ed-Fi is not configured (CTE_EDFI_URL, CTE_EDFI_CLIENT_ID, CTE_EDFI_CLIENT_SECRET)"
             )
-        year = settings.school_year or current_school_year()
+        year = edfi.school_year or current_school_year()
         try:
-            with EdFiClient(settings, year, retries=0) as client:
+            with EdFiClient(edfi, year, retries=0) as client:
                 _, newest = client.available_change_versions()
         except EdFiError as exc:
             return dg.SkipReason(str(exc))  # names the route and status, no record's values
@@ -262,13 +263,12 @@ def build_edfi_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Records every failed run (run id, file, error) in audit.run_alerts and the log",
 )
-def record_run_failures(context: dg.RunFailureSensorContext):
+def record_run_failures(context: dg.RunFailureSensorContext, settings: SettingsParam):
     run = context.dagster_run
     # Our own errors never quote a file's values; a library's error might (decision 0009).
     error = scrub(context.failure_event.message or "")
     files = run.tags.get("cte/file", "")
     log.error("run %s (%s) failed: file=%s error=%s", run.run_id, run.job_name, files, error)
-    settings = get_settings()
     with connect(settings.warehouse_path, wait_seconds=120) as con:
         ensure_schema(con)  # the first run of a fresh warehouse may be the one that failed
         con.execute(
@@ -322,15 +322,16 @@ def build_sensors(
     load_edfi: dg.UnresolvedAssetJobDefinition,
     publishes: dict[str, LandAndPublish],
     edfi_publishes: LandAndPublish,
+    edfi_configured: bool,
     # Ed-Fi families beyond student_enrollment: extract -> (its pull job, its publish).
     edfi_families: dict[str, tuple[dg.UnresolvedAssetJobDefinition, LandAndPublish]] | None = None,
 ) -> list:
     landing = [build_landing_sensor(e, load_jobs[e.name], publishes[e.name]) for e in EXTRACTS]
     return [
         *landing,
-        build_edfi_sensor(load_edfi, edfi_publishes),
+        build_edfi_sensor(load_edfi, edfi_publishes, configured=edfi_configured),
         *(
-            build_edfi_sensor(job, publish, extract)
+            build_edfi_sensor(job, publish, extract, edfi_configured)
             for extract, (job, publish) in (edfi_families or {}).items()
         ),
         build_rebuild_sensor(build_marts),

@@ -2,6 +2,12 @@
 
 Every path derives from ``CTE_HOME`` (the repository root by default) so tests and the
 benchmark can point a whole pipeline at a scratch folder with one variable.
+
+``get_settings()`` is the one reader of the project's environment variables, and it is
+called only at the edges: the code location's load (definitions.py), the `cte` command's
+main, the sample-data generator's and a benchmark's main. From there the ``Settings`` are
+handed down: to assets, sensors and schedules as the Dagster resource ``settings``, to plain
+functions as the values they need (decision 0034).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +27,9 @@ import yaml
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Part of the code, not of the configuration: no variable moves them.
+DBT_PROJECT_DIR = REPO_ROOT / "dbt"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DEVELOPMENT_PSEUDONYM_KEY = "nm-cte-development-key-not-for-production"
 
 
@@ -26,7 +37,7 @@ DEVELOPMENT_PSEUDONYM_KEY = "nm-cte-development-key-not-for-production"
 def dbt_var(name: str) -> str:
     """A variable of dbt/dbt_project.yml the load must agree with the marts on (the state's
     labor-market area code, its postal code)."""
-    project = yaml.safe_load((REPO_ROOT / "dbt" / "dbt_project.yml").read_text())
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
     return str(project["vars"][name])
 
 
@@ -80,6 +91,45 @@ class Settings:
     hold_volume_ratio: float = 0.5
     hold_volume_min_rows: int = 30
     edfi: EdFiSettings | None = None  # set only when CTE_EDFI_URL, _CLIENT_ID, _SECRET are
+    # CTE_WAREHOUSE: what builds the marts, duckdb or spark (docs/scale-out.md).
+    warehouse_engine: str = "duckdb"
+    # CTE_DBT_TARGET: the output of dbt/profiles.yml dbt runs with.
+    dbt_target: str = "duckdb"
+    # CTE_SPARK_DIR: Spark's working folders; None = <warehouse_dir>/spark.
+    spark_dir: Path | None = None
+    # CTE_PSEUDONYM_KEY: the HMAC secret for student IDs (decision 0012); never printed.
+    pseudonym_secret: str | None = field(default=None, repr=False)
+    # DAGSTER_IS_DEV_CLI (set by `dg dev`): the code server prepares the dbt manifest.
+    dagster_dev: bool = False
+
+    @property
+    def use_spark(self) -> bool:
+        """True when the operator chose Spark (CTE_WAREHOUSE=spark or CTE_DBT_TARGET=spark)."""
+        return "spark" in (self.warehouse_engine, self.dbt_target)
+
+    @property
+    def spark_root(self) -> Path:
+        """Spark's working folders (scaleout/spark.py's SparkLayout)."""
+        return self.spark_dir if self.spark_dir is not None else self.warehouse_dir / "spark"
+
+    def dbt_env(self) -> dict[str, str]:
+        """The variables dbt/profiles.yml reads that the project sets: given to every dbt
+        invocation (the CLI's subprocess, the Dagster resource's, Spark's in-process runs).
+        The adapters' tuning knobs (CTE_DUCKDB_MEMORY_LIMIT, CTE_SPARK_MASTER, ...) reach
+        dbt from the environment as they are."""
+        return {
+            "CTE_WAREHOUSE_PATH": str(self.warehouse_path),
+            "CTE_DBT_TARGET": self.dbt_target,
+            "CTE_SPARK_DIR": str(self.spark_root.resolve()),
+        }
+
+    def pseudonym_key(self) -> bytes:
+        """The HMAC secret for student IDs; the public development key only when none is set,
+        and then only the generated sample loads (decision 0012)."""
+        if self.pseudonym_secret:
+            return self.pseudonym_secret.encode()
+        _warn_development_key()
+        return DEVELOPMENT_PSEUDONYM_KEY.encode()
 
     @property
     def edfi_landing_dir(self) -> Path:
@@ -125,53 +175,66 @@ def default_landing_dir(home: Path) -> Path:
 
 
 def get_settings() -> Settings:
-    home = Path(os.environ.get("CTE_HOME", REPO_ROOT)).resolve()
+    """The settings of this process's environment: the one place the project reads its
+    variables (CTE_*, and DAGSTER_IS_DEV_CLI). Called only at the edges (module docstring).
+
+    Cached: the same environment gives the same Settings object, parsed once. The cache is
+    keyed by the variables read (and the working directory, which a relative CTE_HOME is
+    taken from), so a changed environment (a test's monkeypatch) is read again instead of
+    answered with the settings of another one."""
+    variables = (k for k in os.environ if k in _READ or k.startswith("CTE_"))
+    return _settings_of(os.getcwd(), tuple(sorted((k, os.environ[k]) for k in variables)))
+
+
+_READ = frozenset({"DAGSTER_IS_DEV_CLI"})
+
+
+@functools.lru_cache(maxsize=16)
+def _settings_of(cwd: str, variables: tuple[tuple[str, str], ...]) -> Settings:
+    env = dict(variables)
+    home = Path(env.get("CTE_HOME", REPO_ROOT)).resolve()
+    warehouse_dir = Path(env.get("CTE_WAREHOUSE_DIR", home / "warehouse")).resolve()
+    spark_dir = env.get("CTE_SPARK_DIR")
     return Settings(
         home=home,
-        landing_dir=Path(os.environ.get("CTE_LANDING_DIR", default_landing_dir(home))).resolve(),
-        warehouse_dir=Path(os.environ.get("CTE_WAREHOUSE_DIR", home / "warehouse")).resolve(),
-        dbt_project_dir=REPO_ROOT / "dbt",
-        expectations_dir=REPO_ROOT / "expectations",
-        min_n=int(os.environ.get("CTE_MIN_N", "10")),
-        publish_workers=int(os.environ.get("CTE_PUBLISH_WORKERS", "2")),
+        landing_dir=Path(env.get("CTE_LANDING_DIR", default_landing_dir(home))).resolve(),
+        warehouse_dir=warehouse_dir,
+        dbt_project_dir=DBT_PROJECT_DIR,
+        expectations_dir=EXPECTATIONS_DIR,
+        min_n=int(env.get("CTE_MIN_N", "10")),
+        publish_workers=int(env.get("CTE_PUBLISH_WORKERS", "2")),
         gzip_limits=GzipLimits(
-            max_bytes=int(os.environ.get("CTE_GZIP_MAX_BYTES", GzipLimits.max_bytes)),
-            max_ratio=int(os.environ.get("CTE_GZIP_MAX_RATIO", GzipLimits.max_ratio)),
+            max_bytes=int(env.get("CTE_GZIP_MAX_BYTES", GzipLimits.max_bytes)),
+            max_ratio=int(env.get("CTE_GZIP_MAX_RATIO", GzipLimits.max_ratio)),
         ),
-        hold_set_aside_share=float(os.environ.get("CTE_HOLD_SET_ASIDE_SHARE", "0.01")),
-        hold_volume_ratio=float(os.environ.get("CTE_HOLD_VOLUME_RATIO", "0.5")),
-        hold_volume_min_rows=int(os.environ.get("CTE_HOLD_VOLUME_MIN_ROWS", "30")),
-        edfi=_edfi_settings(),
+        hold_set_aside_share=float(env.get("CTE_HOLD_SET_ASIDE_SHARE", "0.01")),
+        hold_volume_ratio=float(env.get("CTE_HOLD_VOLUME_RATIO", "0.5")),
+        hold_volume_min_rows=int(env.get("CTE_HOLD_VOLUME_MIN_ROWS", "30")),
+        edfi=_edfi_settings(env),
+        warehouse_engine=env.get("CTE_WAREHOUSE", "duckdb"),
+        dbt_target=env.get("CTE_DBT_TARGET", "duckdb"),
+        spark_dir=Path(spark_dir) if spark_dir is not None else None,
+        pseudonym_secret=env.get("CTE_PSEUDONYM_KEY") or None,
+        dagster_dev=bool(env.get("DAGSTER_IS_DEV_CLI")),
     )
 
 
-def _edfi_settings() -> EdFiSettings | None:
+def _edfi_settings(env: dict[str, str]) -> EdFiSettings | None:
     url, client_id, secret = (
-        os.environ.get(f"CTE_EDFI_{name}", "").strip()
-        for name in ("URL", "CLIENT_ID", "CLIENT_SECRET")
+        env.get(f"CTE_EDFI_{name}", "").strip() for name in ("URL", "CLIENT_ID", "CLIENT_SECRET")
     )
     if not (url and client_id and secret):
         return None
-    year = os.environ.get("CTE_EDFI_SCHOOL_YEAR", "").strip()
+    year = env.get("CTE_EDFI_SCHOOL_YEAR", "").strip()
     return EdFiSettings(
         url=url.rstrip("/"),
         client_id=client_id,
         client_secret=secret,
         school_year=int(year) if year else None,
-        year_specific=os.environ.get("CTE_EDFI_YEAR_SPECIFIC", "") in ("1", "true", "yes"),
-        page_size=int(os.environ.get("CTE_EDFI_PAGE_SIZE", "500")),
-        timeout_seconds=float(os.environ.get("CTE_EDFI_TIMEOUT_SECONDS", "60")),
+        year_specific=env.get("CTE_EDFI_YEAR_SPECIFIC", "") in ("1", "true", "yes"),
+        page_size=int(env.get("CTE_EDFI_PAGE_SIZE", "500")),
+        timeout_seconds=float(env.get("CTE_EDFI_TIMEOUT_SECONDS", "60")),
     )
-
-
-def pseudonym_key() -> bytes:
-    """The HMAC secret for student IDs; the public development key only when none is set,
-    and then only the generated sample loads (decision 0012)."""
-    key = os.environ.get("CTE_PSEUDONYM_KEY")
-    if key:
-        return key.encode()
-    _warn_development_key()
-    return DEVELOPMENT_PSEUDONYM_KEY.encode()
 
 
 @functools.cache
@@ -194,6 +257,23 @@ def key_fingerprint(key: bytes) -> str:
     per guess; 64 bits of output cannot confirm a long key by themselves."""
     digest = hashlib.pbkdf2_hmac("sha256", key, b"nm-cte pseudonym key fingerprint", 200_000)
     return digest[:8].hex()
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in os.environ while the block runs, the previous ones after: how dbt gets
+    its variables when it runs in this process (Spark) or from a library that copies the
+    environment when it starts dbt (dagster-dbt's resource)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def disable_telemetry() -> None:

@@ -32,7 +32,8 @@ def cte_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
     """The dbt manifest Dagster reads at import; parsed once if the project changed."""
-    from dagster_project.cli import cmd_prepare
+    from dagster_project.dbt_project import prepare_manifest
 
-    cmd_prepare(None)
-    return get_settings().dbt_project_dir / "target" / "manifest.json"
+    settings = get_settings()
+    prepare_manifest(settings)
+    return settings.dbt_project_dir / "target" / "manifest.json"

@@ -226,6 +226,7 @@ _SCRIPT = textwrap.dedent(
         dagster_event=second.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=second.dagster_run,
+        resources={"settings": settings},
     ).for_run_failure()
     record_run_failures(context)
     with connect(settings.warehouse_path) as con:

@@ -27,7 +27,7 @@ from dagster_project.ingest.edfi.mapping import (
 from dagster_project.ingest.edfi.pull import Mirror, pull_school_year, window_for
 from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reasons import FileReason, HoldReason, RowReason, Status
-from dagster_project.settings import DEVELOPMENT_PSEUDONYM_KEY, EdFiSettings
+from dagster_project.settings import DEVELOPMENT_PSEUDONYM_KEY, EdFiSettings, get_settings
 from dagster_project.warehouse import ensure_schema
 
 YEAR = 2025
@@ -341,28 +341,32 @@ def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, monk
     from dagster_project.jobs import load_edfi
     from dagster_project.sensors import build_edfi_sensor
 
+    def tick(**context):
+        # Each tick's settings, as the code location hands them down: the environment's.
+        return sensor(dg.build_sensor_context(resources={"settings": get_settings()}, **context))
+
     fake, url, _ = ods
     sensor = build_edfi_sensor(load_edfi)
-    skipped = sensor(dg.build_sensor_context())
+    skipped = tick()
     assert "not configured" in skipped.skip_message
     configure(monkeypatch, url)
     with dg.DagsterInstance.ephemeral() as instance:
-        first = sensor(dg.build_sensor_context(instance=instance))
+        first = tick(instance=instance)
         [request] = first.run_requests
         assert request.partition_key == str(YEAR)
         assert request.run_key == f"edfi-student_enrollment-{YEAR}-{fake.version}"
         assert request.tags["cte/actor"] == "sensor:edfi_student_enrollment_changed"
         assert request.tags["cte/action"] == "pull"
         assert first.dynamic_partitions_requests  # the year becomes a partition
-        again = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        again = tick(instance=instance, cursor=first.cursor)
         assert isinstance(again, dg.SkipReason)
         fake.put(SEOA, demographics("900000001", 35001, sex="Male"))
-        moved = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        moved = tick(instance=instance, cursor=first.cursor)
         assert [r.run_key for r in moved.run_requests] == [
             f"edfi-student_enrollment-{YEAR}-{fake.version}"
         ]
         fake.failures = {len(fake.requests) + 1: 503}
-        down = sensor(dg.build_sensor_context(instance=instance, cursor=moved.cursor))
+        down = tick(instance=instance, cursor=moved.cursor)
         assert "HTTP 503" in down.skip_message
 
 

@@ -344,13 +344,16 @@ def test_the_course_sensor_requests_its_own_pull(ods, monkeypatch):
 
     from dagster_project.jobs import load_edfi_courses
     from dagster_project.sensors import build_edfi_sensor
+    from dagster_project.settings import get_settings
 
     fake, url, _ = ods
     configure(monkeypatch, url)
     sensor = build_edfi_sensor(load_edfi_courses, extract="cte_course_enrollment")
     assert sensor.name == "edfi_cte_course_enrollment_changed"
     with dg.DagsterInstance.ephemeral() as instance:
-        first = sensor(dg.build_sensor_context(instance=instance))
+        # Each tick's settings, as the code location hands them down: the environment's.
+        context = dg.build_sensor_context(instance=instance, resources={"settings": get_settings()})
+        first = sensor(context)
         [request] = first.run_requests
         assert request.run_key == f"edfi-cte_course_enrollment-{YEAR}-{fake.version}"
         assert request.job_name == "load_edfi_cte_course_enrollment"

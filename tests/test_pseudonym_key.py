@@ -15,7 +15,7 @@ from dagster_project.ingest.landing import landing_path, list_landed
 from dagster_project.ingest.loader import Loader, PseudonymKeyMismatch
 from dagster_project.ingest.sample import registry_path
 from dagster_project.sample_data import generate
-from dagster_project.settings import DEVELOPMENT_PSEUDONYM_KEY, key_fingerprint, pseudonym_key
+from dagster_project.settings import DEVELOPMENT_PSEUDONYM_KEY, get_settings, key_fingerprint
 from dagster_project.warehouse import ensure_schema
 
 DEV = DEVELOPMENT_PSEUDONYM_KEY.encode()
@@ -55,9 +55,10 @@ def sample_landing(tmp_path_factory) -> Path:
 
 def test_unset_key_means_the_development_key(monkeypatch):
     monkeypatch.delenv("CTE_PSEUDONYM_KEY", raising=False)
-    assert pseudonym_key() == DEV
+    assert get_settings().pseudonym_key() == DEV
     monkeypatch.setenv("CTE_PSEUDONYM_KEY", SECRET.decode())
-    assert pseudonym_key() == SECRET
+    assert get_settings().pseudonym_key() == SECRET
+    assert SECRET.decode() not in repr(get_settings())  # the settings never print it
 
 
 def test_without_a_key_the_generated_sample_loads_and_nothing_else(sample_landing, tmp_path):

@@ -116,7 +116,9 @@ def test_the_sensor_queues_a_new_name_of_seen_bytes_and_nothing_seen(landed, cte
     job = dg.define_asset_job("load_student_enrollment", selection=["raw/student_enrollment"])
     sensor = build_landing_sensor(EXTRACT, job)
     with dg.instance_for_test() as instance:
-        result = sensor(dg.build_sensor_context(instance=instance))
+        result = sensor(
+            dg.build_sensor_context(instance=instance, resources={"settings": cte_home})
+        )
     name = relative_name(good, cte_home.landing_dir)
     assert [r.run_key for r in result.run_requests] == [f"{sha256_of(good)}:{name}"]
 
@@ -126,7 +128,7 @@ def test_a_run_over_every_year_records_a_badly_named_file(landed, cte_home):
     for a sensor that `cte run` never starts, so it was recorded nowhere."""
     from dagster_project.assets.raw import build_raw_asset
     from dagster_project.partitions import school_years
-    from dagster_project.resources import WarehouseResource
+    from dagster_project.resources import resources_for
 
     con, original, folder = landed
     con.close()
@@ -138,7 +140,7 @@ def test_a_run_over_every_year_records_a_badly_named_file(landed, cte_home):
                 [build_raw_asset(EXTRACT)],
                 instance=instance,
                 partition_key="2025",
-                resources={"warehouse": WarehouseResource.from_settings()},
+                resources=resources_for(cte_home),
             )
             assert run.success
     with duckdb.connect(str(cte_home.warehouse_path), read_only=True) as again:

@@ -98,8 +98,7 @@ def spark_run(tiny: Settings, dbt_manifest: Path) -> Iterator[tuple[Any, list[An
     import dagster as dg
 
     from dagster_project.assets import dbt as dbt_assets
-    from dagster_project.definitions import defs
-    from dagster_project.resources import WarehouseResource
+    from dagster_project.code_location import build_definitions
 
     builds = []
     build_on_spark = dbt_assets.build_on_spark
@@ -112,11 +111,10 @@ def spark_run(tiny: Settings, dbt_manifest: Path) -> Iterator[tuple[Any, list[An
         patch.setenv("CTE_WAREHOUSE", "spark")
         patch.setenv("CTE_SPARK_DIR", str(tiny.warehouse_dir / "spark"))
         patch.setattr(dbt_assets, "build_on_spark", spy)
+        # The code location as a process started with these variables builds it.
+        defs = build_definitions(get_settings())
         run = defs.resolve_job_def("build_marts").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(),
-            # The definitions may have been imported under another CTE_HOME.
-            resources={"warehouse": WarehouseResource.from_settings()},
-            raise_on_error=False,
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
         )
         yield run, builds
 
@@ -234,8 +232,11 @@ def test_dagster_job_on_spark_publishes_the_duckdb_marts(
     the one publishing the DuckDB-built marts gives."""
     from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
-    from dagster_project.assets.dbt import nm_cte_dbt_assets
+    from dagster_project.assets.dbt import build_dbt_assets
+    from dagster_project.dbt_project import dbt_project
     from dagster_project.publish import SuppressionRules, publish_snapshot
+
+    nm_cte_dbt_assets = build_dbt_assets(dbt_project(tiny))
 
     run, _ = spark_run
     layout, _ = spark_build
@@ -350,8 +351,11 @@ def test_dagster_run_recorded_in_postgres(
     os.environ.update(postgres_db | {"DAGSTER_HOME": str(home)})
     os.environ["CTE_PSEUDONYM_KEY"] = PSEUDONYM_KEY.decode()
     try:
-        from dagster_project.definitions import defs
+        from dagster_project.code_location import build_definitions
         from dagster_project.partitions import school_years
+
+        # The code location as a process started with these variables builds it.
+        defs = build_definitions(get_settings())
 
         instance = dg.DagsterInstance.get()
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"

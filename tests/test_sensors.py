@@ -22,6 +22,7 @@ from dagster_project.sensors import (
     landed_alone,
     new_files,
 )
+from dagster_project.settings import get_settings
 
 EXTRACT = get_extract("student_enrollment")
 RAW_KEY = dg.AssetKey(["raw", "student_enrollment"])
@@ -51,7 +52,9 @@ def _key(settings, path) -> str:
 
 
 def _tick(sensor, instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    # The settings of the test's home (cte_home), as the code location hands them down.
+    resources = {"settings": get_settings()}
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     result = sensor(context)
     return result, result.cursor
 
@@ -120,6 +123,7 @@ def test_a_failed_run_is_recorded_as_an_alert(cte_home):
             dagster_instance=instance,
             dagster_run=result.dagster_run,
             dagster_event=failure,
+            resources={"settings": cte_home},
         ).for_run_failure()
         record_run_failures(context)
     with duckdb.connect(str(cte_home.warehouse_path), read_only=True) as con:
@@ -136,7 +140,7 @@ def test_a_non_utf8_file_name_is_recorded_as_rejected_not_a_failing_tick(cte_hom
     import duckdb
 
     from dagster_project.assets.raw import build_raw_asset
-    from dagster_project.resources import WarehouseResource
+    from dagster_project.resources import resources_for
 
     folder = landing_path(cte_home.landing_dir, EXTRACT)
     folder.mkdir(parents=True, exist_ok=True)
@@ -152,7 +156,7 @@ def test_a_non_utf8_file_name_is_recorded_as_rejected_not_a_failing_tick(cte_hom
         # The resources of this test's home (defs may have been imported under another).
         run = dg.materialize(
             [build_raw_asset(EXTRACT)],
-            resources={"warehouse": WarehouseResource.from_settings()},
+            resources=resources_for(cte_home),
             instance=instance,
             partition_key=request.partition_key,
             run_config=request.run_config,
@@ -177,7 +181,7 @@ def test_a_file_the_manifest_holds_is_never_queued(cte_home):
     the first tick after them, like the first `make ui` after `make run`, queues nothing."""
     from dagster_project.assets.raw import build_raw_asset
     from dagster_project.partitions import school_years
-    from dagster_project.resources import WarehouseResource
+    from dagster_project.resources import resources_for
 
     header = ",".join(EXTRACT.column_names)
     loaded = _land(cte_home, "student_enrollment__001__2024__20240615T103000.csv", f"{header}\n")
@@ -190,7 +194,7 @@ def test_a_file_the_manifest_holds_is_never_queued(cte_home):
             [build_raw_asset(EXTRACT)],
             instance=instance,
             partition_key="2024",
-            resources={"warehouse": WarehouseResource.from_settings()},
+            resources=resources_for(cte_home),
         )
         assert run.success
         first, cursor = _tick(_sensor(), instance)

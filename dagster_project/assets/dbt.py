@@ -1,5 +1,7 @@
 """Every dbt model, seed and test as Dagster assets and asset checks.
 
+``build_dbt_assets(project)`` makes them, once per project (a cached factory, as
+dagster-open-platform does): @dbt_assets reads the manifest, which `cte prepare` writes.
 One set of assets for both warehouses. The asset graph comes from the DuckDB manifest; on
 Spark (CTE_WAREHOUSE=spark) the same body builds the project with dbt-spark instead, whose
 manifest has the same models, seeds and tests under the same unique_ids, and reports its
@@ -7,6 +9,7 @@ results as the same materializations and check results (docs/scale-out.md). pysp
 optional [spark] extra) is imported only when a Spark build starts.
 """
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,15 +18,16 @@ from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dbt_common.events.functions import msg_to_dict
 
-from dagster_project.dbt_project import nm_cte_dbt
-from dagster_project.scaleout.spark import SparkLayout, build_on_spark, cost_study_id, use_spark
-from dagster_project.settings import get_settings
+from dagster_project.resources import SettingsParam
+from dagster_project.scaleout.spark import SparkLayout, build_on_spark, cost_study_id
+from dagster_project.settings import Settings
 
 # dbt's events for a finished node: what dagster-dbt turns into materializations and checks.
 RESULT_EVENTS = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"})
@@ -37,32 +41,39 @@ class CteDbtTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "dbt"
 
 
-@dbt_assets(
-    manifest=nm_cte_dbt.manifest_path,
-    project=nm_cte_dbt,
-    dagster_dbt_translator=CteDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
-    ),
-)
-def nm_cte_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    if use_spark():
-        yield from _build_on_spark(context)
-    else:
-        # Unit tests check the SQL's logic on fixtures, not the data: they run with the test
-        # suite (tests/test_dbt_models.py), not in every build (decision 0025).
-        yield from dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test"], context=context
-        ).stream()
+@functools.cache
+def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
+    """The dbt assets of ``project`` (dbt_project.dbt_project), built once per process."""
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=CteDbtTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+    )
+    def nm_cte_dbt_assets(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsParam
+    ):
+        if settings.use_spark:
+            yield from _build_on_spark(context, settings)
+        else:
+            # Unit tests check the SQL's logic on fixtures, not the data: they run with the
+            # test suite (tests/test_dbt_models.py), not in every build (decision 0025).
+            yield from dbt.cli(
+                ["build", "--exclude-resource-type", "unit_test"], context=context
+            ).stream()
+
+    return nm_cte_dbt_assets
 
 
-def _build_on_spark(context: dg.AssetExecutionContext) -> Iterator[Any]:
+def _build_on_spark(context: dg.AssetExecutionContext, settings: Settings) -> Iterator[Any]:
     """Build every model on Spark in this process, then report it as `dbt build` would.
 
     The whole project builds whatever the selection (the Spark build is one unit: raw
     export, dbt, cost_study, the marts copy); nodes outside the selection are recorded as
     plain materializations. Events are reported after the build, also when it fails.
     """
-    settings = get_settings()
     raw_events: list[dict[str, Any]] = []
 
     def keep(msg: Any) -> None:

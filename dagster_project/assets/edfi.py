@@ -14,11 +14,11 @@ from dagster_project.ingest.edfi.mapping import (
     ResourceFamily,
 )
 from dagster_project.ingest.edfi.pull import PullResult, pull_school_year
+from dagster_project.ingest.hold import HoldRules
 from dagster_project.ingest.loader import Loader
 from dagster_project.partitions import school_years
 from dagster_project.quality.data_docs import publish_data_docs
-from dagster_project.resources import WarehouseResource
-from dagster_project.settings import get_settings, pseudonym_key
+from dagster_project.resources import SettingsParam, WarehouseResource
 
 
 def edfi_key(family: ResourceFamily) -> dg.AssetKey:
@@ -94,8 +94,9 @@ def build_edfi_asset(family: ResourceFamily, description: str) -> dg.AssetsDefin
             ),
         ],
     )
-    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        settings = get_settings()
+    def _asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsParam
+    ):
         if settings.edfi is None:
             raise dg.Failure(NOT_CONFIGURED)
         year = int(context.partition_key)
@@ -103,9 +104,10 @@ def build_edfi_asset(family: ResourceFamily, description: str) -> dg.AssetsDefin
             loader = Loader(
                 con,
                 settings.landing_dir,
-                pseudonym_key(),
+                settings.pseudonym_key(),
                 run_id=context.run.run_id,
                 gzip_limits=settings.gzip_limits,
+                hold_rules=HoldRules.from_settings(settings),
             )
             result = pull_school_year(
                 client, loader, settings.edfi_landing_dir, year, family=family

@@ -1,15 +1,15 @@
 """The two doors out of the warehouse: the PED data-quality report and the analysts'
 published snapshot (write-audit-publish)."""
 
+import functools
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import get_asset_key_for_model
+from dagster_dbt import DbtProject, get_asset_key_for_model
 
-from dagster_project.assets.dbt import nm_cte_dbt_assets
+from dagster_project.assets.dbt import build_dbt_assets
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS
-from dagster_project.dbt_project import nm_cte_dbt
 from dagster_project.ingest.audit import current_manifest_ids
 from dagster_project.publish import (
     PublishBlocked,
@@ -21,11 +21,9 @@ from dagster_project.publish import (
 from dagster_project.publish.spec import load_publish_specs
 from dagster_project.quality.gate import blocking_failures
 from dagster_project.quality.report import refresh_report
-from dagster_project.resources import WarehouseResource
-from dagster_project.scaleout.spark import marts_warehouse_path, published_manifest_path, use_spark
-from dagster_project.settings import REPO_ROOT, get_settings
-
-PUBLISHED_MARTS = [s.table for s in load_publish_specs(nm_cte_dbt.manifest_path)]
+from dagster_project.resources import SettingsParam, WarehouseResource
+from dagster_project.scaleout.spark import marts_warehouse_path, published_manifest_path
+from dagster_project.settings import REPO_ROOT, Settings
 
 
 @dg.asset(
@@ -34,10 +32,11 @@ PUBLISHED_MARTS = [s.table for s in load_publish_specs(nm_cte_dbt.manifest_path)
     kinds={"html"},
     description="Cross-file checks, then the PED data-quality report (warehouse/reports/dq/)",
 )
-def dq_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    reports_dir = get_settings().reports_dir
+def dq_report(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsParam
+):
     with warehouse.connect() as con:
-        cross, index = refresh_report(con, reports_dir, context.run.run_id)
+        cross, index = refresh_report(con, settings.reports_dir, context.run.run_id)
     failing = cross.filter(~cross["success"]) if cross.height else cross
     labor = failing.filter(failing["expectation"].str.starts_with("labor_market_"))
     for row in labor.iter_rows(named=True):
@@ -56,18 +55,36 @@ def dq_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     )
 
 
-@dg.asset(
-    deps=[get_asset_key_for_model([nm_cte_dbt_assets], m) for m in PUBLISHED_MARTS],
-    group_name="publish",
-    kinds={"duckdb", "parquet"},
-    description=(
-        "Suppressed, de-identified copy of the marts (DuckDB's, or Spark's with "
-        "CTE_WAREHOUSE=spark), swapped in atomically; refuses while a blocking check has "
-        "failed, keeping the previous snapshot"
-    ),
-)
-def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    settings = get_settings()
+@functools.cache
+def build_published_snapshot(project: DbtProject) -> dg.AssetsDefinition:
+    """The publish asset, after the marts the manifest of ``project`` marks for publishing."""
+    published_marts = [s.table for s in load_publish_specs(project.manifest_path)]
+    dbt_assets = build_dbt_assets(project)
+
+    @dg.asset(
+        deps=[get_asset_key_for_model([dbt_assets], m) for m in published_marts],
+        group_name="publish",
+        kinds={"duckdb", "parquet"},
+        description=(
+            "Suppressed, de-identified copy of the marts (DuckDB's, or Spark's with "
+            "CTE_WAREHOUSE=spark), swapped in atomically; refuses while a blocking check has "
+            "failed, keeping the previous snapshot"
+        ),
+    )
+    def published_snapshot(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsParam
+    ):
+        return _publish(context, warehouse, settings, project.manifest_path)
+
+    return published_snapshot
+
+
+def _publish(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    settings: Settings,
+    duckdb_manifest: Path,
+) -> dg.MaterializeResult:
     with warehouse.connect(read_only=True) as con:
         failures = blocking_failures(con)
         manifest_ids = current_manifest_ids(con)
@@ -76,7 +93,7 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         info = publish_snapshot(
             marts_warehouse_path(settings, Path(warehouse.path)),
             settings.published_dir,
-            published_manifest_path(settings, nm_cte_dbt.manifest_path),
+            published_manifest_path(settings, duckdb_manifest),
             SuppressionRules(min_n=settings.min_n),
             blocking_failures=failures,
             manifest_ids=manifest_ids,
@@ -101,6 +118,6 @@ def published_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             "suppressed_cells": dg.MetadataValue.json(info.suppression),
             "cells_flagged_unprotected": len(info.notes),
             "submissions_included": len(manifest_ids),
-            "marts_built_on": "spark" if use_spark() else "duckdb",
+            "marts_built_on": "spark" if settings.use_spark else "duckdb",
         }
     )

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from dagster_project.contracts import EXTRACTS, Extract
 from dagster_project.ingest.audit import SEEN, write_recorded_files
+from dagster_project.ingest.hold import HoldRules
 from dagster_project.ingest.landing import (
     FileNameError,
     display_name,
@@ -28,8 +29,7 @@ from dagster_project.ingest.reasons import Status
 from dagster_project.partitions import school_years
 from dagster_project.quality.data_docs import publish_data_docs
 from dagster_project.quality.gate import LOAD_CHECKS, load_check_outcomes
-from dagster_project.resources import WarehouseResource
-from dagster_project.settings import get_settings, pseudonym_key
+from dagster_project.resources import SettingsParam, WarehouseResource
 
 
 class LoadConfig(dg.Config):
@@ -159,9 +159,12 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
         check_specs=load_check_specs(key),
     )
     def _raw_asset(
-        context: dg.AssetExecutionContext, config: LoadConfig, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        config: LoadConfig,
+        warehouse: WarehouseResource,
+        settings: SettingsParam,
     ):
-        landing_dir = Path(warehouse.landing_dir)
+        landing_dir = settings.landing_dir
         years = {int(k) for k in context.partition_keys}
         with warehouse.connect() as con:
             recorded = {
@@ -178,18 +181,19 @@ def build_raw_asset(extract: Extract) -> dg.AssetsDefinition:
             loader = Loader(
                 con,
                 landing_dir,
-                pseudonym_key(),
+                settings.pseudonym_key(),
                 run_id=context.run.run_id,
-                gzip_limits=get_settings().gzip_limits,
+                gzip_limits=settings.gzip_limits,
+                hold_rules=HoldRules.from_settings(settings),
             )
             outcomes = loader.load(selected, reload=config.reload, sha256s=selected)
             for o in outcomes:
                 if o.status is Status.HELD:
                     context.log.warning(f"{o.file_name} held: {o.error_message}")
             checks = load_check_results(con, key, outcomes)
-            write_recorded_files(con, get_settings().recorded_files_path)
+            write_recorded_files(con, settings.recorded_files_path)
         if loader.validations:
-            publish_data_docs(loader.validations, get_settings().reports_dir)
+            publish_data_docs(loader.validations, settings.reports_dir)
         timings = {f"seconds_{phase}": round(t, 3) for phase, t in loader.seconds.items()}
         yield dg.MaterializeResult(
             metadata=summary(outcomes) | timings | {"rows_validated": loader.rows_validated}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagster_project.quality.validation import BatchResult
-from dagster_project.settings import get_settings
+from dagster_project.settings import EXPECTATIONS_DIR
 
 if TYPE_CHECKING:  # imported when docs are built: see quality/validation.py
     import great_expectations as gx
@@ -58,7 +58,7 @@ def _context(reports_dir: Path) -> gx.data_context.AbstractDataContext:
 
     return gx.get_context(
         mode="file",
-        project_root_dir=get_settings().expectations_dir,
+        project_root_dir=EXPECTATIONS_DIR,
         runtime_environment={"CTE_REPORTS_DIR": str(reports_dir)},
     )
 

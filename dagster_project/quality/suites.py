@@ -18,7 +18,7 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
-from dagster_project.settings import get_settings
+from dagster_project.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR
 
 ERROR = "ERROR"
 WARN = "WARN"
@@ -33,11 +33,13 @@ REPORTED_COLUMN = {SCHOOL_KEY: "location_code"}
 
 
 def suites_dir() -> Path:
-    return get_settings().expectations_dir / "gx" / "expectations"
+    """The reviewed suites: part of the code, the same whatever the settings."""
+    return EXPECTATIONS_DIR / "gx" / "expectations"
 
 
 def seeds_dir() -> Path:
-    return get_settings().dbt_project_dir / "seeds"
+    """PED's reference lists (dbt seeds): part of the code too."""
+    return DBT_PROJECT_DIR / "seeds"
 
 
 @dataclass(frozen=True)

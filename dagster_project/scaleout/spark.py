@@ -4,7 +4,7 @@ Everything Spark does happens in one Python process, because dbt-spark's ``sessi
 method starts Spark inside dbt's process and keeps it for the life of that process: the
 dbt invocations below (build, test ``cost_study``) and the reads of the marts share one JVM
 and pay its start-up (about 14 s) once. The Dagster dbt asset calls ``build_on_spark`` in
-its run's process when ``use_spark()`` (assets/dbt.py).
+its run's process when ``Settings.use_spark`` (CTE_WAREHOUSE=spark; assets/dbt.py).
 
 ``cost_study`` is a dbt Python model (the Student t survival function for its p-value has
 no portable SQL). dbt-spark runs Python models only on Databricks or Dataproc, so on Spark
@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from dagster_project.publish.spec import load_publish_specs
 from dagster_project.scaleout.raw_export import export_raw_parquet
-from dagster_project.settings import Settings
+from dagster_project.settings import Settings, environment
 from dagster_project.warehouse import connect
 
 SPARK_TARGET = "spark"
@@ -40,14 +40,6 @@ class SparkBuildError(RuntimeError):
     """A dbt step on Spark failed; the message names the failing nodes."""
 
 
-def use_spark() -> bool:
-    """True when the operator chose Spark (CTE_WAREHOUSE=spark or CTE_DBT_TARGET=spark)."""
-    return SPARK_TARGET in (
-        os.environ.get("CTE_WAREHOUSE", "duckdb"),
-        os.environ.get("CTE_DBT_TARGET", "duckdb"),
-    )
-
-
 @dataclass(frozen=True)
 class SparkLayout:
     """Spark's working folders, all under one root (CTE_SPARK_DIR, default warehouse/spark)."""
@@ -56,7 +48,7 @@ class SparkLayout:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkLayout:
-        return cls(Path(os.environ.get("CTE_SPARK_DIR", settings.warehouse_dir / "spark")))
+        return cls(settings.spark_root)
 
     @property
     def raw_dir(self) -> Path:
@@ -106,19 +98,20 @@ def build_on_spark(
         raw_rows = export_raw_parquet(con, layout.raw_dir)
     seconds["export_raw"] = _lap(started)
 
-    os.environ["CTE_SPARK_DIR"] = str(layout.root.resolve())
-    step = time.perf_counter()
-    # The project's on-run-start hook (spark_sources) registers the raw Parquet first.
-    results = _dbt(settings, layout, callbacks, "build", "--exclude", COST_STUDY)
-    seconds["dbt_build"] = _lap(step)  # includes Spark's start-up
+    # dbt runs in this process: profiles.yml's variables are set for its invocations only.
+    with environment(settings.dbt_env() | {"CTE_SPARK_DIR": str(layout.root.resolve())}):
+        step = time.perf_counter()
+        # The project's on-run-start hook (spark_sources) registers the raw Parquet first.
+        results = _dbt(settings, layout, callbacks, "build", "--exclude", COST_STUDY)
+        seconds["dbt_build"] = _lap(step)  # includes Spark's start-up
 
-    step = time.perf_counter()
-    manifest = json.loads(layout.manifest_path.read_text())
-    spark = _active_session(layout)
-    build_cost_study(spark, manifest, settings.dbt_project_dir)
-    results[cost_study_id(manifest)] = "success"
-    results |= _dbt(settings, layout, callbacks, "test", "--select", COST_STUDY)
-    seconds["cost_study"] = _lap(step)
+        step = time.perf_counter()
+        manifest = json.loads(layout.manifest_path.read_text())
+        spark = _active_session(layout)
+        build_cost_study(spark, manifest, settings.dbt_project_dir)
+        results[cost_study_id(manifest)] = "success"
+        results |= _dbt(settings, layout, callbacks, "test", "--select", COST_STUDY)
+        seconds["cost_study"] = _lap(step)
 
     step = time.perf_counter()
     marts = copy_marts_to_duckdb(spark, layout.manifest_path, layout.marts_path)
@@ -274,13 +267,13 @@ def copy_marts_to_duckdb(spark: Any, manifest_path: Path, target: Path) -> dict[
 
 def marts_warehouse_path(settings: Settings, working_warehouse: Path) -> Path:
     """The DuckDB file publishing reads marts from: the working warehouse, or Spark's copy."""
-    if use_spark():
+    if settings.use_spark:
         return SparkLayout.from_settings(settings).marts_path
     return working_warehouse
 
 
 def published_manifest_path(settings: Settings, duckdb_manifest: Path) -> Path:
     """The dbt manifest that built the marts being published."""
-    if use_spark():
+    if settings.use_spark:
         return SparkLayout.from_settings(settings).manifest_path
     return duckdb_manifest
