@@ -127,3 +127,8 @@ def serve(ods: FakeOds) -> tuple[ThreadingHTTPServer, str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def text_of(con, table: str) -> str:
+    """A table's rows as one string, to search for values that must not be there."""
+    return json.dumps(con.execute(f"select * from {table}").fetchall(), default=str)

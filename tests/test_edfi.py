@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, FakeOds, serve
+from edfi_fake import CLIENT_ID, CLIENT_SECRET, FakeOds, serve, text_of
 
 from dagster_project.ingest.edfi.client import ChangeWindow, EdFiClient, EdFiError
 from dagster_project.ingest.edfi.mapping import (
@@ -124,10 +124,6 @@ def pull(con, url: str, landing: Path, retries: int = 0):
 
 def pseudonym(student_id: str) -> str:
     return hmac.new(KEY, student_id.encode(), hashlib.sha256).hexdigest()
-
-
-def text_of(con, table: str) -> str:
-    return json.dumps(con.execute(f"select * from {table}").fetchall(), default=str)
 
 
 def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, tmp_path, caplog):

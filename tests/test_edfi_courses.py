@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, FakeOds, serve
+from edfi_fake import CLIENT_ID, CLIENT_SECRET, FakeOds, serve, text_of
 
 from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import (
@@ -175,10 +175,6 @@ def current(con, district: str) -> list[tuple]:
         "where m.status = 'LOADED' and e.district_code = ? order by all",
         [district],
     ).fetchall()
-
-
-def text_of(con, table: str) -> str:
-    return json.dumps(con.execute(f"select * from {table}").fetchall(), default=str)
 
 
 def test_a_full_pull_then_only_the_changes_reach_the_course_table(ods, warehouse, tmp_path, caplog):
