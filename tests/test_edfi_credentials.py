@@ -18,6 +18,7 @@ from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import (
     CREDENTIAL_ATTAINMENT,
     CREDENTIALS,
+    NO_EARNED_DATE,
     SCTEPA,
     place_credentials,
 )
@@ -265,7 +266,7 @@ def test_the_credential_mapping_defaults_and_unknowns():
         SCTEPA: {},  # no program association: no CIP code
     }
     placement = place_credentials(records, YEAR)
-    assert dict(placement.unplaced) == {"the credential has no earned date": 1}
+    assert dict(placement.unplaced) == {NO_EARNED_DATE: 1}
     rows = {r["student_id"]: r for r in placement.rows["001"]}
     # No delivery method: empty (MISSING_VALUE); an unknown one as Ed-Fi says it.
     assert rows["1"]["delivery_method"] is None and rows["2"]["delivery_method"] == "Online"

@@ -637,7 +637,7 @@ def place_course_enrollments(
 # next). credential_name and issuer are left empty: staging takes them from the credentials
 # seed, as for a STARS file.
 
-NO_EARNED_DATE = "the credential has no earned date"
+NO_EARNED_DATE = "the credential has no earned date (or not a date)"
 NOT_A_PROGRAM_SCHOOL = (
     "the CTE program association's educationOrganizationId is not a Nova school id (35 + "
     "three-digit district + three-digit school)"
@@ -687,8 +687,12 @@ def cip_code_of(association: Mapping[str, Any] | None) -> str | None:
     return (primary or [code for _, code in services] or [None])[0]
 
 
-def school_year_of_date(day: str) -> int:
-    parsed = date.fromisoformat(day[:10])
+def school_year_of_date(day: object) -> int | None:
+    """The school year a date falls in (July on: the next); None when it is not a date."""
+    try:
+        parsed = date.fromisoformat(str(day or "")[:10])
+    except ValueError:
+        return None
     return parsed.year + (1 if parsed.month >= 7 else 0)
 
 
@@ -731,11 +735,11 @@ def place_credentials(
     placement = Placement()
     rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
     for credential in mirror.get(CREDENTIALS, {}).values():
-        earned = credential.get(CREDENTIAL_FIELDS["earned_date"])
-        if not earned:
+        year = school_year_of_date(credential.get(CREDENTIAL_FIELDS["earned_date"]))
+        if year is None:
             placement.unplaced[NO_EARNED_DATE] += 1
             continue
-        if school_year_of_date(str(earned)) != school_year:
+        if year != school_year:
             placement.other_years += 1
             continue
         ref = credential.get(CREDENTIAL_FIELDS["association"]) or {}
