@@ -24,7 +24,7 @@ from dagster_project.ingest.edfi.mapping import (
 )
 from dagster_project.ingest.edfi.pull import pull_school_year
 from dagster_project.ingest.loader import Loader
-from dagster_project.ingest.reasons import RowReason, Status
+from dagster_project.ingest.reasons import HoldReason, RowReason, Status
 from dagster_project.settings import EdFiSettings
 
 YEAR = 2025
@@ -201,8 +201,11 @@ def test_a_full_pull_then_only_the_changes_reach_the_credential_table(
         ("CNA", f"{YEAR}-03-02", "Y"),
         ("EMTB", f"{YEAR - 1}-12-10", "Y"),
     ]
-    # The unknown credential is quarantined with its code shown.
+    # The unknown credential is quarantined with its code shown (and, one row in four, the
+    # submission is held for review as any file would be: the previous one stays current).
     unknown = by_district["002"]
+    assert unknown.status is Status.HELD and unknown.reason_code is HoldReason.SET_ASIDE_SHARE
+    assert len(current(warehouse, "002")) == 3
     assert (unknown.rows_read, unknown.rows_loaded, unknown.rows_quarantined) == (4, 3, 1)
     reasons = warehouse.execute(
         "select column_name, reason_code, value from raw.quarantine where manifest_id = ?",
