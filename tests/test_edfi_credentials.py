@@ -319,3 +319,20 @@ def test_cte_pull_accepts_every_family(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["pull", "--extract", "wage_records"])
     assert "invalid choice: 'wage_records'" in capsys.readouterr().err
+
+
+def test_cte_pull_extract_loads_the_credentials(ods, cte_home, monkeypatch, dbt_manifest, capfd):
+    """`cte pull --extract credential_attainment`: the job its sensor starts."""
+    from dagster_project.cli import main
+
+    _, url, _ = ods
+    monkeypatch.setenv("DAGSTER_HOME", str(cte_home.dagster_home))
+    monkeypatch.chdir(cte_home.home)
+    configure(monkeypatch, url)
+    main(["pull", "--extract", "credential_attainment"])
+    said = capfd.readouterr()
+    out = said.out + said.err
+    assert "cte pull: 2 file(s) read: 2 current" in out
+    assert "7 rows loaded" in out and "failed: associations_placed" in out
+    logged = " ".join(p.read_text() for p in cte_home.logs_dir.iterdir())
+    assert "900000001" not in logged and "Zelda" not in logged
