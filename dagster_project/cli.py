@@ -541,9 +541,11 @@ def main(argv: list[str] | None = None) -> None:
     pull.add_argument(
         "year", type=int, nargs="?", help="school year (default: CTE_EDFI_SCHOOL_YEAR)"
     )
+    from dagster_project.ingest.edfi.mapping import FAMILIES
+
     pull.add_argument(
         "--extract",
-        choices=("student_enrollment", "cte_course_enrollment"),  # mapping.FAMILIES
+        choices=tuple(FAMILIES),
         default="student_enrollment",
         help="the extract whose Ed-Fi resources to pull (default: student_enrollment)",
     )

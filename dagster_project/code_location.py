@@ -11,7 +11,9 @@ import dagster as dg
 from dagster_project.assets.dbt import build_dbt_assets
 from dagster_project.assets.edfi import (
     EDFI_COURSES_KEY,
+    EDFI_CREDENTIALS_KEY,
     EDFI_KEY,
+    edfi_credential_attainment,
     edfi_cte_course_enrollment,
     edfi_student_enrollment,
 )
@@ -25,6 +27,7 @@ from dagster_project.jobs import (
     load_and_publish,
     load_edfi,
     load_edfi_courses,
+    load_edfi_credentials,
     load_jobs,
     schedules,
 )
@@ -40,6 +43,7 @@ def asset_graph(settings: Settings) -> list[dg.AssetsDefinition]:
         *raw_assets,
         edfi_student_enrollment,
         edfi_cte_course_enrollment,
+        edfi_credential_attainment,
         build_dbt_assets(project),
         dq_report,
         build_published_snapshot(project),
@@ -75,7 +79,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 "cte_course_enrollment": (
                     load_edfi_courses,
                     land_and_publish(assets, EDFI_COURSES_KEY),
-                )
+                ),
+                "credential_attainment": (
+                    load_edfi_credentials,
+                    land_and_publish(assets, EDFI_CREDENTIALS_KEY),
+                ),
             },
         ),
         # Steps run one after another in the run's process: DuckDB admits one writing process.

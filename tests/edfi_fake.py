@@ -1,6 +1,8 @@
 """A local Ed-Fi ODS/API for the tests: OAuth2 client credentials, offset/limit paging with
 Total-Count, availableChangeVersions, min/maxChangeVersion and /deletes, in the shapes of
-ODS/API 7 (Data Standard 5). Every write bumps the change version, as the ODS does."""
+ODS/API 7 (Data Standard 5). Every write bumps the change version, as the ODS does. A
+resource of an extension namespace is kept and served as ``<namespace>/<resource>``
+(``/data/v3/nmped/...``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 CLIENT_ID, CLIENT_SECRET = "cte-warehouse", "s3cret-for-tests"
-DATA = "/data/v3/ed-fi/"
+DATA = "/data/v3/"
 
 
 @dataclass
@@ -103,7 +105,10 @@ def serve(ods: FakeOds) -> tuple[ThreadingHTTPServer, str]:
                 )
             if not url.path.startswith(DATA):
                 return self._send(404, {"message": "not found"})
-            resource, _, tail = url.path.removeprefix(DATA).partition("/")
+            namespace, _, rest = url.path.removeprefix(DATA).partition("/")
+            resource, _, tail = rest.partition("/")
+            if namespace != "ed-fi":
+                resource = f"{namespace}/{resource}"
             if tail == "deletes":
                 items = [
                     d for d in ods.deletes.get(resource, []) if _window(query, d["changeVersion"])

@@ -374,4 +374,4 @@ def test_cte_pull_extract_loads_the_courses(ods, cte_home, monkeypatch, dbt_mani
     assert "900000001" not in logged and "Zelda" not in logged
     with pytest.raises(SystemExit):
         main(["pull", "--extract", "wage_records"])
-    assert set(FAMILIES) == {"student_enrollment", "cte_course_enrollment"}
+    assert {"student_enrollment", "cte_course_enrollment"} <= set(FAMILIES)

@@ -1,5 +1,6 @@
 """The Ed-Fi door into the raw tables: a pull from Nova per resource family and school year
-(decision 0022), one asset each (student_enrollment; cte_course_enrollment). The pull
+(decision 0022), one asset each (student_enrollment; cte_course_enrollment;
+credential_attainment). The pull
 derives each changed district's submission and loads it with the same loader as a landed
 file, so the raw asset's checks apply to it as they are."""
 
@@ -9,6 +10,7 @@ from dagster_project.assets.raw import load_check_results, load_check_specs, sum
 from dagster_project.ingest.audit import write_recorded_files
 from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import (
+    CREDENTIAL_ATTAINMENT,
     CTE_COURSE_ENROLLMENT,
     STUDENT_ENROLLMENT,
     ResourceFamily,
@@ -27,6 +29,7 @@ def edfi_key(family: ResourceFamily) -> dg.AssetKey:
 
 EDFI_KEY = edfi_key(STUDENT_ENROLLMENT)
 EDFI_COURSES_KEY = edfi_key(CTE_COURSE_ENROLLMENT)
+EDFI_CREDENTIALS_KEY = edfi_key(CREDENTIAL_ATTAINMENT)
 ASSOCIATIONS_PLACED = "associations_placed"
 NOT_CONFIGURED = (
     "Ed-Fi is not configured: set CTE_EDFI_URL, CTE_EDFI_CLIENT_ID and CTE_EDFI_CLIENT_SECRET "
@@ -139,4 +142,15 @@ edfi_cte_course_enrollment = build_edfi_asset(
     "courseTranscripts (result, credits), by change version, loaded into "
     "raw.cte_course_enrollment as each changed district's submission.",
 )
-EDFI_ASSETS = {a.key: a for a in (edfi_student_enrollment, edfi_cte_course_enrollment)}
+edfi_credential_attainment = build_edfi_asset(
+    CREDENTIAL_ATTAINMENT,
+    "credential_attainment pulled from Nova (Ed-Fi ODS/API): New Mexico's extension "
+    "studentCTEProgramAssociationCredentials (credential, earned date, delivery, "
+    "verification) with the studentCTEProgramAssociations they belong to (CIP code), by "
+    "change version, loaded into raw.credential_attainment as each changed district's "
+    "submission.",
+)
+EDFI_ASSETS = {
+    a.key: a
+    for a in (edfi_student_enrollment, edfi_cte_course_enrollment, edfi_credential_attainment)
+}

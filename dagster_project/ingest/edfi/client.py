@@ -74,7 +74,10 @@ class EdFiClient:
         return f"{self.school_year}/" if self.settings.year_specific else ""
 
     def resource_route(self, resource: str) -> str:
-        return f"/data/v3/{self._year()}ed-fi/{resource}"
+        """``/data/v3/ed-fi/<resource>``; an extension's resource is named
+        ``<namespace>/<resource>`` (``nmped/...``)."""
+        named = resource if "/" in resource else f"ed-fi/{resource}"
+        return f"/data/v3/{self._year()}{named}"
 
     def _change_versions_route(self) -> str:
         return f"/changeQueries/v1/{self._year()}availableChangeVersions"

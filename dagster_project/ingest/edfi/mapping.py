@@ -17,6 +17,11 @@ in a CTE course becomes one row; its session gives the term, its course offering
 course code, the student's ``courseTranscripts`` record the result and credits. Each
 extract's resources are a ``ResourceFamily`` (end of the module): the pull runs the same
 way for each.
+
+``credential_attainment`` (third slice): one record of New Mexico's extension resource
+``nmped/studentCTEProgramAssociationCredentials`` (a credential earned in a CTE program;
+its shape is our reading, not public: ``CREDENTIAL_FIELDS``) becomes one row; the
+``studentCTEProgramAssociations`` record it names gives the CIP code.
 """
 
 from __future__ import annotations
@@ -42,6 +47,22 @@ SESSIONS = "sessions"
 OFFERINGS = "courseOfferings"
 TRANSCRIPTS = "courseTranscripts"
 COURSE_RESOURCES = (STSA, SESSIONS, OFFERINGS, TRANSCRIPTS)
+
+CREDENTIAL_EXTRACT = get_extract("credential_attainment")
+# A resource of another namespace than ed-fi is named <namespace>/<resource> (the route is
+# /data/v3/<namespace>/<resource>). New Mexico's extension: name and shape unconfirmed.
+CREDENTIALS = "nmped/studentCTEProgramAssociationCredentials"
+SCTEPA = "studentCTEProgramAssociations"
+CREDENTIAL_RESOURCES = (CREDENTIALS, SCTEPA)
+# The extension's fields, our reading (decision 0022): contract meaning -> JSON name. One
+# edit here when PED's Nova documentation says otherwise.
+CREDENTIAL_FIELDS = {
+    "association": "studentCTEProgramAssociationReference",
+    "credential": "industryCredentialDescriptor",  # code value = PED's credential code
+    "earned_date": "earnedDate",
+    "delivery_method": "credentialDeliveryMethodDescriptor",
+    "verified": "verifiedIndicator",
+}
 
 # The fields the mapping reads: the pull keeps no other (an SEOA also carries addresses,
 # telephones and e-mail addresses, which no extract needs).
@@ -87,6 +108,19 @@ KEPT_FIELDS: dict[str, tuple[str, ...]] = {
         "studentAcademicRecordReference",
         "courseAttemptResultDescriptor",
         "earnedCredits",
+    ),
+    # credential_attainment: the credential (the spine) and the CTE program association it
+    # belongs to (the CIP code). DS 5.x carries the CIP in cteProgramServices; DS 3 and 4
+    # in ctePrograms (both read).
+    CREDENTIALS: ("id", *CREDENTIAL_FIELDS.values()),
+    SCTEPA: (
+        "id",
+        "studentReference",
+        "educationOrganizationReference",
+        "programReference",
+        "beginDate",
+        "cteProgramServices",
+        "ctePrograms",
     ),
 }
 
@@ -154,6 +188,14 @@ DESCRIPTORS: dict[str, dict[str, str]] = {
         "Fail": "N",
         "Incomplete": "N",
         "Withdrawn": "N",
+    },
+    # New Mexico's descriptor (unconfirmed): college-granted certificate CG, industry-standard
+    # third-party assessment IS; the contract codes themselves are taken as they are.
+    "CredentialDeliveryMethodDescriptor": {
+        "College Granted": "CG",
+        "Industry Standard": "IS",
+        "CG": "CG",
+        "IS": "IS",
     },
 }
 # CourseLevelCharacteristicDescriptor code values read on a course offering: a course
@@ -587,6 +629,131 @@ def place_course_enrollments(
     return placement
 
 
+# --- credential_attainment -----------------------------------------------------------
+# One credential record of the NM extension becomes one row. Its reference to the student's
+# CTE program association names the student and the school (educationOrganizationId: the
+# association's own key); the association gives the CIP code (the primary service's, else
+# the first with one). The school year is the one the earned date falls in (July on: the
+# next). credential_name and issuer are left empty: staging takes them from the credentials
+# seed, as for a STARS file.
+
+NO_EARNED_DATE = "the credential has no earned date (or not a date)"
+NOT_A_PROGRAM_SCHOOL = (
+    "the CTE program association's educationOrganizationId is not a Nova school id (35 + "
+    "three-digit district + three-digit school)"
+)
+
+
+def _association_key(ref: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    return (
+        str(ref.get("studentUniqueId")),
+        str(ref.get("educationOrganizationId")),
+        str(ref.get("programName")),
+        str(ref.get("beginDate"))[:10],
+    )
+
+
+def _associations_index(
+    associations: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str, str, str], Mapping[str, Any]]:
+    """CTE program associations by (studentUniqueId, educationOrganizationId, programName,
+    beginDate): the part of their key a credential's reference repeats."""
+    index = {}
+    for a in associations:
+        ref = {
+            "studentUniqueId": (a.get("studentReference") or {}).get("studentUniqueId"),
+            "educationOrganizationId": (a.get("educationOrganizationReference") or {}).get(
+                "educationOrganizationId"
+            ),
+            "programName": (a.get("programReference") or {}).get("programName"),
+            "beginDate": a.get("beginDate"),
+        }
+        index[_association_key(ref)] = a
+    return index
+
+
+def cip_code_of(association: Mapping[str, Any] | None) -> str | None:
+    """The primary service's (DS 5: cteProgramServices[].primaryIndicator) or primary
+    program's (DS 3/4: ctePrograms[].primaryCTEProgramIndicator) CIP code, else the first."""
+    services = [
+        (bool(s.get("primaryIndicator") or s.get("primaryCTEProgramIndicator")), s["cipCode"])
+        for s in [
+            *(association or {}).get("cteProgramServices", []),
+            *(association or {}).get("ctePrograms", []),
+        ]
+        if s.get("cipCode")
+    ]
+    primary = [code for is_primary, code in services if is_primary]
+    return (primary or [code for _, code in services] or [None])[0]
+
+
+def school_year_of_date(day: object) -> int | None:
+    """The school year a date falls in (July on: the next); None when it is not a date."""
+    try:
+        parsed = date.fromisoformat(str(day or "")[:10])
+    except ValueError:
+        return None
+    return parsed.year + (1 if parsed.month >= 7 else 0)
+
+
+def credential_row(
+    credential: Mapping[str, Any],
+    district: str,
+    location: str,
+    year: int,
+    association: Mapping[str, Any] | None,
+) -> dict[str, str | None]:
+    """One contract row (text, as a landed file holds it) from a credential record.
+
+    Without a delivery method the column is empty (quarantined, MISSING_VALUE); without a
+    verification it is empty, which the contract allows (PED's list decides)."""
+    f = CREDENTIAL_FIELDS
+    verified = credential.get(f["verified"])
+    row: dict[str, str | None] = {
+        "student_id": (credential.get(f["association"]) or {}).get("studentUniqueId"),
+        "district_code": district,
+        "location_code": location,
+        "school_year": str(year),
+        "cip_code": cip_code_of(association),
+        "delivery_method": map_descriptor(
+            "CredentialDeliveryMethodDescriptor", credential.get(f["delivery_method"])
+        ),
+        "credential_code": descriptor_code(credential.get(f["credential"])),
+        "credential_name": None,
+        "issuer": None,
+        "earned_date": str(credential.get(f["earned_date"]))[:10],
+        "verified": None if verified is None else ("Y" if verified else "N"),
+    }
+    return {c: row[c] for c in CREDENTIAL_EXTRACT.column_names}
+
+
+def place_credentials(
+    mirror: Mapping[str, Mapping[str, Mapping[str, Any]]], school_year: int
+) -> Placement:
+    """Every credential earned in the school year, as contract rows by district."""
+    associations = _associations_index(mirror.get(SCTEPA, {}).values())
+    placement = Placement()
+    rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
+    for credential in mirror.get(CREDENTIALS, {}).values():
+        year = school_year_of_date(credential.get(CREDENTIAL_FIELDS["earned_date"]))
+        if year is None:
+            placement.unplaced[NO_EARNED_DATE] += 1
+            continue
+        if year != school_year:
+            placement.other_years += 1
+            continue
+        ref = credential.get(CREDENTIAL_FIELDS["association"]) or {}
+        where = place(ref.get("educationOrganizationId"))
+        if where is None:
+            placement.unplaced[NOT_A_PROGRAM_SCHOOL] += 1
+            continue
+        association = associations.get(_association_key(ref))
+        row = credential_row(credential, *where, school_year, association)
+        rows[where[0]].append(row)
+    placement.rows = dict(rows)
+    return placement
+
+
 # --- the resource families: one pull, mirror and asset each ----------------------------
 
 
@@ -617,4 +784,12 @@ CTE_COURSE_ENROLLMENT = ResourceFamily(
     place_course_enrollments,
     ("location_code", "student_id", "course_code", "term"),
 )
-FAMILIES = {f.extract.name: f for f in (STUDENT_ENROLLMENT, CTE_COURSE_ENROLLMENT)}
+CREDENTIAL_ATTAINMENT = ResourceFamily(
+    CREDENTIAL_EXTRACT,
+    CREDENTIAL_RESOURCES,
+    place_credentials,
+    ("location_code", "student_id", "credential_code", "earned_date"),
+)
+FAMILIES = {
+    f.extract.name: f for f in (STUDENT_ENROLLMENT, CTE_COURSE_ENROLLMENT, CREDENTIAL_ATTAINMENT)
+}

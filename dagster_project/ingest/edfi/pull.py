@@ -7,7 +7,8 @@ file; no names, birth dates or addresses), and the change version it holds.
 The first pull reads everything up to the newest change version; each later one reads only
 the records changed since, and the deletes, and applies them to the mirror. From the
 mirror it derives each district's whole submission of the family's extract
-(``student_enrollment``, ``cte_course_enrollment``; ``mapping.FAMILIES``), and lands and
+(``student_enrollment``, ``cte_course_enrollment``, ``credential_attainment``;
+``mapping.FAMILIES``), and lands and
 loads those whose content changed: a district's submission replaces its slice, as a
 resubmitted file does, so a deleted association leaves the raw table with the next
 submission, and holds, expectations, quarantine and pseudonymization apply unchanged.
