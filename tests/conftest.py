@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dagster_project.settings import Settings, get_settings
+from dagster_project.warehouse import ensure_schema
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -37,3 +40,12 @@ def dbt_manifest() -> Path:
     settings = get_settings()
     prepare_manifest(settings)
     return settings.dbt_project_dir / "target" / "manifest.json"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An empty working warehouse with the project's schema (a module may define its own)."""
+    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
+    ensure_schema(con)
+    yield con
+    con.close()

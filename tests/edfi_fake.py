@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 CLIENT_ID, CLIENT_SECRET = "cte-warehouse", "s3cret-for-tests"
+YEAR = 2025
+KEY = b"edfi-test-key"
 DATA = "/data/v3/"
 
 
@@ -137,3 +139,23 @@ def serve(ods: FakeOds) -> tuple[ThreadingHTTPServer, str]:
 def text_of(con, table: str) -> str:
     """A table's rows as one string, to search for values that must not be there."""
     return json.dumps(con.execute(f"select * from {table}").fetchall(), default=str)
+
+
+def pull(con, url: str, landing, family=None, page_size: int = 4, retries: int = 0):
+    """One pull of ``family`` (student_enrollment by default) for YEAR from the fake at
+    ``url`` into ``con``, landing under ``landing``."""
+    from dagster_project.ingest.edfi.client import EdFiClient
+    from dagster_project.ingest.edfi.mapping import STUDENT_ENROLLMENT
+    from dagster_project.ingest.edfi.pull import pull_school_year
+    from dagster_project.ingest.loader import Loader
+    from dagster_project.settings import EdFiSettings
+
+    settings = EdFiSettings(url, CLIENT_ID, CLIENT_SECRET, page_size=page_size)
+    with EdFiClient(settings, YEAR, retries=retries, backoff_seconds=0) as client:
+        return pull_school_year(
+            client,
+            Loader(con, landing, KEY),
+            landing / "edfi",
+            YEAR,
+            family=family or STUDENT_ENROLLMENT,
+        )

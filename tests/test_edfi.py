@@ -9,12 +9,10 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, FakeOds, serve, text_of
+from edfi_fake import CLIENT_ID, CLIENT_SECRET, KEY, YEAR, FakeOds, pull, serve, text_of
 
 from dagster_project.ingest.edfi.client import ChangeWindow, EdFiClient, EdFiError
 from dagster_project.ingest.edfi.mapping import (
@@ -28,10 +26,7 @@ from dagster_project.ingest.edfi.pull import Mirror, pull_school_year, window_fo
 from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reasons import FileReason, HoldReason, RowReason, Status
 from dagster_project.settings import DEVELOPMENT_PSEUDONYM_KEY, EdFiSettings, get_settings
-from dagster_project.warehouse import ensure_schema
 
-YEAR = 2025
-KEY = b"edfi-test-key"
 NAMES = ("Zelda", "Quintana")
 ED = "uri://ed-fi.org/"
 # (studentUniqueId, schoolId, grade); the last names a school that is no Nova school id.
@@ -106,20 +101,6 @@ def ods() -> Iterator[tuple[FakeOds, str, dict[str, dict]]]:
     server, url = serve(ods)
     yield ods, url, ids
     server.shutdown()
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
-    ensure_schema(con)
-    yield con
-    con.close()
-
-
-def pull(con, url: str, landing: Path, retries: int = 0):
-    settings = EdFiSettings(url, CLIENT_ID, CLIENT_SECRET, page_size=4)
-    with EdFiClient(settings, YEAR, retries=retries, backoff_seconds=0) as client:
-        return pull_school_year(client, Loader(con, landing, KEY), landing / "edfi", YEAR)
 
 
 def pseudonym(student_id: str) -> str:

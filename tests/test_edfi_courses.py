@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
+import edfi_fake
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, FakeOds, serve, text_of
+from edfi_fake import CLIENT_ID, CLIENT_SECRET, YEAR, FakeOds, serve, text_of
 
-from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import (
     CTE_COURSE_ENROLLMENT,
     OFFERINGS,
@@ -23,14 +22,9 @@ from dagster_project.ingest.edfi.mapping import (
     TRANSCRIPTS,
     place_course_enrollments,
 )
-from dagster_project.ingest.edfi.pull import Mirror, pull_school_year
-from dagster_project.ingest.loader import Loader
+from dagster_project.ingest.edfi.pull import Mirror
 from dagster_project.ingest.reasons import HoldReason, RowReason, Status
-from dagster_project.settings import EdFiSettings
-from dagster_project.warehouse import ensure_schema
 
-YEAR = 2025
-KEY = b"edfi-test-key"
 ED = "uri://ed-fi.org/"
 FALL, SPRING, YEARLONG, Q1 = (
     f"{YEAR - 1}-{YEAR} Fall Semester",
@@ -151,20 +145,8 @@ def ods() -> Iterator[tuple[FakeOds, str, dict[str, dict]]]:
     server.shutdown()
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
-    ensure_schema(con)
-    yield con
-    con.close()
-
-
 def pull(con, url: str, landing: Path):
-    settings = EdFiSettings(url, CLIENT_ID, CLIENT_SECRET, page_size=5)
-    with EdFiClient(settings, YEAR, retries=0, backoff_seconds=0) as client:
-        return pull_school_year(
-            client, Loader(con, landing, KEY), landing / "edfi", YEAR, family=CTE_COURSE_ENROLLMENT
-        )
+    return edfi_fake.pull(con, url, landing, CTE_COURSE_ENROLLMENT, page_size=5)
 
 
 def current(con, district: str) -> list[tuple]:

@@ -10,11 +10,10 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
+import edfi_fake
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, FakeOds, serve, text_of
+from edfi_fake import CLIENT_ID, CLIENT_SECRET, YEAR, FakeOds, serve, text_of
 
-from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import (
     CREDENTIAL_ATTAINMENT,
     CREDENTIALS,
@@ -22,13 +21,8 @@ from dagster_project.ingest.edfi.mapping import (
     SCTEPA,
     place_credentials,
 )
-from dagster_project.ingest.edfi.pull import pull_school_year
-from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reasons import HoldReason, RowReason, Status
-from dagster_project.settings import EdFiSettings
 
-YEAR = 2025
-KEY = b"edfi-test-key"
 NM = "uri://nmped.org/"
 BEGIN = f"{YEAR - 1}-08-12"
 CTE_PROGRAM = "uri://ed-fi.org/ProgramTypeDescriptor#Career and Technical Education"
@@ -113,22 +107,8 @@ def ods() -> Iterator[tuple[FakeOds, str, dict[str, dict]]]:
     server.shutdown()
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    from dagster_project.warehouse import ensure_schema
-
-    con = duckdb.connect(str(tmp_path / "cte.duckdb"))
-    ensure_schema(con)
-    yield con
-    con.close()
-
-
 def pull(con, url: str, landing: Path):
-    settings = EdFiSettings(url, CLIENT_ID, CLIENT_SECRET, page_size=4)
-    with EdFiClient(settings, YEAR, retries=0, backoff_seconds=0) as client:
-        return pull_school_year(
-            client, Loader(con, landing, KEY), landing / "edfi", YEAR, family=CREDENTIAL_ATTAINMENT
-        )
+    return edfi_fake.pull(con, url, landing, CREDENTIAL_ATTAINMENT)
 
 
 def current(con, district: str) -> list[tuple]:
