@@ -159,3 +159,11 @@ def pull(con, url: str, landing, family=None, page_size: int = 4, retries: int =
             YEAR,
             family=family or STUDENT_ENROLLMENT,
         )
+
+
+def configure(monkeypatch, url: str) -> None:
+    """The environment of a code location pointed at the fake (as an operator sets it)."""
+    monkeypatch.setenv("CTE_EDFI_URL", url)
+    monkeypatch.setenv("CTE_EDFI_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("CTE_EDFI_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("CTE_EDFI_SCHOOL_YEAR", str(YEAR))

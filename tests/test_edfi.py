@@ -12,7 +12,7 @@ from datetime import date
 
 import dagster as dg
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, KEY, YEAR, FakeOds, pull, serve, text_of
+from edfi_fake import CLIENT_ID, CLIENT_SECRET, KEY, YEAR, FakeOds, configure, pull, serve, text_of
 
 from dagster_project.ingest.edfi.client import ChangeWindow, EdFiClient, EdFiError
 from dagster_project.ingest.edfi.mapping import (
@@ -345,13 +345,6 @@ def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, monk
         fake.failures = {len(fake.requests) + 1: 503}
         down = tick(instance=instance, cursor=moved.cursor)
         assert "HTTP 503" in down.skip_message
-
-
-def configure(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    monkeypatch.setenv("CTE_EDFI_URL", url)
-    monkeypatch.setenv("CTE_EDFI_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("CTE_EDFI_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("CTE_EDFI_SCHOOL_YEAR", str(YEAR))
 
 
 def test_cte_pull_loads_what_changed_and_says_so(ods, cte_home, monkeypatch, dbt_manifest, capfd):

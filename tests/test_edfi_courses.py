@@ -12,7 +12,7 @@ from pathlib import Path
 
 import edfi_fake
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, YEAR, FakeOds, serve, text_of
+from edfi_fake import YEAR, FakeOds, configure, serve, text_of
 
 from dagster_project.ingest.edfi.mapping import (
     CTE_COURSE_ENROLLMENT,
@@ -308,13 +308,6 @@ def test_the_course_mapping_declares_terms_results_and_dual_credit():
     assert rows["1"]["credits_earned"] == "1.0"
     # No session with that name: the session name stands for the term, and is quarantined.
     assert rows["2"]["term"] == "No Such Session" and rows["2"]["completed"] == "N"
-
-
-def configure(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    monkeypatch.setenv("CTE_EDFI_URL", url)
-    monkeypatch.setenv("CTE_EDFI_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("CTE_EDFI_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("CTE_EDFI_SCHOOL_YEAR", str(YEAR))
 
 
 def test_the_course_sensor_requests_its_own_pull(ods, monkeypatch):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import edfi_fake
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, YEAR, FakeOds, serve, text_of
+from edfi_fake import YEAR, FakeOds, configure, serve, text_of
 
 from dagster_project.ingest.edfi.mapping import (
     CREDENTIAL_ATTAINMENT,
@@ -255,13 +255,6 @@ def test_the_credential_mapping_defaults_and_unknowns():
     assert rows["1"]["delivery_method"] is None and rows["2"]["delivery_method"] == "Online"
     assert rows["1"]["cip_code"] is None and rows["2"]["verified"] == "N"
     assert rows["1"]["credential_name"] is None and rows["1"]["issuer"] is None
-
-
-def configure(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    monkeypatch.setenv("CTE_EDFI_URL", url)
-    monkeypatch.setenv("CTE_EDFI_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("CTE_EDFI_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("CTE_EDFI_SCHOOL_YEAR", str(YEAR))
 
 
 def test_the_credential_sensor_requests_its_own_pull(ods, monkeypatch):
