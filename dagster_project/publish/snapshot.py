@@ -347,8 +347,9 @@ def publish_snapshot(
                 _previous(published_dir, options.progress),
                 options,
             )
+            totals = {p.spec.table: p.total() for p in plans}
             # Rows published: those read, less those rule 0 or a link left out.
-            tables = {p.spec.table: p.total()["rows"] - p.total()["omitted_rows"] for p in plans}
+            tables = {name: t["rows"] - t["omitted_rows"] for name, t in totals.items()}
             summary = _utility(new.staged, Path(warehouse_path), specs, rules.min_n)
             _add_frames(
                 new.staged,
@@ -375,7 +376,7 @@ def publish_snapshot(
         path=published_dir / store.PUBLISHED_FILE,
         parquet_dir=published_dir / store.PARQUET_DIR,
         tables=tables,
-        suppression={p.spec.table: p.total() for p in plans},
+        suppression=totals,
         seconds=time.monotonic() - started,
         notes=[n for p in plans for n in p.notes()],
         utility=summary.to_dicts(),
