@@ -150,6 +150,50 @@ def test_a_copy_of_a_ranged_cell_is_published_as_the_same_range_not_withheld():
     assert out["suppression_reason"].to_list() == [None, None, None]  # k is still shown
 
 
+def test_a_copy_of_a_coarse_range_is_as_coarse_even_where_another_link_ranged_it():
+    """A range grown tenfold in the source (decision 0037) is copied that wide: a copy of
+    ten would show what the source needed a hundred to hide. Here a first link already
+    ranged the copy's n by ten (through k's source); the second widens it."""
+    source = pl.DataFrame(
+        {
+            "entity": ["a", "b"],
+            "n": [None, 40],
+            "n_display": ["4,100 to 4,199", "40"],
+            "k": [None, 30],
+            "k_display": ["3,600 to 3,609", "30"],
+            "suppression_reason": [None, None],
+        }
+    )
+    copy = pl.DataFrame(
+        {
+            "entity": ["a", "b"],
+            "n": [4123, 40],
+            "n_display": ["4,123", "40"],
+            "k": [3601, 30],
+            "k_display": ["3,601", "30"],
+            "rate": [3601 / 4123, 0.75],
+            "rate_display": ["87.3%", "75.0%"],
+            "suppression_reason": [None, None],
+        }
+    )
+    links = (
+        HiddenWith("source", ("entity",), {}, "k", ("k", "n")),
+        HiddenWith("source", ("entity",), {}, "n", ("n",)),
+    )
+    spec = replace(
+        _spec("copy"),
+        counts=("n", "k"),
+        rates=(RateSpec("rate", numerator="k"),),
+        hidden_with=links,
+    )
+    source_spec = replace(_spec("source"), counts=("n", "k"))
+    out = linked({"source": source, "copy": copy}, [source_spec, spec])["copy"]
+    assert out["n_display"].to_list() == ["4,100 to 4,199", "40"]
+    assert out["k_display"].to_list() == ["3,600 to 3,609", "30"]
+    # 3,600 to 3,609 of 4,100 to 4,199: 85.7% to 88.1%
+    assert out["rate_display"].to_list() == ["85.7% to 88.1%", "75.0%"]
+
+
 def test_unmatched_rows_are_not_shown_against_a_table_that_leaves_rows_out(tmp_path):
     """A left-out row is unmatched too: showing unmatched rows would show its copy."""
     spec = {

@@ -11,6 +11,8 @@ what is published).
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -449,6 +451,18 @@ def test_two_small_cells_that_pin_each_other_get_a_complement() -> None:
     assert not any(" to " in d for d in loose["denominator_display"].to_list())
 
 
+def test_a_range_grows_tenfold_before_a_complement_is_withheld() -> None:
+    # 9 + 69 = 78: the range 60 to 69 still pins the 9 (78 - 69 = 9 is the only value below
+    # 10 that 78 minus the range allows), 0 to 99 does not.
+    frame = _one_group([9, 69])
+    coarse = suppress(frame, make_spec([["school"]]), RULES).frame
+    assert coarse["denominator_display"].to_list() == ["suppressed (n<10)", "0 to 99"]
+    assert coarse["suppression_reason"].to_list() == ["SMALL_N", None]
+    fine_only = SuppressionRules(min_n=MIN_N, coarser_ranges=0)
+    withheld = suppress(frame, make_spec([["school"]]), fine_only).frame
+    assert withheld["suppression_reason"].to_list() == ["SMALL_N", "COMPLEMENTARY"]
+
+
 def test_rates_are_top_and_bottom_coded_by_denominator_band() -> None:
     out = suppress(
         _one_group([30, 30, 80, 80, 30], nums=[30, 1, 79, 3, 15]), make_spec([]), RULES
@@ -528,6 +542,89 @@ def test_continuum_steps_use_their_own_denominators() -> None:
     assert out[2]["concentrators"] is None and out[2]["conc_rate_display"] == ">=95%"
     assert out[2]["placed_rate"] is None
     assert out[1]["placed_rate_display"] == "50.0%"
+
+
+def _coverage_spec(**extra: object) -> PublishSpec:
+    """comparison_outcomes' shape: who has data (coverage), who is found in the records,
+    and statistics of the matched students."""
+    node = published_model(
+        "model.test.coverage",
+        {
+            "grain": "one row per outcome",
+            "primary_key": ["outcome"],
+            "cell_size": "matched",
+            "counts": ["population", "observed", "in_records", "matched", "with_outcome"],
+            "rates": [
+                {"column": "coverage", "numerator": "observed", "denominator": "population"},
+                {"column": "found", "numerator": "in_records", "denominator": "observed"},
+                {"column": "share", "numerator": "with_outcome", "denominator": "matched"},
+            ],
+            "derived": ["difference"],
+            **extra,
+        },
+    )
+    spec = spec_from_node(node)
+    assert spec is not None
+    return spec
+
+
+def _coverage_rows() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "outcome": ["graduation", "placement", "employment", "rare"],
+            "population": [500, 500, 500, 500],
+            # 499 of 500 observed: coded ">=99%" (band 300+), so observed is hidden.
+            "observed": [499, 499, 499, 499],
+            "in_records": [None, 496, 470, 470],
+            "matched": [400, 400, 400, 400],
+            "with_outcome": [350, 300, 200, 2],
+            "difference": [0.05, 0.04, 0.03, 0.001],
+        }
+    ).with_columns(
+        coverage=pl.col("observed") / pl.col("population"),
+        found=pl.col("in_records") / pl.col("observed"),
+        share=pl.col("with_outcome") / pl.col("matched"),
+    )
+
+
+def test_a_rate_over_a_coded_count_is_the_range_its_coding_gives() -> None:
+    out = {
+        r["outcome"]: r
+        for r in suppress(_coverage_rows(), _coverage_spec(), RULES).frame.to_dicts()
+    }
+    employment = out["employment"]
+    assert employment["coverage_display"] == ">=99%" and employment["observed"] is None
+    # observed is somewhere in 495..500 (>=99% of 500): 470 found is 94.0% to 95.0%.
+    assert employment["observed_display"] == ">=495"
+    assert employment["found"] is None and employment["found_display"] == "94.0% to 95.0%"
+    # 496 of 499 found, coded too: its bound follows from observed's, not from the hidden 499.
+    placement = out["placement"]
+    assert placement["found_display"] == ">=99%" and placement["in_records_display"] == ">=491"
+
+
+def test_a_count_null_in_the_mart_is_published_null_not_zero_or_withheld() -> None:
+    out = suppress(_coverage_rows(), _coverage_spec(), RULES).frame
+    graduation = out.filter(pl.col("outcome") == "graduation").row(0, named=True)
+    assert graduation["in_records"] is None and graduation["in_records_display"] is None
+    assert graduation["found"] is None and graduation["found_display"] is None
+
+
+def test_derived_columns_hide_only_with_what_they_are_computed_from() -> None:
+    # (rows in key order: employment, graduation, placement, rare)
+    every_input = suppress(_coverage_rows(), _coverage_spec(), RULES).frame
+    # By default any hidden count (here the coded coverage) hides them.
+    assert every_input["difference"].to_list() == [None] * 4
+    matched_only = suppress(
+        _coverage_rows(), _coverage_spec(derived_from=["matched", "share"]), RULES
+    ).frame
+    # 2 of 400 with the outcome is coded "<=1%": the difference would give it back.
+    assert matched_only["share_display"].to_list()[3] == "<=1%"
+    assert matched_only["difference"].to_list() == [0.03, 0.05, 0.04, None]
+
+
+def test_derived_from_names_counts_or_rates_of_the_table() -> None:
+    with pytest.raises(PublishSpecError, match="no counts or rates"):
+        _coverage_spec(derived_from=["population", "difference"])
 
 
 def test_bands_too_narrow_for_their_group_size_are_rejected() -> None:
@@ -624,3 +721,11 @@ def test_a_published_total_of_zero_makes_its_parts_no_disclosure() -> None:
         "33",
     ]
     assert result.frame["observed_display"].to_list()[::3] == ["0", "0"]
+
+
+def test_the_disclosure_check_prints_nothing_to_stdout() -> None:
+    """HiGHS writes a banner to file descriptor 1 when its first model is made; a publish in
+    a process whose stdout is read (a Dagster run, the publisher in test_publish) must not."""
+    code = "from dagster_project.publish.disclosure import _quiet_highs; _quiet_highs()"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout == ""

@@ -86,6 +86,7 @@ def spec_fingerprint(spec_: PublishSpec, rules: SuppressionRules, columns: str) 
         spec_.counts,
         spec_.rates,
         spec_.derived,
+        spec_.derived_from,
         spec_.sibling_sets,
         spec_.hidden_with,  # reused rows hold what the links hid
         spec_.relation,

@@ -3,7 +3,8 @@
 Round after round, the disclosure check (disclosure.py) finds the withheld cells a reader
 could still work out from everything published, and this search gives each a complement:
 the nearest shown cell published as a range, or, where ranges around it still pin it,
-the nearest ranged cell withheld outright (decision 0012). The masks it changes belong to
+the nearest range made ten times wider (decision 0037), and only where that is not allowed
+any more, the nearest ranged cell withheld outright (decision 0012). The masks it changes belong to
 the table (suppression.TableState); what it remembers between rounds is its own.
 """
 
@@ -110,8 +111,8 @@ class ComplementSearch:
 
     def _protect(self, count: str, disclosed: np.ndarray) -> bool:
         """A complement for each disclosed cell: the nearest shown cell published as a range;
-        where ranges around it still pin it (no shown cell is left), the nearest ranged cell
-        withheld outright."""
+        where ranges around it still pin it (no shown cell is left), the nearest range that
+        may grow made ten times wider; else the nearest ranged cell withheld outright."""
         links = self.table.links[count]
         touched: set[int] = set()
         added = False
@@ -126,8 +127,13 @@ class ComplementSearch:
                 self.unprotected.append((count, int(u), _ALONE))
                 continue
             choice = self._nearest_complement(count, u, hidden)
+            coarsen = choice is None
+            if coarsen:
+                fixed = hidden & ~self.table.coarsenable(count)
+                choice = self._nearest_complement(count, u, fixed)
             widen = choice is None
             if widen:
+                coarsen = False
                 choice = self._nearest_complement(count, u, withheld)
             if choice is None and self.table.uncode(count, u):
                 added = True  # its coded range was what pinned it
@@ -142,11 +148,14 @@ class ComplementSearch:
             if widen:
                 self.table.withhold(count, v)
                 withheld[v] = True
+            elif coarsen:
+                self.table.coarsen(count, v)
             else:
                 self.table.publish_as_range(count, v)
-            hidden[v] = True
             of_v = links.groups_of(v)
-            self._unknown_in_group[of_v] += 1
+            if not hidden[v]:
+                self._unknown_in_group[of_v] += 1
+            hidden[v] = True
             touched.add(group)
             touched.update(of_v.tolist())
             added = True

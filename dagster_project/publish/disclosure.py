@@ -25,6 +25,9 @@ Two checks, both over all groups at once:
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -387,6 +390,25 @@ def _linear_programs(
     return cells[undecided]
 
 
+def _quiet_highs() -> highspy.Highs:
+    """A HiGHS model that prints nothing. Its C++ constructor writes a banner to the process's
+    stdout (file descriptor 1) the first time, before any option can silence it: into a
+    Dagster run's log, or a CLI's output that a caller reads."""
+    sys.stdout.flush()
+    libc = ctypes.CDLL(None)
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            highs = highspy.Highs()
+            libc.fflush(None)  # what C's stdio buffered goes to /dev/null, not later to 1
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    highs.setOptionValue("output_flag", False)
+    return highs
+
+
 class _Program:
     """``A x = b, lo <= x <= hi`` in one HiGHS model whose objective changes between solves."""
 
@@ -398,8 +420,7 @@ class _Program:
         lp.row_lower_ = lp.row_upper_ = b
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
-        self._highs = highspy.Highs()
-        self._highs.setOptionValue("output_flag", False)
+        self._highs = _quiet_highs()
         # Presolve would rebuild the program for every objective and drop the basis.
         self._highs.setOptionValue("presolve", "off")
         self._highs.passModel(lp)

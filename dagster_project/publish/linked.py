@@ -43,9 +43,9 @@ def linked_flag(
     linked value is hidden, or there is no linked row (unless ``unmatched: show``; with
     ``unmatched: omit`` such rows are deleted before the flag is read). With ``ranges``
     (the linked table has the column's display), the join's ``__ranged`` says whether the
-    hidden value is published as a range there, ``__small`` its display where it is
-    withheld for its own small n (``suppressed (n<10)``), and ``__coded`` whether it is
-    published coded (``>=22``, ``<=5%``)."""
+    hidden value is published as a range there (``__range_width``: how wide), ``__small``
+    its display where it is withheld for its own small n (``suppressed (n<10)``), and
+    ``__coded`` whether it is published coded (``>=22``, ``<=5%``)."""
     display = _quote(link.column + DISPLAY_SUFFIX)
     ranged = f"contains({display}, '{RANGE_SEPARATOR}')" if ranges else "false"
     # Why the linked value is withheld, where that is its own small n: a copy says the same.
@@ -55,6 +55,7 @@ def linked_flag(
         else "null"
     )
     coded = f"regexp_matches({display}, '{_CODED}')" if ranges else "false"
+    width = f"case when {ranged} then {_range_width(display)} end" if ranges else "null"
     columns = link.join_columns()
     where = " and ".join(f"{_quote(c)} = ?" for c in link.where) or "true"
     select = ", ".join(f"{_quote(theirs)} as {_quote(ours)}" for theirs, ours in columns.items())
@@ -63,7 +64,7 @@ def linked_flag(
     join = (
         f"left join (select {select}, {_quote(link.column)} is null as __hidden, "
         f"coalesce({ranged}, false) as __ranged, {small} as __small, "
-        f"coalesce({coded}, false) as __coded "
+        f"coalesce({coded}, false) as __coded, {width} as __range_width "
         f"from {linked} where {where}) {alias} on {on}"
     )
     return join, f"coalesce({alias}.__hidden, {not link.show_unmatched})", list(link.where.values())
@@ -173,7 +174,8 @@ def _hide_one(
         f"create or replace temp table __flagged as select {keys}, "
         f"coalesce(l.__ranged, false) as __ranged, "
         f"coalesce(l.__small, {_small_unpublished(spec, link, columns, rules)}) as __small, "
-        f"coalesce(l.__coded, false) as __coded from {table} t {join} where {flag}",
+        f"coalesce(l.__coded, false) as __coded, l.__range_width "
+        f"from {table} t {join} where {flag}",
         params,
     )
     flagged_row = " and ".join(
@@ -228,6 +230,18 @@ _EXACT_COUNT = r"^[0-9][0-9,]*$"
 _EXACT_RATE = r"^[0-9.]+%$"
 
 
+def _range_end(display: str, part: int) -> str:
+    """SQL: the low (``part`` 1) or high (2) count of a count's range display; null for a
+    rate's ("72.5% to 75.0%")."""
+    text = f"replace(split_part({display}, '{RANGE_SEPARATOR}', {part}), ',', '')"
+    return f"try_cast({text} as bigint)"
+
+
+def _range_width(display: str) -> str:
+    """SQL: how many counts a count's range display ("4,100 to 4,199") spans."""
+    return f"({_range_end(display, 2)} - {_range_end(display, 1)} + 1)"
+
+
 def _range_flagged(
     con: duckdb.DuckDBPyConnection,
     spec: PublishSpec,
@@ -237,28 +251,48 @@ def _range_flagged(
     rules: SuppressionRules,
 ) -> None:
     """Rows of ``__flagged`` whose linked value is a range: each count of ``hide`` shown
-    exactly becomes its grid range, each rate over a ranged count the range its counts'
+    exactly, or as a narrower range, becomes the range as wide as the linked one (its
+    ``__range_width``) on the same grid, each rate over such a count the range its counts'
     ranges give (as suppression.py writes them), derived columns are nulled. Counts and
     rates coded or withheld already stay as they are."""
-    width = rules.range_width
+    width = f"coalesce(f.__range_width, {int(rules.range_width)})"
     counts = [c for c in hide if c in spec.counts and c + DISPLAY_SUFFIX in columns]
     rates = [r for r in spec.rates if r.column in hide and r.column + DISPLAY_SUFFIX in columns]
     nulls = [f"{_quote(c)} = null" for c in hide if c in columns]
     if not nulls:
         return
 
-    def exact(count: str) -> str:
-        return f"regexp_matches({_quote(count + DISPLAY_SUFFIX)}, '{_EXACT_COUNT}')"
+    def is_range(count: str) -> str:
+        return f"contains({_quote(count + DISPLAY_SUFFIX)}, '{RANGE_SEPARATOR}')"
+
+    def widened(count: str) -> str:
+        """Shown exactly, or as a range narrower than the linked one."""
+        display = _quote(count + DISPLAY_SUFFIX)
+        return (
+            f"(regexp_matches({display}, '{_EXACT_COUNT}') or "
+            f"({is_range(count)} and {_range_width(display)} < {width}))"
+        )
+
+    def widened_low(count: str) -> str:
+        # A range already published here lies inside the wider one: grids of ten nest.
+        value = f"coalesce({_quote(count)}, {_range_end(_quote(count + DISPLAY_SUFFIX), 1)})"
+        return f"(floor({value} / {width}) * {width})"
 
     def bounds(count: str) -> tuple[str, str]:
-        """Low and high of the count as this update publishes it."""
-        c = _quote(count)
-        if count not in counts:
+        """Low and high of the count as this update publishes it (null: withheld)."""
+        c, display = _quote(count), _quote(count + DISPLAY_SUFFIX)
+        if count + DISPLAY_SUFFIX not in columns:
             return c, c
-        low = f"(floor({c} / {width}) * {width})"
+        low, high = (
+            f"(case when {is_range(count)} then {_range_end(display, part)} else {c} end)"
+            for part in (1, 2)
+        )
+        if count not in counts:
+            return low, high
+        widened_to = widened_low(count)
         return (
-            f"(case when {exact(count)} then {low} else {c} end)",
-            f"(case when {exact(count)} then {low} + {width - 1} else {c} end)",
+            f"(case when {widened(count)} then {widened_to} else {low} end)",
+            f"(case when {widened(count)} then {widened_to} + {width} - 1 else {high} end)",
         )
 
     assignments = []
@@ -269,25 +303,28 @@ def _range_flagged(
             (num_lo, num_hi), (den_lo, den_hi) = bounds(numerator), bounds(denominator)
             low = f"least(greatest({num_lo} / greatest({den_hi}, 1), 0), 1)"
             high = f"least(greatest({num_hi} / greatest({den_lo}, 1), 0), 1)"
+            # greatest() skips nulls: a withheld count must give no range, not 0%.
+            known = " and ".join(f"{b} is not null" for b in (num_lo, num_hi, den_lo, den_hi))
             text = (
+                f"case when {known} then "
                 f"printf('%.1f%%', floor({low} * 1000) / 10) || '{RANGE_SEPARATOR}' || "
-                f"printf('%.1f%%', ceil({high} * 1000) / 10)"
+                f"printf('%.1f%%', ceil({high} * 1000) / 10) end"
             )
             ranged = f"case when {text} is not null then {text} else '{COMPLEMENTARY_DISPLAY}' end"
         else:
             ranged = f"'{COMPLEMENTARY_DISPLAY}'"
         assignments.append(
             f"{display} = case when regexp_matches({display}, '{_EXACT_RATE}') "
-            f"then {ranged} else {display} end"
+            f"or contains({display}, '{RANGE_SEPARATOR}') then {ranged} else {display} end"
         )
     for count in counts:
-        low = f"floor({_quote(count)} / {width}) * {width}"
+        low = widened_low(count)
         text = (
             f"format('{{:,}}', ({low})::bigint) || '{RANGE_SEPARATOR}' || "
-            f"format('{{:,}}', ({low} + {width - 1})::bigint)"
+            f"format('{{:,}}', ({low} + {width} - 1)::bigint)"
         )
         display = _quote(count + DISPLAY_SUFFIX)
-        assignments.append(f"{display} = case when {exact(count)} then {text} else {display} end")
+        assignments.append(f"{display} = case when {widened(count)} then {text} else {display} end")
     # Derived columns alone (a gap to a ranged all-students rate) are nulled too: the
     # exact gap would give the ranged rate away.
     con.execute(

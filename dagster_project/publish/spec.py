@@ -13,6 +13,7 @@ also says how it may be published::
             - rate                        # numerator unknown: every other count hides with it
             - {column: pass_rate, numerator: passed, denominator: tested}
           derived: [gap_to_target, below_target_flag]   # hidden whenever a rate is
+          derived_from: [rate]            # optional: hidden only when one of these is
           sibling_sets:                   # columns held fixed -> cells that sum to a total
             - columns: [school_year, school_code, group_type]
               total: {group_type: ALL, group_value: ALL}   # the row holding that total
@@ -165,6 +166,13 @@ class PublishSpec:
     sibling_sets: tuple[SiblingSet, ...]
     column_descriptions: Mapping[str, str]
     hidden_with: tuple[HiddenWith, ...] = ()
+    # The counts and rates the derived columns are computed from; empty: all of them.
+    derived_from: tuple[str, ...] = ()
+
+    @property
+    def derivation_inputs(self) -> set[str]:
+        """Counts and rates whose hiding hides the derived columns (rule 5)."""
+        return set(self.derived_from) or {*self.counts, *(r.column for r in self.rates)}
 
     def denominator_of(self, rate: RateSpec) -> str:
         return rate.denominator or self.cell_size
@@ -178,14 +186,15 @@ class PublishSpec:
 
     def with_dependents(self, columns: Sequence[str]) -> list[str]:
         """``columns`` plus what rule 5 of suppression.py hides with them: the rates over a
-        hidden count, and the derived columns once any count or rate is hidden. One rule
-        for a table's own suppression and for its ``hidden_with`` links."""
+        hidden count, and the derived columns once a count or rate they are computed from
+        (``derivation_inputs``) is hidden. One rule for a table's own suppression and for
+        its ``hidden_with`` links."""
         hide = list(dict.fromkeys(columns))
         for rate in self.rates:
             parts = {self.denominator_of(rate), *self.numerators_of(rate)}
             if rate.column not in hide and parts & set(hide):
                 hide.append(rate.column)
-        if {*self.counts, *(r.column for r in self.rates)} & set(hide):
+        if self.derivation_inputs & set(hide):
             hide += [d for d in self.derived if d not in hide]
         return hide
 
@@ -229,6 +238,20 @@ def _as_tuple(value: Any, field: str, model: str) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise PublishSpecError(f"{model}: meta.publish.{field} must be a list of column names")
     return tuple(str(v) for v in value)
+
+
+def _derived_from(
+    block: Mapping[str, Any], counts: Sequence[str], rates: Sequence[RateSpec], model: str
+) -> tuple[str, ...]:
+    inputs = _as_tuple(block.get("derived_from"), "derived_from", model)
+    if inputs and not block.get("derived"):
+        raise PublishSpecError(f"{model}: derived_from without derived columns")
+    if stray := set(inputs) - {*counts, *(r.column for r in rates)}:
+        raise PublishSpecError(
+            f"{model}: derived_from lists {sorted(stray)}, which are no counts or rates of "
+            "the table"
+        )
+    return inputs
 
 
 def _rate(entry: Any, model: str) -> RateSpec:
@@ -322,6 +345,7 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
         counts=tuple(dict.fromkeys(counts)),
         rates=rates,
         derived=_as_tuple(block.get("derived"), "derived", model),
+        derived_from=_derived_from(block, counts, rates, model),
         sibling_sets=sibling_sets,
         column_descriptions={
             name: (col.get("description") or "")

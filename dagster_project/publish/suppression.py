@@ -20,8 +20,12 @@ Rules (docs/analyst-guide.md repeats them for analysts):
    next-smallest shown cell of a group holding it is hidden too: the whole row
    (COMPLEMENTARY) when protecting a SMALL_N row, else just the numerator and its rate.
    Repeated across overlapping sets until no cell is derivable.
-5. A rate whose numerator or denominator is hidden is hidden; derived columns (gaps,
-   flags) are nulled whenever any rate or count of their row is.
+5. A rate whose numerator or denominator is withheld is withheld; where they are only coded
+   or published as ranges, the rate is published as the range those give ("57.1% to
+   59.8%"), which a reader could work out anyway. Derived columns (gaps, flags, means) are
+   nulled whenever a count or rate they are computed from (``derived_from``, else every
+   one) is hidden. A count that is null in the mart (not applicable to the row, such as
+   records found for graduation) is published null, and so is a rate over it.
 """
 
 from __future__ import annotations
@@ -96,12 +100,17 @@ class SuppressionRules:
     # A complement is published as the range of ``range_width`` whole counts that holds it,
     # on a fixed grid (4,120 to 4,129): where in the range the value lies says nothing.
     range_width: int = 10
+    # Where ranges around a withheld cell still pin it, a range grows tenfold (4,100 to
+    # 4,199), up to this many times, before a cell is withheld outright (decision 0037).
+    coarser_ranges: int = 1
 
     def __post_init__(self) -> None:
         if self.min_n < 1:
             raise ValueError("min_n must be at least 1")
         if self.range_width < 2:
             raise ValueError("range_width must be at least 2: a range of one count is the count")
+        if self.coarser_ranges < 0:
+            raise ValueError("coarser_ranges must be 0 or more")
         if not self.bands:
             raise ValueError("at least one coding band is required")
         starts = [b.min_denominator for b in self.bands]
@@ -161,6 +170,8 @@ class TableState:
         self.spec, self.rules, self.n = spec, rules, frame.height
         self.keys = frame.select(spec.primary_key)
         self.values = {c: frame[c].cast(pl.Float64).fill_null(0.0).to_numpy() for c in spec.counts}
+        # Null in the mart: not applicable to the row (counted as 0 in every sum).
+        self.missing = {c: frame[c].is_null().to_numpy() for c in spec.counts}
         self.rate_values = {
             r.column: frame[r.column].cast(pl.Float64).to_numpy(allow_copy=True) for r in spec.rates
         }
@@ -172,6 +183,8 @@ class TableState:
         self.hidden = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
         # Complements published as a range (rule 4): the value is unknown within it.
         self.ranged = {c: np.zeros(self.n, dtype=bool) for c in spec.counts}
+        # How many times a ranged value's range grew tenfold (SuppressionRules.coarser_ranges).
+        self.coarsened = {c: np.zeros(self.n, dtype=np.int8) for c in spec.counts}
         self.status = {r.column: np.zeros(self.n, dtype=np.int8) for r in spec.rates}
         self.rows_are_nonempty = bool((self.size >= 1).all())
         self.links = links_by_count(spec, sibling_groups(frame, spec), self.n)
@@ -298,10 +311,19 @@ class TableState:
         return (self.row != RowSuppression.SHOWN) | self.hidden[count] | self.ranged[count]
 
     def value_range(self, count: str) -> tuple[np.ndarray, np.ndarray]:
-        """The grid range of ``range_width`` counts holding each value of ``count``."""
-        width = self.rules.range_width
+        """The grid range holding each value of ``count``: ``range_width`` counts wide, ten
+        times wider for each time it was coarsened."""
+        width = self.rules.range_width * np.power(10.0, self.coarsened[count])
         low = np.floor(self.values[count] / width) * width
         return low, low + width - 1
+
+    def coarsenable(self, count: str) -> np.ndarray:
+        """Ranged values whose range may still grow tenfold."""
+        return self.ranged[count] & (self.coarsened[count] < self.rules.coarser_ranges)
+
+    def coarsen(self, count: str, row: int) -> None:
+        """Publish the ranged ``count`` at ``row`` as a range ten times wider."""
+        self.coarsened[count][row] += 1
 
     def bounds(self, count: str, repeats: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """What a reader can tell about each hidden value of ``count`` from the snapshot
@@ -388,20 +410,39 @@ class TableState:
         return int((self.row == RowSuppression.COMPLEMENTARY).sum())
 
     # rule 5 --------------------------------------------------------------------------
+    def coded(self, count: str) -> np.ndarray:
+        """Rows where ``count`` is hidden only by the coding of a rate over it (">=38")."""
+        out = np.zeros(self.n, dtype=bool)
+        for rate in self.spec.rates:
+            if rate.numerator == count:
+                out |= np.isin(
+                    self.status[rate.column], [RateStatus.TOP_CODED, RateStatus.BOTTOM_CODED]
+                )
+        return out & self.hidden[count] & ~self.ranged[count]
+
     def hide_dependent_rates(self) -> None:
-        """Derived columns follow in apply(): null wherever any count or rate is hidden."""
-        for count in self.spec.counts:
-            dependent = set(self.spec.with_dependents([count]))
-            for rate in self.spec.rates:
-                if rate.column in dependent:
-                    status = self.status[rate.column]
-                    status[(status == RateStatus.SHOWN) & self.hidden[count]] = (
-                        RateStatus.COMPLEMENTARY
-                    )
-                    ranged = (status == RateStatus.SHOWN) & self.ranged[count]
-                    status[ranged] = (
-                        RateStatus.RANGED if rate.numerator else (RateStatus.COMPLEMENTARY)
-                    )
+        """Rule 5 for rates still shown; derived columns follow in apply()."""
+        for rate in self.spec.rates:
+            parts = {self.spec.denominator_of(rate), *self.spec.numerators_of(rate)}
+            withheld = np.zeros(self.n, dtype=bool)
+            bounded = np.zeros(self.n, dtype=bool)
+            for count in parts:
+                coded = self.coded(count)
+                withheld |= self.hidden[count] & ~coded
+                bounded |= coded | self.ranged[count]
+            status = self.status[rate.column]
+            open_ = (status == RateStatus.SHOWN) & ~self._not_applicable(rate)
+            status[open_ & withheld] = RateStatus.COMPLEMENTARY
+            status[open_ & ~withheld & bounded] = (
+                RateStatus.RANGED if rate.numerator else RateStatus.COMPLEMENTARY
+            )
+
+    def _not_applicable(self, rate: RateSpec) -> np.ndarray:
+        """Rows where the rate's numerator is null in the mart and not hidden: nothing to
+        publish, nor to withhold."""
+        if not rate.numerator:
+            return np.zeros(self.n, dtype=bool)
+        return self.missing[rate.numerator] & ~self.hidden[rate.numerator]
 
     def display(self, rate: RateSpec) -> list[str | None]:
         """The rate as a reader sees it; assigned from the weakest reason up, so that where
@@ -432,11 +473,17 @@ class TableState:
         return out.tolist()
 
     def _count_bounds(self, count: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What the snapshot says of ``count`` at shown ``rows``: its value or its range."""
-        value = self.values[count][rows]
-        low, high = self.value_range(count)
-        ranged = self.ranged[count][rows]
-        return np.where(ranged, low[rows], value), np.where(ranged, high[rows], value)
+        """What the snapshot says of ``count`` at shown ``rows``: its value, its range, or
+        the bounds its coding gives."""
+        low, high = self.values[count].copy(), self.values[count].copy()
+        range_low, range_high = self.value_range(count)
+        ranged = self.ranged[count]
+        low[ranged], high[ranged] = range_low[ranged], range_high[ranged]
+        coded = self.coded(count)
+        if coded.any():
+            bound_low, bound_high = self.bounds(count)
+            low[coded], high[coded] = bound_low[coded], bound_high[coded]
+        return low[rows], high[rows]
 
     def _rate_range(self, rate: RateSpec, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rate's range from its numerator's and denominator's published ranges."""
@@ -456,13 +503,16 @@ class TableState:
             if rate.numerator != count:
                 continue
             status = self.status[rate.column]
-            den = self.values[self.spec.denominator_of(rate)]
-            bottom, top = self.rules.band_limits(den)
+            denominator = self.spec.denominator_of(rate)
+            bottom, top = self.rules.band_limits(self.values[denominator])
+            # From what the snapshot says of the denominator: where it is coded too, its
+            # value would show through ">=" a fraction of it.
+            den_low, den_high = self._count_bounds(denominator, np.arange(self.n))
             top_coded = status == RateStatus.TOP_CODED
-            out[top_coded] = [f">={math.ceil(x - 1e-9):,}" for x in (top * den)[top_coded]]
+            out[top_coded] = [f">={math.ceil(x - 1e-9):,}" for x in (top * den_low)[top_coded]]
             bottom_coded = status == RateStatus.BOTTOM_CODED
             out[bottom_coded] = [
-                f"<={math.floor(x + 1e-9):,}" for x in (bottom * den)[bottom_coded]
+                f"<={math.floor(x + 1e-9):,}" for x in (bottom * den_high)[bottom_coded]
             ]
             coded |= top_coded | bottom_coded
             # The numerator of a rate whose own denominator is below min n (rule 2) is
@@ -476,6 +526,7 @@ class TableState:
             f"{a:,.0f}{RANGE_SEPARATOR}{b:,.0f}"
             for a, b in zip(low[ranged].tolist(), high[ranged].tolist(), strict=True)
         ]
+        out[self.missing[count]] = None
         out[self.hidden[count] & ~coded & ~ranged] = COMPLEMENTARY_DISPLAY
         out[self.row == RowSuppression.COMPLEMENTARY] = COMPLEMENTARY_DISPLAY
         out[self.row == RowSuppression.SMALL_N] = small_n
@@ -483,13 +534,13 @@ class TableState:
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
         row_hidden = self.row != RowSuppression.SHOWN
+        inputs = self.spec.derivation_inputs
         any_hidden = row_hidden.copy()
-        for mask in self.hidden.values():
-            any_hidden |= mask
-        for status in self.status.values():
-            any_hidden |= status != RateStatus.SHOWN
-        for mask in self.ranged.values():
-            any_hidden |= mask
+        for count in inputs & set(self.spec.counts):
+            any_hidden |= self.hidden[count] | self.ranged[count]
+        for column, status in self.status.items():
+            if column in inputs:
+                any_hidden |= status != RateStatus.SHOWN
         nulls = {c: row_hidden | self.hidden[c] | self.ranged[c] for c in self.spec.counts}
         nulls |= {r: row_hidden | (s != RateStatus.SHOWN) for r, s in self.status.items()}
         nulls |= {d: any_hidden for d in self.spec.derived}

@@ -6,7 +6,9 @@ to the published table on its primary key, each such cell is one of:
 - shown: published with no part withheld as a complement (a rate top/bottom coded, or a part
   whose own denominator is small, still counts: what is shown is the answer);
   ``shown_as_range`` of them show a count or rate as a range ("4,120 to 4,129");
-- withheld: the row, or one of its counts or rates, is "suppressed (complementary)";
+- withheld: the row, or one of its counts or rates, is "suppressed (complementary)"; or a
+  derived value (a mean, a gap) is null where the mart has one and no count or rate it is
+  computed from is coded or a range (comparison_outcomes' difference is its answer);
 - omitted: no published row (a link left it out).
 
 The shares go into the snapshot (``publication_summary``), the publish result and the
@@ -40,10 +42,26 @@ _HEADLINE = {
 COUNT_COLUMNS = ("cells", "shown", "shown_as_range", "withheld", "omitted")
 
 
-def _displays(spec: PublishSpec, columns: set[str]) -> list[str]:
-    names = [r.column + DISPLAY_SUFFIX for r in spec.rates]
-    names += [c + DISPLAY_SUFFIX for c in spec.counts]
-    return [_quote(n) for n in names if n in columns]
+def _displays(spec: PublishSpec, columns: set[str], of: set[str] | None = None) -> list[str]:
+    """The display columns of the table's rates and counts (``of``: only of these)."""
+    names = [r.column for r in spec.rates] + list(spec.counts)
+    displays = [n + DISPLAY_SUFFIX for n in names if of is None or n in of]
+    return [_quote(d) for d in displays if d in columns]
+
+
+def _derived_lost(spec: PublishSpec, published: set[str], working: set[str]) -> str:
+    """SQL: a derived value the mart has is null in the snapshot, and no count or rate it is
+    computed from is coded or shown as a range (which would explain it)."""
+    derived = [_quote(d) for d in spec.derived if d in published and d in working]
+    if not derived:
+        return "false"
+    lost = " or ".join(f"(w.{d} is not null and p.{d} is null)" for d in derived)
+    inputs = _displays(spec, published, of=spec.derivation_inputs)
+    explained = " or ".join(
+        f"p.{d} like '>=%' or p.{d} like '<=%' or contains(p.{d}, '{RANGE_SEPARATOR}')"
+        for d in inputs
+    )
+    return f"(({lost}) and not coalesce({explained or 'false'}, false))"
 
 
 def _table_sql(
@@ -57,6 +75,7 @@ def _table_sql(
     complementary = " or ".join(f"p.{d} = '{COMPLEMENTARY_DISPLAY}'" for d in displays) or "false"
     ranged = " or ".join(f"contains(p.{d}, '{RANGE_SEPARATOR}')" for d in displays) or "false"
     reason = f"p.{_quote(SUPPRESSION_REASON)}"
+    derived_lost = _derived_lost(spec, published_columns, working_columns)
     level = "w.level" if "level" in working_columns else "'all'"
     headline = " and ".join(
         f"w.{_quote(c)} = '{v}'" for c, v in _HEADLINE.items() if c in spec.primary_key
@@ -67,7 +86,8 @@ def _table_sql(
             select {level}::varchar as level, {headline or "false"} as headline,
                 case
                     when p.__published is null then 'omitted'
-                    when {reason} is not null or {complementary} then 'withheld'
+                    when {reason} is not null or {complementary} or {derived_lost}
+                        then 'withheld'
                     when {ranged} then 'shown_as_range'
                     else 'shown_exactly'
                 end as state

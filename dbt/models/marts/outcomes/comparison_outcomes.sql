@@ -236,6 +236,17 @@ select
         as treated_in_records_share,
     {{ safe_rate('coverage.control_in_records', 'coverage.control_observed') }}
         as control_in_records_share,
+    -- A 0/1 outcome's mean is a rate: published as one too, so that it is coded like one.
+    cast(case when coverage.outcome not like 'earnings%' then quantiles.treated_sum end
+        as {{ dbt.type_int() }}) as treated_with_outcome,
+    cast(case when coverage.outcome not like 'earnings%' then quantiles.control_sum end
+        as {{ dbt.type_int() }}) as control_with_outcome,
+    case when coverage.outcome not like 'earnings%'
+            then {{ safe_rate('quantiles.treated_sum', 'quantiles.matched_treated') }}
+    end as treated_outcome_share,
+    case when coverage.outcome not like 'earnings%'
+            then {{ safe_rate('quantiles.control_sum', 'quantiles.matched_controls') }}
+    end as control_outcome_share,
     cast(quantiles.treated_mean as {{ dbt.type_float() }}) as treated_mean,
     cast(quantiles.control_mean as {{ dbt.type_float() }}) as control_mean,
     cast(quantiles.difference as {{ dbt.type_float() }}) as difference,
