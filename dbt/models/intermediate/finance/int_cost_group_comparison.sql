@@ -61,8 +61,7 @@ side_moments as (
     group by fiscal_year, school_group, is_member, side_mean
 ),
 
--- Spending is summed in cents (cost_per_student's doubles of DECIMAL sums round back to
--- them exactly): exact in any order.
+-- Spending: sorted sums too (a combined school's grades 9-12 share is not whole cents).
 sides as (
     select
         fiscal_year,
@@ -76,14 +75,10 @@ sides as (
         sum(case when is_member then credentials_earned else 0 end) as group_credentials,
         -- null while the year's placements are incomplete (cost_per_student.placed_graduates)
         sum(case when is_member then placed_graduates end) as group_placed_graduates,
-        cast(
-            sum(case when is_member then cast(instructional_spending as decimal(18, 2)) else 0 end)
-            as {{ type_double() }}
-        ) as group_instructional_spending,
-        cast(
-            coalesce(sum(case when is_member then cast(cte_spending as decimal(18, 2)) end), 0)
-            as {{ type_double() }}
-        ) as group_cte_spending,
+        {{ sorted_sum('case when is_member then instructional_spending else 0 end') }}
+            as group_instructional_spending,
+        {{ sorted_sum('case when is_member then coalesce(cte_spending, 0) else 0 end') }}
+            as group_cte_spending,
         bool_and(is_placement_complete) as is_placement_complete
     from memberships
     group by fiscal_year, school_group
