@@ -23,6 +23,45 @@ memberships as (
     from schools
 ),
 
+-- Mean and sample variance of instruction per student on each side (is_member), in two
+-- passes of sorted sums: the same bits in every build, where avg() and var_samp() add in
+-- the order the threads deliver (decision 0035).
+side_means as (
+    select
+        fiscal_year,
+        school_group,
+        is_member,
+        {{ sorted_sum('instruction_per_student') }} / count(*) as side_mean
+    from memberships
+    group by fiscal_year, school_group, is_member
+),
+
+deviations as (
+    select
+        memberships.fiscal_year,
+        memberships.school_group,
+        memberships.is_member,
+        side_means.side_mean,
+        memberships.instruction_per_student - side_means.side_mean as deviation
+    from memberships
+    inner join side_means
+        on side_means.fiscal_year = memberships.fiscal_year
+        and side_means.school_group = memberships.school_group
+        and side_means.is_member = memberships.is_member
+),
+
+side_moments as (
+    select
+        fiscal_year,
+        school_group,
+        is_member,
+        side_mean,
+        {{ sorted_sum('deviation * deviation') }} / nullif(count(*) - 1, 0) as side_variance
+    from deviations
+    group by fiscal_year, school_group, is_member, side_mean
+),
+
+-- Spending: sorted sums too (a combined school's grades 9-12 share is not whole cents).
 sides as (
     select
         fiscal_year,
@@ -30,27 +69,42 @@ sides as (
         count(case when is_member then 1 end) as group_schools,
         count(case when is_member and school_level = 'COMBINED' then 1 end)
             as group_combined_schools,
-        avg(case when is_member then instruction_per_student end) as group_mean,
-        var_samp(case when is_member then instruction_per_student end) as group_variance,
         count(case when not is_member then 1 end) as other_schools,
-        avg(case when not is_member then instruction_per_student end) as other_mean,
-        var_samp(case when not is_member then instruction_per_student end) as other_variance,
         sum(case when is_member then enrolled_students else 0 end) as group_enrolled_students,
         sum(case when is_member then concentrators else 0 end) as group_concentrators,
         sum(case when is_member then credentials_earned else 0 end) as group_credentials,
         -- null while the year's placements are incomplete (cost_per_student.placed_graduates)
         sum(case when is_member then placed_graduates end) as group_placed_graduates,
-        sum(case when is_member then instructional_spending else 0 end)
+        {{ sorted_sum('case when is_member then instructional_spending else 0 end') }}
             as group_instructional_spending,
-        sum(case when is_member then coalesce(cte_spending, 0) else 0 end) as group_cte_spending,
+        {{ sorted_sum('case when is_member then coalesce(cte_spending, 0) else 0 end') }}
+            as group_cte_spending,
         bool_and(is_placement_complete) as is_placement_complete
     from memberships
     group by fiscal_year, school_group
 ),
 
-tests as (
+moments as (
     select
         sides.*,
+        group_side.side_mean as group_mean,
+        group_side.side_variance as group_variance,
+        other_side.side_mean as other_mean,
+        other_side.side_variance as other_variance
+    from sides
+    left join side_moments as group_side
+        on group_side.fiscal_year = sides.fiscal_year
+        and group_side.school_group = sides.school_group
+        and group_side.is_member
+    left join side_moments as other_side
+        on other_side.fiscal_year = sides.fiscal_year
+        and other_side.school_group = sides.school_group
+        and not other_side.is_member
+),
+
+tests as (
+    select
+        moments.*,
         group_variance / group_schools as group_se_squared,
         other_variance / nullif(other_schools, 0) as other_se_squared,
         case when group_schools > 0 and other_schools > 0 and group_schools + other_schools > 2
@@ -60,7 +114,7 @@ tests as (
                 )
                 / (group_schools + other_schools - 2)
         end as pooled_variance
-    from sides
+    from moments
 )
 
 select

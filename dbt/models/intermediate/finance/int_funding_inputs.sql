@@ -14,11 +14,13 @@ with schools as (
     group by school_year, district_code
 ),
 
+-- Programs' points are fractions (100 / 12 a component): a sorted sum, the same bits in
+-- every build (decision 0035).
 quality as (
     select
         school_year,
         district_code,
-        sum(quality_points) as quality_points
+        {{ sorted_sum('quality_points') }} as quality_points
     from {{ ref('int_program_quality_scores') }}
     group by school_year, district_code
 )

@@ -41,14 +41,17 @@ region_students as (
 ),
 
 -- One wage per area and occupation: a state file holding every area and the area's own
--- workbook of the same release may both be current, with the same figures.
+-- workbook of the same release may both be current, with the same figures. In cents, so
+-- the student-weighted sum below is exact in any order (decision 0035).
 area_wages as (
     select
         years.school_year,
         wages.area_code,
         wages.soc_code,
-        max({{ oews_wage('wages.annual_median_wage', 'wages.annual_median_wage_flag') }})
-            as annual_median_wage
+        cast(
+            max({{ oews_wage('wages.annual_median_wage', 'wages.annual_median_wage_flag') }})
+            as decimal(18, 2)
+        ) as annual_median_wage
     from years
     inner join {{ ref('stg_oews_wages') }} as wages
         on wages.data_year = years.oews_year
@@ -61,8 +64,8 @@ select
     students.school_year,
     students.cte_region,
     area_wages.soc_code,
-    sum(students.students_hs * area_wages.annual_median_wage) / sum(students.students_hs)
-        as regional_median_wage,
+    cast(sum(students.students_hs * area_wages.annual_median_wage) as {{ type_double() }})
+    / sum(students.students_hs) as regional_median_wage,
     count(*) as regional_wage_areas,
     {{ safe_rate('sum(students.students_hs)', 'max(region_students.students_hs)') }}
         as regional_wage_coverage

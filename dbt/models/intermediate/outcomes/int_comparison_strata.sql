@@ -4,7 +4,9 @@ with students as (
 
 -- One row per student and outcome of the student's population: is_observed when the
 -- outcome's data is loaded, outcome_value null when not observed (or, for earnings, not
--- employed).
+-- employed). outcome_value is a DECIMAL (earnings back in cents: int_outcome_leavers
+-- stores a double of a cents sum, which rounds back exactly), so the strata's sums and sums
+-- of squares are exact in any order (decision 0035).
 outcome_values as (
     select
         student_key,
@@ -73,7 +75,7 @@ outcome_values as (
         'earnings_q2_employed_graduates' as outcome,
         is_employed_q2 is not null as is_observed,
         case when is_employed_q2 is not null then is_in_wage_records end as is_in_records,
-        earnings_q2 as outcome_value
+        cast(earnings_q2 as decimal(18, 2)) as outcome_value
     from students
     where has_graduated
     union all
@@ -85,7 +87,7 @@ outcome_values as (
         'earnings_q4_employed_graduates' as outcome,
         is_employed_q4 is not null as is_observed,
         case when is_employed_q4 is not null then is_in_wage_records end as is_in_records,
-        earnings_q4 as outcome_value
+        cast(earnings_q4 as decimal(18, 2)) as outcome_value
     from students
     where has_graduated
 ),

@@ -64,7 +64,12 @@ def model(dbt, session) -> pd.DataFrame:
     dbt.config(materialized="table")
     frame = _to_pandas(dbt.ref("int_cost_group_comparison"))
     schools = _to_pandas(dbt.ref("cost_per_student"))
-    schools = schools[schools["instruction_per_student"].notna()]
+    # In one order every build: numpy's sums (means, variances) depend on the order of the
+    # rows, and DuckDB returns a table's rows in the order its threads wrote them
+    # (decision 0035).
+    schools = schools[schools["instruction_per_student"].notna()].sort_values(
+        ["fiscal_year", "district_code", "location_code"], ignore_index=True
+    )
     pairs = [
         _p_values(schools, year, group)
         for year, group in zip(frame["fiscal_year"], frame["school_group"], strict=True)

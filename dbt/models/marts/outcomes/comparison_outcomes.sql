@@ -1,4 +1,5 @@
 -- 'ALL' stacks every cohort's strata: the pool reuses each cohort's matching.
+-- Sums of doubles are sorted_sum()s: the same bits in every build (decision 0035).
 with strata as (
     select
         cast(cohort_year as {{ dbt.type_string() }}) as cohort,
@@ -49,13 +50,13 @@ totals as (
         count(*) as matched_strata,
         sum(treated_n) as matched_treated,
         sum(control_n) as matched_controls,
-        sum(treated_sum) as treated_sum,
-        sum(treated_sum_squares) as treated_sum_squares,
-        sum(control_sum) as control_sum,
-        sum(control_sum_squares) as control_sum_squares,
-        sum(treated_within_ss) as treated_within_ss,
-        sum(control_within_ss) as control_within_ss,
-        sum(treated_n * control_sum / control_n) as weighted_control_sum
+        {{ sorted_sum('treated_sum') }} as treated_sum,
+        {{ sorted_sum('treated_sum_squares') }} as treated_sum_squares,
+        {{ sorted_sum('control_sum') }} as control_sum,
+        {{ sorted_sum('control_sum_squares') }} as control_sum_squares,
+        {{ sorted_sum('treated_within_ss') }} as treated_within_ss,
+        {{ sorted_sum('control_within_ss') }} as control_within_ss,
+        {{ sorted_sum('treated_n * control_sum / control_n') }} as weighted_control_sum
     from matched
     group by cohort, comparison_scope, program_of_study_code, career_cluster, outcome
 ),
@@ -121,14 +122,18 @@ stratum_terms as (
         program_of_study_code,
         career_cluster,
         outcome,
-        sum(weight * weight * treated_variance / treated_n) as treated_own_part,
-        sum(power(weight * weight * treated_variance / treated_n, 2) / (treated_n - 1))
-            as treated_own_df_term,
-        sum(case when treated_n = 1 then weight * weight else 0 end) as treated_single_weight,
-        sum(weight * weight * control_variance / control_n) as control_own_part,
-        sum(power(weight * weight * control_variance / control_n, 2) / (control_n - 1))
-            as control_own_df_term,
-        sum(case when control_n = 1 then weight * weight else 0 end) as control_single_weight
+        {{ sorted_sum('weight * weight * treated_variance / treated_n') }} as treated_own_part,
+        {{ sorted_sum(
+            'power(weight * weight * treated_variance / treated_n, 2) / (treated_n - 1)'
+        ) }} as treated_own_df_term,
+        {{ sorted_sum('case when treated_n = 1 then weight * weight else 0 end') }}
+            as treated_single_weight,
+        {{ sorted_sum('weight * weight * control_variance / control_n') }} as control_own_part,
+        {{ sorted_sum(
+            'power(weight * weight * control_variance / control_n, 2) / (control_n - 1)'
+        ) }} as control_own_df_term,
+        {{ sorted_sum('case when control_n = 1 then weight * weight else 0 end') }}
+            as control_single_weight
     from stratum_parts
     group by cohort, comparison_scope, program_of_study_code, career_cluster, outcome
 ),
