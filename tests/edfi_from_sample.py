@@ -1,0 +1,375 @@
+"""The sample generator's students as Ed-Fi records: the inverse of
+``dagster_project/ingest/edfi/mapping.py`` for the three families Nova serves
+(``student_enrollment``, ``cte_course_enrollment``, ``credential_attainment``), for the
+equivalence test (tests/test_edfi_equivalence.py, decision 0022).
+
+Each landed file is read as the loader reads it (its layout, leading zeros restored), and
+each contract row becomes the records the mapping would read it back from. The descriptor
+code values are taken from ``mapping.DESCRIPTORS`` itself (the first code value that maps
+to a contract code), so the inverse follows the mapping's tables instead of repeating them.
+One ODS per school year (a year-specific ODS, as many states run them): the student's
+education organization association is the student's that year.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from dagster_project.contracts import get_extract
+from dagster_project.ingest.codes import restore_leading_zeros
+from dagster_project.ingest.edfi.mapping import (
+    CHARACTERISTICS,
+    CREDENTIAL_FIELDS,
+    CREDENTIALS,
+    DESCRIPTORS,
+    OFFERINGS,
+    SCTEPA,
+    SEOA,
+    SESSIONS,
+    SSA,
+    STATE_PREFIX,
+    STSA,
+    TRANSCRIPTS,
+    district_id,
+)
+from dagster_project.ingest.landing import list_landed, parse_file_name
+from dagster_project.ingest.reader import read_landed_file
+
+ED = "uri://ed-fi.org/"
+NM = "uri://nmped.org/"
+EDFI_EXTRACTS = ("student_enrollment", "cte_course_enrollment", "credential_attainment")
+CTE_PROGRAM = f"{ED}ProgramTypeDescriptor#Career and Technical Education"
+STATE_ORGANIZATION = int(STATE_PREFIX)
+# Races written for a MULTIRACIAL student: any two make the mapping say MULTIRACIAL.
+TWO_RACES = ("American Indian or Alaska Native", "White")
+DISABILITY = f"{ED}DisabilityDescriptor#Specific Learning Disability"
+
+Row = dict[str, str | None]
+Records = dict[str, list[dict[str, Any]]]
+
+
+# --- reading the sample --------------------------------------------------------------
+
+
+def latest_files(landing: Path, extract_name: str) -> list[Path]:
+    """The current submission of each slice (a resubmission replaces its slice)."""
+    latest: dict[tuple[str, str, int], tuple[Any, Path]] = {}
+    for path in list_landed(landing, get_extract(extract_name)):
+        landed = parse_file_name(path)
+        if landed.slice_key not in latest or latest[landed.slice_key][0] < landed.submitted_at:
+            latest[landed.slice_key] = (landed.submitted_at, path)
+    return [path for _, path in latest.values()]
+
+
+def contract_rows(landing: Path, extract_name: str) -> list[Row]:
+    """Every current row of the extract in the landing zone, contract columns as text, as
+    the loader reads them (its layouts, e.g. the STARS credential template)."""
+    extract = get_extract(extract_name)
+    rows: list[Row] = []
+    for path in latest_files(landing, extract_name):
+        frame = read_landed_file(parse_file_name(path)).frame
+        frame, _ = restore_leading_zeros(extract, frame)
+        columns = [c for c in extract.column_names if c in frame.columns]
+        rows += frame.select(columns).to_dicts()
+    return rows
+
+
+def by_school_year(rows: Iterable[Row]) -> dict[int, list[Row]]:
+    years: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        years[int(str(row["school_year"]))].append(row)
+    return dict(years)
+
+
+# --- descriptors and references --------------------------------------------------------
+
+
+def code_value(descriptor: str, contract_code: str) -> str:
+    """The first code value the mapping reads as ``contract_code``."""
+    return next(code for code, mapped in DESCRIPTORS[descriptor].items() if mapped == contract_code)
+
+
+def descriptor_uri(descriptor: str, contract_code: str, namespace: str = ED) -> str:
+    return f"{namespace}{descriptor}#{code_value(descriptor, contract_code)}"
+
+
+def school_id(row: Row) -> int:
+    return int(f"{STATE_PREFIX}{row['district_code']}{row['location_code']}")
+
+
+def student_reference(row: Row) -> dict[str, Any]:
+    return {"studentUniqueId": row["student_id"]}
+
+
+def first_day(year: int) -> str:
+    return f"{year - 1}-08-12"
+
+
+# --- student_enrollment ----------------------------------------------------------------
+
+
+def school_association(row: Row) -> dict[str, Any]:
+    """studentSchoolAssociations: school, year, grade, cohort, exit."""
+    year = int(str(row["school_year"]))
+    record: dict[str, Any] = {
+        "schoolReference": {"schoolId": school_id(row)},
+        "studentReference": student_reference(row),
+        "entryDate": first_day(year),
+        "entryGradeLevelDescriptor": descriptor_uri(
+            "GradeLevelDescriptor", str(row["grade_level"])
+        ),
+        "schoolYearTypeReference": {"schoolYear": year},
+    }
+    if row["cohort_year"] is not None:
+        record["classOfSchoolYearTypeReference"] = {"schoolYear": int(row["cohort_year"])}
+    exit_code = str(row["exit_code"])
+    record["exitWithdrawTypeDescriptor"] = descriptor_uri("ExitWithdrawTypeDescriptor", exit_code)
+    if row["exit_date"] is not None:
+        record["exitWithdrawDate"] = row["exit_date"]
+    return record
+
+
+def races(row: Row) -> tuple[bool, list[dict[str, str]]]:
+    """hispanicLatinoEthnicity and races for the contract's race_ethnicity."""
+    race = str(row["race_ethnicity"])
+    if race == "HISPANIC":
+        return True, []
+    names = TWO_RACES if race == "MULTIRACIAL" else (code_value("RaceDescriptor", race),)
+    return False, [{"raceDescriptor": f"{ED}RaceDescriptor#{name}"} for name in names]
+
+
+def characteristics(row: Row) -> list[dict[str, Any]]:
+    """The flags set in the row, each held for the school year (a period inside it)."""
+    year = int(str(row["school_year"]))
+    return [
+        {
+            "studentCharacteristicDescriptor": f"{ED}StudentCharacteristicDescriptor#{code}",
+            "periods": [{"beginDate": first_day(year), "endDate": f"{year}-05-29"}],
+        }
+        for flag, code in CHARACTERISTICS.items()
+        if row[flag] == "Y"
+    ]
+
+
+DEMOGRAPHICS = (
+    "sex",
+    "race_ethnicity",
+    *CHARACTERISTICS,
+    "english_learner",
+    "disability",
+)
+
+
+def organization_association(row: Row) -> dict[str, Any]:
+    """studentEducationOrganizationAssociations at the district: sex, race, flags."""
+    hispanic, race_list = races(row)
+    return {
+        "educationOrganizationReference": {
+            "educationOrganizationId": district_id(str(row["district_code"]))
+        },
+        "studentReference": student_reference(row),
+        "sexDescriptor": descriptor_uri("SexDescriptor", str(row["sex"])),
+        "hispanicLatinoEthnicity": hispanic,
+        "races": race_list,
+        "studentCharacteristics": characteristics(row),
+        "limitedEnglishProficiencyDescriptor": descriptor_uri(
+            "LimitedEnglishProficiencyDescriptor", str(row["english_learner"])
+        ),
+        "disabilities": [{"disabilityDescriptor": DISABILITY}] if row["disability"] == "Y" else [],
+    }
+
+
+def enrollment_records(rows: list[Row]) -> Records:
+    """One school association per row; one district association per student and district
+    (a student at two schools of a district has one: the rows must agree on it)."""
+    associations: dict[tuple[str, str], tuple[Row, dict[str, Any]]] = {}
+    for row in rows:
+        key = (str(row["student_id"]), str(row["district_code"]))
+        seen = associations.get(key)
+        if seen is not None:
+            differ = [c for c in DEMOGRAPHICS if seen[0][c] != row[c]]
+            assert not differ, f"one district association cannot hold both rows: {differ}"
+            continue
+        associations[key] = (row, organization_association(row))
+    return {
+        SSA: [school_association(row) for row in rows],
+        SEOA: [record for _, record in associations.values()],
+    }
+
+
+# --- cte_course_enrollment -------------------------------------------------------------
+
+
+def session_name(year: int, term: str) -> str:
+    return f"{year - 1}-{year} {code_value('TermDescriptor', term)}"
+
+
+def local_course_code(course_code: str) -> str:
+    """A district's own code for the course: the offering maps it to the state's."""
+    return f"L{course_code}"
+
+
+def section_reference(row: Row) -> dict[str, Any]:
+    year = int(str(row["school_year"]))
+    local = local_course_code(str(row["course_code"]))
+    session = session_name(year, str(row["term"]))
+    return {
+        "localCourseCode": local,
+        "schoolId": school_id(row),
+        "schoolYear": year,
+        "sectionIdentifier": f"{local}-{row['term']}-01",
+        "sessionName": session,
+    }
+
+
+def section_association(row: Row) -> dict[str, Any]:
+    year = int(str(row["school_year"]))
+    return {
+        "sectionReference": section_reference(row),
+        "studentReference": student_reference(row),
+        "beginDate": first_day(year),
+        "dualCredit": {"dualCreditIndicator": row["dual_credit"] == "Y"},
+    }
+
+
+def session(row: Row) -> dict[str, Any]:
+    year = int(str(row["school_year"]))
+    return {
+        "schoolReference": {"schoolId": school_id(row)},
+        "schoolYearTypeReference": {"schoolYear": year},
+        "sessionName": session_name(year, str(row["term"])),
+        "termDescriptor": descriptor_uri("TermDescriptor", str(row["term"])),
+    }
+
+
+def course_offering(row: Row) -> dict[str, Any]:
+    section = section_reference(row)
+    return {
+        "localCourseCode": section["localCourseCode"],
+        "schoolReference": {"schoolId": section["schoolId"]},
+        "sessionReference": {
+            "schoolId": section["schoolId"],
+            "schoolYear": section["schoolYear"],
+            "sessionName": section["sessionName"],
+        },
+        "courseReference": {
+            "courseCode": row["course_code"],
+            "educationOrganizationId": STATE_ORGANIZATION,
+        },
+        "courseLevelCharacteristics": [],
+    }
+
+
+def course_transcript(row: Row) -> dict[str, Any]:
+    """The result (completed Y: Pass, N: Fail) and the credits earned."""
+    return {
+        "courseReference": {
+            "courseCode": row["course_code"],
+            "educationOrganizationId": STATE_ORGANIZATION,
+        },
+        "studentAcademicRecordReference": {
+            "educationOrganizationId": district_id(str(row["district_code"])),
+            "schoolYear": int(str(row["school_year"])),
+            "studentUniqueId": row["student_id"],
+            "termDescriptor": descriptor_uri("TermDescriptor", str(row["term"])),
+        },
+        "courseAttemptResultDescriptor": descriptor_uri(
+            "CourseAttemptResultDescriptor", str(row["completed"])
+        ),
+        "earnedCredits": float(str(row["credits_earned"])),
+    }
+
+
+def unique(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records once each (a session or an offering is shared by its students)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for record in records:
+        seen.setdefault(repr(sorted(record.items())), record)
+    return list(seen.values())
+
+
+def course_records(rows: list[Row]) -> Records:
+    return {
+        STSA: [section_association(row) for row in rows],
+        SESSIONS: unique(session(row) for row in rows),
+        OFFERINGS: unique(course_offering(row) for row in rows),
+        TRANSCRIPTS: [course_transcript(row) for row in rows],
+    }
+
+
+# --- credential_attainment --------------------------------------------------------------
+
+
+def program_name(row: Row) -> str:
+    return f"CTE {row['cip_code']}"
+
+
+def program_association(row: Row) -> dict[str, Any]:
+    """studentCTEProgramAssociations: the student's program at the school, its CIP code."""
+    return {
+        "studentReference": student_reference(row),
+        "educationOrganizationReference": {"educationOrganizationId": school_id(row)},
+        "programReference": {
+            "educationOrganizationId": STATE_ORGANIZATION,
+            "programName": program_name(row),
+            "programTypeDescriptor": CTE_PROGRAM,
+        },
+        "beginDate": first_day(int(str(row["school_year"]))),
+        "cteProgramServices": [
+            {
+                "cteProgramServiceDescriptor": f"{ED}CTEProgramServiceDescriptor#Other",
+                "cipCode": row["cip_code"],
+                "primaryIndicator": True,
+            }
+        ],
+    }
+
+
+def credential(row: Row) -> dict[str, Any]:
+    """New Mexico's extension record (CREDENTIAL_FIELDS): the credential, its date, how it
+    was delivered and whether it was verified (absent when the row does not say)."""
+    fields = CREDENTIAL_FIELDS
+    record: dict[str, Any] = {
+        fields["association"]: {
+            "beginDate": first_day(int(str(row["school_year"]))),
+            "educationOrganizationId": school_id(row),
+            "programEducationOrganizationId": STATE_ORGANIZATION,
+            "programName": program_name(row),
+            "programTypeDescriptor": CTE_PROGRAM,
+            "studentUniqueId": row["student_id"],
+        },
+        fields["credential"]: f"{NM}IndustryCredentialDescriptor#{row['credential_code']}",
+        fields["earned_date"]: row["earned_date"],
+        fields["delivery_method"]: descriptor_uri(
+            "CredentialDeliveryMethodDescriptor", str(row["delivery_method"]), NM
+        ),
+    }
+    if row["verified"] is not None:
+        record[fields["verified"]] = row["verified"] == "Y"
+    return record
+
+
+def credential_records(rows: list[Row]) -> Records:
+    return {
+        CREDENTIALS: [credential(row) for row in rows],
+        SCTEPA: unique(program_association(row) for row in rows),
+    }
+
+
+INVERSES = {
+    "student_enrollment": enrollment_records,
+    "cte_course_enrollment": course_records,
+    "credential_attainment": credential_records,
+}
+
+
+def ods_records_by_year(landing: Path) -> dict[int, Records]:
+    """Each school year's Ed-Fi records of the three families' rows in ``landing``."""
+    years: dict[int, Records] = defaultdict(dict)
+    for extract_name, inverse in INVERSES.items():
+        for year, rows in by_school_year(contract_rows(landing, extract_name)).items():
+            years[year] |= inverse(rows)
+    return dict(years)

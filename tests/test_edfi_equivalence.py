@@ -1,0 +1,273 @@
+"""The marts built from the Ed-Fi pull equal the marts built from the same students' CSV
+extracts, cell for cell (issue 18, decision 0022 "Equivalence test").
+
+A tiny sample (three school years, district 001) is generated. Warehouse A loads every
+landed file, as ``cte run`` does. Warehouse B loads the same files except the three
+families Nova serves (``student_enrollment``, ``cte_course_enrollment``,
+``credential_attainment``): their rows are turned into Ed-Fi records
+(tests/edfi_from_sample.py, the inverse of the mapping), served by the fake ODS/API, one ODS
+per school year, and pulled (``pull_school_year``) into B. dbt builds the marts of both;
+every table of the ``marts`` schema is compared on all its columns, order aside, exactly;
+floats that differ only by summation-order noise (``FLOAT_NOISE``) are paired and counted
+apart.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import duckdb
+import pytest
+from edfi_fake import CLIENT_ID, CLIENT_SECRET, KEY, FakeOds, serve
+from edfi_from_sample import EDFI_EXTRACTS, Records, ods_records_by_year
+
+from dagster_project.contracts import get_extract
+from dagster_project.dbt_project import run_dbt
+from dagster_project.ingest.edfi.client import EdFiClient
+from dagster_project.ingest.edfi.mapping import FAMILIES
+from dagster_project.ingest.edfi.pull import PullResult, pull_school_year
+from dagster_project.ingest.landing import landing_path
+from dagster_project.ingest.loader import Loader
+from dagster_project.ingest.reasons import Status
+from dagster_project.sample_data import generate
+from dagster_project.settings import EdFiSettings, get_settings
+from dagster_project.warehouse import ensure_schema
+
+pytestmark = pytest.mark.slow
+
+SCALE, YEARS, SEED = "tiny", 3, 7  # three years: every mart has rows (comparison_outcomes too)
+SHOWN_ROWS = 5  # differing rows shown per side when a table differs
+
+
+# --- building the two warehouses -------------------------------------------------------
+
+
+def load_files(warehouse: Path, landing: Path) -> None:
+    """Every file landed under ``landing``, in one load, as ``cte run`` loads them."""
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_schema(con)
+        outcomes = Loader(con, landing, KEY).load(p for p in landing.rglob("*") if p.is_file())
+    refused = [(o.file_name, o.status) for o in outcomes if o.status is not Status.LOADED]
+    assert not refused, refused
+
+
+def without_edfi_families(sample: Path, landing: Path) -> None:
+    """The sample's landing zone without the files of the families Nova serves."""
+    shutil.copytree(sample, landing)
+    for name in EDFI_EXTRACTS:
+        shutil.rmtree(landing_path(landing, get_extract(name)))
+
+
+def pull_year(con: duckdb.DuckDBPyConnection, landing: Path, year: int, records: Records) -> list:
+    """One school year's ODS, served by the fake, pulled family by family into ``con``."""
+    ods = FakeOds()
+    for resource, items in records.items():
+        for record in items:
+            ods.put(resource, record)
+    server, url = serve(ods)
+    pulls: list[PullResult] = []
+    try:
+        settings = EdFiSettings(url, CLIENT_ID, CLIENT_SECRET)
+        with EdFiClient(settings, year, retries=0, backoff_seconds=0) as client:
+            for name in EDFI_EXTRACTS:
+                loader = Loader(con, landing, KEY)
+                pulls.append(
+                    pull_school_year(client, loader, landing / "edfi", year, family=FAMILIES[name])
+                )
+    finally:
+        server.shutdown()
+    return pulls
+
+
+def check_pull(pull: PullResult, records: Records) -> None:
+    """Every record of the family's spine placed in a submission, every submission loaded."""
+    extract = pull.family.extract.name
+    assert pull.reconciles, extract
+    assert pull.placement.placed == len(records[pull.family.spine]), (extract, pull.placement)
+    assert [o.status for o in pull.outcomes] == [Status.LOADED] * len(pull.outcomes), extract
+    assert all(o.rows_quarantined == 0 for o in pull.outcomes), extract
+
+
+def build_marts(warehouse_dir: Path) -> None:
+    settings = replace(get_settings(), warehouse_dir=warehouse_dir)
+    dbt_dirs = ("--target-path", str(warehouse_dir / "target"), "--log-path", str(warehouse_dir))
+    run_dbt(settings, "seed", "--quiet", *dbt_dirs)
+    run_dbt(settings, "run", "--quiet", *dbt_dirs)
+
+
+@dataclass
+class Warehouses:
+    csv: Path  # every family from the landed files
+    edfi: Path  # the three Ed-Fi families pulled, the others from the same files
+
+
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Warehouses:
+    root = tmp_path_factory.mktemp("edfi_equivalence")
+    sample = root / "sample" / "landing"
+    generate(SCALE, YEARS, SEED, sample)
+
+    csv_dir = root / "csv"
+    csv_dir.mkdir()
+    load_files(csv_dir / "cte.duckdb", sample)
+    build_marts(csv_dir)
+
+    edfi_dir = root / "edfi"
+    landing = edfi_dir / "landing"
+    without_edfi_families(sample, landing)
+    load_files(edfi_dir / "cte.duckdb", landing)
+    with duckdb.connect(str(edfi_dir / "cte.duckdb")) as con:
+        for year, records in sorted(ods_records_by_year(sample).items()):
+            for pull in pull_year(con, landing, year, records):
+                check_pull(pull, records)
+    build_marts(edfi_dir)
+    return Warehouses(csv_dir / "cte.duckdb", edfi_dir / "cte.duckdb")
+
+
+# --- comparing the marts -----------------------------------------------------------------
+
+
+FLOATS = ("DOUBLE", "FLOAT")
+# Two floats are the same figure when they differ by at most this much of the larger: the
+# noise of a sum taken in another order (var_samp over rows inserted in another order gave
+# 2396517.392356738 and 2396517.3923567357 in cost_study.group_variance). Only rows that
+# are otherwise identical, column for column, are paired this way.
+FLOAT_NOISE = 1e-12
+
+
+@dataclass
+class TableComparison:
+    table: str
+    columns: int
+    rows_csv: int
+    rows_edfi: int
+    matched_rows: int  # rows with an identical row (every column) in the other warehouse
+    noise_rows: int = 0  # rows paired with one that differs only by float noise
+    noise_cells: int = 0  # the float cells of those rows that differ
+    only_csv: list[tuple] = field(default_factory=list)  # unpaired rows, the first few
+    only_edfi: list[tuple] = field(default_factory=list)
+
+    @property
+    def cells_compared(self) -> int:
+        return max(self.rows_csv, self.rows_edfi) * self.columns
+
+    @property
+    def cells_equal(self) -> int:
+        """Exactly equal cells (of identical rows, and of rows paired within float noise)."""
+        return (self.matched_rows + self.noise_rows) * self.columns - self.noise_cells
+
+    @property
+    def equal(self) -> bool:
+        return self.rows_csv == self.rows_edfi == self.matched_rows + self.noise_rows
+
+    def describe(self) -> str:
+        text = (
+            f"{self.table}: {self.rows_csv} rows (CSV) / {self.rows_edfi} (Ed-Fi) x "
+            f"{self.columns} columns, {self.cells_equal}/{self.cells_compared} cells equal"
+        )
+        if self.noise_cells:
+            text += f", {self.noise_cells} equal within float noise ({FLOAT_NOISE:g} relative)"
+        for side, rows in (("only CSV", self.only_csv), ("only Ed-Fi", self.only_edfi)):
+            text += "".join(f"\n    {side}: {row}" for row in rows)
+        return text
+
+
+def mart_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    return [
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = ? and table_schema = 'marts' order by table_name",
+            [catalog],
+        ).fetchall()
+    ]
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(f"describe {table}").fetchall()]
+
+
+def unmatched(con: duckdb.DuckDBPyConnection, left: str, right: str, name: str) -> int:
+    """Rows of ``left`` without an identical row of ``right`` (a multiset difference: NULLs
+    equal NULLs, floats exactly), kept as the temporary table ``name``; their count."""
+    con.execute(
+        f"create or replace temp table {name} as select *, row_number() over () as _row "
+        f"from (select * from {left} except all select * from {right})"
+    )
+    return con.execute(f"select count(*) from {name}").fetchone()[0]
+
+
+def noise_pairs(con: duckdb.DuckDBPyConnection, columns: list[tuple[str, str]]) -> tuple[int, int]:
+    """Unmatched rows of each side paired one to one with a row of the other that has the
+    same value in every column, floats within FLOAT_NOISE: (rows paired, float cells that
+    differ). (0, 0) when a row has no such partner or more than one."""
+    same = [
+        f'a."{c}" is not distinct from b."{c}"'
+        if kind not in FLOATS
+        else f'(a."{c}" is not distinct from b."{c}" or abs(a."{c}" - b."{c}") '
+        f'<= {FLOAT_NOISE} * greatest(abs(a."{c}"), abs(b."{c}")))'
+        for c, kind in columns
+    ]
+    differing = " + ".join(
+        f'(a."{c}" is distinct from b."{c}")::int' for c, kind in columns if kind in FLOATS
+    )
+    pairs, rows_a, rows_b, cells = con.execute(
+        f"select count(*), count(distinct a._row), count(distinct b._row), "
+        f"coalesce(sum({differing or '0'}), 0) "
+        f"from only_csv a join only_edfi b on {' and '.join(same)}"
+    ).fetchone()
+    total_a = con.execute("select count(*) from only_csv").fetchone()[0]
+    total_b = con.execute("select count(*) from only_edfi").fetchone()[0]
+    if not pairs == rows_a == rows_b == total_a == total_b:
+        return 0, 0
+    return pairs, cells
+
+
+def shown(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple]:
+    return con.execute(
+        f"select * exclude (_row) from {name} order by all limit {SHOWN_ROWS}"
+    ).fetchall()
+
+
+def compare_table(con: duckdb.DuckDBPyConnection, table: str) -> TableComparison:
+    csv, edfi = f"csv.marts.{table}", f"edfi.marts.{table}"
+    columns = columns_of(con, csv)
+    assert columns_of(con, edfi) == columns, f"{table}: the columns differ"
+    rows_csv = con.execute(f"select count(*) from {csv}").fetchone()[0]
+    rows_edfi = con.execute(f"select count(*) from {edfi}").fetchone()[0]
+    missing = unmatched(con, csv, edfi, "only_csv")
+    unmatched(con, edfi, csv, "only_edfi")
+    comparison = TableComparison(table, len(columns), rows_csv, rows_edfi, rows_csv - missing)
+    comparison.noise_rows, comparison.noise_cells = noise_pairs(con, columns)
+    if not comparison.equal:
+        comparison.only_csv, comparison.only_edfi = shown(con, "only_csv"), shown(con, "only_edfi")
+    return comparison
+
+
+@pytest.fixture(scope="module")
+def comparisons(warehouses: Warehouses) -> Iterator[list[TableComparison]]:
+    con = duckdb.connect()
+    con.execute(f"attach '{warehouses.csv}' as csv (read_only)")
+    con.execute(f"attach '{warehouses.edfi}' as edfi (read_only)")
+    tables = mart_tables(con, "csv")
+    assert mart_tables(con, "edfi") == tables
+    yield [compare_table(con, table) for table in tables]
+    con.close()
+
+
+def test_marts_from_the_edfi_pull_equal_the_marts_from_the_csv_extracts(
+    comparisons: list[TableComparison],
+) -> None:
+    report = "\n".join(c.describe() for c in comparisons)
+    compared = sum(c.cells_compared for c in comparisons)
+    equal = sum(c.cells_equal for c in comparisons)
+    noise = sum(c.noise_cells for c in comparisons)
+    print(
+        f"\n{len(comparisons)} mart tables, {compared} cells compared: {equal} equal, {noise} "
+        f"equal within float noise ({FLOAT_NOISE:g} relative)\n{report}"
+    )
+    assert all(c.rows_csv > 0 for c in comparisons), report  # no comparison of empty tables
+    assert all(c.equal for c in comparisons), report
