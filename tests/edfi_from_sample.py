@@ -4,11 +4,12 @@
 equivalence test (tests/test_edfi_equivalence.py, decision 0022).
 
 Each landed file is read as the loader reads it (its layout, leading zeros restored), and
-each contract row becomes the records the mapping would read it back from. The descriptor
-code values are taken from ``mapping.DESCRIPTORS`` itself (the first code value that maps
-to a contract code), so the inverse follows the mapping's tables instead of repeating them.
-One ODS per school year (a year-specific ODS, as many states run them): the student's
-education organization association is the student's that year.
+each contract row becomes the records the mapping would read it back from. The Ed-Fi code
+values and field names are written out here (``CODE_VALUES``: the Data Standard's
+descriptors, and New Mexico's extension as decision 0022 reads it), not read from
+``mapping.DESCRIPTORS``: an inverse derived from the mapping's own tables would agree with
+a wrong row of them. One ODS per school year (a year-specific ODS, as many states run
+them): the student's education organization association is the student's that year.
 """
 
 from __future__ import annotations
@@ -21,19 +22,14 @@ from typing import Any
 from dagster_project.contracts import get_extract
 from dagster_project.ingest.codes import restore_leading_zeros
 from dagster_project.ingest.edfi.mapping import (
-    CHARACTERISTICS,
-    CREDENTIAL_FIELDS,
     CREDENTIALS,
-    DESCRIPTORS,
     OFFERINGS,
     SCTEPA,
     SEOA,
     SESSIONS,
     SSA,
-    STATE_PREFIX,
     STSA,
     TRANSCRIPTS,
-    district_id,
 )
 from dagster_project.ingest.landing import list_landed, parse_file_name
 from dagster_project.ingest.reader import read_landed_file
@@ -42,7 +38,8 @@ ED = "uri://ed-fi.org/"
 NM = "uri://nmped.org/"
 EDFI_EXTRACTS = ("student_enrollment", "cte_course_enrollment", "credential_attainment")
 CTE_PROGRAM = f"{ED}ProgramTypeDescriptor#Career and Technical Education"
-STATE_ORGANIZATION = int(STATE_PREFIX)
+STATE = "35"  # Nova's state education organization id, the prefix of its district and school ids
+STATE_ORGANIZATION = int(STATE)
 # Races written for a MULTIRACIAL student: any two make the mapping say MULTIRACIAL.
 TWO_RACES = ("American Indian or Alaska Native", "White")
 DISABILITY = f"{ED}DisabilityDescriptor#Specific Learning Disability"
@@ -87,9 +84,58 @@ def by_school_year(rows: Iterable[Row]) -> dict[int, list[Row]]:
 # --- descriptors and references --------------------------------------------------------
 
 
+# descriptor -> {contract code: the Ed-Fi code value a district's SIS would send}
+CODE_VALUES: dict[str, dict[str, str]] = {
+    "GradeLevelDescriptor": {
+        "06": "Sixth grade",
+        "07": "Seventh grade",
+        "08": "Eighth grade",
+        "09": "Ninth grade",
+        "10": "Tenth grade",
+        "11": "Eleventh grade",
+        "12": "Twelfth grade",
+    },
+    "SexDescriptor": {"F": "Female", "M": "Male", "X": "Non-binary"},
+    "RaceDescriptor": {
+        "AMERICAN_INDIAN": "American Indian or Alaska Native",
+        "ASIAN": "Asian",
+        "BLACK": "Black or African American",
+        "PACIFIC_ISLANDER": "Native Hawaiian or Pacific Islander",
+        "WHITE": "White",
+    },
+    # CONTINUING: no exit at all (no type, no date).
+    "ExitWithdrawTypeDescriptor": {
+        "GRADUATED": "Graduated",
+        "DROPPED": "Dropout",
+        "TRANSFERRED_OUT": "Transferred",
+        "OTHER": "Withdrawn",
+    },
+    "LimitedEnglishProficiencyDescriptor": {"Y": "Limited", "N": "NotLimited"},
+    "TermDescriptor": {
+        "S1": "Fall Semester",
+        "S2": "Spring Semester",
+        "YR": "Year Round",
+        "SUM": "Summer Semester",
+    },
+    "CourseAttemptResultDescriptor": {"Y": "Pass", "N": "Fail"},
+    "CredentialDeliveryMethodDescriptor": {"CG": "College Granted", "IS": "Industry Standard"},
+}
+# The special-population flags held as StudentCharacteristicDescriptor code values
+# (english_learner and disability have fields of their own).
+CHARACTERISTIC_OF_FLAG = {
+    "economically_disadvantaged": "Economic Disadvantaged",
+    "homeless": "Homeless",
+    "foster_care": "Foster Care",
+    "military_connected": "Parent in Military",
+    "migrant": "Migrant",
+    "single_parent": "Single Parent",
+}
+# New Mexico's credential extension, as decision 0022 reads it.
+CREDENTIAL_ASSOCIATION = "studentCTEProgramAssociationReference"
+
+
 def code_value(descriptor: str, contract_code: str) -> str:
-    """The first code value the mapping reads as ``contract_code``."""
-    return next(code for code, mapped in DESCRIPTORS[descriptor].items() if mapped == contract_code)
+    return CODE_VALUES[descriptor][contract_code]
 
 
 def descriptor_uri(descriptor: str, contract_code: str, namespace: str = ED) -> str:
@@ -97,7 +143,11 @@ def descriptor_uri(descriptor: str, contract_code: str, namespace: str = ED) -> 
 
 
 def school_id(row: Row) -> int:
-    return int(f"{STATE_PREFIX}{row['district_code']}{row['location_code']}")
+    return int(f"{STATE}{row['district_code']}{row['location_code']}")
+
+
+def district_id(district_code: str) -> int:
+    return int(f"{STATE}{district_code}")
 
 
 def student_reference(row: Row) -> dict[str, Any]:
@@ -126,7 +176,10 @@ def school_association(row: Row) -> dict[str, Any]:
     if row["cohort_year"] is not None:
         record["classOfSchoolYearTypeReference"] = {"schoolYear": int(row["cohort_year"])}
     exit_code = str(row["exit_code"])
-    record["exitWithdrawTypeDescriptor"] = descriptor_uri("ExitWithdrawTypeDescriptor", exit_code)
+    if exit_code != "CONTINUING":
+        record["exitWithdrawTypeDescriptor"] = descriptor_uri(
+            "ExitWithdrawTypeDescriptor", exit_code
+        )
     if row["exit_date"] is not None:
         record["exitWithdrawDate"] = row["exit_date"]
     return record
@@ -149,7 +202,7 @@ def characteristics(row: Row) -> list[dict[str, Any]]:
             "studentCharacteristicDescriptor": f"{ED}StudentCharacteristicDescriptor#{code}",
             "periods": [{"beginDate": first_day(year), "endDate": f"{year}-05-29"}],
         }
-        for flag, code in CHARACTERISTICS.items()
+        for flag, code in CHARACTERISTIC_OF_FLAG.items()
         if row[flag] == "Y"
     ]
 
@@ -157,7 +210,7 @@ def characteristics(row: Row) -> list[dict[str, Any]]:
 DEMOGRAPHICS = (
     "sex",
     "race_ethnicity",
-    *CHARACTERISTICS,
+    *CHARACTERISTIC_OF_FLAG,
     "english_learner",
     "disability",
 )
@@ -329,11 +382,10 @@ def program_association(row: Row) -> dict[str, Any]:
 
 
 def credential(row: Row) -> dict[str, Any]:
-    """New Mexico's extension record (CREDENTIAL_FIELDS): the credential, its date, how it
+    """New Mexico's extension record: the credential, its date, how it
     was delivered and whether it was verified (absent when the row does not say)."""
-    fields = CREDENTIAL_FIELDS
     record: dict[str, Any] = {
-        fields["association"]: {
+        CREDENTIAL_ASSOCIATION: {
             "beginDate": first_day(int(str(row["school_year"]))),
             "educationOrganizationId": school_id(row),
             "programEducationOrganizationId": STATE_ORGANIZATION,
@@ -341,14 +393,16 @@ def credential(row: Row) -> dict[str, Any]:
             "programTypeDescriptor": CTE_PROGRAM,
             "studentUniqueId": row["student_id"],
         },
-        fields["credential"]: f"{NM}IndustryCredentialDescriptor#{row['credential_code']}",
-        fields["earned_date"]: row["earned_date"],
-        fields["delivery_method"]: descriptor_uri(
+        "industryCredentialDescriptor": (
+            f"{NM}IndustryCredentialDescriptor#{row['credential_code']}"
+        ),
+        "earnedDate": row["earned_date"],
+        "credentialDeliveryMethodDescriptor": descriptor_uri(
             "CredentialDeliveryMethodDescriptor", str(row["delivery_method"]), NM
         ),
     }
     if row["verified"] is not None:
-        record[fields["verified"]] = row["verified"] == "Y"
+        record["verifiedIndicator"] = row["verified"] == "Y"
     return record
 
 
