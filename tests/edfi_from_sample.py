@@ -8,8 +8,8 @@ each contract row becomes the records the mapping would read it back from. The E
 values and field names are written out here (``CODE_VALUES``: the Data Standard's
 descriptors, and New Mexico's extension as decision 0022 reads it), not read from
 ``mapping.DESCRIPTORS``: an inverse derived from the mapping's own tables would agree with
-a wrong row of them. One ODS per school year (a year-specific ODS, as many states run
-them): the student's education organization association is the student's that year.
+a wrong row of them. One ODS holds every school year: a student's education organization
+association is one for all years (the flags by period).
 """
 
 from __future__ import annotations
@@ -72,13 +72,6 @@ def contract_rows(landing: Path, extract_name: str) -> list[Row]:
         columns = [c for c in extract.column_names if c in frame.columns]
         rows += frame.select(columns).to_dicts()
     return rows
-
-
-def by_school_year(rows: Iterable[Row]) -> dict[int, list[Row]]:
-    years: dict[int, list[Row]] = defaultdict(list)
-    for row in rows:
-        years[int(str(row["school_year"]))].append(row)
-    return dict(years)
 
 
 # --- descriptors and references --------------------------------------------------------
@@ -150,6 +143,10 @@ def district_id(district_code: str) -> int:
     return int(f"{STATE}{district_code}")
 
 
+def school_year(row: Row) -> int:
+    return int(str(row["school_year"]))
+
+
 def student_reference(row: Row) -> dict[str, Any]:
     return {"studentUniqueId": row["student_id"]}
 
@@ -163,7 +160,7 @@ def first_day(year: int) -> str:
 
 def school_association(row: Row) -> dict[str, Any]:
     """studentSchoolAssociations: school, year, grade, cohort, exit."""
-    year = int(str(row["school_year"]))
+    year = school_year(row)
     record: dict[str, Any] = {
         "schoolReference": {"schoolId": school_id(row)},
         "studentReference": student_reference(row),
@@ -194,62 +191,72 @@ def races(row: Row) -> tuple[bool, list[dict[str, str]]]:
     return False, [{"raceDescriptor": f"{ED}RaceDescriptor#{name}"} for name in names]
 
 
-def characteristics(row: Row) -> list[dict[str, Any]]:
-    """The flags set in the row, each held for the school year (a period inside it)."""
-    year = int(str(row["school_year"]))
-    return [
-        {
-            "studentCharacteristicDescriptor": f"{ED}StudentCharacteristicDescriptor#{code}",
-            "periods": [{"beginDate": first_day(year), "endDate": f"{year}-05-29"}],
-        }
-        for flag, code in CHARACTERISTIC_OF_FLAG.items()
-        if row[flag] == "Y"
-    ]
+def characteristics(rows: list[Row]) -> list[dict[str, Any]]:
+    """The flags set in any of the student's rows, each held for the school years whose row
+    sets it (a period inside each)."""
+    held = []
+    for flag, code in CHARACTERISTIC_OF_FLAG.items():
+        years = sorted({school_year(row) for row in rows if row[flag] == "Y"})
+        if years:
+            periods = [{"beginDate": first_day(y), "endDate": f"{y}-05-29"} for y in years]
+            held.append(
+                {
+                    "studentCharacteristicDescriptor": (
+                        f"{ED}StudentCharacteristicDescriptor#{code}"
+                    ),
+                    "periods": periods,
+                }
+            )
+    return held
 
 
-DEMOGRAPHICS = (
-    "sex",
-    "race_ethnicity",
-    *CHARACTERISTIC_OF_FLAG,
-    "english_learner",
-    "disability",
-)
+# One district association holds the student's sex, race, English proficiency and
+# disability for every year (none of them has periods): the student's rows must agree on
+# them. The characteristics have periods: they must agree within a year only.
+STEADY = ("sex", "race_ethnicity", "english_learner", "disability")
 
 
-def organization_association(row: Row) -> dict[str, Any]:
+def check_representable(rows: list[Row]) -> None:
+    """The rows of one student in one district fit in one district association."""
+    differ = [c for c in STEADY if len({row[c] for row in rows}) > 1]
+    for year in {school_year(row) for row in rows}:
+        same_year = [row for row in rows if school_year(row) == year]
+        differ += [f for f in CHARACTERISTIC_OF_FLAG if len({row[f] for row in same_year}) > 1]
+    assert not differ, f"one district association cannot hold these rows: {differ}"
+
+
+def organization_association(rows: list[Row]) -> dict[str, Any]:
     """studentEducationOrganizationAssociations at the district: sex, race, flags."""
-    hispanic, race_list = races(row)
+    check_representable(rows)
+    first = rows[0]
+    hispanic, race_list = races(first)
     return {
         "educationOrganizationReference": {
-            "educationOrganizationId": district_id(str(row["district_code"]))
+            "educationOrganizationId": district_id(str(first["district_code"]))
         },
-        "studentReference": student_reference(row),
-        "sexDescriptor": descriptor_uri("SexDescriptor", str(row["sex"])),
+        "studentReference": student_reference(first),
+        "sexDescriptor": descriptor_uri("SexDescriptor", str(first["sex"])),
         "hispanicLatinoEthnicity": hispanic,
         "races": race_list,
-        "studentCharacteristics": characteristics(row),
+        "studentCharacteristics": characteristics(rows),
         "limitedEnglishProficiencyDescriptor": descriptor_uri(
-            "LimitedEnglishProficiencyDescriptor", str(row["english_learner"])
+            "LimitedEnglishProficiencyDescriptor", str(first["english_learner"])
         ),
-        "disabilities": [{"disabilityDescriptor": DISABILITY}] if row["disability"] == "Y" else [],
+        "disabilities": [{"disabilityDescriptor": DISABILITY}]
+        if first["disability"] == "Y"
+        else [],
     }
 
 
 def enrollment_records(rows: list[Row]) -> Records:
-    """One school association per row; one district association per student and district
-    (a student at two schools of a district has one: the rows must agree on it)."""
-    associations: dict[tuple[str, str], tuple[Row, dict[str, Any]]] = {}
+    """One school association per row; one district association per student and district,
+    for all the student's years and schools there."""
+    by_student: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in rows:
-        key = (str(row["student_id"]), str(row["district_code"]))
-        seen = associations.get(key)
-        if seen is not None:
-            differ = [c for c in DEMOGRAPHICS if seen[0][c] != row[c]]
-            assert not differ, f"one district association cannot hold both rows: {differ}"
-            continue
-        associations[key] = (row, organization_association(row))
+        by_student[(str(row["student_id"]), str(row["district_code"]))].append(row)
     return {
         SSA: [school_association(row) for row in rows],
-        SEOA: [record for _, record in associations.values()],
+        SEOA: [organization_association(student_rows) for student_rows in by_student.values()],
     }
 
 
@@ -266,7 +273,7 @@ def local_course_code(course_code: str) -> str:
 
 
 def section_reference(row: Row) -> dict[str, Any]:
-    year = int(str(row["school_year"]))
+    year = school_year(row)
     local = local_course_code(str(row["course_code"]))
     session = session_name(year, str(row["term"]))
     return {
@@ -279,7 +286,7 @@ def section_reference(row: Row) -> dict[str, Any]:
 
 
 def section_association(row: Row) -> dict[str, Any]:
-    year = int(str(row["school_year"]))
+    year = school_year(row)
     return {
         "sectionReference": section_reference(row),
         "studentReference": student_reference(row),
@@ -289,7 +296,7 @@ def section_association(row: Row) -> dict[str, Any]:
 
 
 def session(row: Row) -> dict[str, Any]:
-    year = int(str(row["school_year"]))
+    year = school_year(row)
     return {
         "schoolReference": {"schoolId": school_id(row)},
         "schoolYearTypeReference": {"schoolYear": year},
@@ -325,7 +332,7 @@ def course_transcript(row: Row) -> dict[str, Any]:
         },
         "studentAcademicRecordReference": {
             "educationOrganizationId": district_id(str(row["district_code"])),
-            "schoolYear": int(str(row["school_year"])),
+            "schoolYear": school_year(row),
             "studentUniqueId": row["student_id"],
             "termDescriptor": descriptor_uri("TermDescriptor", str(row["term"])),
         },
@@ -370,7 +377,7 @@ def program_association(row: Row) -> dict[str, Any]:
             "programName": program_name(row),
             "programTypeDescriptor": CTE_PROGRAM,
         },
-        "beginDate": first_day(int(str(row["school_year"]))),
+        "beginDate": first_day(school_year(row)),
         "cteProgramServices": [
             {
                 "cteProgramServiceDescriptor": f"{ED}CTEProgramServiceDescriptor#Other",
@@ -386,7 +393,7 @@ def credential(row: Row) -> dict[str, Any]:
     was delivered and whether it was verified (absent when the row does not say)."""
     record: dict[str, Any] = {
         CREDENTIAL_ASSOCIATION: {
-            "beginDate": first_day(int(str(row["school_year"]))),
+            "beginDate": first_day(school_year(row)),
             "educationOrganizationId": school_id(row),
             "programEducationOrganizationId": STATE_ORGANIZATION,
             "programName": program_name(row),
@@ -420,10 +427,13 @@ INVERSES = {
 }
 
 
-def ods_records_by_year(landing: Path) -> dict[int, Records]:
-    """Each school year's Ed-Fi records of the three families' rows in ``landing``."""
-    years: dict[int, Records] = defaultdict(dict)
+def ods_records(landing: Path) -> tuple[Records, list[int]]:
+    """The Ed-Fi records of the three families' rows in ``landing`` (one ODS for all school
+    years, as Nova serves them without ``CTE_EDFI_YEAR_SPECIFIC``), and the school years."""
+    records: Records = {}
+    years: set[int] = set()
     for extract_name, inverse in INVERSES.items():
-        for year, rows in by_school_year(contract_rows(landing, extract_name)).items():
-            years[year] |= inverse(rows)
-    return dict(years)
+        rows = contract_rows(landing, extract_name)
+        records |= inverse(rows)
+        years |= {school_year(row) for row in rows}
+    return records, sorted(years)

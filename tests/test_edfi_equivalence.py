@@ -5,24 +5,27 @@ A tiny sample (three school years, district 001) is generated. Warehouse A loads
 landed file, as ``cte run`` does. Warehouse B loads the same files except the three
 families Nova serves (``student_enrollment``, ``cte_course_enrollment``,
 ``credential_attainment``): their rows are turned into Ed-Fi records
-(tests/edfi_from_sample.py, the inverse of the mapping), served by the fake ODS/API, one ODS
-per school year, and pulled (``pull_school_year``) into B. dbt builds the marts of both;
-every table of the ``marts`` schema is compared on all its columns, order aside, exactly;
-floats that differ only by summation-order noise (``FLOAT_NOISE``) are paired and counted
-apart.
+(tests/edfi_from_sample.py, the inverse of the mapping), served by the fake ODS/API (one
+ODS for the three years) and pulled (``pull_school_year``), year by year, into B. dbt
+builds the marts of both; every table of the ``marts`` schema is compared on all its
+columns, order aside, exactly; floats that differ only by summation-order noise
+(``FLOAT_NOISE``) are paired and counted apart. The three families' raw rows are compared
+too.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
 import pytest
 from edfi_fake import CLIENT_ID, CLIENT_SECRET, KEY, FakeOds, serve
-from edfi_from_sample import EDFI_EXTRACTS, Records, ods_records_by_year
+from edfi_from_sample import EDFI_EXTRACTS, Records, ods_records
 
 from dagster_project.contracts import get_extract
 from dagster_project.dbt_project import run_dbt
@@ -61,34 +64,49 @@ def without_edfi_families(sample: Path, landing: Path) -> None:
         shutil.rmtree(landing_path(landing, get_extract(name)))
 
 
-def pull_year(con: duckdb.DuckDBPyConnection, landing: Path, year: int, records: Records) -> list:
-    """One school year's ODS, served by the fake, pulled family by family into ``con``."""
+def serve_records(records: Records) -> tuple[ThreadingHTTPServer, str]:
     ods = FakeOds()
     for resource, items in records.items():
         for record in items:
             ods.put(resource, record)
-    server, url = serve(ods)
+    return serve(ods)
+
+
+def pull_every_year(
+    con: duckdb.DuckDBPyConnection, landing: Path, records: Records, years: list[int]
+) -> list[PullResult]:
+    """The ODS served by the fake, pulled year by year and family by family into ``con``
+    (students before their courses and credentials, as the sensors would mostly run)."""
+    server, url = serve_records(records)
     pulls: list[PullResult] = []
     try:
         settings = EdFiSettings(url, CLIENT_ID, CLIENT_SECRET)
-        with EdFiClient(settings, year, retries=0, backoff_seconds=0) as client:
-            for name in EDFI_EXTRACTS:
-                loader = Loader(con, landing, KEY)
-                pulls.append(
-                    pull_school_year(client, loader, landing / "edfi", year, family=FAMILIES[name])
-                )
+        for year in years:
+            with EdFiClient(settings, year, retries=0, backoff_seconds=0) as client:
+                for name in EDFI_EXTRACTS:
+                    loader = Loader(con, landing, KEY)
+                    edfi_dir = landing / "edfi"
+                    pulls.append(
+                        pull_school_year(client, loader, edfi_dir, year, family=FAMILIES[name])
+                    )
     finally:
         server.shutdown()
     return pulls
 
 
-def check_pull(pull: PullResult, records: Records) -> None:
-    """Every record of the family's spine placed in a submission, every submission loaded."""
-    extract = pull.family.extract.name
-    assert pull.reconciles, extract
-    assert pull.placement.placed == len(records[pull.family.spine]), (extract, pull.placement)
-    assert [o.status for o in pull.outcomes] == [Status.LOADED] * len(pull.outcomes), extract
-    assert all(o.rows_quarantined == 0 for o in pull.outcomes), extract
+def check_pulls(pulls: list[PullResult], records: Records) -> None:
+    """Each pull accounted for every record of its family's spine (placed or of another
+    year), loaded every submission whole, and each record was placed in exactly one year."""
+    placed: Counter[str] = Counter()
+    for pull in pulls:
+        extract = pull.family.extract.name
+        assert pull.reconciles, (extract, pull.school_year)
+        assert not pull.placement.unplaced and not pull.placement.earlier_entries, extract
+        assert not pull.placement.other_courses, extract
+        assert [o.status for o in pull.outcomes] == [Status.LOADED] * len(pull.outcomes)
+        assert all(o.rows_quarantined == 0 for o in pull.outcomes), extract
+        placed[pull.family.spine] += pull.placement.placed
+    assert placed == {spine: len(records[spine]) for spine in placed}
 
 
 def build_marts(warehouse_dir: Path) -> None:
@@ -119,10 +137,9 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Warehouses:
     landing = edfi_dir / "landing"
     without_edfi_families(sample, landing)
     load_files(edfi_dir / "cte.duckdb", landing)
+    records, years = ods_records(sample)
     with duckdb.connect(str(edfi_dir / "cte.duckdb")) as con:
-        for year, records in sorted(ods_records_by_year(sample).items()):
-            for pull in pull_year(con, landing, year, records):
-                check_pull(pull, records)
+        check_pulls(pull_every_year(con, landing, records, years), records)
     build_marts(edfi_dir)
     return Warehouses(csv_dir / "cte.duckdb", edfi_dir / "cte.duckdb")
 
