@@ -24,24 +24,24 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, KEY, FakeOds, serve
+from edfi_fake import KEY, FakeOds, pull, serve
 from edfi_from_sample import EDFI_EXTRACTS, Records, ods_records
 
 from dagster_project.contracts import get_extract
 from dagster_project.dbt_project import run_dbt
-from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import FAMILIES
-from dagster_project.ingest.edfi.pull import PullResult, pull_school_year
+from dagster_project.ingest.edfi.pull import PullResult
 from dagster_project.ingest.landing import landing_path
 from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reasons import Status
 from dagster_project.sample_data import generate
-from dagster_project.settings import EdFiSettings, get_settings
+from dagster_project.settings import get_settings
 from dagster_project.warehouse import ensure_schema
 
 pytestmark = pytest.mark.slow
 
 SCALE, YEARS, SEED = "tiny", 3, 7  # three years: every mart has rows (comparison_outcomes too)
+PAGE_SIZE = 500  # the ODS/API's largest page
 SHOWN_ROWS = 5  # differing rows shown per side when a table differs
 
 
@@ -78,34 +78,28 @@ def pull_every_year(
     """The ODS served by the fake, pulled year by year and family by family into ``con``
     (students before their courses and credentials, as the sensors would mostly run)."""
     server, url = serve_records(records)
-    pulls: list[PullResult] = []
     try:
-        settings = EdFiSettings(url, CLIENT_ID, CLIENT_SECRET)
-        for year in years:
-            with EdFiClient(settings, year, retries=0, backoff_seconds=0) as client:
-                for name in EDFI_EXTRACTS:
-                    loader = Loader(con, landing, KEY)
-                    edfi_dir = landing / "edfi"
-                    pulls.append(
-                        pull_school_year(client, loader, edfi_dir, year, family=FAMILIES[name])
-                    )
+        return [
+            pull(con, url, landing, FAMILIES[name], page_size=PAGE_SIZE, year=year)
+            for year in years
+            for name in EDFI_EXTRACTS
+        ]
     finally:
         server.shutdown()
-    return pulls
 
 
 def check_pulls(pulls: list[PullResult], records: Records) -> None:
     """Each pull accounted for every record of its family's spine (placed or of another
     year), loaded every submission whole, and each record was placed in exactly one year."""
     placed: Counter[str] = Counter()
-    for pull in pulls:
-        extract = pull.family.extract.name
-        assert pull.reconciles, (extract, pull.school_year)
-        assert not pull.placement.unplaced and not pull.placement.earlier_entries, extract
-        assert not pull.placement.other_courses, extract
-        assert [o.status for o in pull.outcomes] == [Status.LOADED] * len(pull.outcomes)
-        assert all(o.rows_quarantined == 0 for o in pull.outcomes), extract
-        placed[pull.family.spine] += pull.placement.placed
+    for result in pulls:
+        extract = result.family.extract.name
+        assert result.reconciles, (extract, result.school_year)
+        assert not result.placement.unplaced and not result.placement.earlier_entries, extract
+        assert not result.placement.other_courses, extract
+        assert [o.status for o in result.outcomes] == [Status.LOADED] * len(result.outcomes)
+        assert all(o.rows_quarantined == 0 for o in result.outcomes), extract
+        placed[result.family.spine] += result.placement.placed
     assert placed == {spine: len(records[spine]) for spine in placed}
 
 
