@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ Records = dict[str, list[dict[str, Any]]]
 
 def latest_files(landing: Path, extract_name: str) -> list[Path]:
     """The current submission of each slice (a resubmission replaces its slice)."""
-    latest: dict[tuple[str, str, int], tuple[Any, Path]] = {}
+    latest: dict[tuple[str, str, int], tuple[datetime, Path]] = {}
     for path in list_landed(landing, get_extract(extract_name)):
         landed = parse_file_name(path)
         if landed.slice_key not in latest or latest[landed.slice_key][0] < landed.submitted_at:
@@ -183,10 +184,11 @@ def school_association(row: Row) -> dict[str, Any]:
 
 
 def races(row: Row) -> tuple[bool, list[dict[str, str]]]:
-    """hispanicLatinoEthnicity and races for the contract's race_ethnicity."""
+    """hispanicLatinoEthnicity and races for the contract's race_ethnicity (a Hispanic
+    student has a race too, as Ed-Fi asks for both: the ethnicity decides)."""
     race = str(row["race_ethnicity"])
     if race == "HISPANIC":
-        return True, []
+        return True, [{"raceDescriptor": f"{ED}RaceDescriptor#White"}]
     names = TWO_RACES if race == "MULTIRACIAL" else (code_value("RaceDescriptor", race),)
     return False, [{"raceDescriptor": f"{ED}RaceDescriptor#{name}"} for name in names]
 
