@@ -141,9 +141,9 @@ def text_of(con, table: str) -> str:
     return json.dumps(con.execute(f"select * from {table}").fetchall(), default=str)
 
 
-def pull(con, url: str, landing, family=None, page_size: int = 4, retries: int = 0):
-    """One pull of ``family`` (student_enrollment by default) for YEAR from the fake at
-    ``url`` into ``con``, landing under ``landing``."""
+def pull(con, url: str, landing, family=None, page_size: int = 4, retries: int = 0, year=YEAR):
+    """One pull of ``family`` (student_enrollment by default) for ``year`` (YEAR by default)
+    from the fake at ``url`` into ``con``, landing under ``landing``."""
     from dagster_project.ingest.edfi.client import EdFiClient
     from dagster_project.ingest.edfi.mapping import STUDENT_ENROLLMENT
     from dagster_project.ingest.edfi.pull import pull_school_year
@@ -151,12 +151,12 @@ def pull(con, url: str, landing, family=None, page_size: int = 4, retries: int =
     from dagster_project.settings import EdFiSettings
 
     settings = EdFiSettings(url, CLIENT_ID, CLIENT_SECRET, page_size=page_size)
-    with EdFiClient(settings, YEAR, retries=retries, backoff_seconds=0) as client:
+    with EdFiClient(settings, year, retries=retries, backoff_seconds=0) as client:
         return pull_school_year(
             client,
             Loader(con, landing, KEY),
             landing / "edfi",
-            YEAR,
+            year,
             family=family or STUDENT_ENROLLMENT,
         )
 
