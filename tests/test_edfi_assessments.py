@@ -258,6 +258,9 @@ def test_the_assessment_mapping_reasons_and_values():
         {"performanceLevelDescriptor": f"{ED}x#Basic", "performanceLevelMet": True},
     ]
     day = f"{YEAR}-04-10"
+    vendor_school = result("7", 0, RLA, f"{day}T09:30:00-06:00", "700", f"{LEVEL}Proficient")
+    del vendor_school["reportedSchoolReference"]
+    vendor_school["reportedSchoolIdentifier"] = "35002010"  # a vendor's, here Nova's too
     records = {
         STUDENT_ASSESSMENTS: {
             "a": no_year,
@@ -266,6 +269,7 @@ def test_the_assessment_mapping_reasons_and_values():
             "d": result("4", 35001010, "SAT", f"{YEAR}-04-10", "1100", "z"),
             "e": result("5", 35001010, "NOT-IN-THE-MIRROR", f"{YEAR}-04-10", "700", "z"),
             "f": {**result("6", 35001010, MATH, day, "700", "z"), "performanceLevels": []},
+            "g": vendor_school,
         },
         ASSESSMENTS: {i: assessment(i) for i in TESTS},
     }  # fmt: skip
@@ -280,7 +284,17 @@ def test_the_assessment_mapping_reasons_and_values():
     assert rows["2"]["scale_score"] == "12.5" and rows["2"]["proficient"] == "y"
     assert rows["3"]["proficient"] == "N"  # the level met is Basic
     assert rows["6"]["proficient"] is None  # no level: MISSING_VALUE
-    assert placement.accounted == 6
+    assert placement.rows["002"] == [
+        {
+            "student_id": "7",
+            "district_code": "002",
+            "school_year": str(YEAR),
+            "subject": "RLA",
+            "scale_score": "700",
+            "proficient": "Y",
+        }
+    ]
+    assert placement.accounted == 7
 
 
 def test_the_assessment_sensor_requests_its_own_pull(ods, monkeypatch):

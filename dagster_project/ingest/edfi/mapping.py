@@ -131,8 +131,8 @@ KEPT_FIELDS: dict[str, tuple[str, ...]] = {
         "ctePrograms",
     ),
     # assessment_results: the student's result (the spine) and the assessment it is a
-    # result of (subject, category). DS 5 names the school reportedSchoolReference, DS 3
-    # and 4 schoolReference (both read).
+    # result of (subject, category). DS 5 names the school reportedSchoolReference (or, a
+    # vendor's, reportedSchoolIdentifier), DS 3 and 4 schoolReference (all read).
     STUDENT_ASSESSMENTS: (
         "id",
         "assessmentReference",
@@ -142,6 +142,7 @@ KEPT_FIELDS: dict[str, tuple[str, ...]] = {
         "scoreResults",
         "performanceLevels",
         "reportedSchoolReference",
+        "reportedSchoolIdentifier",
         "schoolReference",
     ),
     ASSESSMENTS: (
@@ -942,9 +943,10 @@ def _proficient(result: Mapping[str, Any]) -> str | None:
 
 def assessed_school(result: Mapping[str, Any]) -> object:
     """The school id the result was reported for: DS 5 reportedSchoolReference, DS 3 and 4
-    schoolReference."""
+    schoolReference; else DS 5's reportedSchoolIdentifier (the vendor's school identifier
+    when it does not know the school id: placed only when it is a Nova school id)."""
     school = result.get("reportedSchoolReference") or result.get("schoolReference") or {}
-    return school.get("schoolId")
+    return school.get("schoolId") or result.get("reportedSchoolIdentifier")
 
 
 def assessment_row(
