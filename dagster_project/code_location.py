@@ -10,9 +10,11 @@ import dagster as dg
 
 from dagster_project.assets.dbt import build_dbt_assets
 from dagster_project.assets.edfi import (
+    EDFI_ASSESSMENTS_KEY,
     EDFI_COURSES_KEY,
     EDFI_CREDENTIALS_KEY,
     EDFI_KEY,
+    edfi_assessment_results,
     edfi_credential_attainment,
     edfi_cte_course_enrollment,
     edfi_student_enrollment,
@@ -26,6 +28,7 @@ from dagster_project.jobs import (
     jobs,
     load_and_publish,
     load_edfi,
+    load_edfi_assessments,
     load_edfi_courses,
     load_edfi_credentials,
     load_jobs,
@@ -44,6 +47,7 @@ def asset_graph(settings: Settings) -> list[dg.AssetsDefinition]:
         edfi_student_enrollment,
         edfi_cte_course_enrollment,
         edfi_credential_attainment,
+        edfi_assessment_results,
         build_dbt_assets(project),
         dq_report,
         build_published_snapshot(project),
@@ -83,6 +87,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 "credential_attainment": (
                     load_edfi_credentials,
                     land_and_publish(assets, EDFI_CREDENTIALS_KEY),
+                ),
+                "assessment_results": (
+                    load_edfi_assessments,
+                    land_and_publish(assets, EDFI_ASSESSMENTS_KEY),
                 ),
             },
         ),

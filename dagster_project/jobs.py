@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets.edfi import EDFI_COURSES_KEY, EDFI_CREDENTIALS_KEY, EDFI_KEY
+from dagster_project.assets.edfi import (
+    EDFI_ASSESSMENTS_KEY,
+    EDFI_COURSES_KEY,
+    EDFI_CREDENTIALS_KEY,
+    EDFI_KEY,
+)
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS, Family
 from dagster_project.ingest.audit import automation_tags
@@ -13,7 +18,9 @@ from dagster_project.partitions import school_years
 from dagster_project.resources import SettingsParam
 
 RAW = dg.AssetSelection.assets(*(raw_asset_key(e) for e in EXTRACTS))
-EDFI = dg.AssetSelection.assets(EDFI_KEY, EDFI_COURSES_KEY, EDFI_CREDENTIALS_KEY)
+EDFI = dg.AssetSelection.assets(
+    EDFI_KEY, EDFI_COURSES_KEY, EDFI_CREDENTIALS_KEY, EDFI_ASSESSMENTS_KEY
+)
 LABOR_MARKET = dg.AssetSelection.assets(
     *(raw_asset_key(e) for e in EXTRACTS if e.family is Family.LABOR_MARKET)
 )
@@ -46,6 +53,12 @@ load_edfi_credentials = dg.define_asset_job(
     selection=dg.AssetSelection.assets(EDFI_CREDENTIALS_KEY),
     partitions_def=school_years,
     description="Pull credential_attainment from Nova (Ed-Fi) for a school year: what changed",
+)
+load_edfi_assessments = dg.define_asset_job(
+    "load_edfi_assessment_results",
+    selection=dg.AssetSelection.assets(EDFI_ASSESSMENTS_KEY),
+    partitions_def=school_years,
+    description="Pull assessment_results from Nova (Ed-Fi) for a school year: what changed",
 )
 
 load_all_raw = dg.define_asset_job(
@@ -119,6 +132,7 @@ jobs = [
     load_edfi,
     load_edfi_courses,
     load_edfi_credentials,
+    load_edfi_assessments,
     load_all_raw,
     load_labor_market,
     load_and_publish,

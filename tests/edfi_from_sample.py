@@ -1,7 +1,7 @@
 """The sample generator's students as Ed-Fi records: the inverse of
-``dagster_project/ingest/edfi/mapping.py`` for the three families Nova serves
-(``student_enrollment``, ``cte_course_enrollment``, ``credential_attainment``), for the
-equivalence test (tests/test_edfi_equivalence.py, decision 0022).
+``dagster_project/ingest/edfi/mapping.py`` for the four families Nova serves
+(``student_enrollment``, ``cte_course_enrollment``, ``credential_attainment``,
+``assessment_results``), for the equivalence test (tests/test_edfi_equivalence.py, decision 0022).
 
 Each landed file is read as the loader reads it (its layout, leading zeros restored), and
 each contract row becomes the records the mapping would read it back from. The Ed-Fi code
@@ -23,6 +23,7 @@ from typing import Any
 from dagster_project.contracts import get_extract
 from dagster_project.ingest.codes import restore_leading_zeros
 from dagster_project.ingest.edfi.mapping import (
+    ASSESSMENTS,
     CREDENTIALS,
     OFFERINGS,
     SCTEPA,
@@ -30,6 +31,7 @@ from dagster_project.ingest.edfi.mapping import (
     SESSIONS,
     SSA,
     STSA,
+    STUDENT_ASSESSMENTS,
     TRANSCRIPTS,
 )
 from dagster_project.ingest.landing import list_landed, parse_file_name
@@ -37,7 +39,12 @@ from dagster_project.ingest.reader import read_landed_file
 
 ED = "uri://ed-fi.org/"
 NM = "uri://nmped.org/"
-EDFI_EXTRACTS = ("student_enrollment", "cte_course_enrollment", "credential_attainment")
+EDFI_EXTRACTS = (
+    "student_enrollment",
+    "cte_course_enrollment",
+    "credential_attainment",
+    "assessment_results",
+)
 CTE_PROGRAM = f"{ED}ProgramTypeDescriptor#Career and Technical Education"
 STATE = "35"  # Nova's state education organization id, the prefix of its district and school ids
 STATE_ORGANIZATION = int(STATE)
@@ -113,6 +120,14 @@ CODE_VALUES: dict[str, dict[str, str]] = {
     },
     "CourseAttemptResultDescriptor": {"Y": "Pass", "N": "Fail"},
     "CredentialDeliveryMethodDescriptor": {"CG": "College Granted", "IS": "Industry Standard"},
+    "AcademicSubjectDescriptor": {
+        "RLA": "English Language Arts",
+        "MATH": "Mathematics",
+        "SCI": "Science",
+    },
+    # New Mexico's levels for its state tests (Novice, Nearing Proficiency, Proficient,
+    # Advanced): a district's SIS would send one of them.
+    "PerformanceLevelDescriptor": {"Y": "Proficient", "N": "Nearing Proficiency"},
 }
 # The special-population flags held as StudentCharacteristicDescriptor code values
 # (english_learner and disability have fields of their own).
@@ -422,15 +437,91 @@ def credential_records(rows: list[Row]) -> Records:
     }
 
 
+# --- assessment_results -----------------------------------------------------------------
+
+# New Mexico's state tests, as decision 0022 reads them: the test of a subject, by its
+# identifier (NM-MSSA, NM-ASR) and category.
+STATE_TESTS = {
+    "RLA": "NM-MSSA-ELA",
+    "MATH": "NM-MSSA-MATH",
+    "SCI": "NM-ASR-SCI",
+}
+STATE_TEST_NAMESPACE = f"{NM}Assessment"
+STATE_TEST_CATEGORY = f"{ED}AssessmentCategoryDescriptor#State summative assessment 3-8 general"
+# The contract row names no school; a result is reported for a school of the district.
+ASSESSED_SCHOOL = "001"
+
+
+def assessment_reference(subject: str) -> dict[str, str]:
+    return {"assessmentIdentifier": STATE_TESTS[subject], "namespace": STATE_TEST_NAMESPACE}
+
+
+def state_assessment(subject: str) -> dict[str, Any]:
+    """assessments: the state test of a subject."""
+    return {
+        **assessment_reference(subject),
+        "assessmentTitle": STATE_TESTS[subject],
+        "assessmentCategoryDescriptor": STATE_TEST_CATEGORY,
+        "academicSubjects": [
+            {"academicSubjectDescriptor": descriptor_uri("AcademicSubjectDescriptor", subject)}
+        ],
+    }
+
+
+def student_assessment(row: Row) -> dict[str, Any]:
+    """studentAssessments: the student's scale score and performance level on the state
+    test of the row's subject, reported for a school of the district."""
+    year = school_year(row)
+    subject = str(row["subject"])
+    return {
+        "studentAssessmentIdentifier": f"{STATE_TESTS[subject]}-{year}-{row['student_id']}",
+        "assessmentReference": assessment_reference(subject),
+        "studentReference": student_reference(row),
+        "schoolYearTypeReference": {"schoolYear": year},
+        "administrationDate": f"{year}-04-15",
+        "reportedSchoolReference": {
+            "schoolId": int(f"{STATE}{row['district_code']}{ASSESSED_SCHOOL}")
+        },
+        "scoreResults": [
+            {
+                "assessmentReportingMethodDescriptor": (
+                    f"{ED}AssessmentReportingMethodDescriptor#Scale score"
+                ),
+                "result": str(row["scale_score"]),
+                "resultDatatypeTypeDescriptor": f"{ED}ResultDatatypeTypeDescriptor#Integer",
+            }
+        ],
+        "performanceLevels": [
+            {
+                "assessmentReportingMethodDescriptor": (
+                    f"{ED}AssessmentReportingMethodDescriptor#Proficiency level"
+                ),
+                "performanceLevelDescriptor": descriptor_uri(
+                    "PerformanceLevelDescriptor", str(row["proficient"]), NM
+                ),
+            }
+        ],
+    }
+
+
+def assessment_records(rows: list[Row]) -> Records:
+    subjects = sorted({str(row["subject"]) for row in rows})
+    return {
+        STUDENT_ASSESSMENTS: [student_assessment(row) for row in rows],
+        ASSESSMENTS: [state_assessment(subject) for subject in subjects],
+    }
+
+
 INVERSES = {
     "student_enrollment": enrollment_records,
     "cte_course_enrollment": course_records,
     "credential_attainment": credential_records,
+    "assessment_results": assessment_records,
 }
 
 
 def ods_records(landing: Path) -> tuple[Records, list[int]]:
-    """The Ed-Fi records of the three families' rows in ``landing`` (one ODS for all school
+    """The Ed-Fi records of the four families' rows in ``landing`` (one ODS for all school
     years, as Nova serves them without ``CTE_EDFI_YEAR_SPECIFIC``), and the school years."""
     records: Records = {}
     years: set[int] = set()

@@ -30,6 +30,7 @@ def test_definitions_hold_every_extract_and_the_flow(dbt_manifest):
     assert "edfi_student_enrollment_changed" in sensors and "edfi/student_enrollment" in keys
     assert "edfi_cte_course_enrollment_changed" in sensors and "edfi/cte_course_enrollment" in keys
     assert "edfi_credential_attainment_changed" in sensors and "edfi/credential_attainment" in keys
+    assert "edfi_assessment_results_changed" in sensors and "edfi/assessment_results" in keys
     assert {s.name for s in defs.schedules} == {"nightly_marts", "quarterly_labor_market"}
     nightly = defs.get_schedule_def("nightly_marts")
     assert nightly.tags["cte/actor"] == "schedule:nightly_marts"  # every run says who started it

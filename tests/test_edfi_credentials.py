@@ -282,7 +282,12 @@ def test_cte_pull_accepts_every_family(monkeypatch, capsys):
     from dagster_project.cli import main
     from dagster_project.ingest.edfi.mapping import FAMILIES
 
-    assert set(FAMILIES) == {"student_enrollment", "cte_course_enrollment", "credential_attainment"}
+    assert set(FAMILIES) == {
+        "student_enrollment",
+        "cte_course_enrollment",
+        "credential_attainment",
+        "assessment_results",
+    }
     monkeypatch.chdir(Path.cwd())  # main changes to the repository: put it back after
     for name in ("URL", "CLIENT_ID", "CLIENT_SECRET"):
         monkeypatch.delenv(f"CTE_EDFI_{name}", raising=False)

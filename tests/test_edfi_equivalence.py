@@ -2,14 +2,13 @@
 extracts, cell for cell (issue 18, decision 0022 "Equivalence test").
 
 A tiny sample (three school years, district 001) is generated. Warehouse A loads every
-landed file, as ``cte run`` does. Warehouse B loads the same files except the three
+landed file, as ``cte run`` does. Warehouse B loads the same files except the four
 families Nova serves (``student_enrollment``, ``cte_course_enrollment``,
-``credential_attainment``): their rows are turned into Ed-Fi records
+``credential_attainment``, ``assessment_results``): their rows are turned into Ed-Fi records
 (tests/edfi_from_sample.py, the inverse of the mapping), served by the fake ODS/API (one
 ODS for the three years) and pulled (``pull_school_year``), year by year, into B. dbt
 builds the marts of both; every table of the ``marts`` schema is compared on all its
-columns, order aside, exactly; floats that differ only by summation-order noise
-(``FLOAT_NOISE``) are paired and counted apart. The three families' raw rows are compared
+columns, order aside, exactly (floats too). The four families' raw rows are compared
 too.
 """
 
@@ -76,7 +75,8 @@ def pull_every_year(
     con: duckdb.DuckDBPyConnection, landing: Path, records: Records, years: list[int]
 ) -> list[PullResult]:
     """The ODS served by the fake, pulled year by year and family by family into ``con``
-    (students before their courses and credentials, as the sensors would mostly run)."""
+    (students before their courses, credentials and assessments, as the sensors would mostly
+    run)."""
     server, url = serve_records(records)
     try:
         return [
@@ -113,7 +113,7 @@ def build_marts(warehouse_dir: Path) -> None:
 @dataclass
 class Warehouses:
     csv: Path  # every family from the landed files
-    edfi: Path  # the three Ed-Fi families pulled, the others from the same files
+    edfi: Path  # the four Ed-Fi families pulled, the others from the same files
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +266,7 @@ def pulled_columns(extract_name: str) -> list[str]:
 def test_the_pulled_raw_rows_equal_the_loaded_ones(
     both: duckdb.DuckDBPyConnection, extract_name: str
 ) -> None:
-    """Upstream of the marts: the three families' raw rows, every stored contract column
+    """Upstream of the marts: the four families' raw rows, every stored contract column
     but those the pull does not carry (NOT_PULLED); the lineage columns (manifest id,
     source row) name another file by nature."""
     columns = ", ".join(pulled_columns(extract_name))

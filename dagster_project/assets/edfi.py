@@ -1,6 +1,6 @@
 """The Ed-Fi door into the raw tables: a pull from Nova per resource family and school year
 (decision 0022), one asset each (student_enrollment; cte_course_enrollment;
-credential_attainment). The pull
+credential_attainment; assessment_results). The pull
 derives each changed district's submission and loads it with the same loader as a landed
 file, so the raw asset's checks apply to it as they are."""
 
@@ -10,6 +10,7 @@ from dagster_project.assets.raw import load_check_results, load_check_specs, sum
 from dagster_project.ingest.audit import write_recorded_files
 from dagster_project.ingest.edfi.client import EdFiClient
 from dagster_project.ingest.edfi.mapping import (
+    ASSESSMENT_RESULTS,
     CREDENTIAL_ATTAINMENT,
     CTE_COURSE_ENROLLMENT,
     STUDENT_ENROLLMENT,
@@ -30,6 +31,7 @@ def edfi_key(family: ResourceFamily) -> dg.AssetKey:
 EDFI_KEY = edfi_key(STUDENT_ENROLLMENT)
 EDFI_COURSES_KEY = edfi_key(CTE_COURSE_ENROLLMENT)
 EDFI_CREDENTIALS_KEY = edfi_key(CREDENTIAL_ATTAINMENT)
+EDFI_ASSESSMENTS_KEY = edfi_key(ASSESSMENT_RESULTS)
 ASSOCIATIONS_PLACED = "associations_placed"
 NOT_CONFIGURED = (
     "Ed-Fi is not configured: set CTE_EDFI_URL, CTE_EDFI_CLIENT_ID and CTE_EDFI_CLIENT_SECRET "
@@ -53,6 +55,8 @@ def _placement_check(result: PullResult) -> dg.AssetCheckResult:
             "other_years": placement.other_years,
             "earlier_entries": placement.earlier_entries,
             "other_courses": placement.other_courses,
+            "skipped": sum(placement.skipped.values()),
+            "skipped_reasons": dict(placement.skipped),
             "unplaced": unplaced,
             "unplaced_reasons": dict(placement.unplaced),
         },
@@ -150,7 +154,19 @@ edfi_credential_attainment = build_edfi_asset(
     "change version, loaded into raw.credential_attainment as each changed district's "
     "submission.",
 )
+edfi_assessment_results = build_edfi_asset(
+    ASSESSMENT_RESULTS,
+    "assessment_results pulled from Nova (Ed-Fi ODS/API): studentAssessments of the state "
+    "tests (scale score, performance level, school, year) with the assessments they are "
+    "results of (subject), by change version, loaded into raw.assessment_results as each "
+    "changed district's submission.",
+)
 EDFI_ASSETS = {
     a.key: a
-    for a in (edfi_student_enrollment, edfi_cte_course_enrollment, edfi_credential_attainment)
+    for a in (
+        edfi_student_enrollment,
+        edfi_cte_course_enrollment,
+        edfi_credential_attainment,
+        edfi_assessment_results,
+    )
 }

@@ -22,6 +22,9 @@ way for each.
 ``nmped/studentCTEProgramAssociationCredentials`` (a credential earned in a CTE program;
 its shape is our reading, not public: ``CREDENTIAL_FIELDS``) becomes one row; the
 ``studentCTEProgramAssociations`` record it names gives the CIP code.
+
+``assessment_results`` (fourth slice): one ``studentAssessments`` record of a state test in
+a tested subject becomes one row; its ``assessments`` record gives the subject.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ CREDENTIAL_EXTRACT = get_extract("credential_attainment")
 CREDENTIALS = "nmped/studentCTEProgramAssociationCredentials"
 SCTEPA = "studentCTEProgramAssociations"
 CREDENTIAL_RESOURCES = (CREDENTIALS, SCTEPA)
+
+ASSESSMENT_EXTRACT = get_extract("assessment_results")
+STUDENT_ASSESSMENTS = "studentAssessments"
+ASSESSMENTS = "assessments"
+ASSESSMENT_RESOURCES = (STUDENT_ASSESSMENTS, ASSESSMENTS)
 # The extension's fields, our reading (decision 0022): contract meaning -> JSON name. One
 # edit here when PED's Nova documentation says otherwise.
 CREDENTIAL_FIELDS = {
@@ -121,6 +129,28 @@ KEPT_FIELDS: dict[str, tuple[str, ...]] = {
         "beginDate",
         "cteProgramServices",
         "ctePrograms",
+    ),
+    # assessment_results: the student's result (the spine) and the assessment it is a
+    # result of (subject, category). DS 5 names the school reportedSchoolReference (or, a
+    # vendor's, reportedSchoolIdentifier), DS 3 and 4 schoolReference (all read).
+    STUDENT_ASSESSMENTS: (
+        "id",
+        "assessmentReference",
+        "studentReference",
+        "schoolYearTypeReference",
+        "administrationDate",
+        "scoreResults",
+        "performanceLevels",
+        "reportedSchoolReference",
+        "reportedSchoolIdentifier",
+        "schoolReference",
+    ),
+    ASSESSMENTS: (
+        "id",
+        "assessmentIdentifier",
+        "namespace",
+        "academicSubjects",
+        "assessmentCategoryDescriptor",
     ),
 }
 
@@ -196,6 +226,33 @@ DESCRIPTORS: dict[str, dict[str, str]] = {
         "Industry Standard": "IS",
         "CG": "CG",
         "IS": "IS",
+    },
+    # assessment_results' subject: the assessment's academicSubjects. Writing, Critical
+    # Reading and the other subjects are not tested for Perkins: their results are skipped
+    # (counted with a reason), not quarantined.
+    "AcademicSubjectDescriptor": {
+        "English Language Arts": "RLA",
+        "Reading": "RLA",
+        "Mathematics": "MATH",
+        "Science": "SCI",
+    },
+    # proficient: the level the student reached. The Data Standard's levels (ed-fi.org) and
+    # New Mexico's four (NM-MSSA, NM-ASR: Novice, Nearing Proficiency, Proficient, Advanced;
+    # their namespace unconfirmed: only the code value is compared). Another level is
+    # written as is (quarantined, UNKNOWN_CODE).
+    "PerformanceLevelDescriptor": {
+        "Advanced": "Y",
+        "Proficient": "Y",
+        "Met Standard": "Y",
+        "Commended Performance": "Y",
+        "Basic": "N",
+        "Below Basic": "N",
+        "Well Below Basic": "N",
+        "Did Not Meet Standard": "N",
+        "Unsatisfactory": "N",
+        "Minimum": "N",
+        "Novice": "N",
+        "Nearing Proficiency": "N",
     },
 }
 # CourseLevelCharacteristicDescriptor code values read on a course offering: a course
@@ -356,6 +413,9 @@ class Placement:
     earlier_entries: int = 0
     # Section enrollments in courses that are not CTE (cte_course_enrollment only).
     other_courses: int = 0
+    # Records that are not rows of the extract, per reason (assessment_results: another
+    # subject, not a state test).
+    skipped: Counter[str] = field(default_factory=Counter)
 
     @property
     def placed(self) -> int:
@@ -368,6 +428,7 @@ class Placement:
             + self.other_years
             + self.earlier_entries
             + self.other_courses
+            + sum(self.skipped.values())
             + sum(self.unplaced.values())
         )
 
@@ -569,6 +630,36 @@ def course_row(
     return {c: row[c] for c in COURSE_EXTRACT.column_names}
 
 
+Latest = tuple[Mapping[str, Any], dict[str, str | None]]  # a record and its row
+
+
+def _keep_latest(
+    latest: dict[tuple[str, ...], Latest],
+    key: tuple[str, ...],
+    record: Mapping[str, Any],
+    row: dict[str, str | None],
+    date_field: str,
+    placement: Placement,
+) -> None:
+    """Keep the record's row under ``key`` unless an earlier-read one is as late or later
+    by ``date_field``; the one not kept is counted as an earlier entry."""
+    earlier = latest.get(key)
+    if earlier is not None:
+        placement.earlier_entries += 1
+        if str(earlier[0].get(date_field)) >= str(record.get(date_field)):
+            return
+    latest[key] = (record, row)
+
+
+def _rows_by_district(
+    latest: Mapping[tuple[str, ...], Latest],
+) -> dict[str, list[dict[str, str | None]]]:
+    rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
+    for _, row in latest.values():
+        rows[str(row["district_code"])].append(row)
+    return dict(rows)
+
+
 def place_course_enrollments(
     mirror: Mapping[str, Mapping[str, Mapping[str, Any]]],
     school_year: int,
@@ -588,7 +679,7 @@ def place_course_enrollments(
     offerings = _offerings_index(mirror.get(OFFERINGS, {}).values())
     transcripts = _transcripts_index(mirror.get(TRANSCRIPTS, {}).values())
     placement = Placement()
-    latest: dict[tuple[str, ...], tuple[Mapping[str, Any], dict[str, str | None]]] = {}
+    latest: dict[tuple[str, ...], Latest] = {}
     for stsa in mirror.get(STSA, {}).values():
         section = stsa.get("sectionReference") or {}
         year = section.get("schoolYear")
@@ -616,16 +707,8 @@ def place_course_enrollments(
         transcript = transcripts.get((student, str(course), str(year), str(term)))
         row = course_row(stsa, *where, school_year, course, term, offering, transcript)
         key = (student, *where, str(course), str(row["term"]))
-        earlier = latest.get(key)
-        if earlier is not None:
-            placement.earlier_entries += 1
-            if str(earlier[0].get("beginDate")) >= str(stsa.get("beginDate")):
-                continue
-        latest[key] = (stsa, row)
-    rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
-    for _, row in latest.values():
-        rows[str(row["district_code"])].append(row)
-    placement.rows = dict(rows)
+        _keep_latest(latest, key, stsa, row, "beginDate", placement)
+    placement.rows = _rows_by_district(latest)
     return placement
 
 
@@ -754,6 +837,184 @@ def place_credentials(
     return placement
 
 
+# --- assessment_results --------------------------------------------------------------
+# One studentAssessments record (a student's result on an assessment) becomes one row when
+# its assessment is a state test (STATE_ASSESSMENT_*) in a tested subject. The assessment
+# gives the subject; the result the school (its district), the school year, the scale score
+# and the performance level. A student with two results in a subject and year (a retest)
+# is one row: the latest administration's.
+
+# The state tests, our reading (decision 0022): an assessment whose category is one of the
+# Data Standard's state categories, or whose identifier starts with one of New Mexico's
+# (NM-MSSA grades 3-8, NM-ASR science, SAT grade 11: identifiers unconfirmed). Others
+# (interim, benchmark, classroom tests) are skipped: they would make a second row per
+# student, year and subject.
+STATE_ASSESSMENT_CATEGORIES = frozenset(
+    {
+        "State summative assessment 3-8 general",
+        "State high school subject assessment",
+        "State high school course assessment",
+        "State assessment",
+    }
+)
+STATE_ASSESSMENT_IDENTIFIERS = ("NM-MSSA", "NM-ASR", "SAT")
+# The score result read as scale_score (AssessmentReportingMethodDescriptor code values).
+SCALE_SCORE_METHODS = ("Scale score",)
+
+NO_ASSESSMENT_YEAR = "the result has neither a school year nor an administration date"
+NO_ASSESSMENT = "the assessment the result names was not read (assessmentReference)"
+MORE_THAN_ONE_SUBJECT = (
+    "the assessment names more than one tested subject (its subject scores are objective "
+    "assessments: not read)"
+)
+NOT_AN_ASSESSED_SCHOOL = (
+    "reportedSchoolReference.schoolId is not a Nova school id (35 + three-digit district + "
+    "three-digit school)"
+)
+NOT_A_STATE_ASSESSMENT = "not a state test (STATE_ASSESSMENT_CATEGORIES, _IDENTIFIERS)"
+NOT_A_TESTED_SUBJECT = "not a tested subject (RLA, MATH, SCI)"
+# Results that are not rows of the extract (counted as skipped, not as a fault to fix).
+SKIPPED_REASONS = frozenset({NOT_A_STATE_ASSESSMENT, NOT_A_TESTED_SUBJECT})
+
+
+def _assessment_key(ref: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(ref.get("assessmentIdentifier")), str(ref.get("namespace")))
+
+
+def _assessments_index(
+    assessments: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """Assessments by (assessmentIdentifier, namespace), their key."""
+    return {_assessment_key(a): a for a in assessments}
+
+
+def is_state_assessment(assessment: Mapping[str, Any]) -> bool:
+    category = descriptor_code(assessment.get("assessmentCategoryDescriptor"))
+    identifier = str(assessment.get("assessmentIdentifier") or "")
+    return category in STATE_ASSESSMENT_CATEGORIES or identifier.startswith(
+        STATE_ASSESSMENT_IDENTIFIERS
+    )
+
+
+def tested_subjects(assessment: Mapping[str, Any]) -> set[str]:
+    """The contract subjects (RLA, MATH, SCI) among the assessment's academic subjects."""
+    subjects = DESCRIPTORS["AcademicSubjectDescriptor"]
+    return {
+        subjects[code]
+        for s in assessment.get("academicSubjects", [])
+        if (code := descriptor_code(s.get("academicSubjectDescriptor"))) in subjects
+    }
+
+
+def _scale_score(result: Mapping[str, Any]) -> str | None:
+    """The scale score result as an integer's text; a result that is not a whole number is
+    written as is (the load quarantines it); none: None (MISSING_VALUE)."""
+    scores = [
+        str(r.get("result")).strip()
+        for r in result.get("scoreResults", [])
+        if descriptor_code(r.get("assessmentReportingMethodDescriptor")) in SCALE_SCORE_METHODS
+        and r.get("result") is not None
+    ]
+    if not scores:
+        return None
+    try:
+        number = float(scores[0])
+    except ValueError:
+        return scores[0]
+    return str(int(number)) if number.is_integer() else scores[0]
+
+
+def _proficient(result: Mapping[str, Any]) -> str | None:
+    """Y when a performance level reached is proficient (PerformanceLevelDescriptor), N when
+    the levels reached are all below; an unknown level as Ed-Fi says it (quarantined); no
+    level: None (MISSING_VALUE). Data Standard 3's performanceLevelMet false drops a level."""
+    reached = [
+        descriptor_code(p.get("performanceLevelDescriptor"))
+        for p in result.get("performanceLevels", [])
+        if p.get("performanceLevelMet", True) is not False
+    ]
+    codes = [c for c in reached if c is not None]
+    mapped = [DESCRIPTORS["PerformanceLevelDescriptor"].get(c, c) for c in codes]
+    for answer in ("Y", "N"):
+        if answer in mapped:
+            return answer
+    return mapped[0] if mapped else None
+
+
+def assessed_school(result: Mapping[str, Any]) -> object:
+    """The school id the result was reported for: DS 5 reportedSchoolReference, DS 3 and 4
+    schoolReference; else DS 5's reportedSchoolIdentifier (the vendor's school identifier
+    when it does not know the school id: placed only when it is a Nova school id)."""
+    school = result.get("reportedSchoolReference") or result.get("schoolReference") or {}
+    return school.get("schoolId") or result.get("reportedSchoolIdentifier")
+
+
+def assessment_row(
+    result: Mapping[str, Any], district: str, year: int, subject: str
+) -> dict[str, str | None]:
+    """One contract row (text, as a landed file holds it) from a student's result."""
+    row: dict[str, str | None] = {
+        "student_id": (result.get("studentReference") or {}).get("studentUniqueId"),
+        "district_code": district,
+        "school_year": str(year),
+        "subject": subject,
+        "scale_score": _scale_score(result),
+        "proficient": _proficient(result),
+    }
+    return {c: row[c] for c in ASSESSMENT_EXTRACT.column_names}
+
+
+def _assessment_year(result: Mapping[str, Any]) -> int | None:
+    year = (result.get("schoolYearTypeReference") or {}).get("schoolYear")
+    if year is not None:
+        return int(year)
+    return school_year_of_date(result.get("administrationDate"))
+
+
+def _subject_or_reason(assessment: Mapping[str, Any] | None) -> tuple[str | None, str]:
+    """The contract subject of the result's assessment, else why there is none (a reason
+    in ``SKIPPED_REASONS`` or an unplaced one)."""
+    if assessment is None:
+        return None, NO_ASSESSMENT
+    if not is_state_assessment(assessment):
+        return None, NOT_A_STATE_ASSESSMENT
+    subjects = tested_subjects(assessment)
+    if len(subjects) != 1:
+        return None, MORE_THAN_ONE_SUBJECT if subjects else NOT_A_TESTED_SUBJECT
+    return subjects.pop(), ""
+
+
+def place_assessments(
+    mirror: Mapping[str, Mapping[str, Mapping[str, Any]]], school_year: int
+) -> Placement:
+    """Every state test result of the school year in a tested subject, as contract rows by
+    district; a retest makes one row, the latest administration's (``earlier_entries``)."""
+    assessments = _assessments_index(mirror.get(ASSESSMENTS, {}).values())
+    placement = Placement()
+    latest: dict[tuple[str, ...], Latest] = {}
+    for result in mirror.get(STUDENT_ASSESSMENTS, {}).values():
+        year = _assessment_year(result)
+        if year is None:
+            placement.unplaced[NO_ASSESSMENT_YEAR] += 1
+            continue
+        if year != school_year:
+            placement.other_years += 1
+            continue
+        assessment = assessments.get(_assessment_key(result.get("assessmentReference") or {}))
+        subject, reason = _subject_or_reason(assessment)
+        where = place(assessed_school(result))
+        if subject is None or where is None:
+            reason = reason or NOT_AN_ASSESSED_SCHOOL
+            counts = placement.skipped if reason in SKIPPED_REASONS else placement.unplaced
+            counts[reason] += 1
+            continue
+        row = assessment_row(result, where[0], school_year, subject)
+        key = (str(row["student_id"]), where[0], subject)
+        _keep_latest(latest, key, result, row, "administrationDate", placement)
+    placement.rows = _rows_by_district(latest)
+    return placement
+
+
 # --- the resource families: one pull, mirror and asset each ----------------------------
 
 
@@ -790,6 +1051,18 @@ CREDENTIAL_ATTAINMENT = ResourceFamily(
     place_credentials,
     ("location_code", "student_id", "credential_code", "earned_date"),
 )
+ASSESSMENT_RESULTS = ResourceFamily(
+    ASSESSMENT_EXTRACT,
+    ASSESSMENT_RESOURCES,
+    place_assessments,
+    ("student_id", "subject"),
+)
 FAMILIES = {
-    f.extract.name: f for f in (STUDENT_ENROLLMENT, CTE_COURSE_ENROLLMENT, CREDENTIAL_ATTAINMENT)
+    f.extract.name: f
+    for f in (
+        STUDENT_ENROLLMENT,
+        CTE_COURSE_ENROLLMENT,
+        CREDENTIAL_ATTAINMENT,
+        ASSESSMENT_RESULTS,
+    )
 }

@@ -226,6 +226,9 @@ def _insert_pull(
     if placement.other_courses:
         # No column of its own yet: section enrollments in courses that are not CTE.
         resources[family.spine]["other_courses"] = placement.other_courses
+    if placement.skipped:
+        # No column of their own either: records that are not rows of the extract.
+        resources[family.spine]["skipped"] = sum(placement.skipped.values())
     con.execute(
         "insert into raw.edfi_pulls (extract, school_year, change_version_min, "
         "change_version_max, resources, associations, placed, other_years, earlier_entries, "
