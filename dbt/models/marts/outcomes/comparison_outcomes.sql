@@ -242,10 +242,12 @@ select
     {{ safe_rate('coverage.control_in_records', 'coverage.control_observed') }}
         as control_in_records_share,
     -- A 0/1 outcome's mean is a rate: published as one too, so that it is coded like one.
-    cast(case when coverage.outcome not like 'earnings%' then quantiles.treated_sum end
-        as {{ dbt.type_int() }}) as treated_with_outcome,
-    cast(case when coverage.outcome not like 'earnings%' then quantiles.control_sum end
-        as {{ dbt.type_int() }}) as control_with_outcome,
+    cast(case
+        when coverage.outcome not like 'earnings%' then quantiles.treated_sum
+    end as {{ dbt.type_int() }}) as treated_with_outcome,
+    cast(case
+        when coverage.outcome not like 'earnings%' then quantiles.control_sum
+    end as {{ dbt.type_int() }}) as control_with_outcome,
     case when coverage.outcome not like 'earnings%'
             then {{ safe_rate('quantiles.treated_sum', 'quantiles.matched_treated') }}
     end as treated_outcome_share,
