@@ -197,6 +197,20 @@ def markdown(result: dict[str, Any]) -> str:
                     f"| {key.replace('_', ' ')} | {s['samples']} | {s['p50_ms']} | "
                     f"{s['p95_ms']} | {s['max_ms']} |"
                 )
+    answers = result.get("analyst_answers")
+    if answers:
+        lines += [
+            "",
+            "## Analyst guide questions (benchmarks/analyst_answers.py)",
+            "",
+            "| question | rows | figures shown | all null |",
+            "|---|---|---|---|",
+        ]
+        for q in answers:
+            figures = f"{q['shown']:,} of {q['figures']:,}" if q["figures"] else "(runs)"
+            flag = "**yes**" if q["all_null"] else ""
+            title = f"{q['question']}. {q['title'][:60]}"
+            lines.append(f"| {title} | {q['rows']:,} | {figures} | {flag} |")
     g = result.get("growth", {}).get("points")
     if g:
         lines += [

@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from benchmarks import analyst, machine, profile, report
+from benchmarks import analyst, analyst_answers, machine, profile, report
 from benchmarks.common import BENCH_DIR, REPO_ROOT, log, published_path, warehouse_dir
 from benchmarks.data import Dataset, ensure_dataset, stage_home
 from benchmarks.floor import cross_check, run_floor
@@ -212,6 +212,7 @@ class Benchmark:
             self.result["validation"] = self._validation(full)
         published = published_path(main["home"])
         self.result["utility"] = _utility(published)
+        self.result["analyst_answers"] = _analyst_answers(published)
         if "analyst" in only:
             idle = self.attempt("analyst", analyst.measure_idle, published, ANALYST_ROUNDS)
             self.result["analyst"] = {"queries": list(analyst.QUERIES), "idle": idle or {}}
@@ -275,6 +276,22 @@ def _utility(published: Path) -> list[dict[str, Any]]:
         return con.sql("select * from publication_summary").pl().to_dicts()
     finally:
         con.close()
+
+
+def _analyst_answers(published: Path) -> list[dict[str, Any]]:
+    """The analyst guide's questions on the snapshot: how many of their figures it shows
+    (issue 15: no headline question may get an all-null answer)."""
+    return [
+        {
+            "question": a.question.number,
+            "title": a.question.title,
+            "rows": a.rows,
+            "figures": a.figures,
+            "shown": a.shown,
+            "all_null": a.all_null,
+        }
+        for a in analyst_answers.answers(published)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -114,3 +114,13 @@ def test_results_record_what_the_snapshot_shows(quick):
     perkins = [r for r in rows if r["table_name"] == "perkins_indicators"]
     assert perkins and all(r["shown"] + r["withheld"] + r["omitted"] == r["cells"] for r in perkins)
     assert {r["scope"] for r in perkins} == {"every breakdown", "all students, all programs"}
+
+
+def test_results_record_what_the_analyst_guide_questions_get(quick):
+    """Issue 15, part 3: each question of the analyst guide on the benchmark's snapshot."""
+    result, markdown = quick
+    answers = result["analyst_answers"]
+    assert len(answers) >= 16
+    assert all(0 <= a["shown"] <= a["figures"] for a in answers)
+    assert any(a["shown"] for a in answers)
+    assert "## Analyst guide questions" in markdown
