@@ -182,49 +182,56 @@ class Changes:
     renumbered: str  # -> NEW_STUDENT_ID
 
 
-def change_on_the_server(ods: FakeOds, year: int) -> Changes:
+CODE = "industryCredentialDescriptor"
+
+
+def add_credential(ods: FakeOds, year: int, students: set[str]) -> str:
+    """A second verified credential (another code) for a student with one; the student."""
     credentials = of_year(ods, CREDENTIALS, year)
-    enrolled = [r for r in of_year(ods, SSA, year) if "exitWithdrawTypeDescriptor" not in r]
-    students = {student_of(r) for r in enrolled}
     earned = next(
         c for c in credentials if c.get("verifiedIndicator") and student_of(c) in students
     )
-    held = {
-        c["industryCredentialDescriptor"]
-        for c in credentials
-        if student_of(c) == student_of(earned)
-    }
-    other_code = next(
-        c["industryCredentialDescriptor"]
-        for c in credentials
-        if c["industryCredentialDescriptor"] not in held
-    )
+    held = {c[CODE] for c in credentials if student_of(c) == student_of(earned)}
+    other_code = next(c[CODE] for c in credentials if c[CODE] not in held)
     second = {k: v for k, v in earned.items() if k not in ("id", "_changeVersion")}
-    ods.put(
-        CREDENTIALS,
-        second | {"industryCredentialDescriptor": other_code, "verifiedIndicator": True},
-    )
+    ods.put(CREDENTIALS, second | {CODE: other_code, "verifiedIndicator": True})
+    return student_of(earned)
 
-    taken = {student_of(earned)}
-    leaving = next(r for r in enrolled if student_of(r) not in taken)
+
+def withdraw(ods: FakeOds, association: Record, year: int) -> str:
+    """The student's school association with an exit (Withdrawn, in February); the student."""
     ods.put(
         SSA,
-        leaving
+        association
         | {
             "exitWithdrawDate": f"{year}-02-14",
             "exitWithdrawTypeDescriptor": f"{ED}ExitWithdrawTypeDescriptor#Withdrawn",
         },
     )
+    return student_of(association)
 
-    taken.add(student_of(leaving))
+
+def delete_result(ods: FakeOds, year: int, taken: set[str]) -> str:
+    """One test result of the year deleted; its student."""
     result = next(r for r in of_year(ods, STUDENT_ASSESSMENTS, year) if student_of(r) not in taken)
     ods.delete(STUDENT_ASSESSMENTS, result["id"])
+    return student_of(result)
 
-    taken.add(student_of(result))
+
+def change_on_the_server(ods: FakeOds, year: int) -> Changes:
+    """The four changes, each of another student enrolled in the year."""
+    enrolled = [r for r in of_year(ods, SSA, year) if "exitWithdrawTypeDescriptor" not in r]
+    earner = add_credential(ods, year, {student_of(r) for r in enrolled})
+    withdrawn = withdraw(ods, next(r for r in enrolled if student_of(r) != earner), year)
+    untested = delete_result(ods, year, {earner, withdrawn})
     in_courses = {student_of(r) for r in of_year(ods, STSA, year)}
-    renumbered = next(student_of(r) for r in enrolled if student_of(r) in in_courses - taken)
+    renumbered = next(
+        student_of(r)
+        for r in enrolled
+        if student_of(r) in in_courses - {earner, withdrawn, untested}
+    )
     renumber(ods, renumbered, NEW_STUDENT_ID)
-    return Changes(student_of(earned), student_of(leaving), student_of(result), renumbered)
+    return Changes(earner, withdrawn, untested, renumbered)
 
 
 def changed_since(ods: FakeOds, version: int) -> Counter[str]:
