@@ -21,7 +21,7 @@ from dagster_project.assets.edfi import (
 )
 from dagster_project.assets.publish import build_published_snapshot, dq_report
 from dagster_project.assets.raw import raw_asset_key, raw_assets
-from dagster_project.contracts import EXTRACTS
+from dagster_project.contracts import EXTRACTS, get_extract
 from dagster_project.dbt_project import dbt_project
 from dagster_project.jobs import (
     build_marts,
@@ -55,9 +55,18 @@ def asset_graph(settings: Settings) -> list[dg.AssetsDefinition]:
 
 
 def land_and_publish(assets: list[dg.AssetsDefinition], key: dg.AssetKey) -> LandAndPublish:
-    """What a file (or an Ed-Fi pull) changes: its raw asset and everything downstream."""
+    """What a file changes: its raw asset and everything downstream."""
     downstream = dg.AssetSelection.assets(key).downstream().resolve(assets)
     return LandAndPublish(load_and_publish, tuple(sorted(downstream)))
+
+
+def pull_and_publish(assets: list[dg.AssetsDefinition], key: dg.AssetKey) -> LandAndPublish:
+    """What an Ed-Fi pull (``edfi/<extract>``) changes: it loads its extract's raw table, so
+    the models reading that table, the report and the publish follow it; not the raw asset
+    itself (it loads the landed files). Nothing in the graph reads the pull's asset."""
+    raw = raw_asset_key(get_extract(key.path[-1]))
+    downstream = dg.AssetSelection.assets(raw).downstream().resolve(assets) - {raw}
+    return LandAndPublish(load_and_publish, tuple(sorted(downstream | {key})))
 
 
 def publishes_by_extract(assets: list[dg.AssetsDefinition]) -> dict[str, LandAndPublish]:
@@ -77,20 +86,20 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_marts,
             load_edfi,
             publishes_by_extract(assets),
-            land_and_publish(assets, EDFI_KEY),
+            pull_and_publish(assets, EDFI_KEY),
             edfi_configured=settings.edfi is not None,
             edfi_families={
                 "cte_course_enrollment": (
                     load_edfi_courses,
-                    land_and_publish(assets, EDFI_COURSES_KEY),
+                    pull_and_publish(assets, EDFI_COURSES_KEY),
                 ),
                 "credential_attainment": (
                     load_edfi_credentials,
-                    land_and_publish(assets, EDFI_CREDENTIALS_KEY),
+                    pull_and_publish(assets, EDFI_CREDENTIALS_KEY),
                 ),
                 "assessment_results": (
                     load_edfi_assessments,
-                    land_and_publish(assets, EDFI_ASSESSMENTS_KEY),
+                    pull_and_publish(assets, EDFI_ASSESSMENTS_KEY),
                 ),
             },
         ),

@@ -10,6 +10,7 @@ import base64
 import itertools
 import json
 import threading
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,10 +30,24 @@ class FakeOds:
     tokens: set[str] = field(default_factory=set)
     served: dict[str, int] = field(default_factory=dict)  # records served per route
     requests: list[str] = field(default_factory=list)  # routes requested
+    # (route, minChangeVersion, maxChangeVersion) of each GET of records or deletes
+    windows: list[tuple[str, int | None, int | None]] = field(default_factory=list)
     # GET number (1 = the first) -> the HTTP status to answer it with; 401 also revokes
     # every token (an expired token).
     failures: dict[int, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # resource -> (change versions, records as served), in change version order: built on
+    # the first GET after a write, so a page costs a bisection, not a sort (state scale)
+    _served: dict[str, tuple[list[int], list[dict[str, Any]]]] = field(default_factory=dict)
+
+    @classmethod
+    def holding(cls, records: dict[str, list[dict[str, Any]]]) -> FakeOds:
+        """An ODS holding ``records`` (resource -> records), each written once."""
+        ods = cls()
+        for resource, items in records.items():
+            for record in items:
+                ods.put(resource, record)
+        return ods
 
     def put(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
         """Create or update a record (same id): it gets the next change version."""
@@ -40,24 +55,52 @@ class FakeOds:
         record = {"id": record.get("id") or f"{next(self._ids):032x}", **record}
         record["_changeVersion"] = self.version  # kept out of what is served
         self.records.setdefault(resource, {})[record["id"]] = record
+        self._served.pop(resource, None)
         return record
 
     def delete(self, resource: str, record_id: str) -> None:
         self.version += 1
         gone = self.records[resource].pop(record_id)
+        self._served.pop(resource, None)
         self.deletes.setdefault(resource, []).append(
             {"id": record_id, "changeVersion": self.version, "keyValues": _keys(gone)}
         )
+
+    def changed(self, resource: str, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """The resource's records whose change version is in the query's window, oldest
+        change first, without the change version."""
+        if resource not in self._served:
+            ordered = sorted(self.records.get(resource, {}).values(), key=_version)
+            self._served[resource] = (
+                [_version(r) for r in ordered],
+                [{k: v for k, v in r.items() if k != "_changeVersion"} for r in ordered],
+            )
+        versions, served = self._served[resource]
+        low, high = _bounds(query)
+        return served[bisect_left(versions, low) : bisect_right(versions, high)]
+
+
+def _version(record: dict[str, Any]) -> int:
+    return record["_changeVersion"]
 
 
 def _keys(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k.endswith("Reference")}
 
 
-def _window(query: dict[str, list[str]], version: int) -> bool:
+def _bounds(query: dict[str, list[str]]) -> tuple[int, int]:
     low = int(query.get("minChangeVersion", ["0"])[0])
     high = int(query.get("maxChangeVersion", [str(1 << 62)])[0])
+    return low, high
+
+
+def _window(query: dict[str, list[str]], version: int) -> bool:
+    low, high = _bounds(query)
     return low <= version <= high
+
+
+def _given(query: dict[str, list[str]], name: str) -> int | None:
+    return int(query[name][0]) if name in query else None
 
 
 def serve(ods: FakeOds) -> tuple[ThreadingHTTPServer, str]:
@@ -111,18 +154,15 @@ def serve(ods: FakeOds) -> tuple[ThreadingHTTPServer, str]:
             resource, _, tail = rest.partition("/")
             if namespace != "ed-fi":
                 resource = f"{namespace}/{resource}"
+            ods.windows.append(
+                (url.path, _given(query, "minChangeVersion"), _given(query, "maxChangeVersion"))
+            )
             if tail == "deletes":
                 items = [
                     d for d in ods.deletes.get(resource, []) if _window(query, d["changeVersion"])
                 ]
             else:
-                items = [
-                    {k: v for k, v in r.items() if k != "_changeVersion"}
-                    for r in sorted(
-                        ods.records.get(resource, {}).values(), key=lambda r: r["_changeVersion"]
-                    )
-                    if _window(query, r["_changeVersion"])
-                ]
+                items = ods.changed(resource, query)
             offset, limit = int(query.get("offset", ["0"])[0]), int(query.get("limit", ["25"])[0])
             page = items[offset : offset + limit]
             ods.served[url.path] = ods.served.get(url.path, 0) + len(page)

@@ -14,6 +14,7 @@ association is one for all years (the flags by period).
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -34,7 +35,7 @@ from dagster_project.ingest.edfi.mapping import (
     STUDENT_ASSESSMENTS,
     TRANSCRIPTS,
 )
-from dagster_project.ingest.landing import list_landed, parse_file_name
+from dagster_project.ingest.landing import landing_path, list_landed, parse_file_name
 from dagster_project.ingest.reader import read_landed_file
 
 ED = "uri://ed-fi.org/"
@@ -80,6 +81,13 @@ def contract_rows(landing: Path, extract_name: str) -> list[Row]:
         columns = [c for c in extract.column_names if c in frame.columns]
         rows += frame.select(columns).to_dicts()
     return rows
+
+
+def without_edfi_families(sample: Path, landing: Path) -> None:
+    """The sample's landing zone without the files of the families Nova serves."""
+    shutil.copytree(sample, landing)
+    for name in EDFI_EXTRACTS:
+        shutil.rmtree(landing_path(landing, get_extract(name)))
 
 
 # --- descriptors and references --------------------------------------------------------

@@ -74,6 +74,23 @@ def test_a_file_alone_rebuilds_only_the_models_that_read_its_extract(dbt_manifes
         assert set(each.asset_keys) <= job
 
 
+def test_an_edfi_pull_alone_rebuilds_the_models_that_read_its_extract_and_publishes(
+    dbt_manifest,
+):
+    """An Ed-Fi pull loads its extract's raw table, which the models read (nothing reads the
+    pull's asset): its one run holds the pull, those models, the report and the publish,
+    not the raw asset, which loads landed files (decision 0022)."""
+    from dagster_project.assets.edfi import EDFI_ASSESSMENTS_KEY
+    from dagster_project.code_location import asset_graph, publishes_by_extract, pull_and_publish
+    from dagster_project.settings import get_settings
+
+    assets = asset_graph(get_settings())
+    pulled = set(pull_and_publish(assets, EDFI_ASSESSMENTS_KEY).asset_keys)
+    landed = set(publishes_by_extract(assets)["assessment_results"].asset_keys)
+    raw = dg.AssetKey(["raw", "assessment_results"])
+    assert raw in landed and pulled == landed - {raw} | {EDFI_ASSESSMENTS_KEY}
+
+
 def test_definitions_load_without_great_expectations(dbt_manifest):
     """Every run process, sensor tick and `cte` command imports the definitions; Great
     Expectations (seconds to import, pyspark with it) is imported only by a load that

@@ -14,7 +14,6 @@ too.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -24,13 +23,12 @@ from pathlib import Path
 import duckdb
 import pytest
 from edfi_fake import KEY, FakeOds, pull, serve
-from edfi_from_sample import EDFI_EXTRACTS, Records, ods_records
+from edfi_from_sample import EDFI_EXTRACTS, Records, ods_records, without_edfi_families
 
 from dagster_project.contracts import get_extract
 from dagster_project.dbt_project import run_dbt
 from dagster_project.ingest.edfi.mapping import FAMILIES
 from dagster_project.ingest.edfi.pull import PullResult
-from dagster_project.ingest.landing import landing_path
 from dagster_project.ingest.loader import Loader
 from dagster_project.ingest.reasons import Status
 from dagster_project.sample_data import generate
@@ -56,19 +54,8 @@ def load_files(warehouse: Path, landing: Path) -> None:
     assert not refused, refused
 
 
-def without_edfi_families(sample: Path, landing: Path) -> None:
-    """The sample's landing zone without the files of the families Nova serves."""
-    shutil.copytree(sample, landing)
-    for name in EDFI_EXTRACTS:
-        shutil.rmtree(landing_path(landing, get_extract(name)))
-
-
 def serve_records(records: Records) -> tuple[ThreadingHTTPServer, str]:
-    ods = FakeOds()
-    for resource, items in records.items():
-        for record in items:
-            ods.put(resource, record)
-    return serve(ods)
+    return serve(FakeOds.holding(records))
 
 
 def pull_every_year(
