@@ -6,7 +6,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup test-setup run test ui sql docs bench lint clean
+.PHONY: setup test-setup run test test-long ui sql docs bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -28,8 +28,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 run: setup          ## generate sample data if none, then ingest -> checks -> dbt -> publish
 	$(BIN)/cte run
 
-test: test-setup    ## the whole test suite
+test: test-setup    ## the whole test suite but the long tests (CI)
 	$(BIN)/pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile
+
+test-long: test-setup  ## the long tests: a Nova change through the sensor to the snapshot (~6 min)
+	$(BIN)/pytest -q -p no:cacheprovider -m long
 
 ui: setup           ## Dagster UI on http://127.0.0.1:3000 with sensors and schedules
 	$(BIN)/cte ui
