@@ -8,7 +8,7 @@ to the published table on its primary key, each such cell is one of:
   ``shown_as_range`` of them show a count or rate as a range ("4,120 to 4,129");
 - withheld: the row, or one of its counts or rates, is "suppressed (complementary)"; or a
   derived value (a mean, a gap) is null where the mart has one and no count or rate it is
-  computed from is coded or a range (comparison_outcomes' difference is its answer);
+  computed from is coded, a range or small (comparison_outcomes' difference is its answer);
 - omitted: no published row (a link left it out).
 
 The shares go into the snapshot (``publication_summary``), the publish result and the
@@ -28,6 +28,7 @@ from dagster_project.publish.suppression import (
     COMPLEMENTARY_DISPLAY,
     DISPLAY_SUFFIX,
     RANGE_SEPARATOR,
+    SMALL_N_DISPLAY,
     SUPPRESSION_REASON,
 )
 
@@ -51,14 +52,16 @@ def _displays(spec: PublishSpec, columns: set[str], of: set[str] | None = None) 
 
 def _derived_lost(spec: PublishSpec, published: set[str], working: set[str]) -> str:
     """SQL: a derived value the mart has is null in the snapshot, and no count or rate it is
-    computed from is coded or shown as a range (which would explain it)."""
+    computed from is coded, shown as a range or withheld for its own small n (which would
+    explain it)."""
     derived = [_quote(d) for d in spec.derived if d in published and d in working]
     if not derived:
         return "false"
     lost = " or ".join(f"(w.{d} is not null and p.{d} is null)" for d in derived)
     inputs = _displays(spec, published, of=spec.derivation_inputs)
     explained = " or ".join(
-        f"p.{d} like '>=%' or p.{d} like '<=%' or contains(p.{d}, '{RANGE_SEPARATOR}')"
+        f"p.{d} like '>=%' or p.{d} like '<=%' or contains(p.{d}, '{RANGE_SEPARATOR}') "
+        f"or starts_with(p.{d}, '{SMALL_N_DISPLAY}')"
         for d in inputs
     )
     return f"(({lost}) and not coalesce({explained or 'false'}, false))"
