@@ -181,6 +181,13 @@ def text_of(con, table: str) -> str:
     return json.dumps(con.execute(f"select * from {table}").fetchall(), default=str)
 
 
+def said_after_pull(con, extract_name: str, log_text: str) -> str:
+    """What the load's tables and the log say after a pull of one extract: no name or student
+    unique ID may be in it."""
+    tables = ("raw.load_manifest", "raw.quarantine", "raw.edfi_pulls", f"raw.{extract_name}")
+    return " ".join([text_of(con, t) for t in tables] + [log_text])
+
+
 def pull(con, url: str, landing, family=None, page_size: int = 4, retries: int = 0, year=YEAR):
     """One pull of ``family`` (student_enrollment by default) for ``year`` (YEAR by default)
     from the fake at ``url`` into ``con``, landing under ``landing``."""
