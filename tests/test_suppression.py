@@ -24,7 +24,13 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from dagster_project.publish import disclosure
 from dagster_project.publish.siblings import Links
 from dagster_project.publish.spec import PublishSpec, PublishSpecError, SiblingSet, spec_from_node
-from dagster_project.publish.suppression import CodingBand, SuppressionRules, suppress
+from dagster_project.publish.suppression import (
+    CodingBand,
+    RateStatus,
+    SuppressionRules,
+    TableState,
+    suppress,
+)
 
 MIN_N = 10
 RULES = SuppressionRules(min_n=MIN_N)
@@ -600,6 +606,19 @@ def test_a_rate_over_a_coded_count_is_the_range_its_coding_gives() -> None:
     # 496 of 499 found, coded too: its bound follows from observed's, not from the hidden 499.
     placement = out["placement"]
     assert placement["found_display"] == ">=99%" and placement["in_records_display"] == ">=491"
+
+
+def test_a_coded_rate_over_a_withheld_count_is_withheld_with_it() -> None:
+    """Where the complement search withholds a denominator (not the cell size), a rate over
+    it coded ">=99%" would still show ">=" 99% of that denominator through its numerator."""
+    spec = _coverage_spec()
+    table = TableState(_coverage_rows().sort("outcome"), spec, RULES)
+    table.code_rates()
+    placement = 2  # rows in key order: employment, graduation, placement, rare
+    table.hidden["observed"][placement] = True  # as withhold() would, its coding undone
+    table.status["coverage"][placement] = RateStatus.COMPLEMENTARY
+    table.hide_dependent_rates()
+    assert table.count_display("in_records")[placement] == "suppressed (complementary)"
 
 
 def test_a_count_null_in_the_mart_is_published_null_not_zero_or_withheld() -> None:

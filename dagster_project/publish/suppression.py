@@ -433,6 +433,12 @@ class TableState:
             status = self.status[rate.column]
             open_ = (status == RateStatus.SHOWN) & ~self._not_applicable(rate)
             status[open_ & withheld] = RateStatus.COMPLEMENTARY
+            # A coded rate over a withheld denominator: its numerator's ">=" would be a
+            # fraction of the withheld value.
+            denominator = self.spec.denominator_of(rate)
+            den_withheld = self.hidden[denominator] & ~self.coded(denominator)
+            coded = np.isin(status, [RateStatus.TOP_CODED, RateStatus.BOTTOM_CODED])
+            status[coded & den_withheld] = RateStatus.COMPLEMENTARY
             status[open_ & ~withheld & bounded] = (
                 RateStatus.RANGED if rate.numerator else RateStatus.COMPLEMENTARY
             )
