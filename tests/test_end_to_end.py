@@ -132,6 +132,31 @@ def test_published_snapshot_holds_the_marts(tiny_home):
         assert con.execute("select count(*) from perkins_indicators").fetchall()[0][0] > 0
 
 
+def test_a_published_gap_holds_the_marts_gap_and_flag(tiny_home):
+    """Issue 15: a gap to a ranged or coded rate is published as a range; the mart's gap
+    lies in it, and where the flag is published it is the mart's flag."""
+    published = tiny_home / "warehouse" / "published" / "cte_marts.duckdb"
+    working = tiny_home / "warehouse" / "cte.duckdb"
+    with duckdb.connect(str(published), read_only=True) as con:
+        con.execute(f"attach '{working}' as w (read_only)")
+        key = (
+            "school_year, indicator_code, level, entity_code, program_of_study_code, "
+            "career_cluster, group_type, group_value"
+        )
+        rows = con.execute(
+            f"""select w.gap, p.gap, p.gap_display, p.is_gap_above_threshold,
+                    w.is_gap_above_threshold
+            from equity_gaps p join w.marts.equity_gaps w using ({key})"""
+        ).fetchall()
+    ranged = [r for r in rows if r[1] is None and r[2] is not None]
+    assert ranged, "the sample publishes no gap as a range"
+    for true_gap, _, display, _, _ in ranged:
+        low, high = (float(end.removesuffix(" pts")) for end in display.split(" to "))
+        assert low - 1e-9 <= round(true_gap * 100, 9) <= high + 1e-9, (true_gap, display)
+    assert all(r[3] == r[4] for r in rows if r[3] is not None)
+    assert any(r[3] is not None for r in ranged)
+
+
 def _personal_values(landing: Path) -> tuple[set[str], set[str], set[str]]:
     """Raw student IDs, their development-key pseudonyms, and full names in the input."""
     ids, names = set(), set()

@@ -15,6 +15,7 @@ from manifest_nodes import published_model
 
 from dagster_project.publish.linked import LinkError, check_copies_hidden, hide_linked
 from dagster_project.publish.spec import (
+    Difference,
     HiddenWith,
     PublishSpec,
     PublishSpecError,
@@ -589,3 +590,118 @@ def test_gap_is_hidden_where_the_all_students_rate_is_a_range():
     out = linked({"perkins": perkins, "gaps": gaps}, [_spec("perkins"), _spec("gaps", [link])])
     assert out["gaps"]["all_students_rate"].to_list() == [None, 0.5]
     assert out["gaps"]["gap"].to_list() == [None, 0.1]
+
+
+def _gap_tables(all_students_rate: list[float | None]) -> dict[str, pl.DataFrame]:
+    perkins = pl.DataFrame(
+        {
+            "entity": list("abcdef"),
+            "group_type": ["all"] * 6,
+            "rate": [None, 0.5, None, None, None, None],
+            "rate_display": [
+                "81.6% to 81.8%",
+                "50.0%",
+                ">=95%",
+                COMPLEMENTARY_DISPLAY,
+                "40.0% to 41.0%",
+                "40.0% to 41.0%",
+            ],
+        }
+    )
+    group_rate = [0.70, 0.55, 0.91, 0.6, None, None]
+    gaps = pl.DataFrame(
+        {
+            "entity": list("abcdef"),
+            "group_rate": group_rate,
+            "group_rate_display": [
+                *("70.0%", "55.0%", "91.0%", "60.0%"),
+                *("30.0% to 32.0%", "20.0% to 22.0%"),
+            ],
+            "all_students_rate": all_students_rate,
+            "gap": [
+                (g if g is not None else 0.31) - a
+                for g, a in zip(group_rate, all_students_rate, strict=True)
+            ],
+            "flag": [False] * 6,  # the mart's value; only the exact row keeps it
+        }
+    )
+    return {"perkins": perkins, "gaps": gaps}
+
+
+def _gap_spec() -> PublishSpec:
+    link = HiddenWith(
+        "perkins",
+        ("entity",),
+        {"group_type": "all"},
+        "rate",
+        ("all_students_rate", "gap", "flag"),
+        display_as="all_students_rate",
+    )
+    return replace(
+        _spec("gaps", [link]),
+        derived=("all_students_rate", "gap", "flag"),
+        differences=(Difference("gap", "group_rate", "all_students_rate", "flag", 0.10),),
+    )
+
+
+def test_a_gap_to_a_ranged_or_coded_rate_is_the_range_the_published_rates_give():
+    """Issue 15: every 2025 state gap was null at state scale, because the state's
+    all-students rates are published as ranges. The gap is now the range the two published
+    rates give, rounded outwards, and its flag is set where that range is on one side of the
+    threshold. Computed from displays alone: other hidden values give the same output."""
+    specs = [_spec("perkins"), _gap_spec()]
+    out = linked(_gap_tables([0.817, 0.5, 0.97, 0.66, 0.405, 0.405]), specs)["gaps"]
+    assert out["all_students_rate_display"].to_list() == [
+        "81.6% to 81.8%",
+        "50.0%",
+        ">=95%",
+        COMPLEMENTARY_DISPLAY,
+        "40.0% to 41.0%",
+        "40.0% to 41.0%",
+    ]
+    assert out["gap_display"].to_list() == [
+        "-11.8 pts to -11.6 pts",  # 70% against 81.6-81.8%
+        "5.0 pts",  # both exact: the exact gap, as before
+        "-9.0 pts to -4.0 pts",  # 91% against >=95%
+        None,  # the all-students rate is withheld
+        "-11.0 pts to -8.0 pts",  # 30-32% against 40-41%: straddles -10
+        "-21.0 pts to -18.0 pts",
+    ]
+    assert out["flag"].to_list() == [True, False, False, None, None, True]
+    assert [g is None for g in out["gap"].to_list()] == [True, False, True, True, True, True]
+    assert out["all_students_rate"].to_list() == [None, 0.5, None, None, None, None]
+    # What the working mart holds behind the ranges changes nothing published.
+    other = linked(_gap_tables([0.8161, 0.5, 0.999, 0.7, 0.4099, 0.4001]), specs)["gaps"]
+    assert other.drop("gap").equals(out.drop("gap"))
+
+
+def test_a_difference_must_be_derived_and_between_quoted_rates():
+    node = published_model(
+        "model.x.gaps",
+        {
+            "primary_key": ["entity"],
+            "grain": "g",
+            "cell_size": "n",
+            "rates": ["rate"],
+            "derived": ["gap"],
+            "differences": [{"column": "gap", "of": "rate", "minus": "other_rate"}],
+        },
+    )
+    with pytest.raises(PublishSpecError, match="other_rate"):
+        spec_from_node(node)
+    node["config"]["meta"]["publish"]["differences"][0] |= {"column": "shown", "minus": "rate"}
+    with pytest.raises(PublishSpecError, match="not derived"):
+        spec_from_node(node)
+
+
+def test_equity_gaps_declares_its_gap_with_the_dbt_threshold(dbt_manifest: Path) -> None:
+    [spec] = [s for s in load_publish_specs(dbt_manifest) if s.table == "equity_gaps"]
+    [difference] = spec.differences
+    assert (difference.column, difference.flag, difference.threshold) == (
+        "gap",
+        "is_gap_above_threshold",
+        0.1,
+    )
+    assert [link.display_as for link in spec.hidden_with if link.display_as] == [
+        "all_students_rate"
+    ]

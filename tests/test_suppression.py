@@ -628,6 +628,27 @@ def test_a_count_null_in_the_mart_is_published_null_not_zero_or_withheld() -> No
     assert graduation["found"] is None and graduation["found_display"] is None
 
 
+def test_a_rate_over_a_count_that_does_not_apply_stays_null_beside_a_ranged_total() -> None:
+    """At state scale every 1S1 row whose denominator was a range said its placement
+    coverage (a 3S1-only share, null numerator) was '0.0% to 0.0%'."""
+    frame = _one_group([3, 40, 12, 60]).with_columns(
+        observed=pl.lit(None, dtype=pl.Int64), share=pl.lit(None, dtype=pl.Float64)
+    )
+    spec = make_spec(
+        [["school"]],
+        counts=["numerator", "denominator", "observed"],
+        rates=[
+            {"column": "rate", "numerator": "numerator", "denominator": "denominator"},
+            {"column": "share", "numerator": "observed", "denominator": "denominator"},
+        ],
+    )
+    out = suppress(frame, spec, RULES).frame
+    ranged = out.filter(pl.col("denominator_display") == "60 to 69").row(0, named=True)
+    assert " to " in ranged["rate_display"]
+    assert ranged["share"] is None and ranged["share_display"] is None
+    assert out["share_display"].to_list() == ["suppressed (n<10)", None, None, None]
+
+
 def test_derived_columns_hide_only_with_what_they_are_computed_from() -> None:
     # (rows in key order: employment, graduation, placement, rare)
     every_input = suppress(_coverage_rows(), _coverage_spec(), RULES).frame

@@ -210,7 +210,7 @@ class ComplementSearch:
         """
         links = self.table.links[count]
         rows, group = links.rows_of_groups(groups)
-        shown = ~hidden[rows]
+        shown = ~hidden[rows] & ~self.table.missing[count][rows]
         rows, group = rows[shown], group[shown]
         if not len(rows):
             return None

@@ -170,6 +170,31 @@ def _describe(spec: PublishSpec, column: str) -> str:
             "a range 'x% to y%' when a count it is built on is published as a range, "
             "or 'suppressed (n<min n)' / 'suppressed (complementary)'."
         )
+    copied = {link.display_as: link for link in spec.hidden_with if link.display_as}
+    if column.endswith(DISPLAY_SUFFIX) and (
+        link := copied.get(column.removesuffix(DISPLAY_SUFFIX))
+    ):
+        return (
+            f"{column.removesuffix(DISPLAY_SUFFIX)} as {link.table} publishes it "
+            f"({link.column}{DISPLAY_SUFFIX}): a percentage, '>=x%' or '<=x%', a range "
+            "'x% to y%', or why it is withheld there; quote this where the numeric column is null."
+        )
+    differences = {d.column: d for d in spec.differences}
+    if column.endswith(DISPLAY_SUFFIX) and (
+        difference := differences.get(column.removesuffix(DISPLAY_SUFFIX))
+    ):
+        return (
+            f"{difference.column} ({difference.of} - {difference.minus}) in percentage points "
+            "as it may be quoted: exact ('-3.2 pts'), or where either rate is published only "
+            "as a range or coded, the range their published values give ('-3.4 pts to -3.0 "
+            "pts'; the numeric column is then null"
+            + (
+                f", and {difference.flag} is set only where the range decides it"
+                if difference.flag
+                else ""
+            )
+            + "); null where either rate is withheld."
+        )
     if column.endswith(DISPLAY_SUFFIX) and column.removesuffix(DISPLAY_SUFFIX) in spec.counts:
         count = column.removesuffix(DISPLAY_SUFFIX)
         return (

@@ -23,7 +23,11 @@ also says how it may be published::
               key: [school_year, entity_code]
               where: {group_type: all}
               column: rate
-              hide: [all_students_rate]
+              hide: [all_students_rate, gap]
+              display_as: all_students_rate   # optional: its _display copies rate_display
+          differences:                    # optional: a derived difference of two rates
+            - {column: gap, of: group_rate, minus: all_students_rate,
+               flag: gap_flag, threshold: 0.10}   # flag: |gap| > threshold
     constraints:                          # the key, declared once (dbt model constraint)
       - {type: primary_key, columns: [school_year, school_code, group_type, group_value]}
     data_tests: [primary_key]             # unique on that key
@@ -84,10 +88,29 @@ class HiddenWith:
     key_from: Mapping[str, str] = field(default_factory=dict)
     show_unmatched: bool = False
     omit_unmatched: bool = False
+    # This table's column whose ``<column>_display`` copies the linked column's display
+    # (exact, coded, a range or why it is withheld): what the linked table publishes, so a
+    # copy hidden here can still be quoted as the linked table quotes it.
+    display_as: str | None = None
 
     def join_columns(self) -> dict[str, str]:
         """Linked table's column -> this table's column, for every column the rows match on."""
         return {c: c for c in self.key} | dict(self.key_from)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A derived column ``column`` = ``of`` - ``minus`` (two rates, or copies of rates
+    with a display), with an optional ``flag`` column = |``column``| > ``threshold``.
+    Where either rate is published only as a range or coded, the difference is published
+    as the range those give (``<column>_display``) and the flag where that range decides it:
+    both computed from what the snapshot shows, so they tell a reader nothing more."""
+
+    column: str
+    of: str
+    minus: str
+    flag: str | None = None
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +191,7 @@ class PublishSpec:
     hidden_with: tuple[HiddenWith, ...] = ()
     # The counts and rates the derived columns are computed from; empty: all of them.
     derived_from: tuple[str, ...] = ()
+    differences: tuple[Difference, ...] = ()
 
     @property
     def derivation_inputs(self) -> set[str]:
@@ -229,6 +253,9 @@ class PublishSpec:
             }
         for link in self.hidden_with:
             cols |= set(link.key) | set(link.key_from.values()) | set(link.hide)
+        for difference in self.differences:
+            cols |= {difference.column, difference.of, difference.minus}
+            cols |= {difference.flag} if difference.flag else set()
         return cols
 
 
@@ -334,7 +361,7 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
                 f"{model}: sibling set {list(sibling.columns)} lists {sorted(stray)} under "
                 "counts, which are not counts of the table"
             )
-    return PublishSpec(
+    spec = PublishSpec(
         table=alias,
         unique_id=model,
         relation=f"{quote_identifier(node['schema'])}.{quote_identifier(alias)}",
@@ -352,7 +379,30 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
             for name, col in (node.get("columns") or {}).items()
         },
         hidden_with=tuple(_hidden_with(h, model) for h in block.get("hidden_with") or ()),
+        differences=tuple(_difference(d, model) for d in block.get("differences") or ()),
     )
+    _check_differences(spec)
+    return spec
+
+
+def _check_differences(spec: PublishSpec) -> None:
+    """A difference and its flag are derived columns (hidden with their rates by rule 5),
+    and each side is a rate of the table or a linked rate copied with its display."""
+    quoted = {r.column for r in spec.rates} | {
+        link.display_as for link in spec.hidden_with if link.display_as
+    }
+    for difference in spec.differences:
+        outputs = {difference.column, *([difference.flag] if difference.flag else [])}
+        if stray := outputs - set(spec.derived):
+            raise PublishSpecError(
+                f"{spec.unique_id}: differences names {sorted(stray)}, which are not derived "
+                "columns of the table"
+            )
+        if stray := {difference.of, difference.minus} - quoted:
+            raise PublishSpecError(
+                f"{spec.unique_id}: a difference is taken between rates with a display; "
+                f"{sorted(stray)} is none (a rate of the table, or a hidden_with display_as)"
+            )
 
 
 _HIDDEN_WITH_OPTIONS = {
@@ -363,7 +413,25 @@ _HIDDEN_WITH_OPTIONS = {
     "column",
     "hide",
     "unmatched",
+    "display_as",
 }
+_DIFFERENCE_OPTIONS = {"column", "of", "minus", "flag", "threshold"}
+
+
+def _difference(entry: Any, model: str) -> Difference:
+    if not isinstance(entry, Mapping) or not {"column", "of", "minus"} <= set(entry):
+        raise PublishSpecError(f"{model}: differences entries need column, of and minus")
+    if unknown := set(entry) - _DIFFERENCE_OPTIONS:
+        raise PublishSpecError(f"{model}: differences does not know {sorted(map(str, unknown))}")
+    if ("flag" in entry) != ("threshold" in entry):
+        raise PublishSpecError(f"{model}: a difference's flag needs its threshold, and back")
+    return Difference(
+        column=str(entry["column"]),
+        of=str(entry["of"]),
+        minus=str(entry["minus"]),
+        flag=str(entry["flag"]) if "flag" in entry else None,
+        threshold=float(entry["threshold"]) if "threshold" in entry else None,
+    )
 
 
 def _hidden_with(entry: Any, model: str) -> HiddenWith:
@@ -391,6 +459,7 @@ def _hidden_with(entry: Any, model: str) -> HiddenWith:
         key_from={str(k): str(v) for k, v in key_from.items()},
         show_unmatched=unmatched == "show",
         omit_unmatched=unmatched == "omit",
+        display_as=str(entry["display_as"]) if entry.get("display_as") else None,
     )
 
 

@@ -308,7 +308,11 @@ class TableState:
 
     # rule 4 --------------------------------------------------------------------------
     def unknown(self, count: str) -> np.ndarray:
-        return (self.row != RowSuppression.SHOWN) | self.hidden[count] | self.ranged[count]
+        """Cells of ``count`` a reader does not see. A count null in the mart (not applicable,
+        as placement counts outside 3S1) is taken as known to be 0, even in a withheld row:
+        there is nothing there to protect, and it protects nothing as a complement."""
+        hidden = (self.row != RowSuppression.SHOWN) | self.hidden[count] | self.ranged[count]
+        return hidden & ~self.missing[count]
 
     def value_range(self, count: str) -> tuple[np.ndarray, np.ndarray]:
         """The grid range holding each value of ``count``: ``range_width`` counts wide, ten
@@ -381,7 +385,12 @@ class TableState:
         for rate in self.spec.rates:
             built_on = {self.spec.denominator_of(rate), *self.spec.numerators_of(rate)}
             status = self.status[rate.column]
-            if count in built_on and status[row] in (RateStatus.SHOWN, RateStatus.RANGED):
+            applies = not self._not_applicable_at(rate, row)
+            if (
+                count in built_on
+                and status[row] in (RateStatus.SHOWN, RateStatus.RANGED)
+                and applies
+            ):
                 status[row] = RateStatus.COMPLEMENTARY
 
     def publish_as_range(self, count: str, row: int) -> None:
@@ -390,7 +399,9 @@ class TableState:
         for rate in self.spec.rates:
             parts = {self.spec.denominator_of(rate), *self.spec.numerators_of(rate)}
             status = self.status[rate.column]
-            if count in parts and status[row] == RateStatus.SHOWN:
+            # A rate over a count that does not apply stays null: no '0.0% to 0.0%'.
+            applies = not self._not_applicable_at(rate, row)
+            if count in parts and status[row] == RateStatus.SHOWN and applies:
                 status[row] = RateStatus.RANGED if rate.numerator else RateStatus.COMPLEMENTARY
 
     def uncode(self, count: str, row: int) -> bool:
@@ -442,6 +453,11 @@ class TableState:
             status[open_ & ~withheld & bounded] = (
                 RateStatus.RANGED if rate.numerator else RateStatus.COMPLEMENTARY
             )
+
+    def _not_applicable_at(self, rate: RateSpec, row: int) -> bool:
+        """_not_applicable at one row."""
+        numerator = rate.numerator
+        return bool(numerator and self.missing[numerator][row] and not self.hidden[numerator][row])
 
     def _not_applicable(self, rate: RateSpec) -> np.ndarray:
         """Rows where the rate's numerator is null in the mart and not hidden: nothing to

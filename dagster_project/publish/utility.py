@@ -7,8 +7,9 @@ to the published table on its primary key, each such cell is one of:
   whose own denominator is small, still counts: what is shown is the answer);
   ``shown_as_range`` of them show a count or rate as a range ("4,120 to 4,129");
 - withheld: the row, or one of its counts or rates, is "suppressed (complementary)"; or a
-  derived value (a mean, a gap) is null where the mart has one and no count or rate it is
-  computed from is coded, a range or small (comparison_outcomes' difference is its answer);
+  derived value (a mean, a gap) is null where the mart has one, is not published as a range
+  and no count or rate it is computed from is coded, a range or small
+  (comparison_outcomes' difference is its answer);
 - omitted: no published row (a link left it out).
 
 The shares go into the snapshot (``publication_summary``), the publish result and the
@@ -44,8 +45,9 @@ COUNT_COLUMNS = ("cells", "shown", "shown_as_range", "withheld", "omitted")
 
 
 def _displays(spec: PublishSpec, columns: set[str], of: set[str] | None = None) -> list[str]:
-    """The display columns of the table's rates and counts (``of``: only of these)."""
-    names = [r.column for r in spec.rates] + list(spec.counts)
+    """The display columns of the table's rates, counts and derived values (a gap published
+    as a range, a copied rate's display; ``of``: only of these)."""
+    names = [r.column for r in spec.rates] + list(spec.counts) + list(spec.derived)
     displays = [n + DISPLAY_SUFFIX for n in names if of is None or n in of]
     return [_quote(d) for d in displays if d in columns]
 
@@ -58,7 +60,8 @@ def _derived_lost(spec: PublishSpec, published: set[str], working: set[str]) -> 
     if not derived:
         return "false"
     lost = " or ".join(f"(w.{d} is not null and p.{d} is null)" for d in derived)
-    inputs = _displays(spec, published, of=spec.derivation_inputs)
+    # A derived value published as a range (its display) is explained by that range.
+    inputs = _displays(spec, published, of=spec.derivation_inputs | set(spec.derived))
     explained = " or ".join(
         f"p.{d} like '>=%' or p.{d} like '<=%' or contains(p.{d}, '{RANGE_SEPARATOR}') "
         f"or starts_with(p.{d}, '{SMALL_N_DISPLAY}')"
