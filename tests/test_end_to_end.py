@@ -134,7 +134,8 @@ def test_published_snapshot_holds_the_marts(tiny_home):
 
 def test_a_published_gap_holds_the_marts_gap_and_flag(tiny_home):
     """Issue 15: a gap to a ranged or coded rate is published as a range; the mart's gap
-    lies in it, and where the flag is published it is the mart's flag."""
+    lies in it, and where the flag is published it is the mart's flag. So is every trigger
+    flag, some set from a ranged or coded rate."""
     published = tiny_home / "warehouse" / "published" / "cte_marts.duckdb"
     working = tiny_home / "warehouse" / "cte.duckdb"
     with duckdb.connect(str(published), read_only=True) as con:
@@ -155,6 +156,15 @@ def test_a_published_gap_holds_the_marts_gap_and_flag(tiny_home):
         assert low - 1e-9 <= round(true_gap * 100, 9) <= high + 1e-9, (true_gap, display)
     assert all(r[3] == r[4] for r in rows if r[3] is not None)
     assert any(r[3] is not None for r in ranged)
+    with duckdb.connect(str(published), read_only=True) as con:
+        con.execute(f"attach '{working}' as w (read_only)")
+        flags = con.execute(
+            f"""select p.is_below_target_trigger, w.is_below_target_trigger, p.rate is null
+            from perkins_indicators p join w.marts.perkins_indicators w using ({key})
+            where p.is_below_target_trigger is not null"""
+        ).fetchall()
+    assert all(shown == true for shown, true, _ in flags)
+    assert any(from_range for _, _, from_range in flags), "no trigger flag from a range"
 
 
 def _personal_values(landing: Path) -> tuple[set[str], set[str], set[str]]:

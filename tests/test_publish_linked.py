@@ -13,8 +13,10 @@ import polars as pl
 import pytest
 from manifest_nodes import published_model
 
+from dagster_project.publish.from_published import derive_from_published
 from dagster_project.publish.linked import LinkError, check_copies_hidden, hide_linked
 from dagster_project.publish.spec import (
+    BelowFlag,
     Difference,
     HiddenWith,
     PublishSpec,
@@ -50,13 +52,15 @@ def _spec(table: str, hidden_with=()) -> PublishSpec:
 
 
 def linked(tables: dict[str, pl.DataFrame], specs: list[PublishSpec]) -> dict[str, pl.DataFrame]:
-    """The tables after hide_linked, run as the publish runs it: in DuckDB."""
+    """The tables after hide_linked and derive_from_published, run as the publish runs
+    them: in DuckDB."""
     con = duckdb.connect()
     for name, frame in tables.items():
         con.register("f", frame.with_row_index("__row").to_arrow())
         con.execute(f'create table "{name}" as select * from f')
         con.unregister("f")
     hide_linked(con, specs, SuppressionRules())
+    derive_from_published(con, specs)
     return {
         name: con.sql(f'select * exclude (__row) from "{name}" order by __row').pl()
         for name in tables
@@ -705,3 +709,33 @@ def test_equity_gaps_declares_its_gap_with_the_dbt_threshold(dbt_manifest: Path)
     assert [link.display_as for link in spec.hidden_with if link.display_as] == [
         "all_students_rate"
     ]
+
+
+def test_a_trigger_flag_is_set_where_the_published_range_decides_it():
+    """At state scale no school's 1S1 trigger flag was published (most rates are ranges or
+    coded), so the analyst guide's question 5 listed no school. The flag is now set where
+    the published rate's bounds lie wholly below, or wholly at or above, the trigger."""
+    table = pl.DataFrame(
+        {
+            "entity": list("abcdefg"),
+            "rate": [0.5, None, None, None, None, None, None],
+            "rate_display": [
+                *("50.0%", "70.0% to 72.0%", "77.0% to 80.0%", ">=90%", "<=5%"),
+                *(COMPLEMENTARY_DISPLAY, "81.0% to 82.0%"),
+            ],
+            "state_target": [0.87] * 6 + [None],
+            "is_complete": [True] * 7,
+            "flag": [True, None, None, None, None, None, None],
+        }
+    ).with_columns(
+        pl.when(pl.col("entity") == "c").then(False).otherwise(True).alias("is_complete")
+    )
+    spec = replace(
+        _spec("perkins"),
+        rates=(RateSpec("rate"),),
+        derived=("flag",),
+        below_flags=(BelowFlag("flag", "rate", "state_target", 0.9, "is_complete"),),
+    )
+    out = linked({"perkins": table}, [spec])["perkins"]
+    # trigger 0.9 x 0.87 = 78.3%: c straddles it but is incomplete; g has no target
+    assert out["flag"].to_list() == [True, True, None, False, True, None, None]

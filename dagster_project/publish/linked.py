@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from dagster_project.publish.spec import Difference, HiddenWith, PublishSpec, PublishSpecError
+from dagster_project.publish.spec import HiddenWith, PublishSpec, PublishSpecError
 from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import (
     COMPLEMENTARY_DISPLAY,
@@ -131,8 +131,6 @@ def hide_linked(
             check_copies_hidden(con, spec, link)
             if link.display_as:
                 _copy_display(con, spec, link)
-        for difference in spec.differences:
-            _publish_difference(con, spec, difference)
 
 
 def check_copies_hidden(
@@ -360,79 +358,6 @@ def _copy_display(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: Hidde
     )
     con.execute(f"update {table} set {target} = d.__d from __displays d where {row}")
     con.execute("drop table __displays")
-
-
-def _rate_bounds(rate: str, columns: list[str]) -> tuple[str, str]:
-    """SQL: the lowest and highest value a reader can give ``rate`` (a fraction): its
-    value where shown, else what its display says (a range, '>=95%', '<=5%'); null where
-    withheld."""
-    value, display = _quote(rate), _quote(rate + DISPLAY_SUFFIX)
-    if rate + DISPLAY_SUFFIX not in columns:
-        return value, value
-    if rate not in columns:
-        value = "null::double"
-
-    def percent(text: str) -> str:
-        return f"try_cast(replace({text}, '%', '') as double) / 100"
-
-    ranged = f"contains({display}, '{RANGE_SEPARATOR}')"
-    low = (
-        f"case when {value} is not null then {value} "
-        f"when {ranged} then {percent(f'split_part({display}, {_sql_text(RANGE_SEPARATOR)}, 1)')} "
-        f"when starts_with({display}, '>=') then {percent(f'substr({display}, 3)')} "
-        f"when starts_with({display}, '<=') then 0 end"
-    )
-    high = (
-        f"case when {value} is not null then {value} "
-        f"when {ranged} then {percent(f'split_part({display}, {_sql_text(RANGE_SEPARATOR)}, 2)')} "
-        f"when starts_with({display}, '>=') then 1 "
-        f"when starts_with({display}, '<=') then {percent(f'substr({display}, 3)')} end"
-    )
-    return low, high
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _points(points: str) -> str:
-    """SQL: percentage points as quoted, one decimal ('-3.2 pts'); + 0.0 makes -0.0 zero."""
-    return f"printf('%.1f pts', {points} + 0.0)"
-
-
-def _publish_difference(
-    con: duckdb.DuckDBPyConnection, spec: PublishSpec, difference: Difference
-) -> None:
-    """``<column>_display`` of a difference of two rates: the exact difference where both
-    are shown; where either is a range or coded, the range their published bounds give
-    (rounded outwards), and the flag where the whole range is on one side of the threshold.
-    Only published values go in, so nothing here tells a reader more than the two rates'
-    displays do. Null where either rate is withheld."""
-    columns = _columns(con, spec.table)
-    table, column = _quote(spec.table), _quote(difference.column)
-    target = _quote(difference.column + DISPLAY_SUFFIX)
-    (of_low, of_high), (minus_low, minus_high) = (
-        _rate_bounds(r, columns) for r in (difference.of, difference.minus)
-    )
-    low, high = f"(({of_low}) - ({minus_high}))", f"(({of_high}) - ({minus_low}))"
-    # Outwards to the published tenth of a point; the rounding first drops float noise.
-    low_points = f"floor(round({low} * 1000, 6)) / 10"
-    high_points = f"ceil(round({high} * 1000, 6)) / 10"
-    ranged = f"{_points(low_points)} || '{RANGE_SEPARATOR}' || {_points(high_points)}"
-    assignments = [
-        f"{target} = case when {column} is not null then {_points(f'round({column} * 100, 1)')} "
-        f"when {low} is not null and {high} is not null then {ranged} end"
-    ]
-    if difference.flag:
-        threshold = float(difference.threshold or 0)
-        flag = _quote(difference.flag)
-        assignments.append(
-            f"{flag} = case when {column} is not null then {flag} "
-            f"when {low} > {threshold} or {high} < -{threshold} then true "
-            f"when {low} >= -{threshold} and {high} <= {threshold} then false end"
-        )
-    con.execute(f"alter table {table} add column if not exists {target} varchar")
-    con.execute(f"update {table} set {', '.join(assignments)}")
 
 
 def shows_ranges(con: duckdb.DuckDBPyConnection, link: HiddenWith, relation: str) -> bool:

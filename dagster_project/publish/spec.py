@@ -28,6 +28,9 @@ also says how it may be published::
           differences:                    # optional: a derived difference of two rates
             - {column: gap, of: group_rate, minus: all_students_rate,
                flag: gap_flag, threshold: 0.10}   # flag: |gap| > threshold
+          below_flags:                    # optional: flag = rate < share * limit, where applies
+            - {flag: below_target_flag, rate: rate, limit: state_target, share: 0.9,
+               applies: is_complete}
     constraints:                          # the key, declared once (dbt model constraint)
       - {type: primary_key, columns: [school_year, school_code, group_type, group_value]}
     data_tests: [primary_key]             # unique on that key
@@ -114,6 +117,20 @@ class Difference:
 
 
 @dataclass(frozen=True)
+class BelowFlag:
+    """A derived flag ``flag`` = ``rate`` < ``share`` x ``limit`` (a published column), null
+    where ``limit`` is null or the published boolean ``applies`` is not true. Where the rate
+    is published only as a range or coded, the flag is published where that range decides
+    it (from_published.py)."""
+
+    flag: str
+    rate: str
+    limit: str
+    share: float
+    applies: str | None = None
+
+
+@dataclass(frozen=True)
 class SiblingSet:
     """Rows that agree on ``columns`` are parts of one total.
 
@@ -192,6 +209,7 @@ class PublishSpec:
     # The counts and rates the derived columns are computed from; empty: all of them.
     derived_from: tuple[str, ...] = ()
     differences: tuple[Difference, ...] = ()
+    below_flags: tuple[BelowFlag, ...] = ()
 
     @property
     def derivation_inputs(self) -> set[str]:
@@ -256,6 +274,9 @@ class PublishSpec:
         for difference in self.differences:
             cols |= {difference.column, difference.of, difference.minus}
             cols |= {difference.flag} if difference.flag else set()
+        for below in self.below_flags:
+            cols |= {below.flag, below.rate, below.limit}
+            cols |= {below.applies} if below.applies else set()
         return cols
 
 
@@ -380,17 +401,28 @@ def spec_from_node(node: Mapping[str, Any]) -> PublishSpec | None:
         },
         hidden_with=tuple(_hidden_with(h, model) for h in block.get("hidden_with") or ()),
         differences=tuple(_difference(d, model) for d in block.get("differences") or ()),
+        below_flags=tuple(_below_flag(b, model) for b in block.get("below_flags") or ()),
     )
     _check_differences(spec)
     return spec
 
 
 def _check_differences(spec: PublishSpec) -> None:
-    """A difference and its flag are derived columns (hidden with their rates by rule 5),
-    and each side is a rate of the table or a linked rate copied with its display."""
+    """A difference, its flag and a below flag are derived columns (hidden with their rates
+    by rule 5), and the rates they compare are rates of the table or linked rates copied
+    with their display."""
     quoted = {r.column for r in spec.rates} | {
         link.display_as for link in spec.hidden_with if link.display_as
     }
+    for below in spec.below_flags:
+        if below.flag not in spec.derived:
+            raise PublishSpecError(
+                f"{spec.unique_id}: below_flags names {below.flag}, no derived column"
+            )
+        if below.rate not in quoted:
+            raise PublishSpecError(
+                f"{spec.unique_id}: below_flags compares {below.rate}, no rate with a display"
+            )
     for difference in spec.differences:
         outputs = {difference.column, *([difference.flag] if difference.flag else [])}
         if stray := outputs - set(spec.derived):
@@ -416,6 +448,23 @@ _HIDDEN_WITH_OPTIONS = {
     "display_as",
 }
 _DIFFERENCE_OPTIONS = {"column", "of", "minus", "flag", "threshold"}
+
+
+_BELOW_FLAG_OPTIONS = {"flag", "rate", "limit", "share", "applies"}
+
+
+def _below_flag(entry: Any, model: str) -> BelowFlag:
+    if not isinstance(entry, Mapping) or not {"flag", "rate", "limit", "share"} <= set(entry):
+        raise PublishSpecError(f"{model}: below_flags entries need flag, rate, limit and share")
+    if unknown := set(entry) - _BELOW_FLAG_OPTIONS:
+        raise PublishSpecError(f"{model}: below_flags does not know {sorted(map(str, unknown))}")
+    return BelowFlag(
+        flag=str(entry["flag"]),
+        rate=str(entry["rate"]),
+        limit=str(entry["limit"]),
+        share=float(entry["share"]),
+        applies=str(entry["applies"]) if entry.get("applies") else None,
+    )
 
 
 def _difference(entry: Any, model: str) -> Difference:

@@ -41,6 +41,7 @@ from dagster_project.publish.chunks import (
     spec_fingerprint,
     suppress_chunk,
 )
+from dagster_project.publish.from_published import derive_from_published
 from dagster_project.publish.linked import hide_linked, linked_flag, links_reusable, shows_ranges
 from dagster_project.publish.spec import PublishSpec
 from dagster_project.publish.spec import quote_identifier as _quote
@@ -389,6 +390,7 @@ def stage(
                 if plan.spec.table in stale:
                     _replace_chunks(con, plan, stale[plan.spec.table], folder)
         hide_linked(con, list(specs), rules)
+        derive_from_published(con, list(specs))
         for plan in plans:
             fresh_chunks = [i for i in range(len(plan.chunks)) if i not in plan.reused]
             if fresh_chunks:
