@@ -208,6 +208,23 @@ def pull(con, url: str, landing, family=None, page_size: int = 4, retries: int =
         )
 
 
+def first_pull(con, fake: FakeOds, url: str, landing, family=None, loaded=None, **kw):
+    """The first pull of ``family`` (``pull``'s arguments): it reads the full window (up to
+    the fake's newest change version) and never asks for the students resource (names and
+    birth dates); ``loaded`` (district -> rows read), when given, is every submission,
+    each LOADED."""
+    from dagster_project.ingest.reasons import Status
+
+    result = pull(con, url, landing, family, **kw)
+    assert str(result.window) == f"0-{fake.version}"
+    assert not any(r.rsplit("/", 1)[-1] == "students" for r in fake.requests)
+    if loaded is not None:
+        assert [(o.district_code, o.status, o.rows_read) for o in result.outcomes] == [
+            (district, Status.LOADED, rows) for district, rows in loaded.items()
+        ]
+    return result
+
+
 def configure(monkeypatch, url: str) -> None:
     """The environment of a code location pointed at the fake (as an operator sets it)."""
     monkeypatch.setenv("CTE_EDFI_URL", url)

@@ -12,7 +12,18 @@ from datetime import date
 
 import dagster as dg
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, KEY, YEAR, FakeOds, configure, pull, serve, text_of
+from edfi_fake import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    KEY,
+    YEAR,
+    FakeOds,
+    configure,
+    first_pull,
+    pull,
+    serve,
+    text_of,
+)
 
 from dagster_project.ingest.edfi.client import ChangeWindow, EdFiClient, EdFiError
 from dagster_project.ingest.edfi.mapping import (
@@ -112,15 +123,9 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
     landing = tmp_path / "landing"
     caplog.set_level(logging.INFO)
 
-    first = pull(warehouse, url, landing)
-    assert str(first.window) == f"0-{fake.version}"
-    assert [(o.district_code, o.status, o.rows_read) for o in first.outcomes] == [
-        ("001", Status.LOADED, 6),
-        ("002", Status.LOADED, 3),
-    ]
-    # Three pages of four, Total-Count checked; the students resource is never asked for.
+    first = first_pull(warehouse, fake, url, landing, loaded={"001": 6, "002": 3})
+    # Three pages of four, Total-Count checked.
     assert fake.served["/data/v3/ed-fi/studentSchoolAssociations"] == 10
-    assert not any(r.rsplit("/", 1)[-1] == "students" for r in fake.requests)
     assert first.placement.unplaced and first.reconciles
     row = warehouse.execute(
         "select district_code, location_code, grade_level, sex, race_ethnicity, homeless, "
@@ -315,7 +320,7 @@ def test_without_a_key_the_pull_lands_but_loads_nothing(ods, warehouse, tmp_path
 
 
 def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, monkeypatch):
-    from dagster_project.jobs import load_edfi
+    from dagster_project.jobs import edfi_jobs
     from dagster_project.sensors import build_edfi_sensor
 
     def tick(**context):
@@ -323,7 +328,7 @@ def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, monk
         return sensor(dg.build_sensor_context(resources={"settings": get_settings()}, **context))
 
     fake, url, _ = ods
-    sensor = build_edfi_sensor(load_edfi)
+    sensor = build_edfi_sensor(edfi_jobs["student_enrollment"])
     skipped = tick()
     assert "not configured" in skipped.skip_message
     configure(monkeypatch, url)

@@ -1027,6 +1027,9 @@ class ResourceFamily:
     resources: tuple[str, ...]
     place: Callable[[Mapping[str, Mapping[str, Mapping[str, Any]]], int], Placement]
     sort_key: tuple[str, ...]  # the order of a submission's rows
+    # What is pulled, for the asset's description: "<extract> pulled from Nova (Ed-Fi
+    # ODS/API): <about>, by change version, loaded into raw.<extract> as ...".
+    about: str = ""
 
     @property
     def spine(self) -> str:
@@ -1038,25 +1041,35 @@ STUDENT_ENROLLMENT = ResourceFamily(
     RESOURCES,
     place_enrollments,
     ("location_code", "student_id", "grade_level", "exit_code"),
+    "studentSchoolAssociations and studentEducationOrganizationAssociations",
 )
 CTE_COURSE_ENROLLMENT = ResourceFamily(
     COURSE_EXTRACT,
     COURSE_RESOURCES,
     place_course_enrollments,
     ("location_code", "student_id", "course_code", "term"),
+    "studentSectionAssociations with their sessions (term), courseOfferings (course code, CTE "
+    "and dual credit) and courseTranscripts (result, credits)",
 )
 CREDENTIAL_ATTAINMENT = ResourceFamily(
     CREDENTIAL_EXTRACT,
     CREDENTIAL_RESOURCES,
     place_credentials,
     ("location_code", "student_id", "credential_code", "earned_date"),
+    "New Mexico's extension studentCTEProgramAssociationCredentials (credential, earned "
+    "date, delivery, verification) with the studentCTEProgramAssociations they belong to "
+    "(CIP code)",
 )
 ASSESSMENT_RESULTS = ResourceFamily(
     ASSESSMENT_EXTRACT,
     ASSESSMENT_RESOURCES,
     place_assessments,
     ("student_id", "subject"),
+    "studentAssessments of the state tests (scale score, performance level, school, year) "
+    "with the assessments they are results of (subject)",
 )
+# Every family: its asset, pull job and sensor are made from this (assets/edfi.py, jobs.py,
+# code_location.py): a new family is one entry here.
 FAMILIES = {
     f.extract.name: f
     for f in (
