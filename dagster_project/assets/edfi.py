@@ -49,6 +49,15 @@ def _placement_check(result: PullResult) -> dg.AssetCheckResult:
             "skipped_reasons": dict(placement.skipped),
             "unplaced": unplaced,
             "unplaced_reasons": dict(placement.unplaced),
+            # student_enrollment: the program associations' flags (mapping.PROGRAM_FLAGS)
+            "program_associations": {
+                resource: {
+                    "applied": use.applied,
+                    "other_years": use.other_years,
+                    "unplaced_reasons": dict(use.unplaced),
+                }
+                for resource, use in placement.programs.items()
+            },
         },
     )
 
