@@ -194,7 +194,7 @@ PROGRAMS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def program_association(
+def special_program_association(
     resource: str, student: str, organization_id: int, begin: str, end: str | None = None
 ) -> dict[str, Any]:
     """A student's association with a special population's program (``PROGRAMS``) at a

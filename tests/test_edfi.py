@@ -21,10 +21,10 @@ from edfi_fake import (
     FakeOds,
     configure,
     first_pull,
-    program_association,
     pull,
     said_after_pull,
     serve,
+    special_program_association,
     text_of,
 )
 
@@ -260,33 +260,35 @@ def test_program_associations_set_the_flags_of_the_year_and_a_delete_clears_them
         # A migrant student known only through the program association (no characteristic),
         # open-ended, at the district.
         "migrant": fake.put(
-            MIGRANT, program_association(MIGRANT, "900000005", 35001, "2024-09-03")
+            MIGRANT, special_program_association(MIGRANT, "900000005", 35001, "2024-09-03")
         ),
         # Special education that ended before the school year (July 2024 to June 2025).
         "ended": fake.put(
             SPECIAL_EDUCATION,
-            program_association(
+            special_program_association(
                 SPECIAL_EDUCATION, "900000006", 35001020, "2022-08-15", "2024-05-30"
             ),
         ),
         # Homeless for part of the year, at the student's school.
         "homeless": fake.put(
             HOMELESS,
-            program_association(HOMELESS, "900000007", 35002010, "2024-10-01", "2025-01-15"),
+            special_program_association(
+                HOMELESS, "900000007", 35002010, "2024-10-01", "2025-01-15"
+            ),
         ),
         "language": fake.put(
-            LANGUAGE, program_association(LANGUAGE, "900000008", 35002, "2021-08-16")
+            LANGUAGE, special_program_association(LANGUAGE, "900000008", 35002, "2021-08-16")
         ),
         # Not placeable: a student with no enrollment, a student enrolled in another district,
         # an organization that is no Nova district or school.
         "unknown": fake.put(
-            MIGRANT, program_association(MIGRANT, "900000099", 35001, "2024-09-03")
+            MIGRANT, special_program_association(MIGRANT, "900000099", 35001, "2024-09-03")
         ),
         "elsewhere": fake.put(
-            MIGRANT, program_association(MIGRANT, "900000001", 35002, "2024-09-03")
+            MIGRANT, special_program_association(MIGRANT, "900000001", 35002, "2024-09-03")
         ),
         "not_nova": fake.put(
-            HOMELESS, program_association(HOMELESS, "900000002", 12, "2024-09-03")
+            HOMELESS, special_program_association(HOMELESS, "900000002", 12, "2024-09-03")
         ),
     }
 
@@ -348,7 +350,7 @@ def test_a_mirror_from_before_the_program_associations_reads_them_whole(ods, war
     newest change version), not only its changes since: its older records count too."""
     fake, url, _ = ods
     landing = tmp_path / "landing"
-    fake.put(MIGRANT, program_association(MIGRANT, "900000005", 35001, "2024-09-03"))
+    fake.put(MIGRANT, special_program_association(MIGRANT, "900000005", 35001, "2024-09-03"))
     before = replace(STUDENT_ENROLLMENT, resources=(SSA, SEOA))
     pull(warehouse, url, landing, before)
     assert flags_of(warehouse, "900000005")[1] == "N"

@@ -285,7 +285,7 @@ assert set(CHARACTERISTICS) | {"english_learner", "disability"} == set(FLAGS)
 # is a Data Standard 5.x GeneralStudentProgramAssociation subclass (decision 0022). Not
 # studentSchoolFoodServiceProgramAssociations for economically_disadvantaged: it records
 # meal program participation, full-price meals included (SchoolFoodServiceProgramService),
-# and every New Mexico student has free meals since 2023-24.
+# and every New Mexico student has free meals since 2023-24 (decision 0022).
 PROGRAM_FLAGS: dict[str, str] = {
     "studentSpecialEducationProgramAssociations": "disability",
     "studentMigrantEducationProgramAssociations": "migrant",
