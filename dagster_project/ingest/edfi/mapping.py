@@ -1147,7 +1147,9 @@ STUDENT_ENROLLMENT = ResourceFamily(
     RESOURCES,
     place_enrollments,
     ("location_code", "student_id", "grade_level", "exit_code"),
-    "studentSchoolAssociations and studentEducationOrganizationAssociations",
+    "studentSchoolAssociations, studentEducationOrganizationAssociations and the special "
+    "populations' program associations (special education, migrant, language instruction, "
+    "homeless)",
 )
 CTE_COURSE_ENROLLMENT = ResourceFamily(
     COURSE_EXTRACT,
