@@ -9,28 +9,17 @@ import functools
 import dagster as dg
 
 from dagster_project.assets.dbt import build_dbt_assets
-from dagster_project.assets.edfi import (
-    EDFI_ASSESSMENTS_KEY,
-    EDFI_COURSES_KEY,
-    EDFI_CREDENTIALS_KEY,
-    EDFI_KEY,
-    edfi_assessment_results,
-    edfi_credential_attainment,
-    edfi_cte_course_enrollment,
-    edfi_student_enrollment,
-)
+from dagster_project.assets.edfi import EDFI_ASSETS, edfi_key
 from dagster_project.assets.publish import build_published_snapshot, dq_report
 from dagster_project.assets.raw import raw_asset_key, raw_assets
 from dagster_project.contracts import EXTRACTS, get_extract
 from dagster_project.dbt_project import dbt_project
+from dagster_project.ingest.edfi.mapping import FAMILIES
 from dagster_project.jobs import (
     build_marts,
+    edfi_jobs,
     jobs,
     load_and_publish,
-    load_edfi,
-    load_edfi_assessments,
-    load_edfi_courses,
-    load_edfi_credentials,
     load_jobs,
     schedules,
 )
@@ -44,10 +33,7 @@ def asset_graph(settings: Settings) -> list[dg.AssetsDefinition]:
     project = dbt_project(settings)
     return [
         *raw_assets,
-        edfi_student_enrollment,
-        edfi_cte_course_enrollment,
-        edfi_credential_attainment,
-        edfi_assessment_results,
+        *EDFI_ASSETS.values(),
         build_dbt_assets(project),
         dq_report,
         build_published_snapshot(project),
@@ -84,23 +70,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=build_sensors(
             load_jobs,
             build_marts,
-            load_edfi,
             publishes_by_extract(assets),
-            pull_and_publish(assets, EDFI_KEY),
             edfi_configured=settings.edfi is not None,
             edfi_families={
-                "cte_course_enrollment": (
-                    load_edfi_courses,
-                    pull_and_publish(assets, EDFI_COURSES_KEY),
-                ),
-                "credential_attainment": (
-                    load_edfi_credentials,
-                    pull_and_publish(assets, EDFI_CREDENTIALS_KEY),
-                ),
-                "assessment_results": (
-                    load_edfi_assessments,
-                    pull_and_publish(assets, EDFI_ASSESSMENTS_KEY),
-                ),
+                name: (edfi_jobs[name], pull_and_publish(assets, edfi_key(family)))
+                for name, family in FAMILIES.items()
             },
         ),
         # Steps run one after another in the run's process: DuckDB admits one writing process.

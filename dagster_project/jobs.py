@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets.edfi import (
-    EDFI_ASSESSMENTS_KEY,
-    EDFI_COURSES_KEY,
-    EDFI_CREDENTIALS_KEY,
-    EDFI_KEY,
-)
+from dagster_project.assets.edfi import EDFI_ASSETS, edfi_key
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contracts import EXTRACTS, Family
 from dagster_project.ingest.audit import automation_tags
+from dagster_project.ingest.edfi.mapping import FAMILIES
 from dagster_project.ingest.landing import landed_years
 from dagster_project.partitions import school_years
 from dagster_project.resources import SettingsParam
 
 RAW = dg.AssetSelection.assets(*(raw_asset_key(e) for e in EXTRACTS))
-EDFI = dg.AssetSelection.assets(
-    EDFI_KEY, EDFI_COURSES_KEY, EDFI_CREDENTIALS_KEY, EDFI_ASSESSMENTS_KEY
-)
+EDFI = dg.AssetSelection.assets(*EDFI_ASSETS)
 LABOR_MARKET = dg.AssetSelection.assets(
     *(raw_asset_key(e) for e in EXTRACTS if e.family is Family.LABOR_MARKET)
 )
@@ -35,31 +29,17 @@ load_jobs = {
     for e in EXTRACTS
 }
 
-# Its name starts with load_ like the others': the marts are rebuilt after it too.
-load_edfi = dg.define_asset_job(
-    "load_edfi_student_enrollment",
-    selection=dg.AssetSelection.assets(EDFI_KEY),
-    partitions_def=school_years,
-    description="Pull student_enrollment from Nova (Ed-Fi) for a school year: what changed",
-)
-load_edfi_courses = dg.define_asset_job(
-    "load_edfi_cte_course_enrollment",
-    selection=dg.AssetSelection.assets(EDFI_COURSES_KEY),
-    partitions_def=school_years,
-    description="Pull cte_course_enrollment from Nova (Ed-Fi) for a school year: what changed",
-)
-load_edfi_credentials = dg.define_asset_job(
-    "load_edfi_credential_attainment",
-    selection=dg.AssetSelection.assets(EDFI_CREDENTIALS_KEY),
-    partitions_def=school_years,
-    description="Pull credential_attainment from Nova (Ed-Fi) for a school year: what changed",
-)
-load_edfi_assessments = dg.define_asset_job(
-    "load_edfi_assessment_results",
-    selection=dg.AssetSelection.assets(EDFI_ASSESSMENTS_KEY),
-    partitions_def=school_years,
-    description="Pull assessment_results from Nova (Ed-Fi) for a school year: what changed",
-)
+# One pull job per Ed-Fi resource family (mapping.FAMILIES), load_edfi_<extract>. Their
+# names start with load_ like the others': the marts are rebuilt after them too.
+edfi_jobs = {
+    name: dg.define_asset_job(
+        f"load_edfi_{name}",
+        selection=dg.AssetSelection.assets(edfi_key(family)),
+        partitions_def=school_years,
+        description=f"Pull {name} from Nova (Ed-Fi) for a school year: what changed",
+    )
+    for name, family in FAMILIES.items()
+}
 
 load_all_raw = dg.define_asset_job(
     "load_all_raw",
@@ -129,10 +109,7 @@ def quarterly_labor_market(context: dg.ScheduleEvaluationContext, settings: Sett
 
 jobs = [
     *load_jobs.values(),
-    load_edfi,
-    load_edfi_courses,
-    load_edfi_credentials,
-    load_edfi_assessments,
+    *edfi_jobs.values(),
     load_all_raw,
     load_labor_market,
     load_and_publish,

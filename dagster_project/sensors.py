@@ -319,17 +319,14 @@ def build_rebuild_sensor(build_marts: dg.UnresolvedAssetJobDefinition):
 def build_sensors(
     load_jobs: dict[str, dg.UnresolvedAssetJobDefinition],
     build_marts: dg.UnresolvedAssetJobDefinition,
-    load_edfi: dg.UnresolvedAssetJobDefinition,
     publishes: dict[str, LandAndPublish],
-    edfi_publishes: LandAndPublish,
     edfi_configured: bool,
-    # Ed-Fi families beyond student_enrollment: extract -> (its pull job, its publish).
+    # Ed-Fi resource families (mapping.FAMILIES): extract -> (its pull job, its publish).
     edfi_families: dict[str, tuple[dg.UnresolvedAssetJobDefinition, LandAndPublish]] | None = None,
 ) -> list:
     landing = [build_landing_sensor(e, load_jobs[e.name], publishes[e.name]) for e in EXTRACTS]
     return [
         *landing,
-        build_edfi_sensor(load_edfi, edfi_publishes, configured=edfi_configured),
         *(
             build_edfi_sensor(job, publish, extract, edfi_configured)
             for extract, (job, publish) in (edfi_families or {}).items()

@@ -176,6 +176,47 @@ def serve(ods: FakeOds) -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+# A special population's program association resource -> its Data Standard program type
+# (ProgramTypeDescriptor code value) and the fields the Data Standard requires beside the
+# GeneralStudentProgramAssociation's (StudentMigrantEducationProgramAssociation: priority
+# for services, last qualifying move).
+PROGRAMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "studentSpecialEducationProgramAssociations": ("Special Education", {"ideaEligibility": True}),
+    "studentMigrantEducationProgramAssociations": (
+        "Migrant Education",
+        {"priorityForServices": False, "lastQualifyingMove": "2023-06-01"},
+    ),
+    "studentLanguageInstructionProgramAssociations": (
+        "English as a Second Language (ESL)",
+        {"englishLearnerParticipation": True},
+    ),
+    "studentHomelessProgramAssociations": ("Homeless", {"homelessUnaccompaniedYouth": False}),
+}
+
+
+def special_program_association(
+    resource: str, student: str, organization_id: int, begin: str, end: str | None = None
+) -> dict[str, Any]:
+    """A student's association with a special population's program (``PROGRAMS``) at a
+    district or school (``organization_id``), as ODS/API 7 serves it: the program is the
+    state's (education organization 35), named by its type."""
+    program_type, required = PROGRAMS[resource]
+    record: dict[str, Any] = {
+        "beginDate": begin,
+        "educationOrganizationReference": {"educationOrganizationId": organization_id},
+        "programReference": {
+            "educationOrganizationId": 35,
+            "programName": program_type,
+            "programTypeDescriptor": f"uri://ed-fi.org/ProgramTypeDescriptor#{program_type}",
+        },
+        "studentReference": {"studentUniqueId": student},
+        **required,
+    }
+    if end is not None:
+        record["endDate"] = end
+    return record
+
+
 def text_of(con, table: str) -> str:
     """A table's rows as one string, to search for values that must not be there."""
     return json.dumps(con.execute(f"select * from {table}").fetchall(), default=str)
@@ -206,6 +247,23 @@ def pull(con, url: str, landing, family=None, page_size: int = 4, retries: int =
             year,
             family=family or STUDENT_ENROLLMENT,
         )
+
+
+def first_pull(con, fake: FakeOds, url: str, landing, family=None, loaded=None, **kw):
+    """The first pull of ``family`` (``pull``'s arguments): it reads the full window (up to
+    the fake's newest change version) and never asks for the students resource (names and
+    birth dates); ``loaded`` (district -> rows read), when given, is every submission,
+    each LOADED."""
+    from dagster_project.ingest.reasons import Status
+
+    result = pull(con, url, landing, family, **kw)
+    assert str(result.window) == f"0-{fake.version}"
+    assert not any(r.rsplit("/", 1)[-1] == "students" for r in fake.requests)
+    if loaded is not None:
+        assert [(o.district_code, o.status, o.rows_read) for o in result.outcomes] == [
+            (district, Status.LOADED, rows) for district, rows in loaded.items()
+        ]
+    return result
 
 
 def configure(monkeypatch, url: str) -> None:

@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from edfi_fake import special_program_association
+
 from dagster_project.contracts import get_extract
 from dagster_project.ingest.codes import restore_leading_zeros
 from dagster_project.ingest.edfi.mapping import (
@@ -147,6 +149,16 @@ CHARACTERISTIC_OF_FLAG = {
     "migrant": "Migrant",
     "single_parent": "Single Parent",
 }
+# The flags a special population's program association holds (a second source beside the
+# education organization association): flag -> the association resource. Half the students
+# (``by_program``) have these four flags served as program associations, the other half as
+# characteristics and fields of their education organization association.
+PROGRAM_OF_FLAG = {
+    "disability": "studentSpecialEducationProgramAssociations",
+    "migrant": "studentMigrantEducationProgramAssociations",
+    "english_learner": "studentLanguageInstructionProgramAssociations",
+    "homeless": "studentHomelessProgramAssociations",
+}
 # New Mexico's credential extension, as decision 0022 reads it.
 CREDENTIAL_ASSOCIATION = "studentCTEProgramAssociationReference"
 
@@ -216,11 +228,19 @@ def races(row: Row) -> tuple[bool, list[dict[str, str]]]:
     return False, [{"raceDescriptor": f"{ED}RaceDescriptor#{name}"} for name in names]
 
 
-def characteristics(rows: list[Row]) -> list[dict[str, Any]]:
-    """The flags set in any of the student's rows, each held for the school years whose row
-    sets it (a period inside each)."""
+def by_program(student_id: object) -> bool:
+    """Whether the student's special populations are served as program associations (half
+    the students, by the last digit of their ID)."""
+    return str(student_id)[-1] in "02468"
+
+
+def characteristics(rows: list[Row], skip: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """The flags set in any of the student's rows (but ``skip``), each held for the school
+    years whose row sets it (a period inside each)."""
     held = []
     for flag, code in CHARACTERISTIC_OF_FLAG.items():
+        if flag in skip:
+            continue
         years = sorted({school_year(row) for row in rows if row[flag] == "Y"})
         if years:
             periods = [{"beginDate": first_day(y), "endDate": f"{y}-05-29"} for y in years]
@@ -242,8 +262,10 @@ STEADY = ("sex", "race_ethnicity", "english_learner", "disability")
 
 
 def check_representable(rows: list[Row]) -> None:
-    """The rows of one student in one district fit in one district association."""
-    differ = [c for c in STEADY if len({row[c] for row in rows}) > 1]
+    """The rows of one student in one district fit in one district association (and, for a
+    student ``by_program``, program associations: English learner and disability by year)."""
+    steady = STEADY[:2] if by_program(rows[0]["student_id"]) else STEADY
+    differ = [c for c in steady if len({row[c] for row in rows}) > 1]
     for year in {school_year(row) for row in rows}:
         same_year = [row for row in rows if school_year(row) == year]
         differ += [f for f in CHARACTERISTIC_OF_FLAG if len({row[f] for row in same_year}) > 1]
@@ -255,6 +277,9 @@ def organization_association(rows: list[Row]) -> dict[str, Any]:
     check_representable(rows)
     first = rows[0]
     hispanic, race_list = races(first)
+    if by_program(first["student_id"]):  # the four flags are in program associations
+        first = {**first, "english_learner": "N", "disability": "N"}
+    skip = PROGRAM_OF_FLAG if by_program(first["student_id"]) else ()
     return {
         "educationOrganizationReference": {
             "educationOrganizationId": district_id(str(first["district_code"]))
@@ -263,7 +288,7 @@ def organization_association(rows: list[Row]) -> dict[str, Any]:
         "sexDescriptor": descriptor_uri("SexDescriptor", str(first["sex"])),
         "hispanicLatinoEthnicity": hispanic,
         "races": race_list,
-        "studentCharacteristics": characteristics(rows),
+        "studentCharacteristics": characteristics(rows, skip),
         "limitedEnglishProficiencyDescriptor": descriptor_uri(
             "LimitedEnglishProficiencyDescriptor", str(first["english_learner"])
         ),
@@ -273,16 +298,43 @@ def organization_association(rows: list[Row]) -> dict[str, Any]:
     }
 
 
+def program_associations(rows: list[Row], last_year: int) -> Records:
+    """The program associations of a student ``by_program`` in one district: one per flag
+    and school year whose row sets it, from the first day to the end of May; at the
+    district in even years, at the school in odd ones; the sample's last year's open-ended
+    (no endDate: still in the program)."""
+    records: Records = defaultdict(list)
+    for year in sorted({school_year(row) for row in rows}):
+        row = next(r for r in rows if school_year(r) == year)
+        organization = school_id(row) if year % 2 else district_id(str(row["district_code"]))
+        end = None if year == last_year else f"{year}-05-29"
+        for flag, resource in PROGRAM_OF_FLAG.items():
+            if row[flag] == "Y":
+                records[resource].append(
+                    special_program_association(
+                        resource, str(row["student_id"]), organization, first_day(year), end
+                    )
+                )
+    return records
+
+
 def enrollment_records(rows: list[Row]) -> Records:
     """One school association per row; one district association per student and district,
-    for all the student's years and schools there."""
+    for all the student's years and schools there; for half the students, the special
+    populations as program associations (``by_program``)."""
     by_student: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in rows:
         by_student[(str(row["student_id"]), str(row["district_code"]))].append(row)
-    return {
+    last_year = max(school_year(row) for row in rows)
+    records: Records = {
         SSA: [school_association(row) for row in rows],
         SEOA: [organization_association(student_rows) for student_rows in by_student.values()],
-    }
+    } | {resource: [] for resource in PROGRAM_OF_FLAG.values()}
+    for (student, _), student_rows in by_student.items():
+        if by_program(student):
+            for resource, items in program_associations(student_rows, last_year).items():
+                records[resource] += items
+    return records
 
 
 # --- cte_course_enrollment -------------------------------------------------------------

@@ -80,15 +80,17 @@ def test_an_edfi_pull_alone_rebuilds_the_models_that_read_its_extract_and_publis
     """An Ed-Fi pull loads its extract's raw table, which the models read (nothing reads the
     pull's asset): its one run holds the pull, those models, the report and the publish,
     not the raw asset, which loads landed files (decision 0022)."""
-    from dagster_project.assets.edfi import EDFI_ASSESSMENTS_KEY
+    from dagster_project.assets.edfi import edfi_key
     from dagster_project.code_location import asset_graph, publishes_by_extract, pull_and_publish
+    from dagster_project.ingest.edfi.mapping import ASSESSMENT_RESULTS
     from dagster_project.settings import get_settings
 
     assets = asset_graph(get_settings())
-    pulled = set(pull_and_publish(assets, EDFI_ASSESSMENTS_KEY).asset_keys)
+    key = edfi_key(ASSESSMENT_RESULTS)
+    pulled = set(pull_and_publish(assets, key).asset_keys)
     landed = set(publishes_by_extract(assets)["assessment_results"].asset_keys)
     raw = dg.AssetKey(["raw", "assessment_results"])
-    assert raw in landed and pulled == landed - {raw} | {EDFI_ASSESSMENTS_KEY}
+    assert raw in landed and pulled == landed - {raw} | {key}
 
 
 def test_definitions_load_without_great_expectations(dbt_manifest):
@@ -151,3 +153,22 @@ def test_the_ui_code_server_neither_reparses_a_fresh_project_nor_reaches_the_int
     assert done.returncode == 0, done.stderr[-3000:]
     assert not log.exists(), log.read_text()
     assert dbt_manifest.stat().st_mtime_ns == before
+
+
+def test_each_edfi_family_has_its_asset_pull_job_and_sensor(dbt_manifest):
+    """Made from mapping.FAMILIES: a family is one entry there; the names stay as the docs
+    and the runbooks say them (load_edfi_<extract>, edfi_<extract>_changed)."""
+    from dagster_project.definitions import defs
+    from dagster_project.ingest.edfi.mapping import FAMILIES
+
+    for name in FAMILIES:
+        job = defs.resolve_job_def(f"load_edfi_{name}")
+        assert job.asset_layer.selected_asset_keys == {dg.AssetKey(["edfi", name])}
+        sensor = defs.resolve_sensor_def(f"edfi_{name}_changed")
+        assert {t.job_name for t in sensor.targets} == {f"load_edfi_{name}", "load_and_publish"}
+    assert set(FAMILIES) == {
+        "student_enrollment",
+        "cte_course_enrollment",
+        "credential_attainment",
+        "assessment_results",
+    }

@@ -8,16 +8,35 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 import dagster as dg
 import pytest
-from edfi_fake import CLIENT_ID, CLIENT_SECRET, KEY, YEAR, FakeOds, configure, pull, serve, text_of
+from edfi_fake import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    KEY,
+    YEAR,
+    FakeOds,
+    configure,
+    first_pull,
+    pull,
+    said_after_pull,
+    serve,
+    special_program_association,
+    text_of,
+)
 
 from dagster_project.ingest.edfi.client import ChangeWindow, EdFiClient, EdFiError
 from dagster_project.ingest.edfi.mapping import (
+    NO_ENROLLMENT_FOR_PROGRAM,
+    NOT_A_PROGRAM_ORGANIZATION,
+    PROGRAM_FLAGS,
+    RESOURCES,
     SEOA,
     SSA,
+    STUDENT_ENROLLMENT,
     enrollment_row,
     place,
     place_enrollments,
@@ -112,15 +131,9 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
     landing = tmp_path / "landing"
     caplog.set_level(logging.INFO)
 
-    first = pull(warehouse, url, landing)
-    assert str(first.window) == f"0-{fake.version}"
-    assert [(o.district_code, o.status, o.rows_read) for o in first.outcomes] == [
-        ("001", Status.LOADED, 6),
-        ("002", Status.LOADED, 3),
-    ]
-    # Three pages of four, Total-Count checked; the students resource is never asked for.
+    first = first_pull(warehouse, fake, url, landing, loaded={"001": 6, "002": 3})
+    # Three pages of four, Total-Count checked.
     assert fake.served["/data/v3/ed-fi/studentSchoolAssociations"] == 10
-    assert not any(r.rsplit("/", 1)[-1] == "students" for r in fake.requests)
     assert first.placement.unplaced and first.reconciles
     row = warehouse.execute(
         "select district_code, location_code, grade_level, sex, race_ethnicity, homeless, "
@@ -191,7 +204,7 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
     ).fetchone()
     assert manifest == (
         "edfi",
-        "studentSchoolAssociations, studentEducationOrganizationAssociations",
+        ", ".join(RESOURCES),
         loaded_version + 1,
         fake.version,
     )
@@ -217,6 +230,140 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
     # The mirror keeps the fields the mapping reads: IDs, as a landed file does; no e-mail.
     mirror = Mirror.open(landing / "edfi", YEAR).path.read_text()
     assert "900000001" in mirror and "example.org" not in mirror and NAMES[0] not in mirror
+
+
+SPECIAL_EDUCATION, MIGRANT, LANGUAGE, HOMELESS = PROGRAM_FLAGS
+FLAG_COLUMNS = ("disability", "migrant", "english_learner", "homeless")
+
+
+def flags_of(con, student: str) -> tuple | None:
+    """The special-population flags of the student's current row (pseudonymized ID)."""
+    return con.execute(
+        f"select {', '.join(FLAG_COLUMNS)} from raw.student_enrollment e "
+        "join raw.load_manifest m on m.manifest_id = e._manifest_id "
+        "where m.status = 'LOADED' and e.student_id = ?",
+        [pseudonym(student)],
+    ).fetchone()
+
+
+def test_program_associations_set_the_flags_of_the_year_and_a_delete_clears_them(
+    ods, warehouse, tmp_path, caplog
+):
+    """The special populations' program associations are a second source of the flags
+    (mapping.PROGRAM_FLAGS): one overlapping the school year sets the flag, one that ended
+    before does not, a deleted one clears it at the next pull; those that cannot be placed
+    are counted with their reason, and say no student's ID."""
+    fake, url, _ = ods
+    landing = tmp_path / "landing"
+    caplog.set_level(logging.INFO)
+    program = {
+        # A migrant student known only through the program association (no characteristic),
+        # open-ended, at the district.
+        "migrant": fake.put(
+            MIGRANT, special_program_association(MIGRANT, "900000005", 35001, "2024-09-03")
+        ),
+        # Special education that ended before the school year (July 2024 to June 2025).
+        "ended": fake.put(
+            SPECIAL_EDUCATION,
+            special_program_association(
+                SPECIAL_EDUCATION, "900000006", 35001020, "2022-08-15", "2024-05-30"
+            ),
+        ),
+        # Homeless for part of the year, at the student's school.
+        "homeless": fake.put(
+            HOMELESS,
+            special_program_association(
+                HOMELESS, "900000007", 35002010, "2024-10-01", "2025-01-15"
+            ),
+        ),
+        "language": fake.put(
+            LANGUAGE, special_program_association(LANGUAGE, "900000008", 35002, "2021-08-16")
+        ),
+        # Not placeable: a student with no enrollment, a student enrolled in another district,
+        # an organization that is no Nova district or school.
+        "unknown": fake.put(
+            MIGRANT, special_program_association(MIGRANT, "900000099", 35001, "2024-09-03")
+        ),
+        "elsewhere": fake.put(
+            MIGRANT, special_program_association(MIGRANT, "900000001", 35002, "2024-09-03")
+        ),
+        "not_nova": fake.put(
+            HOMELESS, special_program_association(HOMELESS, "900000002", 12, "2024-09-03")
+        ),
+    }
+
+    first = first_pull(warehouse, fake, url, landing, loaded={"001": 6, "002": 3})
+    assert first.reconciles
+    assert flags_of(warehouse, "900000005") == ("N", "Y", "N", "N")  # (a) migrant
+    assert flags_of(warehouse, "900000006") == ("N", "N", "N", "N")  # (b) ended before
+    assert flags_of(warehouse, "900000007") == ("N", "N", "N", "Y")
+    assert flags_of(warehouse, "900000008") == ("N", "N", "Y", "N")
+    assert flags_of(warehouse, "900000001") == ("N", "N", "N", "N")  # another district's
+    assert flags_of(warehouse, "900000002") == ("N", "N", "N", "N")
+    uses = first.placement.programs
+    assert {r: (u.applied, u.other_years, dict(u.unplaced)) for r, u in uses.items()} == {
+        SPECIAL_EDUCATION: (0, 1, {}),
+        MIGRANT: (1, 0, {NO_ENROLLMENT_FOR_PROGRAM: 2}),
+        LANGUAGE: (1, 0, {}),
+        HOMELESS: (1, 0, {NOT_A_PROGRAM_ORGANIZATION: 1}),
+    }
+    resources = json.loads(
+        warehouse.execute("select resources from raw.edfi_pulls order by pull_id").fetchone()[0]
+    )
+    assert resources[MIGRANT] == {
+        "read": 3,
+        "deleted": 0,
+        "applied": 1,
+        "other_years": 0,
+        "unplaced": 2,
+        "unplaced_reasons": {NO_ENROLLMENT_FOR_PROGRAM: 2},
+    }
+    assert "set no flag" in caplog.text and NOT_A_PROGRAM_ORGANIZATION in caplog.text
+
+    # On the server: the homeless association deleted (c); the special education re-opened.
+    loaded_version = fake.version
+    fake.delete(HOMELESS, program["homeless"]["id"])
+    reopened = dict(program["ended"], endDate=None)
+    del reopened["endDate"]
+    fake.put(SPECIAL_EDUCATION, reopened)
+    fake.served.clear()
+
+    second = pull(warehouse, url, landing)
+    assert str(second.window) == f"{loaded_version + 1}-{fake.version}"
+    assert {route: n for route, n in fake.served.items() if n} == {
+        f"/data/v3/ed-fi/{SPECIAL_EDUCATION}": 1,
+        f"/data/v3/ed-fi/{HOMELESS}/deletes": 1,
+    }
+    assert second.deleted == {HOMELESS: 1} and second.reconciles
+    assert sorted(o.district_code for o in second.outcomes) == ["001", "002"]
+    assert flags_of(warehouse, "900000007") == ("N", "N", "N", "N")  # (c) cleared
+    assert flags_of(warehouse, "900000006") == ("Y", "N", "N", "N")
+    assert flags_of(warehouse, "900000005") == ("N", "Y", "N", "N")
+
+    said = said_after_pull(warehouse, "student_enrollment", caplog.text)
+    for personal in (*NAMES, "900000005", "900000099", "900000002", "2009-05-01"):
+        assert personal not in said
+
+
+def test_a_mirror_from_before_the_program_associations_reads_them_whole(ods, warehouse, tmp_path):
+    """A resource the family gained after the mirror's last pull is read whole (up to the
+    newest change version), not only its changes since: its older records count too."""
+    fake, url, _ = ods
+    landing = tmp_path / "landing"
+    fake.put(MIGRANT, special_program_association(MIGRANT, "900000005", 35001, "2024-09-03"))
+    before = replace(STUDENT_ENROLLMENT, resources=(SSA, SEOA))
+    pull(warehouse, url, landing, before)
+    assert flags_of(warehouse, "900000005")[1] == "N"
+    fake.put(SEOA, demographics("900000007", 35002, sex="Male"))  # a change: a new window
+    fake.windows.clear()
+
+    after = pull(warehouse, url, landing)
+    assert after.window.min_version is not None and after.read[MIGRANT] == 1
+    route = f"/data/v3/ed-fi/{MIGRANT}"
+    assert {(low, high) for path, low, high in fake.windows if path == route} == {
+        (None, fake.version)
+    }
+    assert flags_of(warehouse, "900000005")[1] == "Y"
 
 
 def test_a_failure_half_way_leaves_everything_as_it_was_and_the_next_pull_completes(
@@ -315,7 +462,7 @@ def test_without_a_key_the_pull_lands_but_loads_nothing(ods, warehouse, tmp_path
 
 
 def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, monkeypatch):
-    from dagster_project.jobs import load_edfi
+    from dagster_project.jobs import edfi_jobs
     from dagster_project.sensors import build_edfi_sensor
 
     def tick(**context):
@@ -323,7 +470,7 @@ def test_the_sensor_starts_a_pull_when_the_newest_change_version_moved(ods, monk
         return sensor(dg.build_sensor_context(resources={"settings": get_settings()}, **context))
 
     fake, url, _ = ods
-    sensor = build_edfi_sensor(load_edfi)
+    sensor = build_edfi_sensor(edfi_jobs["student_enrollment"])
     skipped = tick()
     assert "not configured" in skipped.skip_message
     configure(monkeypatch, url)

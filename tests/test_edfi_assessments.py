@@ -151,13 +151,9 @@ def test_a_full_pull_then_only_the_changes_reach_the_assessment_table(
     landing = tmp_path / "landing"
     caplog.set_level(logging.INFO)
 
-    first = pull(warehouse, url, landing)
-    assert str(first.window) == f"0-{fake.version}"
-    assert [(o.district_code, o.status, o.rows_read) for o in first.outcomes] == [
-        ("001", Status.LOADED, 4),
-        ("002", Status.LOADED, 1),
-    ]
-    assert not any(r.rsplit("/", 1)[-1] == "students" for r in fake.requests)
+    first = edfi_fake.first_pull(
+        warehouse, fake, url, landing, ASSESSMENT_RESULTS, loaded={"001": 4, "002": 1}
+    )
     placement = first.placement
     assert (placement.placed, placement.other_years, placement.earlier_entries) == (5, 1, 1)
     assert dict(placement.skipped) == {NOT_A_TESTED_SUBJECT: 1, NOT_A_STATE_ASSESSMENT: 1}
@@ -289,13 +285,13 @@ def test_the_assessment_mapping_reasons_and_values():
 def test_the_assessment_sensor_requests_its_own_pull(ods, monkeypatch):
     import dagster as dg
 
-    from dagster_project.jobs import load_edfi_assessments
+    from dagster_project.jobs import edfi_jobs
     from dagster_project.sensors import build_edfi_sensor
     from dagster_project.settings import get_settings
 
     fake, url, _ = ods
     configure(monkeypatch, url)
-    sensor = build_edfi_sensor(load_edfi_assessments, extract="assessment_results")
+    sensor = build_edfi_sensor(edfi_jobs["assessment_results"], extract="assessment_results")
     assert sensor.name == "edfi_assessment_results_changed"
     with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"settings": get_settings()})

@@ -164,13 +164,15 @@ def test_a_full_pull_then_only_the_changes_reach_the_course_table(ods, warehouse
     landing = tmp_path / "landing"
     caplog.set_level(logging.INFO)
 
-    first = pull(warehouse, url, landing)
-    assert str(first.window) == f"0-{fake.version}"
-    assert [(o.district_code, o.status, o.rows_read) for o in first.outcomes] == [
-        ("001", Status.LOADED, 6),
-        ("002", Status.LOADED, 3),
-    ]
-    assert not any(r.rsplit("/", 1)[-1] == "students" for r in fake.requests)
+    first = edfi_fake.first_pull(
+        warehouse,
+        fake,
+        url,
+        landing,
+        CTE_COURSE_ENROLLMENT,
+        loaded={"001": 6, "002": 3},
+        page_size=5,
+    )
     placement = first.placement
     assert (placement.placed, placement.other_years, placement.other_courses) == (9, 1, 1)
     assert sum(placement.unplaced.values()) == 1 and first.reconciles
@@ -313,13 +315,13 @@ def test_the_course_mapping_declares_terms_results_and_dual_credit():
 def test_the_course_sensor_requests_its_own_pull(ods, monkeypatch):
     import dagster as dg
 
-    from dagster_project.jobs import load_edfi_courses
+    from dagster_project.jobs import edfi_jobs
     from dagster_project.sensors import build_edfi_sensor
     from dagster_project.settings import get_settings
 
     fake, url, _ = ods
     configure(monkeypatch, url)
-    sensor = build_edfi_sensor(load_edfi_courses, extract="cte_course_enrollment")
+    sensor = build_edfi_sensor(edfi_jobs["cte_course_enrollment"], extract="cte_course_enrollment")
     assert sensor.name == "edfi_cte_course_enrollment_changed"
     with dg.DagsterInstance.ephemeral() as instance:
         # Each tick's settings, as the code location hands them down: the environment's.

@@ -128,14 +128,10 @@ def test_a_full_pull_then_only_the_changes_reach_the_credential_table(
     landing = tmp_path / "landing"
     caplog.set_level(logging.INFO)
 
-    first = pull(warehouse, url, landing)
-    assert str(first.window) == f"0-{fake.version}"
-    assert [(o.district_code, o.status, o.rows_read) for o in first.outcomes] == [
-        ("001", Status.LOADED, 4),
-        ("002", Status.LOADED, 3),
-    ]
+    first = edfi_fake.first_pull(
+        warehouse, fake, url, landing, CREDENTIAL_ATTAINMENT, loaded={"001": 4, "002": 3}
+    )
     assert fake.requests.count(f"/data/v3/{CREDENTIALS}") >= 1
-    assert not any(r.rsplit("/", 1)[-1] == "students" for r in fake.requests)
     placement = first.placement
     assert (placement.placed, placement.other_years, sum(placement.unplaced.values())) == (7, 1, 1)
     assert first.associations == 9 and first.reconciles
@@ -249,13 +245,13 @@ def test_the_credential_mapping_defaults_and_unknowns():
 def test_the_credential_sensor_requests_its_own_pull(ods, monkeypatch):
     import dagster as dg
 
-    from dagster_project.jobs import load_edfi_credentials
+    from dagster_project.jobs import edfi_jobs
     from dagster_project.sensors import build_edfi_sensor
     from dagster_project.settings import get_settings
 
     fake, url, _ = ods
     configure(monkeypatch, url)
-    sensor = build_edfi_sensor(load_edfi_credentials, extract="credential_attainment")
+    sensor = build_edfi_sensor(edfi_jobs["credential_attainment"], extract="credential_attainment")
     assert sensor.name == "edfi_credential_attainment_changed"
     with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"settings": get_settings()})

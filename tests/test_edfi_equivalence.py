@@ -23,7 +23,13 @@ from pathlib import Path
 import duckdb
 import pytest
 from edfi_fake import KEY, FakeOds, pull, serve
-from edfi_from_sample import EDFI_EXTRACTS, Records, ods_records, without_edfi_families
+from edfi_from_sample import (
+    EDFI_EXTRACTS,
+    PROGRAM_OF_FLAG,
+    Records,
+    ods_records,
+    without_edfi_families,
+)
 
 from dagster_project.contracts import get_extract
 from dagster_project.dbt_project import run_dbt
@@ -77,7 +83,8 @@ def pull_every_year(
 
 def check_pulls(pulls: list[PullResult], records: Records) -> None:
     """Each pull accounted for every record of its family's spine (placed or of another
-    year), loaded every submission whole, and each record was placed in exactly one year."""
+    year), loaded every submission whole, and each record was placed in exactly one year;
+    each special population's program association set a flag in exactly one year."""
     placed: Counter[str] = Counter()
     for result in pulls:
         extract = result.family.extract.name
@@ -87,7 +94,11 @@ def check_pulls(pulls: list[PullResult], records: Records) -> None:
         assert [o.status for o in result.outcomes] == [Status.LOADED] * len(result.outcomes)
         assert all(o.rows_quarantined == 0 for o in result.outcomes), extract
         placed[result.family.spine] += result.placement.placed
-    assert placed == {spine: len(records[spine]) for spine in placed}
+        for resource, use in result.placement.programs.items():
+            assert not use.unplaced, (resource, result.school_year)
+            placed[resource] += use.applied
+    assert placed == {resource: len(records[resource]) for resource in placed}
+    assert all(placed[resource] for resource in PROGRAM_OF_FLAG.values())  # half of them
 
 
 def build_marts(warehouse_dir: Path) -> None:

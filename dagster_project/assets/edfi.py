@@ -1,6 +1,6 @@
 """The Ed-Fi door into the raw tables: a pull from Nova per resource family and school year
-(decision 0022), one asset each (student_enrollment; cte_course_enrollment;
-credential_attainment; assessment_results). The pull
+(decision 0022), one asset each (``mapping.FAMILIES``: student_enrollment;
+cte_course_enrollment; credential_attainment; assessment_results). The pull
 derives each changed district's submission and loads it with the same loader as a landed
 file, so the raw asset's checks apply to it as they are."""
 
@@ -9,13 +9,7 @@ import dagster as dg
 from dagster_project.assets.raw import load_check_results, load_check_specs, summary
 from dagster_project.ingest.audit import write_recorded_files
 from dagster_project.ingest.edfi.client import EdFiClient
-from dagster_project.ingest.edfi.mapping import (
-    ASSESSMENT_RESULTS,
-    CREDENTIAL_ATTAINMENT,
-    CTE_COURSE_ENROLLMENT,
-    STUDENT_ENROLLMENT,
-    ResourceFamily,
-)
+from dagster_project.ingest.edfi.mapping import FAMILIES, ResourceFamily
 from dagster_project.ingest.edfi.pull import PullResult, pull_school_year
 from dagster_project.ingest.hold import HoldRules
 from dagster_project.ingest.loader import Loader
@@ -28,10 +22,6 @@ def edfi_key(family: ResourceFamily) -> dg.AssetKey:
     return dg.AssetKey(["edfi", family.extract.name])
 
 
-EDFI_KEY = edfi_key(STUDENT_ENROLLMENT)
-EDFI_COURSES_KEY = edfi_key(CTE_COURSE_ENROLLMENT)
-EDFI_CREDENTIALS_KEY = edfi_key(CREDENTIAL_ATTAINMENT)
-EDFI_ASSESSMENTS_KEY = edfi_key(ASSESSMENT_RESULTS)
 ASSOCIATIONS_PLACED = "associations_placed"
 NOT_CONFIGURED = (
     "Ed-Fi is not configured: set CTE_EDFI_URL, CTE_EDFI_CLIENT_ID and CTE_EDFI_CLIENT_SECRET "
@@ -59,6 +49,15 @@ def _placement_check(result: PullResult) -> dg.AssetCheckResult:
             "skipped_reasons": dict(placement.skipped),
             "unplaced": unplaced,
             "unplaced_reasons": dict(placement.unplaced),
+            # student_enrollment: the program associations' flags (mapping.PROGRAM_FLAGS)
+            "program_associations": {
+                resource: {
+                    "applied": use.applied,
+                    "other_years": use.other_years,
+                    "unplaced_reasons": dict(use.unplaced),
+                }
+                for resource, use in placement.programs.items()
+            },
         },
     )
 
@@ -77,11 +76,15 @@ def _metadata(result: PullResult) -> dict[str, dg.MetadataValue]:
     }
 
 
-def build_edfi_asset(family: ResourceFamily, description: str) -> dg.AssetsDefinition:
+def build_edfi_asset(family: ResourceFamily) -> dg.AssetsDefinition:
     """The family's pull as a school-year-partitioned asset with the load's checks and
     ``associations_placed``."""
     key = edfi_key(family)
     extract = family.extract
+    description = (
+        f"{extract.name} pulled from Nova (Ed-Fi ODS/API): {family.about}, by change "
+        f"version, loaded into raw.{extract.name} as each changed district's submission."
+    )
 
     @dg.asset(
         key=key,
@@ -133,40 +136,5 @@ def build_edfi_asset(family: ResourceFamily, description: str) -> dg.AssetsDefin
     return _asset
 
 
-edfi_student_enrollment = build_edfi_asset(
-    STUDENT_ENROLLMENT,
-    "student_enrollment pulled from Nova (Ed-Fi ODS/API): studentSchoolAssociations and "
-    "studentEducationOrganizationAssociations, by change version, loaded into "
-    "raw.student_enrollment as each changed district's submission.",
-)
-edfi_cte_course_enrollment = build_edfi_asset(
-    CTE_COURSE_ENROLLMENT,
-    "cte_course_enrollment pulled from Nova (Ed-Fi ODS/API): studentSectionAssociations "
-    "with their sessions (term), courseOfferings (course code, CTE and dual credit) and "
-    "courseTranscripts (result, credits), by change version, loaded into "
-    "raw.cte_course_enrollment as each changed district's submission.",
-)
-edfi_credential_attainment = build_edfi_asset(
-    CREDENTIAL_ATTAINMENT,
-    "credential_attainment pulled from Nova (Ed-Fi ODS/API): New Mexico's extension "
-    "studentCTEProgramAssociationCredentials (credential, earned date, delivery, "
-    "verification) with the studentCTEProgramAssociations they belong to (CIP code), by "
-    "change version, loaded into raw.credential_attainment as each changed district's "
-    "submission.",
-)
-edfi_assessment_results = build_edfi_asset(
-    ASSESSMENT_RESULTS,
-    "assessment_results pulled from Nova (Ed-Fi ODS/API): studentAssessments of the state "
-    "tests (scale score, performance level, school, year) with the assessments they are "
-    "results of (subject), by change version, loaded into raw.assessment_results as each "
-    "changed district's submission.",
-)
-EDFI_ASSETS = {
-    a.key: a
-    for a in (
-        edfi_student_enrollment,
-        edfi_cte_course_enrollment,
-        edfi_credential_attainment,
-        edfi_assessment_results,
-    )
-}
+# One asset per resource family (mapping.FAMILIES), keyed edfi/<extract>.
+EDFI_ASSETS = {edfi_key(f): build_edfi_asset(f) for f in FAMILIES.values()}

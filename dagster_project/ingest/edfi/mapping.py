@@ -3,7 +3,9 @@
 Ed-Fi Data Standard 5.x (ODS/API 7), as New Mexico's Nova resources carry it. One
 ``studentSchoolAssociations`` record (a student enrolled at a school in a year) becomes one
 ``student_enrollment`` row; the student's ``studentEducationOrganizationAssociations``
-record at the district (else at the school) gives sex, race and the special populations.
+record at the district (else at the school) gives sex, race and the special populations,
+which the student's program associations of the year (special education, migrant, language
+instruction, homeless: ``PROGRAM_FLAGS``) can set too.
 The ``students`` resource is not read: what it adds for this extract is the name and birth
 date, which the contract drops at load anyway.
 
@@ -42,7 +44,8 @@ from dagster_project.contracts import FLAGS, Extract, get_extract
 EXTRACT = get_extract("student_enrollment")
 SSA = "studentSchoolAssociations"
 SEOA = "studentEducationOrganizationAssociations"
-RESOURCES = (SSA, SEOA)
+# student_enrollment's resources: SSA, SEOA and the special populations' program
+# associations (PROGRAM_FLAGS; RESOURCES is set beside that table).
 
 COURSE_EXTRACT = get_extract("cte_course_enrollment")
 STSA = "studentSectionAssociations"
@@ -275,6 +278,28 @@ CHARACTERISTICS: dict[str, str] = {
     "single_parent": "Single Parent",
 }
 assert set(CHARACTERISTICS) | {"english_learner", "disability"} == set(FLAGS)
+# The second source of the flags: program association resource -> the flag it sets. A
+# student is in the group for a school year when the SEOA says so (above) OR one of these
+# associations of the student, at the district or one of its schools, overlaps the school
+# year (beginDate..endDate against July 1..June 30; no endDate: still in the program). Each
+# is a Data Standard 5.x GeneralStudentProgramAssociation subclass (decision 0022). Not
+# studentSchoolFoodServiceProgramAssociations for economically_disadvantaged: it records
+# meal program participation, full-price meals included (SchoolFoodServiceProgramService),
+# and every New Mexico student has free meals since 2023-24 (decision 0022).
+PROGRAM_FLAGS: dict[str, str] = {
+    "studentSpecialEducationProgramAssociations": "disability",
+    "studentMigrantEducationProgramAssociations": "migrant",
+    "studentLanguageInstructionProgramAssociations": "english_learner",
+    "studentHomelessProgramAssociations": "homeless",
+}
+assert set(PROGRAM_FLAGS.values()) <= set(FLAGS)
+KEPT_FIELDS.update(
+    dict.fromkeys(
+        PROGRAM_FLAGS,
+        ("id", "studentReference", "educationOrganizationReference", "beginDate", "endDate"),
+    )
+)
+RESOURCES = (SSA, SEOA, *PROGRAM_FLAGS)
 
 
 def kept(resource: str, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,7 +356,8 @@ def _race(seoa: Mapping[str, Any]) -> str | None:
 
 
 def _in_year(period: Mapping[str, Any], school_year: int) -> bool:
-    """A characteristic's period overlaps the school year (July to June)."""
+    """A characteristic's period (or a program association's dates) overlaps the school
+    year (July 1 to June 30); no begin or end date: open on that side."""
     begin, end = period.get("beginDate"), period.get("endDate")
     return (not begin or begin[:10] <= f"{school_year}-06-30") and (
         not end or end[:10] >= f"{school_year - 1}-07-01"
@@ -348,10 +374,15 @@ def _characteristics(seoa: Mapping[str, Any], school_year: int) -> set[str]:
     }
 
 
-def _demographics(seoa: Mapping[str, Any] | None, school_year: int) -> dict[str, str | None]:
-    """The SEOA's columns; all missing without one (the not-null expectations say so)."""
+def _demographics(
+    seoa: Mapping[str, Any] | None, school_year: int, programs: Iterable[str] = ()
+) -> dict[str, str | None]:
+    """The SEOA's columns, with Y for the flags the year's program associations set
+    (``programs``); without an SEOA the others are missing (the not-null expectations say
+    so)."""
+    in_program = dict.fromkeys(programs, "Y")
     if seoa is None:
-        return {"sex": None, "race_ethnicity": None} | dict.fromkeys(FLAGS)
+        return {"sex": None, "race_ethnicity": None} | dict.fromkeys(FLAGS) | in_program
     held = _characteristics(seoa, school_year)
     flags = {flag: "Y" if code in held else "N" for flag, code in CHARACTERISTICS.items()}
     english = seoa.get("limitedEnglishProficiencyDescriptor")
@@ -361,7 +392,7 @@ def _demographics(seoa: Mapping[str, Any] | None, school_year: int) -> dict[str,
         **flags,
         "english_learner": map_descriptor("LimitedEnglishProficiencyDescriptor", english) or "N",
         "disability": "Y" if seoa.get("disabilities") else "N",
-    }
+    } | in_program
 
 
 def _exit(ssa: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -378,8 +409,10 @@ def enrollment_row(
     location: str,
     year: int,
     seoa: Mapping[str, Any] | None,
+    programs: Iterable[str] = (),
 ) -> dict[str, str | None]:
-    """One contract row (text, as a landed file holds it) from an association."""
+    """One contract row (text, as a landed file holds it) from an association; ``programs``:
+    the flags the student's program associations set for the year."""
     exit_code, exit_date = _exit(ssa)
     cohort = (ssa.get("classOfSchoolYearTypeReference") or {}).get("schoolYear")
     row: dict[str, str | None] = {
@@ -392,12 +425,27 @@ def enrollment_row(
         "location_code": location,
         "school_year": str(year),
         "grade_level": map_descriptor("GradeLevelDescriptor", ssa.get("entryGradeLevelDescriptor")),
-        **_demographics(seoa, year),
+        **_demographics(seoa, year, programs),
         "cohort_year": None if cohort is None else str(cohort),
         "exit_code": exit_code,
         "exit_date": exit_date and exit_date[:10],
     }
     return {c: row[c] for c in EXTRACT.column_names}
+
+
+@dataclass
+class ProgramUse:
+    """What the mapping made of one program association resource's records for a year:
+    those that set a flag of a row, those of other years, those that could not be placed
+    (per reason)."""
+
+    applied: int = 0
+    other_years: int = 0
+    unplaced: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def accounted(self) -> int:
+        return self.applied + self.other_years + sum(self.unplaced.values())
 
 
 @dataclass
@@ -416,6 +464,8 @@ class Placement:
     # Records that are not rows of the extract, per reason (assessment_results: another
     # subject, not a state test).
     skipped: Counter[str] = field(default_factory=Counter)
+    # student_enrollment: what each program association resource's records did (PROGRAM_FLAGS)
+    programs: dict[str, ProgramUse] = field(default_factory=dict)
 
     @property
     def placed(self) -> int:
@@ -438,6 +488,59 @@ NOT_A_SCHOOL = (
     "schoolReference.schoolId is not a Nova school id (35 + three-digit district + "
     "three-digit school)"
 )
+
+
+NOT_A_PROGRAM_ORGANIZATION = (
+    "the program association's educationOrganizationId is neither a Nova district id (35 + "
+    "three-digit district) nor a Nova school id"
+)
+NO_ENROLLMENT_FOR_PROGRAM = (
+    "the program association's student has no enrollment in the school year at the "
+    "association's district (studentSchoolAssociations)"
+)
+
+
+def district_of(organization_id: object) -> str | None:
+    """The district code of a Nova district id (35001) or school id (35001010); None when it
+    is neither."""
+    text = str(organization_id or "")
+    if len(text) == 5 and text.isdigit() and text.startswith(STATE_PREFIX):
+        return text[2:]
+    where = place(organization_id)
+    return None if where is None else where[0]
+
+
+def _program_flags(
+    mirror: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    school_year: int,
+    enrolled: set[tuple[str, str]],
+    placement: Placement,
+) -> dict[tuple[str, str], set[str]]:
+    """The flags the program associations (PROGRAM_FLAGS) set for the school year, by
+    (studentUniqueId, district code): an association at the district or one of its schools
+    whose dates overlap the year, of a student ``enrolled`` there that year. The others are
+    counted on ``placement.programs`` (another year, or unplaced with a reason)."""
+    held: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for resource, flag in PROGRAM_FLAGS.items():
+        use = placement.programs.setdefault(resource, ProgramUse())
+        for association in mirror.get(resource, {}).values():
+            if not _in_year(association, school_year):
+                use.other_years += 1
+                continue
+            org = (association.get("educationOrganizationReference") or {}).get(
+                "educationOrganizationId"
+            )
+            district = district_of(org)
+            if district is None:
+                use.unplaced[NOT_A_PROGRAM_ORGANIZATION] += 1
+                continue
+            student = str((association.get("studentReference") or {}).get("studentUniqueId"))
+            if (student, district) not in enrolled:
+                use.unplaced[NO_ENROLLMENT_FOR_PROGRAM] += 1
+                continue
+            held[(student, district)].add(flag)
+            use.applied += 1
+    return held
 
 
 def _demographics_index(
@@ -493,11 +596,14 @@ def place_enrollments(
     placement = Placement()
     rows: dict[str, list[dict[str, str | None]]] = defaultdict(list)
     latest = _latest_entries(mirror.get(SSA, {}).values(), school_year, placement)
+    enrolled = {(student, district) for (student, _), (_, district, _) in latest.items()}
+    programs = _program_flags(mirror, school_year, enrolled, placement)
     for (student, school_id), (ssa, district, location) in latest.items():
         seoa = demographics.get((student, district_id(district))) or demographics.get(
             (student, school_id)
         )
-        rows[district].append(enrollment_row(ssa, district, location, school_year, seoa))
+        flags = programs.get((student, district), set())
+        rows[district].append(enrollment_row(ssa, district, location, school_year, seoa, flags))
     placement.rows = dict(rows)
     return placement
 
@@ -1027,6 +1133,9 @@ class ResourceFamily:
     resources: tuple[str, ...]
     place: Callable[[Mapping[str, Mapping[str, Mapping[str, Any]]], int], Placement]
     sort_key: tuple[str, ...]  # the order of a submission's rows
+    # What is pulled, for the asset's description: "<extract> pulled from Nova (Ed-Fi
+    # ODS/API): <about>, by change version, loaded into raw.<extract> as ...".
+    about: str = ""
 
     @property
     def spine(self) -> str:
@@ -1038,25 +1147,37 @@ STUDENT_ENROLLMENT = ResourceFamily(
     RESOURCES,
     place_enrollments,
     ("location_code", "student_id", "grade_level", "exit_code"),
+    "studentSchoolAssociations, studentEducationOrganizationAssociations and the special "
+    "populations' program associations (special education, migrant, language instruction, "
+    "homeless)",
 )
 CTE_COURSE_ENROLLMENT = ResourceFamily(
     COURSE_EXTRACT,
     COURSE_RESOURCES,
     place_course_enrollments,
     ("location_code", "student_id", "course_code", "term"),
+    "studentSectionAssociations with their sessions (term), courseOfferings (course code, CTE "
+    "and dual credit) and courseTranscripts (result, credits)",
 )
 CREDENTIAL_ATTAINMENT = ResourceFamily(
     CREDENTIAL_EXTRACT,
     CREDENTIAL_RESOURCES,
     place_credentials,
     ("location_code", "student_id", "credential_code", "earned_date"),
+    "New Mexico's extension studentCTEProgramAssociationCredentials (credential, earned "
+    "date, delivery, verification) with the studentCTEProgramAssociations they belong to "
+    "(CIP code)",
 )
 ASSESSMENT_RESULTS = ResourceFamily(
     ASSESSMENT_EXTRACT,
     ASSESSMENT_RESOURCES,
     place_assessments,
     ("student_id", "subject"),
+    "studentAssessments of the state tests (scale score, performance level, school, year) "
+    "with the assessments they are results of (subject)",
 )
+# Every family: its asset, pull job and sensor are made from this (assets/edfi.py, jobs.py,
+# code_location.py): a new family is one entry here.
 FAMILIES = {
     f.extract.name: f
     for f in (

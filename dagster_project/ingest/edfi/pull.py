@@ -90,12 +90,17 @@ class PullResult:
     outcomes: list[FileOutcome] = field(default_factory=list)
     associations: int = 0  # records of the family's first resource in the mirror after the pull
     family: ResourceFamily = STUDENT_ENROLLMENT
+    held: Counter[str] = field(default_factory=Counter)  # records per resource in the mirror
 
     @property
     def reconciles(self) -> bool:
         """Every association is in a district's submission, of another year, an earlier
-        entry, not a CTE course, or unplaced with a reason."""
-        return self.associations == self.placement.accounted
+        entry, not a CTE course, or unplaced with a reason; every program association set a
+        flag, is of another year, or is unplaced with a reason."""
+        return self.associations == self.placement.accounted and all(
+            self.held[resource] == use.accounted
+            for resource, use in self.placement.programs.items()
+        )
 
 
 def window_for(mirror: Mirror, oldest: int, newest: int) -> ChangeWindow | None:
@@ -109,10 +114,13 @@ def window_for(mirror: Mirror, oldest: int, newest: int) -> ChangeWindow | None:
 
 
 def _fetch(client: EdFiClient, mirror: Mirror, window: ChangeWindow, result: PullResult) -> None:
-    full = window.min_version is None
     for resource in result.family.resources:
-        records = {} if full else mirror.records.setdefault(resource, {})
-        for record in client.records(resource, window):
+        # A resource the mirror has never held (one the family gained since the mirror's
+        # last pull) is read whole, up to the same newest change version.
+        full = window.min_version is None or resource not in mirror.records
+        records = {} if full else mirror.records[resource]
+        read = ChangeWindow(None, window.max_version) if full else window
+        for record in client.records(resource, read):
             records[str(record["id"])] = kept(resource, record)
             result.read[resource] += 1
         if not full:
@@ -154,6 +162,7 @@ def pull_school_year(
         return result
     _fetch(client, mirror, window, result)
     result.associations = len(mirror.records.get(family.spine, {}))
+    result.held = Counter({r: len(mirror.records.get(r, {})) for r in family.resources})
     result.placement = family.place(mirror.records, school_year)
     # Local time, as districts name their files: the later submission of a slice wins.
     now = (now or datetime.now()).replace(microsecond=0)
@@ -209,6 +218,16 @@ def record_pull(con: duckdb.DuckDBPyConnection, result: PullResult, run_id: str 
             count,
             reason,
         )
+    for resource, use in result.placement.programs.items():
+        for reason, count in use.unplaced.items():
+            log.warning(
+                "Ed-Fi %s %s: %s %s record(s) set no flag: %s",
+                result.family.extract.name,
+                result.school_year,
+                count,
+                resource,
+                reason,
+            )
 
 
 def _insert_pull(
@@ -229,6 +248,16 @@ def _insert_pull(
     if placement.skipped:
         # No column of their own either: records that are not rows of the extract.
         resources[family.spine]["skipped"] = sum(placement.skipped.values())
+    for resource, use in placement.programs.items():
+        # Program associations (student_enrollment): flags set, other years, unplaced.
+        resources.setdefault(resource, {"read": 0, "deleted": 0})
+        resources[resource] |= {
+            "applied": use.applied,
+            "other_years": use.other_years,
+            "unplaced": sum(use.unplaced.values()),
+        }
+        if use.unplaced:
+            resources[resource]["unplaced_reasons"] = dict(use.unplaced)
     con.execute(
         "insert into raw.edfi_pulls (extract, school_year, change_version_min, "
         "change_version_max, resources, associations, placed, other_years, earlier_entries, "
