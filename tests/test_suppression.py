@@ -480,6 +480,16 @@ def test_rates_are_top_and_bottom_coded_by_denominator_band() -> None:
     assert coded["suppression_reason"].null_count() == 4
 
 
+def test_large_groups_are_coded_only_within_a_tenth_of_a_percent_of_the_ends() -> None:
+    """940 program participants of the state's 97,661 students (0.96%) were published as
+    "<=1%" (decision 0040); 50 of them (0.05%) still are coded."""
+    out = suppress(
+        _one_group([97_661, 97_661, 5_000, 600], nums=[940, 50, 4_996, 3]), make_spec([]), RULES
+    ).frame
+    assert out["rate_display"].to_list() == ["1.0%", "<=0.1%", ">=99.9%", "<=1%"]
+    assert out["numerator"].to_list() == [940, None, None, None]
+
+
 def test_coded_numerator_cannot_be_recovered_from_the_group_total() -> None:
     out = suppress(
         _one_group([30, 40, 50], nums=[30, 20, 25]), make_spec([["school"]]), RULES
