@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import duckdb
 
+from dagster_project.publish.linked import table_columns
 from dagster_project.publish.spec import BelowFlag, Difference, PublishSpec
 from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import DISPLAY_SUFFIX, RANGE_SEPARATOR
@@ -46,23 +47,20 @@ def _rate_bounds(rate: str, columns: list[str]) -> tuple[str, str]:
         return f"try_cast(replace({text}, '%', '') as double) / 100"
 
     ranged = f"contains({display}, '{RANGE_SEPARATOR}')"
+    start, end = (f"split_part({display}, '{RANGE_SEPARATOR}', {part})" for part in (1, 2))
     low = (
         f"case when {value} is not null then {value} "
-        f"when {ranged} then {percent(f'split_part({display}, {_sql_text(RANGE_SEPARATOR)}, 1)')} "
+        f"when {ranged} then {percent(start)} "
         f"when starts_with({display}, '>=') then {percent(f'substr({display}, 3)')} "
         f"when starts_with({display}, '<=') then 0 end"
     )
     high = (
         f"case when {value} is not null then {value} "
-        f"when {ranged} then {percent(f'split_part({display}, {_sql_text(RANGE_SEPARATOR)}, 2)')} "
+        f"when {ranged} then {percent(end)} "
         f"when starts_with({display}, '>=') then 1 "
         f"when starts_with({display}, '<=') then {percent(f'substr({display}, 3)')} end"
     )
     return low, high
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _points(points: str) -> str:
@@ -78,7 +76,7 @@ def _publish_difference(
     (rounded outwards), and the flag where the whole range is on one side of the threshold.
     Only published values go in, so nothing here tells a reader more than the two rates'
     displays do. Null where either rate is withheld."""
-    columns = _columns(con, spec.table)
+    columns = table_columns(con, spec.table)
     table, column = _quote(spec.table), _quote(difference.column)
     target = _quote(difference.column + DISPLAY_SUFFIX)
     (of_low, of_high), (minus_low, minus_high) = (
@@ -110,7 +108,7 @@ def _publish_below_flag(
 ) -> None:
     """The flag where rule 5 nulled it and the rate's published bounds decide it: true where
     even the highest value is below share x limit, false where even the lowest is not."""
-    columns = _columns(con, spec.table)
+    columns = table_columns(con, spec.table)
     low, high = _rate_bounds(below.rate, columns)
     flag, limit = _quote(below.flag), f"({float(below.share)} * {_quote(below.limit)})"
     applies = f"coalesce({_quote(below.applies)}, false)" if below.applies else "true"
@@ -119,7 +117,3 @@ def _publish_below_flag(
         f"when {low} >= {limit} then false end "
         f"where {flag} is null and {applies} and {_quote(below.limit)} is not null"
     )
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return con.sql(f"select * from {_quote(table)} limit 0").columns

@@ -141,7 +141,7 @@ def check_copies_hidden(
     rowid, which a checkpoint renumbers, and withheld state-scale rows were shown)."""
     if link.table == spec.table:
         return  # its own updates change what it reads; checked by its tests
-    hide = [c for c in spec.with_dependents(link.hide) if c in _columns(con, spec.table)]
+    hide = [c for c in spec.with_dependents(link.hide) if c in table_columns(con, spec.table)]
     join, flag, params = linked_flag(link, _quote(link.table), "t", "l")
     shown = " or ".join(f"t.{_quote(c)} is not null" for c in hide) or "false"
     [(count,)] = con.execute(
@@ -158,7 +158,7 @@ def _hide_one(
     con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWith, rules: SuppressionRules
 ) -> None:
     table = _quote(spec.table)
-    columns = _columns(con, spec.table)
+    columns = table_columns(con, spec.table)
     join, flag, params = linked_flag(
         link, _quote(link.table), "t", "l", ranges=shows_ranges(con, link, link.table)
     )
@@ -366,7 +366,7 @@ def shows_ranges(con: duckdb.DuckDBPyConnection, link: HiddenWith, relation: str
     return link.column + DISPLAY_SUFFIX in con.sql(f"select * from {relation} limit 0").columns
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return con.sql(f"select * from {_quote(table)}").columns
 
 
