@@ -12,7 +12,9 @@ import json
 import threading
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +22,16 @@ CLIENT_ID, CLIENT_SECRET = "cte-warehouse", "s3cret-for-tests"
 YEAR = 2025
 KEY = b"edfi-test-key"
 DATA = "/data/v3/"
+# The Data Standard's API schema of the resources the project reads (README beside it).
+SCHEMA_FILE = Path(__file__).parent / "fixtures" / "edfi_schema" / "ds-5.2-resources.json"
+# An identity path whose key value the ODS names after its reference's role (the ODS/API's
+# 5.2.0 tables: GeneralStudentProgramAssociation.ProgramEducationOrganizationId,
+# CourseTranscript.CourseEducationOrganizationId); every other one is named by its last
+# segment, and two paths of one name hold one value (CourseOffering's SchoolId).
+ROLE_NAMED_KEYS = {
+    "$.programReference.educationOrganizationId": "programEducationOrganizationId",
+    "$.courseReference.educationOrganizationId": "courseEducationOrganizationId",
+}
 
 
 @dataclass
@@ -63,7 +75,11 @@ class FakeOds:
         gone = self.records[resource].pop(record_id)
         self._served.pop(resource, None)
         self.deletes.setdefault(resource, []).append(
-            {"id": record_id, "changeVersion": self.version, "keyValues": _keys(gone)}
+            {
+                "id": record_id,
+                "changeVersion": self.version,
+                "keyValues": key_values(resource, gone),
+            }
         )
 
     def changed(self, resource: str, query: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -84,8 +100,31 @@ def _version(record: dict[str, Any]) -> int:
     return record["_changeVersion"]
 
 
-def _keys(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k.endswith("Reference")}
+@cache
+def resource_schemas() -> dict[str, dict[str, Any]]:
+    """resource -> its ``resourceName``, ``identityJsonPaths`` and ``jsonSchemaForInsert``."""
+    return json.loads(SCHEMA_FILE.read_text())["resourceSchemas"]
+
+
+def key_name(path: str) -> str:
+    """The name of an identity path's value in a delete's ``keyValues``."""
+    return ROLE_NAMED_KEYS.get(path, path.rsplit(".", 1)[-1])
+
+
+def key_values(resource: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A deleted record's ``keyValues`` as the ODS/API serves them: its identity, flat (one
+    value per identity property, ``key_name``). A resource without a schema here (New
+    Mexico's extension) gets its references, as they are."""
+    schema = resource_schemas().get(resource)
+    if schema is None:
+        return {k: v for k, v in record.items() if k.endswith("Reference")}
+    keys: dict[str, Any] = {}
+    for path in schema["identityJsonPaths"]:
+        value: Any = record
+        for step in path.removeprefix("$.").split("."):
+            value = value[step]
+        keys[key_name(path)] = value
+    return keys
 
 
 def _bounds(query: dict[str, list[str]]) -> tuple[int, int]:

@@ -363,22 +363,43 @@ def section_reference(row: Row) -> dict[str, Any]:
 
 
 def section_association(row: Row) -> dict[str, Any]:
+    """Data Standard 5.2: DualCredit is an inline common, its indicator the association's own
+    property (``dualCreditIndicator``)."""
     year = school_year(row)
     return {
         "sectionReference": section_reference(row),
         "studentReference": student_reference(row),
         "beginDate": first_day(year),
-        "dualCredit": {"dualCreditIndicator": row["dual_credit"] == "Y"},
+        "dualCreditIndicator": row["dual_credit"] == "Y",
     }
+
+
+# term -> its first and last day (years before the school year's end, month-day) and its
+# instructional days: a session requires them (Data Standard 5); the mapping reads none.
+TERM_DAYS: dict[str, tuple[tuple[int, str], tuple[int, str], int]] = {
+    "S1": ((1, "08-12"), (1, "12-19"), 85),
+    "S2": ((0, "01-06"), (0, "05-29"), 90),
+    "YR": ((1, "08-12"), (0, "05-29"), 175),
+    "SUM": ((0, "06-02"), (0, "06-26"), 19),
+}
+
+
+def _day(year: int, day: tuple[int, str]) -> str:
+    back, month_day = day
+    return f"{year - back}-{month_day}"
 
 
 def session(row: Row) -> dict[str, Any]:
     year = school_year(row)
+    first, last, days = TERM_DAYS[str(row["term"])]
     return {
         "schoolReference": {"schoolId": school_id(row)},
         "schoolYearTypeReference": {"schoolYear": year},
         "sessionName": session_name(year, str(row["term"])),
         "termDescriptor": descriptor_uri("TermDescriptor", str(row["term"])),
+        "beginDate": _day(year, first),
+        "endDate": _day(year, last),
+        "totalInstructionalDays": days,
     }
 
 
@@ -538,7 +559,7 @@ def student_assessment(row: Row) -> dict[str, Any]:
         "assessmentReference": assessment_reference(subject),
         "studentReference": student_reference(row),
         "schoolYearTypeReference": {"schoolYear": year},
-        "administrationDate": f"{year}-04-15",
+        "administrationDate": f"{year}-04-15T09:00:00Z",  # a date-time in Data Standard 5
         "reportedSchoolReference": {
             "schoolId": int(f"{STATE}{row['district_code']}{ASSESSED_SCHOOL}")
         },

@@ -288,8 +288,8 @@ def test_the_course_mapping_declares_terms_results_and_dual_credit():
     offerings["o2"] = offering(35001010, "WELD-1", "No Such Session")
     moved = section("1", 35001010, "WELD-1", FALL)
     moved["beginDate"] = f"{YEAR}-01-06"
-    # Data Standard 5.2: dual credit on the section association itself.
-    moved["dualCredit"] = {"dualCreditIndicator": True}
+    # Data Standard 5.2: dual credit on the section association itself (an inline common).
+    moved["dualCreditIndicator"] = True
     records = {
         STSA: {
             "a": section("1", 35001010, "WELD-1", FALL),

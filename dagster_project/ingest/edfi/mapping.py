@@ -103,7 +103,14 @@ KEPT_FIELDS: dict[str, tuple[str, ...]] = {
     # cte_course_enrollment: the section enrollment (the spine), the session of the section
     # (its term), the course offering (the course code behind the local code, and its
     # course level characteristics), the transcript (result and credits).
-    STSA: ("id", "sectionReference", "studentReference", "beginDate", "endDate", "dualCredit"),
+    STSA: (
+        "id",
+        "sectionReference",
+        "studentReference",
+        "beginDate",
+        "endDate",
+        "dualCreditIndicator",
+    ),
     SESSIONS: ("id", "schoolReference", "schoolYearTypeReference", "sessionName", "termDescriptor"),
     OFFERINGS: (
         "id",
@@ -262,7 +269,8 @@ DESCRIPTORS: dict[str, dict[str, str]] = {
 # offering that carries CTE is a CTE course even when its code is not in the course seed
 # (then the course_code_known rule quarantines it with the code shown); one that carries
 # Dual Credit makes its enrollments dual credit (Data Standard 5.0 and 5.1 have no
-# dual credit on the student's section association; 5.2 does: ``dualCredit``).
+# dual credit on the student's section association; 5.2 does: its DualCredit common is
+# inline, so the indicator is the association's own ``dualCreditIndicator``).
 CTE_CHARACTERISTIC = "Career and Technical Education"
 DUAL_CREDIT_CHARACTERISTIC = "Dual Credit"
 # Special-population flag -> the StudentCharacteristicDescriptor code value that sets it.
@@ -719,7 +727,7 @@ def course_row(
         )
         earned = transcript.get("earnedCredits")
         credits = _credits(earned) if earned is not None else ("0.0" if completed == "N" else None)
-    dual = (stsa.get("dualCredit") or {}).get("dualCreditIndicator") or (
+    dual = stsa.get("dualCreditIndicator") is True or (
         DUAL_CREDIT_CHARACTERISTIC in _characteristics_of(offering)
     )
     row: dict[str, str | None] = {
