@@ -101,11 +101,10 @@ class ComplementSearch:
         zero = (~self.table.unknown(count) | (hi < 0.5)) & (self.table.values[count] == 0)
         totals, parts, group = self._zero_reach(count)
         while True:
-            grown = zero.copy()
-            grown[parts[zero[totals][group]]] = True
-            if (grown == zero).all():
+            grown = parts[zero[totals][group]]
+            if zero[grown].all():
                 return zero
-            zero = grown
+            zero[grown] = True
 
     def _zero_reach(self, count: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The groups whose total can ever be made 0 above, as (their total rows, their
@@ -209,19 +208,20 @@ class ComplementSearch:
         while len(frontier):
             ring, _ = links.groups_of_rows(frontier)
             ring = np.unique(ring[usable[ring] & ~seen_group[ring]])
-            choice = self._complement_for(count, ring, hidden)
+            members, of_ring = links.rows_of_groups(ring)
+            choice = self._complement_for(count, members, of_ring, hidden)
             if choice is not None:
                 return choice
             seen_group[ring] = True
-            members, _ = links.rows_of_groups(ring)
             frontier = np.unique(members[~seen_cell[members]])
             seen_cell[frontier] = True
         return None
 
     def _complement_for(
-        self, count: str, groups: np.ndarray, hidden: np.ndarray
+        self, count: str, rows: np.ndarray, group: np.ndarray, hidden: np.ndarray
     ) -> tuple[int, int] | None:
-        """The shown cell of these groups that loses the least, in this order of preference:
+        """The shown cell of some groups (``rows`` and ``group``: their rows and each row's
+        group, links.rows_of_groups) that loses the least, in this order of preference:
 
         - not at the top of a hierarchy (a state cell): the state's figures are what every
           reader looks for, and a cell below can almost always serve instead;
@@ -237,7 +237,6 @@ class ComplementSearch:
         - then the lowest row, in the lowest group (the same choice every run).
         """
         links = self.table.links[count]
-        rows, group = links.rows_of_groups(groups)
         shown = ~hidden[rows]
         rows, group = rows[shown], group[shown]
         if not len(rows):

@@ -59,6 +59,9 @@ Equation = tuple[np.ndarray, np.ndarray]
 def spans(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The indices of the slices ``starts[i]:ends[i]`` laid end to end, and for each the
     ``i`` of its slice: many small slices of one array read at once."""
+    if len(starts) == 1:  # most calls (a ring search starts at one row)
+        length = max(int(ends[0] - starts[0]), 0)
+        return np.arange(starts[0], starts[0] + length), np.zeros(length, dtype=np.int64)
     lengths = ends - starts
     which = np.repeat(np.arange(len(starts)), lengths)
     offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
@@ -294,8 +297,8 @@ def _disclosed_in(
         return disclosed, unchecked, reused
     # Components: cells and groups linked by membership (a bipartite graph). Propagation
     # and programs stay within one, so a component is checked alone or not at all.
-    cells, cell_at = np.unique(cell, return_inverse=True)
-    groups, group_at = np.unique(group, return_inverse=True)
+    cells, cell_at = _numbered(cell, n)
+    groups, group_at = _numbered(group, equations.groups)
     vertices = len(cells) + len(groups)
     graph = coo_matrix(
         (np.ones(len(cell)), (cell_at, len(cells) + group_at)), shape=(vertices, vertices)
@@ -311,8 +314,8 @@ def _disclosed_in(
         cell, coef, group, label = cell[again], coef[again], group[again], label[again]
         if not len(cell):
             return disclosed, unchecked, reused
-        cells, cell_at = np.unique(cell, return_inverse=True)
-        groups, group_at = np.unique(group, return_inverse=True)
+        cells, cell_at = _numbered(cell, n)
+        groups, group_at = _numbered(group, equations.groups)
     low, high = _propagate(
         cell_at, coef, group_at, len(cells), len(groups), values[cell], lo[cells], hi[cells]
     )
@@ -344,6 +347,16 @@ def _disclosed_in(
         )
         disclosed[found] = True
     return disclosed & sensitive, unchecked, reused
+
+
+def _numbered(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(ids, return_inverse=True) for ids below ``size``, without sorting them."""
+    mark = np.zeros(size, dtype=bool)
+    mark[ids] = True
+    distinct = np.flatnonzero(mark)
+    number = np.zeros(size, dtype=np.intp)
+    number[distinct] = np.arange(len(distinct))
+    return distinct, number[ids]
 
 
 def _propagate(

@@ -359,23 +359,22 @@ class TableState:
                 continue
             den, coded_low, coded_high = self._coded_limits(rate)
             status = self.status[rate.column]
-            hidden = status != RateStatus.SHOWN
-            hi[hidden] = np.minimum(hi[hidden], den[hidden])
-            top_coded = status == RateStatus.TOP_CODED
-            lo[top_coded] = np.maximum(lo[top_coded], coded_low[top_coded])
-            bottom_coded = status == RateStatus.BOTTOM_CODED
-            hi[bottom_coded] = np.minimum(hi[bottom_coded], coded_high[bottom_coded])
+            # In place where the mask holds (the masks are most of the table).
+            np.minimum(hi, den, out=hi, where=status != RateStatus.SHOWN)
+            np.maximum(lo, coded_low, out=lo, where=status == RateStatus.TOP_CODED)
+            np.minimum(hi, coded_high, out=hi, where=status == RateStatus.BOTTOM_CODED)
         # A withheld row shows nothing but its reason code; an omitted one not even that.
         small = self.row == RowSuppression.SMALL_N
         complementary = self.row == RowSuppression.COMPLEMENTARY
         withheld = self.row != RowSuppression.SHOWN
-        lo[withheld], hi[withheld] = 0.0, np.inf
+        np.copyto(lo, 0.0, where=withheld)
+        np.copyto(hi, np.inf, where=withheld)
         ranged = self.ranged[count] & ~withheld
         range_lo, range_hi = self.value_range(count)
-        lo[ranged] = np.maximum(lo[ranged], range_lo[ranged])
-        hi[ranged] = np.minimum(hi[ranged], range_hi[ranged])
+        np.maximum(lo, range_lo, out=lo, where=ranged)
+        np.minimum(hi, range_hi, out=hi, where=ranged)
         if count in self.capped:
-            hi[small] = self.rules.min_n - 1
+            np.copyto(hi, float(self.rules.min_n - 1), where=small)
         if repeats and count in self.repeated_as_size:
             holding, repeating = self.repeated_as_size[count]
             reason = self.row[repeating]
@@ -389,8 +388,8 @@ class TableState:
             # Where every row of the table has someone in its group (rows exist because
             # someone is), a reader may assume a withheld one holds at least 1; a table that
             # also lists empty groups tells them nothing of the kind.
-            lo[small] = 1.0 if self.rows_are_nonempty else 0.0
-            lo[complementary] = self.rules.min_n
+            np.copyto(lo, 1.0 if self.rows_are_nonempty else 0.0, where=small)
+            np.copyto(lo, float(self.rules.min_n), where=complementary)
         return lo, hi
 
     def _coded_limits(self, rate: RateSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
