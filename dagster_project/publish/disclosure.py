@@ -377,8 +377,9 @@ def _propagate(
     positive = coef > 0
     for _ in range(_PROPAGATION_ROUNDS):
         # Each term coef * x lies in [t_low, t_high]; only t_high can be +inf, t_low -inf.
-        t_low = np.where(positive, low[cell], -high[cell])
-        t_high = np.where(positive, high[cell], -low[cell])
+        cell_low, cell_high = low[cell], high[cell]
+        t_low = np.where(positive, cell_low, -cell_high)
+        t_high = np.where(positive, cell_high, -cell_low)
         term_low = np.maximum(t_low, target - _others(t_high, group, groups, np.inf))
         term_high = np.minimum(t_high, target - _others(t_low, group, groups, -np.inf))
         new_low = np.ceil(np.where(positive, term_low, -term_high) - 1e-9)
@@ -396,7 +397,7 @@ def _others(terms: np.ndarray, group: np.ndarray, groups: int, infinity: float) 
     infinite = np.isinf(terms)
     finite = np.where(infinite, 0.0, terms)
     sums = np.bincount(group, finite, minlength=groups)[group] - finite
-    n_inf = np.bincount(group, infinite.astype(float), minlength=groups)[group] - infinite
+    n_inf = np.bincount(group[infinite], minlength=groups)[group] - infinite
     return np.where(n_inf > 0, infinity, sums)
 
 
