@@ -190,6 +190,8 @@ class TableState:
         # Computed once from the values (which never change): value_range's grids, and
         # bounds' coded limits.
         self._grids: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        # The last grids of rows at several levels, with the levels they were made for.
+        self._mixed_grids: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._coded: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.links = links_by_count(spec, sibling_groups(frame, spec), self.n)
         self._check_additive(frame)
@@ -322,12 +324,16 @@ class TableState:
         low, high = self._grid(count, 0)
         if not levels.any():
             return low, high
+        kept = self._mixed_grids.get(count)
+        if kept is not None and np.array_equal(kept[0], levels):
+            return kept[1], kept[2]
         low, high = low.copy(), high.copy()
         for level in np.unique(levels[levels != 0]).tolist():
             at = levels == level
             level_low, level_high = self._grid(count, level)
             low[at], high[at] = level_low[at], level_high[at]
         low.flags.writeable = high.flags.writeable = False
+        self._mixed_grids[count] = (levels.copy(), low, high)
         return low, high
 
     def _grid(self, count: str, level: int) -> tuple[np.ndarray, np.ndarray]:
