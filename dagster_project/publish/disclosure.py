@@ -91,7 +91,7 @@ class Equations:
             picked = np.zeros(n, dtype=bool)
             picked[rows] = True
             return np.flatnonzero(picked[self.cell])
-        if "by_row" not in self._index:
+        if len(self._index.get("row_start", ())) != n + 1:
             self._index["by_row"] = np.argsort(self.cell, kind="stable")
             counts = np.bincount(self.cell, minlength=n)
             self._index["row_start"] = np.concatenate(([0], np.cumsum(counts)))
