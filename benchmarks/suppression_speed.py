@@ -1,6 +1,7 @@
 """Seconds and an output hash of suppress() on one publish chunk per table (issue 15).
 
     python -m benchmarks.suppression_speed --warehouse PATH [--table perkins_indicators ...]
+        [--manifest PATH]
 
 PATH is a built warehouse (e.g. <work-dir>/state-1y-s7/warehouse/cte.duckdb after
 `benchmarks.run --only full`). For each table the largest chunk of its latest partitions,
@@ -8,6 +9,8 @@ as the publish step plans it (chunks.py), is read and suppressed with the publis
 the hash covers the suppressed frame, its counts and its notes, so two versions of the
 suppression code can be compared for identical output. ``--profile`` adds cProfile's top
 functions by cumulative time. CPU seconds are given too: on a shared machine they vary less.
+``--manifest`` reads the publish specs from another dbt manifest than the project's (the
+one the warehouse was built with).
 """
 
 from __future__ import annotations
@@ -51,10 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.suppression_speed")
     parser.add_argument("--warehouse", type=Path, required=True)
     parser.add_argument("--table", action="append", help=f"default: {', '.join(DEFAULT_TABLES)}")
+    parser.add_argument("--manifest", type=Path, help="default: the dbt project's manifest")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
     settings = get_settings()
-    specs = {s.table: s for s in load_publish_specs(dbt_project(settings).manifest_path)}
+    manifest = args.manifest or dbt_project(settings).manifest_path
+    specs = {s.table: s for s in load_publish_specs(manifest)}
     rules = SuppressionRules(min_n=settings.min_n)
     for name in args.table or DEFAULT_TABLES:
         frame = largest_latest_chunk(args.warehouse, specs[name])

@@ -46,6 +46,8 @@ class ComplementSearch:
         self.alone: set[tuple[str, int]] = set()
         # Unknown cells per group while _protect adds complements.
         self._unknown_in_group = np.zeros(0, dtype=np.int64)
+        # Per count: the groups that can spread a published zero (_zero_reach).
+        self._zero_groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def run(self, progress: Callable[[str], None] | None = None) -> None:
         table = self.table
@@ -96,23 +98,48 @@ class ComplementSearch:
         at sample scale were reported as cells no complement could protect). A total is
         published as 0 when it is shown, or when its bounds ``hi`` say so (employed of 0
         observed)."""
-        eq = self.table.links[count].equations
         zero = (~self.table.unknown(count) | (hi < 0.5)) & (self.table.values[count] == 0)
-        has_total = eq.total >= 0
-        part = eq.coef > 0
+        totals, parts, group = self._zero_reach(count)
         while True:
-            total_is_zero = np.zeros(eq.groups, dtype=bool)
-            total_is_zero[has_total] = zero[eq.total[has_total]]
-            grown = zero.copy()
-            grown[eq.cell[part & total_is_zero[eq.group]]] = True
-            if (grown == zero).all():
+            grown = parts[zero[totals][group]]
+            if zero[grown].all():
                 return zero
-            zero = grown
+            zero[grown] = True
+
+    def _zero_reach(self, count: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The groups whose total can ever be made 0 above, as (their total rows, their
+        parts' rows, each part's index in the first): a zero starts at a value of 0 and
+        spreads from a total to its parts, so it reaches at most the rows that all values
+        of 0 would reach. The rest of the table's groups can never spread a zero; computed
+        once per count (the values and groups never change)."""
+        if count not in self._zero_groups:
+            eq = self.table.links[count].equations
+            has_total = eq.total >= 0
+            part = eq.coef > 0
+            reach = self.table.values[count] == 0
+            while True:
+                total_is_zero = np.zeros(eq.groups, dtype=bool)
+                total_is_zero[has_total] = reach[eq.total[has_total]]
+                grown = reach.copy()
+                grown[eq.cell[part & total_is_zero[eq.group]]] = True
+                if (grown == reach).all():
+                    break
+                reach = grown
+            groups = np.flatnonzero(has_total & reach[np.maximum(eq.total, 0)])
+            entries = part & np.isin(eq.group, groups)
+            self._zero_groups[count] = (
+                eq.total[groups],
+                eq.cell[entries],
+                np.searchsorted(groups, eq.group[entries]),
+            )
+        return self._zero_groups[count]
 
     def _protect(self, count: str, disclosed: np.ndarray) -> bool:
         """A complement for each disclosed cell: the nearest shown cell published as a range;
         where ranges around it still pin it (no shown cell is left), the nearest range that
         may grow made ten times wider; else the nearest ranged cell withheld outright."""
+        if not len(disclosed):
+            return False
         links = self.table.links[count]
         touched: set[int] = set()
         added = False
@@ -181,19 +208,20 @@ class ComplementSearch:
         while len(frontier):
             ring, _ = links.groups_of_rows(frontier)
             ring = np.unique(ring[usable[ring] & ~seen_group[ring]])
-            choice = self._complement_for(count, ring, hidden)
+            members, of_ring = links.rows_of_groups(ring)
+            choice = self._complement_for(count, members, of_ring, hidden)
             if choice is not None:
                 return choice
             seen_group[ring] = True
-            members, _ = links.rows_of_groups(ring)
             frontier = np.unique(members[~seen_cell[members]])
             seen_cell[frontier] = True
         return None
 
     def _complement_for(
-        self, count: str, groups: np.ndarray, hidden: np.ndarray
+        self, count: str, rows: np.ndarray, group: np.ndarray, hidden: np.ndarray
     ) -> tuple[int, int] | None:
-        """The shown cell of these groups that loses the least, in this order of preference:
+        """The shown cell of some groups (``rows`` and ``group``: their rows and each row's
+        group, links.rows_of_groups) that loses the least, in this order of preference:
 
         - not at the top of a hierarchy (a state cell): the state's figures are what every
           reader looks for, and a cell below can almost always serve instead;
@@ -209,7 +237,6 @@ class ComplementSearch:
         - then the lowest row, in the lowest group (the same choice every run).
         """
         links = self.table.links[count]
-        rows, group = links.rows_of_groups(groups)
         shown = ~hidden[rows] & ~self.table.missing[count][rows]
         rows, group = rows[shown], group[shown]
         if not len(rows):

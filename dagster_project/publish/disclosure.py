@@ -29,7 +29,7 @@ import ctypes
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
@@ -56,6 +56,18 @@ Group = tuple[np.ndarray, int | None]
 Equation = tuple[np.ndarray, np.ndarray]
 
 
+def spans(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the slices ``starts[i]:ends[i]`` laid end to end, and for each the
+    ``i`` of its slice: many small slices of one array read at once."""
+    if len(starts) == 1:  # most calls (a ring search starts at one row)
+        length = max(int(ends[0] - starts[0]), 0)
+        return np.arange(starts[0], starts[0] + length), np.zeros(length, dtype=np.int64)
+    lengths = ends - starts
+    which = np.repeat(np.arange(len(starts)), lengths)
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return offsets + np.arange(int(lengths.sum())), which
+
+
 @dataclass(frozen=True)
 class Equations:
     """Every group as flat arrays (one entry per cell of a group), built once per table."""
@@ -68,6 +80,38 @@ class Equations:
     # own total); with a total row, one part and its total already form an equation.
     usable: np.ndarray
     total: np.ndarray  # each group's total row, -1 where the total is taken as known
+    # Look-ups built on first use (entries by row, by group): the checks of a round read
+    # the entries of the rows that changed, not all of them.
+    _index: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    def entries_of_rows(self, rows: np.ndarray, n: int) -> np.ndarray:
+        """The entries whose cell is one of ``rows`` (distinct rows below ``n``), in
+        ascending order: what a mask over the rows would pick from ``cell``."""
+        if len(rows) * 16 > n:
+            picked = np.zeros(n, dtype=bool)
+            picked[rows] = True
+            return np.flatnonzero(picked[self.cell])
+        if len(self._index.get("row_start", ())) != n + 1:
+            self._index["by_row"] = np.argsort(self.cell, kind="stable")
+            counts = np.bincount(self.cell, minlength=n)
+            self._index["row_start"] = np.concatenate(([0], np.cumsum(counts)))
+        start = self._index["row_start"]
+        entries, _ = spans(start[rows], start[rows + 1])
+        return np.sort(self._index["by_row"][entries])
+
+    def groups_holding(self, rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """For each of ``groups`` (distinct), whether one of its cells is marked in the
+        mask ``rows``."""
+        if "group_start" not in self._index:
+            sorted_ = bool((np.diff(self.group) >= 0).all())
+            sizes = np.bincount(self.group, minlength=self.groups)
+            start = np.concatenate(([0], np.cumsum(sizes))) if sorted_ else np.zeros(0)
+            self._index["group_start"] = start
+        start = self._index["group_start"]
+        if not len(start):  # entries not in group order: count over all of them
+            return (np.bincount(self.group, rows[self.cell], self.groups) > 0)[groups]
+        entries, which = spans(start[groups], start[groups + 1])
+        return np.bincount(which, rows[self.cell[entries]], len(groups)) > 0
 
     @classmethod
     def from_groups(cls, groups: Sequence[Group]) -> Equations:
@@ -233,87 +277,117 @@ def _disclosed_in(
     """Checks 1 and 2 over the given unknowns: (sensitive cells disclosed, cells in a
     component too large for 2, cells of components left to their earlier answer).
     ``reusable``: RoundMemo.reusable's rows; a component all of whose cells are reusable
-    and whose groups hold no changed row is not checked again."""
+    and whose groups hold no changed row is not checked again.
+
+    Works on the entries of the open cells only, with the cells and groups they hold
+    numbered compactly in row and group order (a round changes a few partitions of a
+    table, and whole-table arrays cost more than the checks): components keep the order
+    of their lowest row, which is all their numbering decides (the batches)."""
     n = len(values)
     disclosed = np.zeros(n, dtype=bool)
     unchecked = np.zeros(n, dtype=bool)
     reused = np.zeros(n, dtype=bool)
-    open_ = unknown & (hi - lo >= _ONE)
-    keep = open_[equations.cell] & equations.usable[equations.group]
-    cell, coef, group = equations.cell[keep], equations.coef[keep], equations.group[keep]
+    open_rows = np.flatnonzero(unknown & (hi - lo >= _ONE))
+    if not len(open_rows):
+        return disclosed, unchecked, reused
+    entries = equations.entries_of_rows(open_rows, n)
+    entries = entries[equations.usable[equations.group[entries]]]
+    cell, coef, group = equations.cell[entries], equations.coef[entries], equations.group[entries]
     if not len(cell):
         return disclosed, unchecked, reused
     # Components: cells and groups linked by membership (a bipartite graph). Propagation
     # and programs stay within one, so a component is checked alone or not at all.
-    graph = coo_matrix((np.ones(len(cell)), (cell, n + group)), shape=(n + equations.groups,) * 2)
-    _, label = connected_components(graph, directed=False)
+    cells, cell_at = _numbered(cell, n)
+    groups, group_at = _numbered(group, equations.groups)
+    vertices = len(cells) + len(groups)
+    graph = coo_matrix(
+        (np.ones(len(cell)), (cell_at, len(cells) + group_at)), shape=(vertices, vertices)
+    )
+    components, vertex_label = connected_components(graph, directed=False)
+    label = vertex_label[cell_at]  # each entry's component
     if reusable is not None:
         answered, changed = reusable
-        stale = np.bincount(equations.group, changed[equations.cell], equations.groups) > 0
-        again = ~answered[cell] | stale[group]
-        again = (np.bincount(label[cell], again, minlength=label.max() + 1) > 0)[label[cell]]
+        stale = equations.groups_holding(changed, groups)
+        again = ~answered[cell] | stale[group_at]
+        again = (np.bincount(label, again, minlength=components) > 0)[label]
         reused[cell[~again]] = True
-        cell, coef, group = cell[again], coef[again], group[again]
+        cell, coef, group, label = cell[again], coef[again], group[again], label[again]
         if not len(cell):
             return disclosed, unchecked, reused
-    low, high = _propagate(cell, coef, group, equations.groups, values, lo, hi)
-    pinned = np.zeros(n, dtype=bool)
-    pinned[cell] = high[cell] - low[cell] < _ONE
-    pinned &= sensitive
-    disclosed |= pinned
+        cells, cell_at = _numbered(cell, n)
+        groups, group_at = _numbered(group, equations.groups)
+    low, high = _propagate(
+        cell_at, coef, group_at, len(cells), len(groups), values[cell], lo[cells], hi[cells]
+    )
+    pinned_cell = (high - low < _ONE) & sensitive[cells]
+    disclosed[cells[pinned_cell]] = True
+    pinned = pinned_cell[cell_at]
 
-    # Masks rather than np.unique: these arrays have millions of entries at state scale.
-    in_cells = np.zeros(n, dtype=bool)
-    in_cells[cell] = True
-    in_groups = np.zeros(equations.groups, dtype=bool)
-    in_groups[group] = True
-    size = np.bincount(label[:n][in_cells], minlength=label.max() + 1)
-    equations_in = np.bincount(label[n:][in_groups], minlength=label.max() + 1)
-    settled = np.bincount(label[cell], pinned[cell], minlength=label.max() + 1) > 0
+    cell_label = np.zeros(len(cells), dtype=label.dtype)
+    cell_label[cell_at] = label
+    group_label = np.zeros(len(groups), dtype=label.dtype)
+    group_label[group_at] = label
+    size = np.bincount(cell_label, minlength=components)
+    equations_in = np.bincount(group_label, minlength=components)
+    settled = np.bincount(label, pinned, minlength=components) > 0
     # One equation is exact already; a pinned cell settles this round.
     candidate = (equations_in >= 2) & ~settled
     too_large = candidate & (size > limit)
-    unchecked[cell[too_large[label[cell]]]] = True
+    unchecked[cell[too_large[label]]] = True
     checked = candidate & ~too_large
     # Components side by side in programs of about LP_BATCH_CELLS cells (see
     # _linear_programs): one program per component spends its time in set-up, one program
     # for all of them in a solver slower than linear in size.
     batch = np.cumsum(np.where(checked, size, 0)) // LP_BATCH_CELLS
-    entry_batch = np.where(checked[label[cell]], batch[label[cell]], -1)
+    entry_batch = np.where(checked[label], batch[label], -1)
     for b in np.unique(entry_batch[entry_batch >= 0]):
         mine = entry_batch == b
         found = _linear_programs(
-            cell[mine], coef[mine], group[mine], label, values, lo, hi, sensitive
+            cell[mine], coef[mine], group[mine], label[mine], values, lo, hi, sensitive
         )
         disclosed[found] = True
     return disclosed & sensitive, unchecked, reused
+
+
+def _numbered(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(ids, return_inverse=True) for ids below ``size``, without sorting them."""
+    mark = np.zeros(size, dtype=bool)
+    mark[ids] = True
+    distinct = np.flatnonzero(mark)
+    number = np.zeros(size, dtype=np.intp)
+    number[distinct] = np.arange(len(distinct))
+    return distinct, number[ids]
 
 
 def _propagate(
     cell: np.ndarray,
     coef: np.ndarray,
     group: np.ndarray,
+    cells: int,
     groups: int,
-    values: np.ndarray,
+    target_values: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of every cell once each equation's bounds have fed the others'."""
+    """Bounds of every cell once each equation's bounds have fed the others'. Cells and
+    groups are numbered 0..cells-1 and 0..groups-1; ``target_values`` is each entry's
+    cell's true value, ``lo``/``hi`` each cell's bounds."""
     low, high = lo.astype(float).copy(), hi.astype(float).copy()
-    target = np.bincount(group, coef * values[cell], minlength=groups)[group]
+    target = np.bincount(group, coef * target_values, minlength=groups)[group]
     positive = coef > 0
     for _ in range(_PROPAGATION_ROUNDS):
         # Each term coef * x lies in [t_low, t_high]; only t_high can be +inf, t_low -inf.
-        t_low = np.where(positive, low[cell], -high[cell])
-        t_high = np.where(positive, high[cell], -low[cell])
+        cell_low, cell_high = low[cell], high[cell]
+        t_low = np.where(positive, cell_low, -cell_high)
+        t_high = np.where(positive, cell_high, -cell_low)
         term_low = np.maximum(t_low, target - _others(t_high, group, groups, np.inf))
         term_high = np.minimum(t_high, target - _others(t_low, group, groups, -np.inf))
         new_low = np.ceil(np.where(positive, term_low, -term_high) - 1e-9)
         new_high = np.floor(np.where(positive, term_high, -term_low) + 1e-9)
-        before_low, before_high = low[cell].copy(), high[cell].copy()
+        before_low, before_high = low.copy(), high.copy()
         np.maximum.at(low, cell, new_low)
         np.minimum.at(high, cell, new_high)
-        if (low[cell] == before_low).all() and (high[cell] == before_high).all():
+        if (low == before_low).all() and (high == before_high).all():
             break
     return low, high
 
@@ -323,7 +397,7 @@ def _others(terms: np.ndarray, group: np.ndarray, groups: int, infinity: float) 
     infinite = np.isinf(terms)
     finite = np.where(infinite, 0.0, terms)
     sums = np.bincount(group, finite, minlength=groups)[group] - finite
-    n_inf = np.bincount(group, infinite.astype(float), minlength=groups)[group] - infinite
+    n_inf = np.bincount(group[infinite], minlength=groups)[group] - infinite
     return np.where(n_inf > 0, infinity, sums)
 
 
@@ -331,7 +405,7 @@ def _linear_programs(
     cell: np.ndarray,
     coef: np.ndarray,
     group: np.ndarray,
-    label: np.ndarray,
+    label: np.ndarray,  # each entry's component
     values: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
@@ -346,7 +420,7 @@ def _linear_programs(
     objective from the previous optimal basis (only the costs change, so that basis stays
     feasible): a handful of pivots per objective instead of a program set up from scratch.
     """
-    cells, column = np.unique(cell, return_inverse=True)
+    cells, first, column = np.unique(cell, return_index=True, return_inverse=True)
     groups, row = np.unique(group, return_inverse=True)
     a = csc_matrix((coef, (row, column)), shape=(len(groups), len(cells)))
     x0 = values[cells].astype(float)
@@ -354,7 +428,7 @@ def _linear_programs(
     # that reaches it can obviously take many values.
     ceiling = float(np.abs(x0).max(initial=0.0) + _NO_LIMIT)
     program = _Program(a, a @ x0, lo[cells].astype(float), np.minimum(hi[cells], ceiling))
-    component = label[cells]
+    component = label[first]
 
     def moved(objective: np.ndarray) -> np.ndarray:
         """Cells a whole unit away from the truth at the optimum (components the objective

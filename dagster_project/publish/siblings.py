@@ -8,17 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from dagster_project.publish.disclosure import Equations, Group
+from dagster_project.publish.disclosure import Equations, Group, spans
 from dagster_project.publish.spec import PublishSpec
-
-
-def spans(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The indices of the slices ``starts[i]:ends[i]`` laid end to end, and for each the
-    ``i`` of its slice: many small slices of one array read at once."""
-    lengths = ends - starts
-    which = np.repeat(np.arange(len(starts)), lengths)
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    return offsets + np.arange(int(lengths.sum())), which
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,12 @@ class TableState:
         self.coarsened = {c: np.zeros(self.n, dtype=np.int8) for c in spec.counts}
         self.status = {r.column: np.zeros(self.n, dtype=np.int8) for r in spec.rates}
         self.rows_are_nonempty = bool((self.size >= 1).all())
+        # Computed once from the values (which never change): value_range's grids, and
+        # bounds' coded limits.
+        self._grids: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        # The last grids of rows at several levels, with the levels they were made for.
+        self._mixed_grids: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._coded: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.links = links_by_count(spec, sibling_groups(frame, spec), self.n)
         self._check_additive(frame)
         self.omit_small_parts_of_withheld_totals()
@@ -320,10 +326,35 @@ class TableState:
 
     def value_range(self, count: str) -> tuple[np.ndarray, np.ndarray]:
         """The grid range holding each value of ``count``: ``range_width`` counts wide, ten
-        times wider for each time it was coarsened."""
-        width = self.rules.range_width * np.power(10.0, self.coarsened[count])
-        low = np.floor(self.values[count] / width) * width
-        return low, low + width - 1
+        times wider for each time it was coarsened. Read only: the grids are computed once
+        (values never change) and picked per row by how often it was coarsened."""
+        levels = self.coarsened[count]
+        low, high = self._grid(count, 0)
+        if not levels.any():
+            return low, high
+        kept = self._mixed_grids.get(count)
+        if kept is not None and np.array_equal(kept[0], levels):
+            return kept[1], kept[2]
+        low, high = low.copy(), high.copy()
+        for level in np.unique(levels[levels != 0]).tolist():
+            at = levels == level
+            level_low, level_high = self._grid(count, level)
+            low[at], high[at] = level_low[at], level_high[at]
+        low.flags.writeable = high.flags.writeable = False
+        self._mixed_grids[count] = (levels.copy(), low, high)
+        return low, high
+
+    def _grid(self, count: str, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every value's grid range at one coarsening level (the same arithmetic as a
+        width per row: 10.0 ** level is exact)."""
+        key = (count, level)
+        if key not in self._grids:
+            width = self.rules.range_width * np.power(10.0, np.int8(level))
+            low = np.floor(self.values[count] / width) * width
+            high = low + width - 1
+            low.flags.writeable = high.flags.writeable = False
+            self._grids[key] = (low, high)
+        return self._grids[key]
 
     def coarsenable(self, count: str) -> np.ndarray:
         """Ranged values whose range may still grow tenfold."""
@@ -340,28 +371,24 @@ class TableState:
         for rate in self.spec.rates:
             if count not in self.spec.numerators_of(rate):
                 continue
-            den = self.values[self.spec.denominator_of(rate)]
+            den, coded_low, coded_high = self._coded_limits(rate)
             status = self.status[rate.column]
-            bottom, top = self.rules.band_limits(den)
-            hidden = status != RateStatus.SHOWN
-            hi[hidden] = np.minimum(hi[hidden], den[hidden])
-            top_coded = status == RateStatus.TOP_CODED
-            lo[top_coded] = np.maximum(lo[top_coded], np.ceil(top * den - 1e-9)[top_coded])
-            bottom_coded = status == RateStatus.BOTTOM_CODED
-            hi[bottom_coded] = np.minimum(
-                hi[bottom_coded], np.floor(bottom * den + 1e-9)[bottom_coded]
-            )
+            # In place where the mask holds (the masks are most of the table).
+            np.minimum(hi, den, out=hi, where=status != RateStatus.SHOWN)
+            np.maximum(lo, coded_low, out=lo, where=status == RateStatus.TOP_CODED)
+            np.minimum(hi, coded_high, out=hi, where=status == RateStatus.BOTTOM_CODED)
         # A withheld row shows nothing but its reason code; an omitted one not even that.
         small = self.row == RowSuppression.SMALL_N
         complementary = self.row == RowSuppression.COMPLEMENTARY
         withheld = self.row != RowSuppression.SHOWN
-        lo[withheld], hi[withheld] = 0.0, np.inf
+        np.copyto(lo, 0.0, where=withheld)
+        np.copyto(hi, np.inf, where=withheld)
         ranged = self.ranged[count] & ~withheld
         range_lo, range_hi = self.value_range(count)
-        lo[ranged] = np.maximum(lo[ranged], range_lo[ranged])
-        hi[ranged] = np.minimum(hi[ranged], range_hi[ranged])
+        np.maximum(lo, range_lo, out=lo, where=ranged)
+        np.minimum(hi, range_hi, out=hi, where=ranged)
         if count in self.capped:
-            hi[small] = self.rules.min_n - 1
+            np.copyto(hi, float(self.rules.min_n - 1), where=small)
         if repeats and count in self.repeated_as_size:
             holding, repeating = self.repeated_as_size[count]
             reason = self.row[repeating]
@@ -375,9 +402,22 @@ class TableState:
             # Where every row of the table has someone in its group (rows exist because
             # someone is), a reader may assume a withheld one holds at least 1; a table that
             # also lists empty groups tells them nothing of the kind.
-            lo[small] = 1.0 if self.rows_are_nonempty else 0.0
-            lo[complementary] = self.rules.min_n
+            np.copyto(lo, 1.0 if self.rows_are_nonempty else 0.0, where=small)
+            np.copyto(lo, float(self.rules.min_n), where=complementary)
         return lo, hi
+
+    def _coded_limits(self, rate: RateSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rate's denominator, and the numerator's bound a top code (at least) and a
+        bottom code (at most) give at each row: computed once, the values never change."""
+        if rate.column not in self._coded:
+            den = self.values[self.spec.denominator_of(rate)]
+            bottom, top = self.rules.band_limits(den)
+            self._coded[rate.column] = (
+                den,
+                np.ceil(top * den - 1e-9),
+                np.floor(bottom * den + 1e-9),
+            )
+        return self._coded[rate.column]
 
     def withhold(self, count: str, row: int) -> None:
         """Withhold a ranged ``count`` at ``row`` outright: the row if it is the cell size."""
