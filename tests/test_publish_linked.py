@@ -596,20 +596,25 @@ def test_gap_is_hidden_where_the_all_students_rate_is_a_range():
     assert out["gaps"]["gap"].to_list() == [None, 0.1]
 
 
+# The all-students rates as perkins_indicators publishes them: a range, exact, coded,
+# withheld, and two ranges.
+ALL_STUDENTS_DISPLAYS = [
+    "81.6% to 81.8%",
+    "50.0%",
+    ">=95%",
+    COMPLEMENTARY_DISPLAY,
+    "40.0% to 41.0%",
+    "40.0% to 41.0%",
+]
+
+
 def _gap_tables(all_students_rate: list[float | None]) -> dict[str, pl.DataFrame]:
     perkins = pl.DataFrame(
         {
             "entity": list("abcdef"),
             "group_type": ["all"] * 6,
             "rate": [None, 0.5, None, None, None, None],
-            "rate_display": [
-                "81.6% to 81.8%",
-                "50.0%",
-                ">=95%",
-                COMPLEMENTARY_DISPLAY,
-                "40.0% to 41.0%",
-                "40.0% to 41.0%",
-            ],
+            "rate_display": ALL_STUDENTS_DISPLAYS,
         }
     )
     group_rate = [0.70, 0.55, 0.91, 0.6, None, None]
@@ -655,14 +660,7 @@ def test_a_gap_to_a_ranged_or_coded_rate_is_the_range_the_published_rates_give()
     threshold. Computed from displays alone: other hidden values give the same output."""
     specs = [_spec("perkins"), _gap_spec()]
     out = linked(_gap_tables([0.817, 0.5, 0.97, 0.66, 0.405, 0.405]), specs)["gaps"]
-    assert out["all_students_rate_display"].to_list() == [
-        "81.6% to 81.8%",
-        "50.0%",
-        ">=95%",
-        COMPLEMENTARY_DISPLAY,
-        "40.0% to 41.0%",
-        "40.0% to 41.0%",
-    ]
+    assert out["all_students_rate_display"].to_list() == ALL_STUDENTS_DISPLAYS
     assert out["gap_display"].to_list() == [
         "-11.8 pts to -11.6 pts",  # 70% against 81.6-81.8%
         "5.0 pts",  # both exact: the exact gap, as before
