@@ -723,7 +723,8 @@ def test_a_trigger_flag_is_set_where_the_published_range_decides_it():
             ],
             "state_target": [0.87] * 6 + [None],
             "is_complete": [True] * 7,
-            "flag": [True, None, None, None, None, None, None],
+            # d: a flag left from an earlier publish (a reused row): recomputed too
+            "flag": [True, None, None, True, None, None, None],
         }
     ).with_columns(
         pl.when(pl.col("entity") == "c").then(False).otherwise(True).alias("is_complete")

@@ -23,7 +23,15 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from dagster_project.publish import complements, disclosure, linked, siblings, spec, suppression
+from dagster_project.publish import (
+    complements,
+    disclosure,
+    from_published,
+    linked,
+    siblings,
+    spec,
+    suppression,
+)
 from dagster_project.publish.spec import PublishSpec
 from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
@@ -31,7 +39,7 @@ from dagster_project.warehouse import connect
 
 # The code a chunk's suppressed rows depend on: a change to any of it suppresses every chunk
 # again (test_publish_chunks checks that every publish module they import is here).
-FINGERPRINTED_CODE = (suppression, complements, siblings, disclosure, spec, linked)
+FINGERPRINTED_CODE = (suppression, complements, siblings, disclosure, spec, linked, from_published)
 
 # Rows per chunk: at state scale a perkins_indicators chunk of 200k rows suppresses in
 # ~15 s at ~0.6 GiB; larger chunks only raise the peak, smaller ones add per-chunk overhead.

@@ -106,8 +106,10 @@ def _publish_difference(
 def _publish_below_flag(
     con: duckdb.DuckDBPyConnection, spec: PublishSpec, below: BelowFlag
 ) -> None:
-    """The flag where rule 5 nulled it and the rate's published bounds decide it: true where
-    even the highest value is below share x limit, false where even the lowest is not."""
+    """The flag from the rate's published bounds: true where even the highest value is below
+    share x limit, false where even the lowest is not, else null. Where the rate is shown
+    that is the mart's flag; where rule 5 nulled it, the bounds may still decide it. Every
+    row is recomputed, so rows reused from the last snapshot (staging.py) agree too."""
     columns = table_columns(con, spec.table)
     low, high = _rate_bounds(below.rate, columns)
     flag, limit = _quote(below.flag), f"({float(below.share)} * {_quote(below.limit)})"
@@ -115,5 +117,5 @@ def _publish_below_flag(
     con.execute(
         f"update {_quote(spec.table)} set {flag} = case when {high} < {limit} then true "
         f"when {low} >= {limit} then false end "
-        f"where {flag} is null and {applies} and {_quote(below.limit)} is not null"
+        f"where {applies} and {_quote(below.limit)} is not null"
     )
