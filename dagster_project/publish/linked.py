@@ -171,7 +171,7 @@ def _hide_one(
     # become ranges too instead of being withheld: no more than the linked table shows.
     # Rows are named by their primary key, not rowid: a checkpoint after the delete above
     # or the update below renumbers rowids, and the flags would land on other rows.
-    keys = ", ".join(f"t.{_quote(c)} as __k{i}" for i, c in enumerate(spec.primary_key))
+    keys, flagged_row = _keyed_rows(spec, "f")
     con.execute(
         f"create or replace temp table __flagged as select {keys}, "
         f"coalesce(l.__ranged, false) as __ranged, "
@@ -179,9 +179,6 @@ def _hide_one(
         f"coalesce(l.__coded, false) as __coded, l.__range_width "
         f"from {table} t {join} where {flag}",
         params,
-    )
-    flagged_row = " and ".join(
-        f"{table}.{_quote(c)} is not distinct from f.__k{i}" for i, c in enumerate(spec.primary_key)
     )
     hide = spec.with_dependents(link.hide)
     _range_flagged(con, spec, hide, columns, flagged_row, rules)
@@ -335,6 +332,19 @@ def _range_flagged(
     )
 
 
+def _keyed_rows(spec: PublishSpec, alias: str) -> tuple[str, str]:
+    """SQL naming rows by their primary key, not rowid (a checkpoint renumbers rowids): the
+    select list saving a row ``t``'s key as ``__k0``, ``__k1``..., and the condition matching
+    the table's row to the saved key under ``alias``."""
+    keys = ", ".join(f"t.{_quote(c)} as __k{i}" for i, c in enumerate(spec.primary_key))
+    table = _quote(spec.table)
+    match = " and ".join(
+        f"{table}.{_quote(c)} is not distinct from {alias}.__k{i}"
+        for i, c in enumerate(spec.primary_key)
+    )
+    return keys, match
+
+
 def _copy_display(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: HiddenWith) -> None:
     """``<display_as>_display``: the linked column's display, as the linked table publishes
     it (exact, coded, a range, or why it is withheld); null where no linked row is."""
@@ -347,10 +357,7 @@ def _copy_display(con: duckdb.DuckDBPyConnection, spec: PublishSpec, link: Hidde
     join, _, params = linked_flag(
         link, _quote(link.table), "t", "l", extra=f"{_quote(link.column + DISPLAY_SUFFIX)} as __d"
     )
-    keys = ", ".join(f"t.{_quote(c)} as __k{i}" for i, c in enumerate(spec.primary_key))
-    row = " and ".join(
-        f"{table}.{_quote(c)} is not distinct from d.__k{i}" for i, c in enumerate(spec.primary_key)
-    )
+    keys, row = _keyed_rows(spec, "d")
     con.execute(f"alter table {table} add column if not exists {target} varchar")
     con.execute(
         f"create or replace temp table __displays as select {keys}, l.__d from {table} t {join}",
