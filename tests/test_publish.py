@@ -38,7 +38,7 @@ from dagster_project.publish import (
     rollback,
     store,
 )
-from dagster_project.publish.store import VERSIONS_DIR
+from dagster_project.publish.store import FINGERPRINTS_FILE, VERSIONS_DIR
 
 MIN_N = 10
 PUBLISH = {
@@ -531,7 +531,7 @@ def write_old_layout(published: Path, target: Path, linked: bool = True) -> None
     history.mkdir(parents=True)
     for version in (published / VERSIONS_DIR).iterdir():
         shutil.copy(version / "cte_marts.duckdb", history / f"{version.name}.duckdb")
-        shutil.copy(version / "chunks.parquet", history / f"{version.name}.chunks.parquet")
+        shutil.copy(version / FINGERPRINTS_FILE, history / f"{version.name}.chunks.parquet")
         shutil.copytree(version / "parquet", parquet_versions / version.name)
     current = store.current_version(published)
     (os.link if linked else shutil.copy)(history / f"{current}.duckdb", target / "cte_marts.duckdb")
@@ -570,7 +570,7 @@ def test_the_layout_before_issue_23_is_converted_with_the_doors_open(
         manifest_ids=[1],
         code_version="test-commit",
     )
-    assert all(s["suppressed_chunks"] == 0 for s in again.suppression.values())
+    assert all(s["suppressed_partitions"] == 0 for s in again.suppression.values())
     assert doors(old) == again.snapshot_id
     assert rollback(old).current == infos[-1].version and doors(old) == infos[-1].snapshot_id
 

@@ -1,6 +1,6 @@
 """Publishing in chunks of partitions (publish/chunks.py, staging.py): the same snapshot as
 suppressing each table whole, whatever the chunk size and worker count, and a publish after
-a change suppresses again only the chunks the change reaches.
+a change suppresses again only the partitions the change reaches.
 
 A synthetic warehouse of three school years shaped like perkins_indicators (sibling groups
 with totals, partitions by school year and indicator), equity_gaps (a hidden_with link to
@@ -283,9 +283,10 @@ def test_a_changed_school_year_is_all_that_is_suppressed_again(
     folder = tmp_path / "pub"
     first = publish(env, folder, workers=2, chunk_rows=20)
     again = publish(env, folder, workers=2, chunk_rows=20)
-    assert all(s["suppressed_chunks"] == 0 for s in again.suppression.values())
+    assert all(s["suppressed_partitions"] == 0 for s in again.suppression.values())
     assert again.suppression == {
-        t: s | {"reused_chunks": s["suppressed_chunks"], "suppressed_chunks": 0}
+        t: s | {"reused_partitions": s["suppressed_partitions"], "suppressed_partitions": 0}
+        | {"suppressed_chunks": 0}
         for t, s in first.suppression.items()
     }
     assert_same(tables_of(again.path), tables_of(first.path))
@@ -294,19 +295,45 @@ def test_a_changed_school_year_is_all_that_is_suppressed_again(
     after = publish(env, folder, workers=2, chunk_rows=20)
     table, year = changed
     year_share = {t: s["rows"] / len(YEARS) for t, s in first.suppression.items()}
-    redone = after.suppression[table]["suppressed_chunks"]
-    assert 0 < redone < first.suppression[table]["suppressed_chunks"], after.suppression
+    redone = after.suppression[table]["suppressed_partitions"]
+    assert 0 < redone < first.suppression[table]["suppressed_partitions"], after.suppression
     for other in set(PUBLISH) - {table, "gaps"}:
-        assert after.suppression[other]["suppressed_chunks"] == 0, other
+        assert after.suppression[other]["suppressed_partitions"] == 0, other
     print(f"\n{table} {year} changed: suppressed again {after.suppression}, {year_share}")
     fresh = publish(env, tmp_path / "fresh", workers=1, chunk_rows=20)
     assert_same(tables_of(after.path), tables_of(fresh.path))
     assert_same(tables_of(after.path), whole_tables(env))
     assert {
-        t: {k: v for k, v in s.items() if "chunks" not in k} for t, s in after.suppression.items()
+        t: {k: v for k, v in s.items() if not k.startswith(("suppressed", "reused"))}
+        for t, s in after.suppression.items()
     } == {
-        t: {k: v for k, v in s.items() if "chunks" not in k} for t, s in fresh.suppression.items()
+        t: {k: v for k, v in s.items() if not k.startswith(("suppressed", "reused"))}
+        for t, s in fresh.suppression.items()
     }
+
+
+def test_one_schools_change_suppresses_its_partition_alone(env, tmp_path: Path) -> None:
+    """A resubmission of one school changes its rows and its district's in one school year
+    and indicator: that partition is suppressed again, its year's others are reused, and
+    the snapshot is the one a publish from scratch gives."""
+    folder = tmp_path / "pub"
+    first = publish(env, folder, workers=2, chunk_rows=20)
+    con = duckdb.connect(str(env["warehouse"]))
+    con.execute(
+        "update marts.indicators set denominator = denominator + 1, "
+        "rate = numerator / (denominator + 1) where school_year = 2024 and "
+        "indicator_code = '2S1' and entity_code in ('S0', 'D1') and group_value in ('F', 'ALL')"
+    )
+    con.close()
+    after = publish(env, folder, workers=2, chunk_rows=20)
+    indicators = after.suppression["indicators"]
+    assert indicators["suppressed_partitions"] == 1, indicators
+    partitions = first.suppression["indicators"]["suppressed_partitions"]
+    assert indicators["reused_partitions"] == partitions - 1 == len(YEARS) * len(INDICATORS) - 1
+    assert after.suppression["programs"]["suppressed_partitions"] == 0
+    fresh = publish(env, tmp_path / "fresh", workers=1, chunk_rows=20)
+    assert_same(tables_of(after.path), tables_of(fresh.path))
+    assert_same(tables_of(after.path), whole_tables(env))
 
 
 def test_without_fingerprints_everything_is_suppressed(env, tmp_path: Path) -> None:
@@ -316,7 +343,7 @@ def test_without_fingerprints_everything_is_suppressed(env, tmp_path: Path) -> N
     assert sidecar.exists()
     sidecar.write_bytes(b"not parquet")
     second = publish(env, folder, chunk_rows=20)
-    assert all(s["reused_chunks"] == 0 for s in second.suppression.values())
+    assert all(s["reused_partitions"] == 0 for s in second.suppression.values())
     assert_same(tables_of(second.path), tables_of(first.path))
 
 
@@ -330,7 +357,8 @@ def test_fingerprints_go_with_their_snapshot(env, tmp_path: Path) -> None:
     assert [p.name for p in kept.iterdir()] == [versions[1]]
     assert (kept / versions[1] / FINGERPRINTS_FILE).exists()
     # The snapshot current again is the one the next publish reuses.
-    assert all(s["suppressed_chunks"] == 0 for s in publish(env, folder).suppression.values())
+    again = publish(env, folder).suppression.values()
+    assert all(s["suppressed_partitions"] == 0 for s in again)
 
 
 def test_rows_swapping_a_value_change_the_fingerprint() -> None:

@@ -2,12 +2,13 @@
 
 A partition is the rows sharing the values of ``PublishSpec.partition_columns``: no
 sibling group crosses one, so suppressing partitions separately gives the table's result.
-Consecutive partitions (in key order) are packed into chunks of about ``CHUNK_ROWS`` rows;
-memory is then bounded by the chunk size times the worker count, not by the table.
+Partitions (in key order) are packed into chunks of about ``CHUNK_ROWS`` rows; memory is
+then bounded by the chunk size times the worker count, not by the table.
 
-A chunk's signature fingerprints its partitions' input rows and everything else the
-suppression depends on; a publish whose chunk has the signature of one in the current
-snapshot can take that snapshot's rows instead of suppressing again (see snapshot.py).
+A partition's signature fingerprints its input rows and everything else the suppression
+depends on; a publish finding the signature of a partition in the current snapshot takes
+that snapshot's rows instead of suppressing it again (see staging.py), so one district's
+resubmission suppresses the partitions holding that district and nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -34,55 +36,50 @@ from dagster_project.publish import (
 )
 from dagster_project.publish.spec import PublishSpec
 from dagster_project.publish.spec import quote_identifier as _quote
-from dagster_project.publish.suppression import SuppressedTable, SuppressionRules, suppress
+from dagster_project.publish.suppression import SuppressionRules, suppress
 from dagster_project.warehouse import connect
 
-# The code a chunk's suppressed rows depend on: a change to any of it suppresses every chunk
-# again (test_publish_chunks checks that every publish module they import is here).
+# The code a partition's suppressed rows depend on: a change to any of it suppresses every
+# partition again (test_publish_chunks checks that every publish module they import is here).
 FINGERPRINTED_CODE = (suppression, complements, siblings, disclosure, spec, linked, from_published)
 
 # Rows per chunk: at state scale a perkins_indicators chunk of 200k rows suppresses in
-# ~15 s at ~0.6 GiB; larger chunks only raise the peak, smaller ones add per-chunk overhead.
+# ~80 s CPU at ~0.6 GiB; larger chunks only raise the peak, smaller ones add per-chunk
+# overhead.
 CHUNK_ROWS = 200_000
-# The chunk each staged row came from, until the staged tables are final.
-CHUNK_COLUMN = "__chunk"
+# The partition each staged row came from (its index in TablePartitions), until the staged
+# tables are final.
+PARTITION_COLUMN = "__partition"
 _ROWS, _HASH = "__rows", "__hash"
 
 
 @dataclass(frozen=True)
+class TablePartitions:
+    """A table's partitions in key order: their keys (the partition columns and
+    PARTITION_COLUMN, the index), row counts and signatures."""
+
+    keys: pa.Table
+    rows: np.ndarray
+    signatures: np.ndarray  # uint64, one per partition
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True)
 class Chunk:
-    index: int
-    keys: pa.Table  # the partition columns' values of its partitions
+    keys: pa.Table  # its partitions' rows of TablePartitions.keys
     rows: int
-    signature: str
 
 
 @dataclass
-class ChunkCounts:
-    """A chunk's share of PublishInfo.suppression: rows read, and what a reader sees of them
-    once the links have run (staging._count_published), except the check's own figures."""
+class ChunkFindings:
+    """What one chunk's suppression says besides its rows, by partition index: the lines of
+    ``SuppressedTable.notes`` and its cells checked by propagation only."""
 
     rows: int = 0
-    small_n_rows: int = 0
-    complementary_rows: int = 0
-    coded_rates: int = 0
-    hidden_rates: int = 0
-    propagation_only_cells: int = 0
-    omitted_rows: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, table: SuppressedTable) -> ChunkCounts:
-        return cls(
-            rows=table.rows,
-            small_n_rows=table.small_n_rows,
-            complementary_rows=table.complementary_rows,
-            coded_rates=table.coded_rates,
-            hidden_rates=table.hidden_rates,
-            propagation_only_cells=table.propagation_only_cells,
-            omitted_rows=table.omitted_rows,
-            notes=list(table.notes),
-        )
+    notes: dict[int, list[str]] = field(default_factory=dict)
+    propagation_only_cells: dict[int, int] = field(default_factory=dict)
 
 
 def spec_fingerprint(spec_: PublishSpec, rules: SuppressionRules, columns: str) -> str:
@@ -116,48 +113,61 @@ def rows_fingerprint(columns: Sequence[str]) -> str:
     return f"bit_xor(hash(hash({', '.join(map(_quote, columns))})))"
 
 
-def partitions(con: duckdb.DuckDBPyConnection, spec_: PublishSpec) -> pa.Table:
-    """Each partition's key, row count and a fingerprint of its rows, in key order."""
+def plan_partitions(
+    con: duckdb.DuckDBPyConnection, spec_: PublishSpec, fingerprint: str
+) -> TablePartitions:
+    """Each partition's key, row count and signature, in key order: the signature hashes
+    the key, the row count, a fingerprint of the rows and ``fingerprint`` (spec_fingerprint)
+    together, vectorized (a table without sibling sets has a partition per row, millions at
+    state scale)."""
     columns = con.sql(f"select * from {spec_.relation}").columns
-    row_hash = rows_fingerprint(columns)
     keys = ", ".join(map(_quote, spec_.partition_columns))
     group = f"group by {keys} order by {keys} nulls last" if keys else ""
     select = f"{keys}, " if keys else ""
-    return con.sql(
-        f"select {select}count(*) as {_ROWS}, {row_hash} as {_HASH} from {spec_.relation} {group}"
-    ).to_arrow_table()
+    found = con.sql(
+        f"select {select}count(*) as {_ROWS}, {rows_fingerprint(columns)} as {_HASH} "
+        f"from {spec_.relation} {group}"
+    ).pl()
+    signatures = found.with_columns(pl.lit(fingerprint).alias("__fingerprint")).hash_rows()
+    index = pl.int_range(pl.len(), dtype=pl.Int32).alias(PARTITION_COLUMN)
+    return TablePartitions(
+        keys=found.select(*spec_.partition_columns, index).to_arrow(),
+        rows=found[_ROWS].to_numpy(),
+        signatures=signatures.to_numpy(),
+    )
+
+
+def pack_chunks(
+    parts: TablePartitions, spec_: PublishSpec, chosen: np.ndarray, chunk_rows: int
+) -> list[Chunk]:
+    """The ``chosen`` partitions (indices, ascending) packed in order into chunks of at
+    most ``chunk_rows`` rows (a larger partition alone). With several partition columns a
+    new first-column value (the school year) starts a chunk too: a chunk's memory and a
+    worker's share stay within one year."""
+    if not len(chosen):
+        return []
+    columns = spec_.partition_columns
+    lead = parts.keys[columns[0]].to_pylist() if len(columns) > 1 else [None] * len(parts)
+    starts: list[int] = []
+    total = 0
+    for position, i in enumerate(chosen.tolist()):
+        n = int(parts.rows[i])
+        if not starts or total + n > chunk_rows or lead[i] != lead[chosen[position - 1]]:
+            starts.append(position)
+            total = 0
+        total += n
+    bounds = zip(starts, [*starts[1:], len(chosen)], strict=True)
+    return [
+        Chunk(parts.keys.take(chosen[a:b]), int(parts.rows[chosen[a:b]].sum())) for a, b in bounds
+    ]
 
 
 def plan_chunks(
     con: duckdb.DuckDBPyConnection, spec_: PublishSpec, fingerprint: str, chunk_rows: int
 ) -> list[Chunk]:
-    """Consecutive partitions packed into chunks of at most ``chunk_rows`` rows (a larger
-    partition alone). With several partition columns a new first-column value (the school
-    year) starts a chunk too, so that a change in one year leaves other years' chunks, and
-    their signatures, as they were."""
-    found = partitions(con, spec_)
-    columns = list(spec_.partition_columns)
-    rows = found[_ROWS].to_pylist()
-    lead = found[columns[0]].to_pylist() if len(columns) > 1 else [None] * len(rows)
-    starts, total = [0], 0
-    for i, n in enumerate(rows):
-        if i > starts[-1] and (total + n > chunk_rows or lead[i] != lead[i - 1]):
-            starts.append(i)
-            total = 0
-        total += n
-    bounds = list(zip(starts, [*starts[1:], len(rows)], strict=True))
-    return [
-        _chunk(index, found.slice(start, end - start), columns, fingerprint)
-        for index, (start, end) in enumerate(bounds)
-    ]
-
-
-def _chunk(index: int, found: pa.Table, columns: list[str], fingerprint: str) -> Chunk:
-    digest = hashlib.sha256(fingerprint.encode())
-    # One hash per partition row (key, row count, row fingerprint), vectorized: a table
-    # without sibling sets has a partition per row, millions at state scale.
-    digest.update(pl.from_arrow(found).hash_rows().to_numpy().tobytes())
-    return Chunk(index, found.select(columns), sum(found[_ROWS].to_pylist()), digest.hexdigest())
+    """Every partition of the table packed into chunks (a publish without reuse)."""
+    parts = plan_partitions(con, spec_, fingerprint)
+    return pack_chunks(parts, spec_, np.arange(len(parts)), chunk_rows)
 
 
 def key_join(columns: Sequence[str], left: str, right: str) -> str:
@@ -182,18 +192,32 @@ class ChunkTask:
     warehouse: Path
     spec: PublishSpec
     rules: SuppressionRules
-    index: int
     keys: pa.Table
     out: Path
 
 
-def suppress_chunk(task: ChunkTask) -> ChunkCounts:
-    """Read one chunk from the warehouse, suppress it, write it to ``task.out`` as Parquet.
-    Runs in a worker process: only the counts travel back."""
+def suppress_chunk(task: ChunkTask) -> ChunkFindings:
+    """Read one chunk from the warehouse, suppress it, write it to ``task.out`` as Parquet
+    with each row's partition index. Runs in a worker process: only the findings travel
+    back."""
     with connect(task.warehouse, read_only=True) as con:
         frame = read_chunk(con, task.spec, task.keys)
     table = suppress(frame, task.spec, task.rules)
-    table.frame.with_columns(pl.lit(task.index, pl.Int32).alias(CHUNK_COLUMN)).write_parquet(
-        task.out
-    )
-    return ChunkCounts.of(table)
+    with_partition(table.frame, task.spec, task.keys).write_parquet(task.out)
+    findings = ChunkFindings(rows=table.rows)
+    noted = with_partition(table.notes_at, task.spec, task.keys)[PARTITION_COLUMN]
+    for i, note in zip(noted.to_list(), table.notes, strict=True):
+        findings.notes.setdefault(i, []).append(note)
+    unchecked = with_partition(table.unchecked_at, task.spec, task.keys)[PARTITION_COLUMN]
+    findings.propagation_only_cells = dict(unchecked.value_counts().iter_rows())
+    return findings
+
+
+def with_partition(frame: pl.DataFrame, spec_: PublishSpec, keys: pa.Table) -> pl.DataFrame:
+    """``frame`` (rows holding the partition columns) with each row's partition index from
+    ``keys`` (a Chunk's)."""
+    index = pl.from_arrow(keys)
+    if not spec_.partition_columns:  # one partition: the whole table
+        return frame.with_columns(pl.lit(index[PARTITION_COLUMN][0]).alias(PARTITION_COLUMN))
+    columns = list(spec_.partition_columns)
+    return frame.join(index, on=columns, how="left", nulls_equal=True, maintain_order="left")

@@ -3,7 +3,7 @@
 A publish never writes into a file or folder a reader can see: it builds the new version
 in ``versions/.<version>.tmp/`` (store.py; the DuckDB file from chunk files in
 ``versions/.<version>.chunks/``), audits the file, exports its Parquet files from it, writes
-the chunk fingerprints, fsyncs, then commits: one rename of the ``current`` link moves the
+the partition fingerprints, fsyncs, then commits: one rename of the ``current`` link moves the
 DuckDB and the Parquet door together. A reader holding the old file keeps its open inode; a
 reader opening afterwards gets the new one. A publish killed at any point leaves the previous
 snapshot in place; the next publish removes its leftovers. The layout is in store.py.
@@ -255,7 +255,7 @@ def _schemas(path: Path, tables: Sequence[str]) -> dict[str, pl.Schema]:
 
 
 def _previous(published_dir: Path, progress: Callable[[str], None]) -> Previous | None:
-    """The current snapshot's chunk fingerprints; None (suppress every chunk) without."""
+    """The current snapshot's partition fingerprints; None (suppress everything) without."""
     current = store.fingerprints_of(published_dir)
     if current is None:
         return None
@@ -263,7 +263,7 @@ def _previous(published_dir: Path, progress: Callable[[str], None]) -> Previous 
     try:
         return read_fingerprints(snapshot, sidecar)
     except (OSError, TypeError, pl.exceptions.PolarsError) as exc:
-        progress(f"no chunk fingerprints of snapshot {version} ({exc}): suppressing all")
+        progress(f"no partition fingerprints of snapshot {version} ({exc}): suppressing all")
         return None
 
 
@@ -330,7 +330,7 @@ class _NewVersion:
 
 
 def _export(new: _NewVersion, plans: Sequence[TablePlan], tables: Sequence[str]) -> None:
-    """The Parquet door and the chunk fingerprints beside the DuckDB file, all on disk."""
+    """The Parquet door and the partition fingerprints beside the DuckDB file, all on disk."""
     store.write_parquet(new.staged, new.folder / store.PARQUET_DIR, tables)
     fingerprints(plans).write_parquet(new.folder / store.FINGERPRINTS_FILE)
     store.fsync(new.folder / store.FINGERPRINTS_FILE)
@@ -403,7 +403,7 @@ def publish_snapshot(
         tables=tables,
         suppression=totals,
         seconds=time.monotonic() - started,
-        notes=[n for p in plans for n in p.notes()],
+        notes=[n for p in plans for n in p.note_lines()],
         utility=summary.to_dicts(),
     )
     log.info("published snapshot %s: %s rows by table", new.version, info.tables)

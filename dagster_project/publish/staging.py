@@ -1,17 +1,19 @@
 """The staged snapshot's tables, built chunk by chunk (see chunks.py) without holding a
-table in memory, suppressing only the chunks whose input changed since the current snapshot.
+table in memory, suppressing only the partitions whose input changed since the current
+snapshot.
 
-1. plan: each table's chunks and their signatures, from one read-only pass per table;
-2. chunks whose signature the current snapshot's fingerprints (``versions/<version>/
-   chunks.parquet``, store.py) list are reused: their rows are read from that snapshot; the others
-   are suppressed in a process pool, each into a Parquet file under the staging folder;
+1. plan: each table's partitions and their signatures, from one read-only pass per table;
+2. partitions whose signature the current snapshot's fingerprints (``versions/<version>/
+   partitions.parquet``, store.py) list are reused: their rows are read from that snapshot;
+   the others are packed into chunks and suppressed in a process pool, each chunk into a
+   Parquet file under the staging folder;
 3. the staged DuckDB tables are made of both, then the ``hidden_with`` rules run in SQL
    (linked.py) and each table is sorted by its primary key.
 
 A reused row holds the current snapshot's values after its links ran. That is the row the
 new links would give only where every link flags it as before, so a table with links has
-its reused chunks checked against the current snapshot's linked tables, and the chunks
-where a flag changed are suppressed again before the links run.
+its reused partitions checked against the current snapshot's linked tables, and the
+partitions where a flag changed are suppressed again before the links run.
 """
 
 from __future__ import annotations
@@ -20,24 +22,25 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from dagster_project.child_processes import die_with
 from dagster_project.publish.chunks import (
-    CHUNK_COLUMN,
     CHUNK_ROWS,
-    Chunk,
-    ChunkCounts,
+    PARTITION_COLUMN,
+    ChunkFindings,
     ChunkTask,
+    TablePartitions,
     key_join,
-    plan_chunks,
+    pack_chunks,
+    plan_partitions,
     spec_fingerprint,
     suppress_chunk,
 )
@@ -63,16 +66,8 @@ _OLD = "previous"  # the current snapshot, attached read-only while staging
 log = logging.getLogger(__name__)
 
 
-# ChunkCounts' fields summed into PublishInfo.suppression.
-_SUMMED = (
-    "rows",
-    "small_n_rows",
-    "complementary_rows",
-    "coded_rates",
-    "hidden_rates",
-    "propagation_only_cells",
-    "omitted_rows",
-)
+# The counts of PublishInfo.suppression read from a staged table (_count_published).
+_COUNTED = ("small_n_rows", "complementary_rows", "coded_rates", "hidden_rates", "omitted_rows")
 
 
 @dataclass(frozen=True)
@@ -90,55 +85,87 @@ class PublishOptions:
 
 @dataclass(frozen=True)
 class Previous:
-    """The current snapshot and its chunks' counts, by table and signature."""
+    """The current snapshot and, by table, its partitions' signatures with what their
+    suppression noted (columns signature, propagation_only_cells, notes)."""
 
     path: Path
-    chunks: dict[str, dict[str, ChunkCounts]]
+    partitions: dict[str, pl.DataFrame]
 
 
 def read_fingerprints(snapshot: Path, sidecar: Path) -> Previous:
     """Raises OSError or polars errors when the sidecar is missing or unreadable."""
-    chunks: dict[str, dict[str, ChunkCounts]] = {}
-    for row in pl.read_parquet(sidecar).iter_rows(named=True):
-        table, signature = row.pop("table"), row.pop("signature")
-        chunks.setdefault(table, {})[signature] = ChunkCounts(**row)
-    return Previous(snapshot, chunks)
+    columns = ["table", "signature", "propagation_only_cells", "note"]
+    found = pl.read_parquet(sidecar, columns=columns)
+    by_table = found.group_by("table", "signature", maintain_order=True).agg(
+        pl.col("propagation_only_cells").first(), pl.col("note").drop_nulls().alias("notes")
+    )
+    partitions = {str(table): rows.drop("table") for (table,), rows in by_table.group_by("table")}
+    return Previous(snapshot, partitions)
 
 
 def fingerprints(plans: Sequence[TablePlan]) -> pl.DataFrame:
-    """What read_fingerprints reads back: no values of the tables, only their hashes."""
-    rows = [
-        {"table": plan.spec.table, "signature": chunk.signature, **asdict(plan.counts[i])}
-        for plan in plans
-        for i, chunk in enumerate(plan.chunks)
-    ]
-    return pl.DataFrame(
-        rows,
-        schema={
-            "table": pl.String,
-            "signature": pl.String,
-            **dict.fromkeys(_SUMMED, pl.Int64),
-            "notes": pl.List(pl.String),
-        },
-    )
+    """What read_fingerprints reads back: a row per partition and note (one with a null note
+    for a partition without), no values of the tables, only their hashes."""
+    return pl.concat([plan.fingerprints() for plan in plans])
 
 
 @dataclass
 class TablePlan:
     spec: PublishSpec
-    chunks: list[Chunk]
-    counts: dict[int, ChunkCounts] = field(default_factory=dict)  # by chunk index
-    reused: set[int] = field(default_factory=set)
+    partitions: TablePartitions
+    reused: np.ndarray  # bool per partition: rows taken from the current snapshot
+    # By partition index: the notes of its suppression and its cells checked by
+    # propagation only (from the current snapshot's fingerprints where reused).
+    notes: dict[int, list[str]] = field(default_factory=dict)
+    propagation_only_cells: dict[int, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # _count_published's
+    suppressed_chunks: int = 0
+
+    def record(self, findings: ChunkFindings, partitions: Sequence[int]) -> None:
+        """A chunk's findings, replacing those its partitions had."""
+        for i in partitions:
+            self.notes.pop(i, None)
+            self.propagation_only_cells.pop(i, None)
+        self.notes.update(findings.notes)
+        self.propagation_only_cells.update(findings.propagation_only_cells)
+        self.suppressed_chunks += 1
 
     def total(self) -> dict[str, int]:
-        counts = [self.counts[i] for i in range(len(self.chunks))]
-        summed = {name: sum(getattr(c, name) for c in counts) for name in _SUMMED}
-        summed["reused_chunks"] = len(self.reused)
-        summed["suppressed_chunks"] = len(self.chunks) - len(self.reused)
-        return summed
+        return {
+            "rows": int(self.partitions.rows.sum()),
+            **{name: self.counts.get(name, 0) for name in _COUNTED},
+            "propagation_only_cells": sum(self.propagation_only_cells.values()),
+            "reused_partitions": int(self.reused.sum()),
+            "suppressed_partitions": int((~self.reused).sum()),
+            "suppressed_chunks": self.suppressed_chunks,
+        }
 
-    def notes(self) -> list[str]:
-        return [n for i in range(len(self.chunks)) for n in self.counts[i].notes]
+    def note_lines(self) -> list[str]:
+        return [n for i in sorted(self.notes) for n in self.notes[i]]
+
+    def fingerprints(self) -> pl.DataFrame:
+        unchecked = np.zeros(len(self.partitions), dtype=np.int64)
+        for i, cells in self.propagation_only_cells.items():
+            unchecked[i] = cells
+        partitions = pl.DataFrame(
+            {
+                PARTITION_COLUMN: np.arange(len(self.partitions), dtype=np.int32),
+                "signature": self.partitions.signatures,
+                "propagation_only_cells": unchecked,
+            }
+        )
+        notes = pl.DataFrame(
+            {
+                PARTITION_COLUMN: [i for i, lines in self.notes.items() for _ in lines],
+                "note": [line for lines in self.notes.values() for line in lines],
+            },
+            schema={PARTITION_COLUMN: pl.Int32, "note": pl.String},
+        )
+        return (
+            partitions.join(notes, on=PARTITION_COLUMN, how="left", maintain_order="left")
+            .drop(PARTITION_COLUMN)
+            .select(pl.lit(self.spec.table).alias("table"), pl.all())
+        )
 
 
 def plan_tables(
@@ -146,71 +173,81 @@ def plan_tables(
     specs: Sequence[PublishSpec],
     rules: SuppressionRules,
     previous: Previous | None,
-    chunk_rows: int,
 ) -> list[TablePlan]:
-    """Each table's chunks; those the current snapshot holds already are marked reused."""
+    """Each table's partitions; those the current snapshot holds already are marked reused,
+    with what their suppression noted."""
     reusable_links = links_reusable(specs)
     plans = []
     with connect(warehouse, read_only=True) as con:
         for spec in specs:
             columns = repr(con.execute(f"describe select * from {spec.relation}").fetchall())
-            chunks = plan_chunks(con, spec, spec_fingerprint(spec, rules, columns), chunk_rows)
-            plan = TablePlan(spec, chunks)
-            known = (previous.chunks if previous else {}).get(spec.table, {})
-            if not spec.hidden_with or reusable_links:
-                for chunk in chunks:
-                    if chunk.signature in known:
-                        plan.counts[chunk.index] = known[chunk.signature]
-                        plan.reused.add(chunk.index)
+            parts = plan_partitions(con, spec, spec_fingerprint(spec, rules, columns))
+            plan = TablePlan(spec, parts, np.zeros(len(parts), dtype=bool))
+            known = (previous.partitions if previous else {}).get(spec.table)
+            if known is not None and (not spec.hidden_with or reusable_links):
+                _reuse(plan, known)
             plans.append(plan)
     return plans
 
 
-def chunk_file(folder: Path, table: str, index: int) -> Path:
-    return folder / f"{table}.{index}.parquet"
+def _reuse(plan: TablePlan, known: pl.DataFrame) -> None:
+    """Marks the partitions whose signature ``known`` lists as reused, with their notes."""
+    ours = pl.DataFrame(
+        {
+            PARTITION_COLUMN: np.arange(len(plan.partitions), dtype=np.int32),
+            "signature": plan.partitions.signatures,
+        }
+    )
+    found = ours.join(known, on="signature", how="inner")
+    plan.reused[found[PARTITION_COLUMN].to_numpy()] = True
+    noted = found.filter((pl.col("propagation_only_cells") > 0) | (pl.col("notes").list.len() > 0))
+    for i, cells, notes in noted.select(
+        PARTITION_COLUMN, "propagation_only_cells", "notes"
+    ).iter_rows():
+        if cells:
+            plan.propagation_only_cells[i] = cells
+        if notes:
+            plan.notes[i] = notes
 
 
-def suppress_chunks(
+def suppress_partitions(
     warehouse: Path,
     plans: Sequence[TablePlan],
-    indexes: dict[str, Iterable[int]],
+    chosen: dict[str, np.ndarray],
     rules: SuppressionRules,
     folder: Path,
     options: PublishOptions,
-) -> None:
-    """Suppress the given chunks of each table into ``folder``, ``options.workers`` at a
-    time."""
+) -> dict[str, list[Path]]:
+    """Each table's ``chosen`` partitions (indices, ascending) packed into chunks and
+    suppressed into ``folder``, ``options.workers`` at a time: the chunk files by table."""
     workers = max(1, min(os.cpu_count() or 1, options.workers))
     progress = options.progress
     by_table = {p.spec.table: p for p in plans}
-    tasks = [
-        ChunkTask(
-            warehouse,
-            by_table[table].spec,
-            rules,
-            i,
-            by_table[table].chunks[i].keys,
-            chunk_file(folder, table, i),
-        )
-        for table, chosen in indexes.items()
-        for i in chosen
-    ]
-
-    def done(task: ChunkTask, counts: ChunkCounts, started: float) -> None:
-        plan = by_table[task.spec.table]
-        plan.counts[task.index] = counts
-        progress(
-            f"{task.spec.table}: chunk {task.index + 1}/{len(plan.chunks)} suppressed, "
-            f"{counts.rows:,} rows ({time.monotonic() - started:.1f}s into suppression)"
-        )
-
+    tasks: list[ChunkTask] = []
+    files: dict[str, list[Path]] = {}
+    for table, partitions in chosen.items():
+        plan = by_table[table]
+        for chunk in pack_chunks(plan.partitions, plan.spec, partitions, options.chunk_rows):
+            out = folder / f"{table}.{plan.suppressed_chunks + len(files.get(table, []))}.parquet"
+            files.setdefault(table, []).append(out)
+            tasks.append(ChunkTask(warehouse, plan.spec, rules, chunk.keys, out))
     started = time.monotonic()
+
+    def done(task: ChunkTask, findings: ChunkFindings) -> None:
+        plan = by_table[task.spec.table]
+        plan.record(findings, task.keys[PARTITION_COLUMN].to_pylist())
+        ours = files[task.spec.table]
+        progress(
+            f"{task.spec.table}: chunk {ours.index(task.out) + 1}/{len(ours)} suppressed, "
+            f"{findings.rows:,} rows ({time.monotonic() - started:.1f}s into suppression)"
+        )
+
     # Starting a worker (imports included) costs more than suppressing a chunk's worth.
-    rows = sum(by_table[t.spec.table].chunks[t.index].rows for t in tasks)
+    rows = sum(int(by_table[t].partitions.rows[p].sum()) for t, p in chosen.items())
     if workers <= 1 or len(tasks) <= 1 or rows <= options.chunk_rows:
         for task in tasks:
-            done(task, suppress_chunk(task), started)
-        return
+            done(task, suppress_chunk(task))
+        return files
     # spawn, not fork: polars and DuckDB run threads, which a fork would copy mid-lock.
     pool = ProcessPoolExecutor(
         workers,
@@ -220,55 +257,58 @@ def suppress_chunks(
         initargs=(os.getpid(),),
     )
     try:
-        futures: dict[Future[ChunkCounts], ChunkTask] = {
+        futures: dict[Future[ChunkFindings], ChunkTask] = {
             pool.submit(suppress_chunk, t): t for t in tasks
         }
         for future in as_completed(futures):
-            done(futures[future], future.result(), started)
+            done(futures[future], future.result())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    return files
 
 
-def _keys_of(plan: TablePlan, indexes: Iterable[int]) -> pa.Table:
-    """The partition keys of the given chunks, each with its chunk's index."""
-    return pa.concat_tables(
-        plan.chunks[i].keys.append_column(
-            CHUNK_COLUMN, pa.array([i] * plan.chunks[i].keys.num_rows, pa.int32())
-        )
-        for i in indexes
-    )
+def _register_partitions(con: duckdb.DuckDBPyConnection, plan: TablePlan, which: np.ndarray) -> str:
+    """The keys of the given partitions (a bool mask or indices) as a view; its name."""
+    con.register("__partitions", plan.partitions.keys.filter(_mask(plan, which)))
+    return "__partitions"
 
 
-def _stage_table(con: duckdb.DuckDBPyConnection, plan: TablePlan, folder: Path) -> None:
-    """The table from its suppressed chunks' files and its reused chunks' snapshot rows."""
+def _mask(plan: TablePlan, which: np.ndarray) -> np.ndarray:
+    if which.dtype == bool:
+        return which
+    mask = np.zeros(len(plan.partitions), dtype=bool)
+    mask[which] = True
+    return mask
+
+
+def _stage_table(con: duckdb.DuckDBPyConnection, plan: TablePlan, files: list[Path]) -> None:
+    """The table from its suppressed chunks' files and its reused partitions' snapshot rows."""
     table = _quote(plan.spec.table)
     parts = []
-    files = [
-        str(chunk_file(folder, plan.spec.table, i))
-        for i in range(len(plan.chunks))
-        if i not in plan.reused
-    ]
     if files:
         parts.append("select * from read_parquet(?)")
-    if plan.reused:
-        con.register("__reused_keys", _keys_of(plan, sorted(plan.reused)))
+    if plan.reused.any():
+        keys = _register_partitions(con, plan, plan.reused)
         on = key_join(plan.spec.partition_columns, "o", "k")
         parts.append(
-            f"select o.*, k.{CHUNK_COLUMN} from {_OLD}.{table} o join __reused_keys k on {on}"
+            f"select o.*, k.{PARTITION_COLUMN} from {_OLD}.{table} o join {keys} k on {on}"
         )
-    params = [files] if files else []
+    params = [[str(f) for f in files]] if files else []
     con.execute(f"create table {table} as {' union all by name '.join(parts)}", params)
-    if plan.reused:
-        con.unregister("__reused_keys")
+    if plan.reused.any():
+        con.unregister("__partitions")
 
 
-def _stale_chunks(con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Previous) -> set[int]:
-    """Reused chunks of a table with links where some row's link flag differs from the one
-    the current snapshot's linked tables give."""
-    if any(link.table not in previous.chunks for link in plan.spec.hidden_with):
-        return set(plan.reused)
+def _stale_partitions(
+    con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Previous
+) -> np.ndarray:
+    """Reused partitions of a table with links where some row's link flag differs from the
+    one the current snapshot's linked tables give (indices, ascending)."""
+    if any(link.table not in previous.partitions for link in plan.spec.hidden_with):
+        return np.flatnonzero(plan.reused)
     stale: set[int] = set()
     table = _quote(plan.spec.table)
+    reused = _register_partitions(con, plan, plan.reused)
     for link in plan.spec.hidden_with:
         new, old = _quote(link.table), f"{_OLD}.{_quote(link.table)}"
         new_join, new_flag, new_params = linked_flag(
@@ -278,43 +318,48 @@ def _stale_chunks(con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Pre
             link, old, "t", "o", ranges=shows_ranges(con, link, old)
         )
         rows = con.execute(
-            f"select distinct t.{CHUNK_COLUMN} from {table} t {new_join} {old_join} "
-            f"where list_contains(?, t.{CHUNK_COLUMN}) and ({new_flag}, "
-            f"coalesce(n.__ranged, false), n.__small) is distinct from ({old_flag}, "
-            "coalesce(o.__ranged, false), o.__small)",
-            [*new_params, *old_params, sorted(plan.reused)],
+            f"select distinct t.{PARTITION_COLUMN} from {table} t {new_join} {old_join} "
+            f"where t.{PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {reused}) "
+            f"and ({new_flag}, coalesce(n.__ranged, false), n.__small) is distinct from "
+            f"({old_flag}, coalesce(o.__ranged, false), o.__small)",
+            [*new_params, *old_params],
         ).fetchall()
         stale |= {int(r[0]) for r in rows}
-    return stale
+    con.unregister(reused)
+    return np.array(sorted(stale), dtype=np.int64)
 
 
 def _stale_tables(
     con: duckdb.DuckDBPyConnection, plans: Sequence[TablePlan], previous: Previous | None
-) -> dict[str, set[int]]:
-    """By table, the reused chunks to suppress again (see _stale_chunks)."""
+) -> dict[str, np.ndarray]:
+    """By table, the reused partitions to suppress again (see _stale_partitions)."""
     if previous is None:
         return {}
     stale = {
-        p.spec.table: _stale_chunks(con, p, previous)
+        p.spec.table: _stale_partitions(con, p, previous)
         for p in plans
-        if p.spec.hidden_with and p.reused
+        if p.spec.hidden_with and p.reused.any()
     }
-    return {table: chunks for table, chunks in stale.items() if chunks}
+    return {table: partitions for table, partitions in stale.items() if len(partitions)}
 
 
-def _replace_chunks(
-    con: duckdb.DuckDBPyConnection, plan: TablePlan, indexes: set[int], folder: Path
+def _replace_partitions(
+    con: duckdb.DuckDBPyConnection, plan: TablePlan, stale: np.ndarray, files: list[Path]
 ) -> None:
     table = _quote(plan.spec.table)
-    files = [str(chunk_file(folder, plan.spec.table, i)) for i in sorted(indexes)]
-    con.execute(f"delete from {table} where list_contains(?, {CHUNK_COLUMN})", [sorted(indexes)])
-    con.execute(f"insert into {table} by name select * from read_parquet(?)", [files])
-    plan.reused -= indexes
+    keys = _register_partitions(con, plan, stale)
+    con.execute(
+        f"delete from {table} where {PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {keys})"
+    )
+    con.unregister(keys)
+    chunks = [str(f) for f in files]
+    con.execute(f"insert into {table} by name select * from read_parquet(?)", [chunks])
+    plan.reused[stale] = False
 
 
-def _count_published(con: duckdb.DuckDBPyConnection, plan: TablePlan, fresh: list[int]) -> None:
-    """The counts of the given chunks as a reader sees them, read from the staged table once
-    the links have run (a link can withhold or leave out rows its own suppression showed)."""
+def _count_published(con: duckdb.DuckDBPyConnection, plan: TablePlan) -> None:
+    """The table's counts as a reader sees them, read from the staged table once the links
+    have run (a link can withhold or leave out rows its own suppression showed)."""
     reason = _quote(SUPPRESSION_REASON)
     coded, hidden = ["0"], ["0"]
     for rate in plan.spec.rates:
@@ -323,28 +368,29 @@ def _count_published(con: duckdb.DuckDBPyConnection, plan: TablePlan, fresh: lis
         hidden.append(
             f"({reason} is null and {_quote(rate.column)} is null and {display} is not null)::int"
         )
-    measured = con.execute(
-        f"select {CHUNK_COLUMN}, count(*), count(*) filter (where {reason} = 'SMALL_N'), "
-        f"count(*) filter (where {reason} = 'COMPLEMENTARY'), sum({' + '.join(coded)}), "
-        f"sum({' + '.join(hidden)}) from {_quote(plan.spec.table)} "
-        f"where list_contains(?, {CHUNK_COLUMN}) group by 1",
-        [fresh],
-    ).fetchall()
-    published = {int(row[0]): row[1:] for row in measured}
-    for i in fresh:
-        rows, small_n, complementary, coded_rates, hidden_rates = published.get(i, (0,) * 5)
-        counts = plan.counts[i]
-        counts.small_n_rows, counts.complementary_rows = int(small_n), int(complementary)
-        counts.coded_rates, counts.hidden_rates = int(coded_rates), int(hidden_rates)
-        counts.omitted_rows = counts.rows - int(rows)
+    rows, small_n, complementary, coded_rates, hidden_rates = con.execute(
+        f"select count(*), count(*) filter (where {reason} = 'SMALL_N'), "
+        f"count(*) filter (where {reason} = 'COMPLEMENTARY'), "
+        f"coalesce(sum({' + '.join(coded)}), 0), coalesce(sum({' + '.join(hidden)}), 0) "
+        f"from {_quote(plan.spec.table)}"
+    ).fetchone()
+    plan.counts = {
+        "small_n_rows": int(small_n),
+        "complementary_rows": int(complementary),
+        "coded_rates": int(coded_rates),
+        "hidden_rates": int(hidden_rates),
+        "omitted_rows": int(plan.partitions.rows.sum()) - int(rows),
+    }
 
 
 def _sort(con: duckdb.DuckDBPyConnection, spec: PublishSpec) -> None:
-    """The table in primary-key order without its chunk column, as a reader will scan it."""
+    """The table in primary-key order without its partition column, as a reader will scan
+    it."""
     table = _quote(spec.table)
     order = ", ".join(f"{_quote(c)} nulls last" for c in spec.primary_key)
     con.execute(
-        f"create table __sorted as select * exclude ({CHUNK_COLUMN}) from {table} order by {order}"
+        f"create table __sorted as select * exclude ({PARTITION_COLUMN}) from {table} "
+        f"order by {order}"
     )
     con.execute(f"drop table {table}")
     con.execute(f"alter table __sorted rename to {table}")
@@ -361,40 +407,39 @@ def stage(
 ) -> list[TablePlan]:
     """The suppressed tables in the new DuckDB file ``staged``; chunk files go to ``folder``.
 
-    Plan, suppress the chunks that changed, stage them beside the reused ones, suppress
-    again the reused chunks a link now flags differently, run the links, count, sort."""
+    Plan, suppress the partitions that changed, stage them beside the reused ones, suppress
+    again the reused partitions a link now flags differently, run the links, count, sort."""
     progress = options.progress
     folder.mkdir()
-    plans = plan_tables(warehouse, specs, rules, previous, options.chunk_rows)
+    plans = plan_tables(warehouse, specs, rules, previous)
     for plan in plans:
         progress(
-            f"{plan.spec.table}: {sum(c.rows for c in plan.chunks):,} rows in "
-            f"{len(plan.chunks)} chunk(s), {len(plan.reused)} reused from the current snapshot"
+            f"{plan.spec.table}: {int(plan.partitions.rows.sum()):,} rows in "
+            f"{len(plan.partitions):,} partition(s), {int(plan.reused.sum()):,} reused from "
+            "the current snapshot"
         )
-    fresh = {p.spec.table: [i for i in range(len(p.chunks)) if i not in p.reused] for p in plans}
-    suppress_chunks(warehouse, plans, fresh, rules, folder, options)
+    fresh = {p.spec.table: np.flatnonzero(~p.reused) for p in plans}
+    files = suppress_partitions(warehouse, plans, fresh, rules, folder, options)
     con = duckdb.connect(
         str(staged), config={"storage_compatibility_version": PUBLISHED_STORAGE_VERSION}
     )
     try:
         con.execute(f"set memory_limit = '{STAGING_MEMORY}'")
         con.execute(f"set temp_directory = '{folder / 'spill'}'")
-        if previous is not None and any(p.reused for p in plans):
+        if previous is not None and any(p.reused.any() for p in plans):
             con.execute(f"attach '{previous.path}' as {_OLD} (read_only)")
         for plan in plans:
-            _stage_table(con, plan, folder)
+            _stage_table(con, plan, files.get(plan.spec.table, []))
         stale = _stale_tables(con, plans, previous)
         if stale:
-            suppress_chunks(warehouse, plans, stale, rules, folder, options)
+            again = suppress_partitions(warehouse, plans, stale, rules, folder, options)
             for plan in plans:
                 if plan.spec.table in stale:
-                    _replace_chunks(con, plan, stale[plan.spec.table], folder)
+                    _replace_partitions(con, plan, stale[plan.spec.table], again[plan.spec.table])
         hide_linked(con, list(specs), rules)
         derive_from_published(con, list(specs))
         for plan in plans:
-            fresh_chunks = [i for i in range(len(plan.chunks)) if i not in plan.reused]
-            if fresh_chunks:
-                _count_published(con, plan, fresh_chunks)
+            _count_published(con, plan)
             _sort(con, plan.spec)
         con.execute("checkpoint")
     finally:
@@ -404,6 +449,7 @@ def stage(
         progress(
             f"{plan.spec.table}: {t['small_n_rows']:,} rows small n, "
             f"{t['complementary_rows']:,} complementary, {t['hidden_rates']:,} rates hidden; "
-            f"{t['suppressed_chunks']} chunk(s) suppressed, {t['reused_chunks']} reused"
+            f"{t['suppressed_partitions']:,} partition(s) suppressed in "
+            f"{t['suppressed_chunks']} chunk(s), {t['reused_partitions']:,} reused"
         )
     return plans

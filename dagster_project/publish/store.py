@@ -7,7 +7,7 @@ Layout of ``published_dir``::
     current -> versions/<version>                  the one switch
     versions/<version>/cte_marts.duckdb            a snapshot
     versions/<version>/parquet/<table>.parquet     the same rows, one file per table
-    versions/<version>/chunks.parquet              fingerprints of the chunks it was
+    versions/<version>/partitions.parquet          fingerprints of the partitions it was
                                                    suppressed in (staging.py; no values)
     .publish.lock                                  serializes publishes and rollbacks (flock)
     .rollback                                      a rollback under way (its intent)
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 PUBLISHED_FILE = "cte_marts.duckdb"
 PARQUET_DIR = "parquet"
-FINGERPRINTS_FILE = "chunks.parquet"
+FINGERPRINTS_FILE = "partitions.parquet"
 CURRENT_LINK = "current"
 VERSIONS_DIR = "versions"
 LOCK_FILE = ".publish.lock"
@@ -189,7 +189,7 @@ def prune(published_dir: Path, keep: int) -> None:
 
 
 def fingerprints_of(published_dir: Path) -> tuple[str, Path, Path] | None:
-    """The current version, its DuckDB file and its chunk fingerprints (staging.py)."""
+    """The current version, its DuckDB file and its partition fingerprints (staging.py)."""
     current = current_version(published_dir)
     if current is None:
         return None

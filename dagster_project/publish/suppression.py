@@ -159,6 +159,10 @@ class SuppressedTable:
     # combination of groups (see disclosure.py).
     propagation_only_cells: int = 0
     notes: list[str] = field(default_factory=list)
+    # The primary key of each note's row (in the order of notes) and of each cell counted
+    # in propagation_only_cells: a publish keeps both by partition (chunks.py).
+    notes_at: pl.DataFrame = field(default_factory=pl.DataFrame)
+    unchecked_at: pl.DataFrame = field(default_factory=pl.DataFrame)
     omitted_rows: int = 0  # rule 0: rows not published
     ranged_counts: int = 0  # rule 4: counts published as a range
 
@@ -672,6 +676,8 @@ def suppress(
         hidden_rates=hidden,
         propagation_only_cells=len(search.unchecked),
         notes=search.notes(),
+        notes_at=table.keys[[row for _, row, _ in search.unprotected]],
+        unchecked_at=table.keys[sorted(search.unchecked)],
         omitted_rows=int((table.row == RowSuppression.OMITTED).sum()),
         ranged_counts=int(sum((m & shown).sum() for m in table.ranged.values())),
     )
