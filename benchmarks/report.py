@@ -161,7 +161,8 @@ def markdown(result: dict[str, Any]) -> str:
             "## Resubmission through the sensor path",
             "",
             f"District {resub.get('district')}, school year {resub.get('school_year')}: "
-            f"`{resub.get('corrected_file')}` replaces `{resub.get('original_file')}`. "
+            f"`{resub.get('corrected_file')}` ({resub.get('corrected_rows', 1)} row(s) "
+            f"corrected) replaces `{resub.get('original_file')}`. "
             f"Published after **{_fmt(resub.get('seconds'), 's')}** "
             f"({_fmt(resub.get('share_of_full_rebuild'))} of the full rebuild); new manifest "
             f"ids {resub.get('new_manifest_ids')}, replaced {resub.get('replaced_manifest_ids')}.",

@@ -46,14 +46,15 @@ POLL_SECONDS = 0.5
 RUN_END_GRACE_SECONDS = 60
 
 
-def corrected_submission(landing: Path) -> tuple[Path, Path]:
-    """(original, corrected) for the largest district file of the latest year: one row's
-    flag flipped, named with a timestamp 30 days later, written outside the folder."""
+def corrected_submission(landing: Path, rows: int = 1) -> tuple[Path, Path]:
+    """(original, corrected) for the largest district file of the latest year: the flag of
+    its first ``rows`` rows flipped, named with a timestamp 30 days later, written outside
+    the folder."""
     files = [parse_file_name(p) for p in list_landed(landing, get_extract(EXTRACT))]
     latest = max(f.year for f in files)
     original = max((f for f in files if f.year == latest), key=lambda f: f.path.stat().st_size)
     frame = pl.read_csv(original.path, infer_schema=False, encoding="utf8-lossy")
-    flipped = pl.when(pl.int_range(pl.len()) == 0).then(
+    flipped = pl.when(pl.int_range(pl.len()) < rows).then(
         pl.when(pl.col(FLIPPED_COLUMN) == "Y").then(pl.lit("N")).otherwise(pl.lit("Y"))
     )
     frame = frame.with_columns(flipped.otherwise(pl.col(FLIPPED_COLUMN)).alias(FLIPPED_COLUMN))
@@ -209,9 +210,9 @@ def _timeline(instance, dropped: float, sensor_ids: dict[str, str]) -> list[dict
     return sorted(events, key=lambda e: e["seconds_after_drop"])
 
 
-def measure_resubmission(home: Path, timeout: float) -> dict[str, object]:
-    """Seconds from a corrected file landing to a published snapshot that includes it,
-    with analyst query timings taken meanwhile."""
+def measure_resubmission(home: Path, timeout: float, rows: int = 1) -> dict[str, object]:
+    """Seconds from a corrected file landing (``rows`` rows corrected) to a published
+    snapshot that includes it, with analyst query timings taken meanwhile."""
     import dagster as dg
 
     from dagster_project.cli import ensure_dagster_home
@@ -238,7 +239,7 @@ def measure_resubmission(home: Path, timeout: float) -> dict[str, object]:
             enrollment_sensor = sensor_ids[f"{EXTRACT}_landed"]
             result |= _wait_ready(instance, proc, enrollment_sensor, started)
             log(f"resubmission: dagster dev ready after {result['ready_seconds']}s")
-            original, corrected = corrected_submission(landing_dir(home))
+            original, corrected = corrected_submission(landing_dir(home), rows)
             target = original.parent / corrected.name
             params = analyst.parameters(published)
             os.replace(corrected, target)
@@ -267,6 +268,7 @@ def measure_resubmission(home: Path, timeout: float) -> dict[str, object]:
                 "timeout_seconds": timeout,
                 "failure": failure,
                 "district": parse_file_name(target).district,
+                "corrected_rows": rows,
                 "school_year": parse_file_name(target).year,
                 "original_file": original.name,
                 "corrected_file": target.name,

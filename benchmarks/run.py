@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run the main full rebuild under py-spy (pip install py-spy) and summarize it",
     )
     parser.add_argument(
+        "--resubmission-rows",
+        type=int,
+        default=1,
+        help="rows of the largest district's latest file the resubmission corrects (default 1)",
+    )
+    parser.add_argument(
         "--name", help="results file stem (default: the date, with -quick for --quick)"
     )
     parser.add_argument("--output-dir", type=Path, default=BENCH_DIR / "results")
@@ -218,7 +224,13 @@ class Benchmark:
             self.result["analyst"] = {"queries": list(analyst.QUERIES), "idle": idle or {}}
         if "resubmission" in only or "analyst" in only:
             timeout = max(600.0, 1.5 * full["wall_seconds"])
-            resub = self.attempt("resubmission", measure_resubmission, main["home"], timeout)
+            resub = self.attempt(
+                "resubmission",
+                measure_resubmission,
+                main["home"],
+                timeout,
+                self.args.resubmission_rows,
+            )
             if resub:
                 seconds = resub.get("seconds")
                 resub["share_of_full_rebuild"] = (
