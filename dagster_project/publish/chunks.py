@@ -194,6 +194,7 @@ class ChunkTask:
     rules: SuppressionRules
     keys: pa.Table
     out: Path
+    rows: int
 
 
 def suppress_chunk(task: ChunkTask) -> ChunkFindings:

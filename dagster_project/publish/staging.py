@@ -19,6 +19,7 @@ partitions where a flag changed are suppressed again before the links run.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -55,6 +56,9 @@ from dagster_project.publish.suppression import (
 )
 from dagster_project.warehouse import connect
 
+# Chunks per worker when few partitions changed (suppress_partitions): the pool balances
+# chunks of unequal cost (an all-programs partition costs ten times a program's).
+TASKS_PER_WORKER = 4
 # The staging database sorts tables of millions of rows: past this it spills to disk.
 STAGING_MEMORY = "2GB"
 # The published file is written in DuckDB 1.0's storage format (number 64), which every
@@ -223,14 +227,19 @@ def suppress_partitions(
     workers = max(1, min(os.cpu_count() or 1, options.workers))
     progress = options.progress
     by_table = {p.spec.table: p for p in plans}
+    rows = sum(int(by_table[t].partitions.rows[p].sum()) for t, p in chosen.items())
+    # A few changed partitions (a resubmission) still keep every worker busy: chunks of at
+    # most an even share of TASKS_PER_WORKER tasks per worker, the largest started first.
+    size = min(options.chunk_rows, max(1, math.ceil(rows / (workers * TASKS_PER_WORKER))))
     tasks: list[ChunkTask] = []
     files: dict[str, list[Path]] = {}
     for table, partitions in chosen.items():
         plan = by_table[table]
-        for chunk in pack_chunks(plan.partitions, plan.spec, partitions, options.chunk_rows):
+        for chunk in pack_chunks(plan.partitions, plan.spec, partitions, size):
             out = folder / f"{table}.{plan.suppressed_chunks + len(files.get(table, []))}.parquet"
             files.setdefault(table, []).append(out)
-            tasks.append(ChunkTask(warehouse, plan.spec, rules, chunk.keys, out))
+            tasks.append(ChunkTask(warehouse, plan.spec, rules, chunk.keys, out, chunk.rows))
+    tasks.sort(key=lambda t: -t.rows)
     started = time.monotonic()
 
     def done(task: ChunkTask, findings: ChunkFindings) -> None:
@@ -242,9 +251,8 @@ def suppress_partitions(
             f"{findings.rows:,} rows ({time.monotonic() - started:.1f}s into suppression)"
         )
 
-    # Starting a worker (imports included) costs more than suppressing a chunk's worth.
-    rows = sum(int(by_table[t].partitions.rows[p].sum()) for t, p in chosen.items())
-    if workers <= 1 or len(tasks) <= 1 or rows <= options.chunk_rows:
+    # Starting a worker (imports included) costs more than suppressing a tenth of a chunk.
+    if workers <= 1 or len(tasks) <= 1 or rows <= options.chunk_rows // 10:
         for task in tasks:
             done(task, suppress_chunk(task))
         return files
