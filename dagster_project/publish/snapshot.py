@@ -337,6 +337,10 @@ def _export(new: _NewVersion, plans: Sequence[TablePlan], tables: Sequence[str])
     store.fsync(new.folder)
 
 
+def _lap(options: PublishOptions, started: float, step: str) -> None:
+    options.progress(f"{step} ({time.monotonic() - started:.1f}s into the publish)")
+
+
 def publish_snapshot(
     warehouse_path: Path,
     published_dir: Path,
@@ -372,10 +376,12 @@ def publish_snapshot(
                 _previous(published_dir, options.progress),
                 options,
             )
+            _lap(options, started, "staged")
             totals = {p.spec.table: p.total() for p in plans}
             # Rows published: those read, less those rule 0 or a link left out.
             tables = {name: t["rows"] - t["omitted_rows"] for name, t in totals.items()}
             summary = _utility(new.staged, Path(warehouse_path), specs, rules.min_n)
+            _lap(options, started, "publication summary counted")
             _add_frames(
                 new.staged,
                 {
@@ -387,7 +393,9 @@ def publish_snapshot(
                 },
             )
             _refuse_identifiers(new.staged)
+            _lap(options, started, "audited for identifiers")
             _export(new, plans, [*tables, CATALOG_TABLE, SNAPSHOT_TABLE, utility.UTILITY_TABLE])
+            _lap(options, started, "Parquet and fingerprints written")
             store.commit(published_dir, new.version)
         finally:
             store.remove(new.chunks)
