@@ -28,7 +28,12 @@ from dagster_project.contracts import EXTRACTS_BY_NAME
 from dagster_project.quality.cross_file import run_cross_file_checks
 from dagster_project.quality.data_docs import publish_data_docs
 from dagster_project.quality.gate import record_results
-from dagster_project.quality.report import Page, build_report, refresh_report
+from dagster_project.quality.report import (
+    Page,
+    build_report,
+    refresh_report,
+    refresh_report_for_run,
+)
 from dagster_project.quality.suites import CodeSets, read_code_sets
 from dagster_project.settings import REPO_ROOT
 from dagster_project.warehouse import ensure_schema
@@ -235,6 +240,26 @@ def test_a_command_rewrites_only_its_own_pages_and_the_index(reports: Path, tmp_
     assert PageScope(YEAR, "metro").covers(state_page) and not PageScope(YEAR - 1).covers(
         state_page
     )
+
+
+def test_a_run_rewrites_the_pages_of_what_it_loaded(reports: Path):
+    """The dq_report asset after a resubmission: the slices its run loaded, not every page;
+    a run that loaded nothing rewrites them all."""
+    dq = reports / "dq"
+    this_year, last_year = dq / "001" / f"{YEAR}.html", dq / "001" / f"{YEAR - 1}.html"
+    state = dq / "state" / f"{YEAR}.html"
+    for page in (this_year, last_year, state):
+        assert page.exists(), page
+        page.write_text("stale", encoding="utf-8")
+    with duckdb.connect(str(reports.parent / "cte.duckdb")) as con:
+        con.execute("update raw.load_manifest set run_id = 'resubmission' where manifest_id = 5")
+        refresh_report_for_run(con, reports, "resubmission")
+        assert "Files received" in this_year.read_text(encoding="utf-8")
+        assert last_year.read_text(encoding="utf-8") == state.read_text(encoding="utf-8")
+        assert state.read_text(encoding="utf-8") == "stale"
+        refresh_report_for_run(con, reports, "a rebuild")
+    assert "Files received" in last_year.read_text(encoding="utf-8")
+    assert "Files received" in state.read_text(encoding="utf-8")
 
 
 def test_report_on_an_empty_warehouse(tmp_path: Path):

@@ -20,7 +20,7 @@ from dagster_project.publish import (
 )
 from dagster_project.publish.spec import load_publish_specs
 from dagster_project.quality.gate import blocking_failures
-from dagster_project.quality.report import refresh_report
+from dagster_project.quality.report import refresh_report_for_run
 from dagster_project.resources import SettingsParam, WarehouseResource
 from dagster_project.scaleout.spark import marts_warehouse_path, published_manifest_path
 from dagster_project.settings import REPO_ROOT, Settings
@@ -36,7 +36,7 @@ def dq_report(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsParam
 ):
     with warehouse.connect() as con:
-        cross, index = refresh_report(con, settings.reports_dir, context.run.run_id)
+        cross, index = refresh_report_for_run(con, settings.reports_dir, context.run.run_id)
     failing = cross.filter(~cross["success"]) if cross.height else cross
     labor = failing.filter(failing["expectation"].str.starts_with("labor_market_"))
     for row in labor.iter_rows(named=True):
