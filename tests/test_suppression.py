@@ -21,7 +21,7 @@ import pytest
 from manifest_nodes import published_model
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from dagster_project.publish import disclosure
+from dagster_project.publish import complements, disclosure
 from dagster_project.publish.siblings import Links
 from dagster_project.publish.spec import PublishSpec, PublishSpecError, SiblingSet, spec_from_node
 from dagster_project.publish.suppression import (
@@ -329,6 +329,36 @@ def test_propagation_alone_misses_what_ranges_let_a_reader_solve(
         assert table.propagation_only_cells > 0
         attack(table.frame, BOTH_WAYS, weak, truth)
     print(f"\npropagation only: {weak.exact} of {weak.cells} cells pinned by the reader")
+
+
+def test_the_search_ends_with_an_exact_round_not_with_propagation_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rounds run propagation alone while it finds cells, and the linear programs only once
+    it finds none (decision 0041). Here (3 schools, 30 rows) propagation settles with cells
+    a reader's integer program still pins: the search goes on with an exact round, which
+    must not take propagation's answers for its own (a memo per kind of round), and ends
+    only when an exact round adds nothing."""
+    spec = make_spec(BOTH_WAYS)
+    truth = student_table(np.random.default_rng(142), schools=3, sizes=(4, 70))
+    rounds: list[bool] = []
+    disclosed_cells = complements.disclosed_cells
+
+    def spy(*args: object, **kwargs: object) -> np.ndarray:
+        rounds.append(bool(kwargs["exact"]))
+        return disclosed_cells(*args, **kwargs)
+
+    monkeypatch.setattr(complements, "disclosed_cells", spy)
+    result = Attack()
+    attack(published(truth, spec), BOTH_WAYS, result, truth)
+    assert result.cells > 20 and result.exact == 0 and result.linear == 0
+    assert not rounds[0] and rounds[-1], "propagation alone first, an exact round last"
+
+    # Without the programs the same search publishes cells a reader pins: the table needs them.
+    monkeypatch.setattr(disclosure, "_linear_programs", lambda *args: np.zeros(0, dtype=int))
+    weak = Attack()
+    attack(published(truth, spec), BOTH_WAYS, weak, truth)
+    assert weak.exact > 0
 
 
 def test_rounds_recheck_only_changed_slices_and_agree_with_a_full_recheck(
