@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 from manifest_nodes import published_model
 from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csc_matrix
 
 from dagster_project.publish import complements, disclosure
 from dagster_project.publish.siblings import Links
@@ -801,6 +802,40 @@ def test_a_published_total_of_zero_makes_its_parts_no_disclosure() -> None:
         "33",
     ]
     assert result.frame["observed_display"].to_list()[::3] == ["0", "0"]
+
+
+def test_a_program_the_primal_simplex_leaves_unsolved_is_solved_by_the_dual_simplex() -> None:
+    """The re-solves use the primal simplex (decision 0041), which has stopped short on
+    these programs before: a solve that ends without an optimum is done again with the dual
+    simplex, and the next solves use the primal simplex again."""
+    # x0 + x1 = x2 (a total), x1 = x3 (another group's total): truth 3, 4, 7, 4.
+    a = csc_matrix(np.array([[1.0, 1.0, -1.0, 0.0], [0.0, 1.0, 0.0, -1.0]]))
+    truth = np.array([3.0, 4.0, 7.0, 4.0])
+    program = disclosure._Program(a, a @ truth, np.zeros(4), np.full(4, 20.0))
+    highs = program._highs
+
+    class StopsShortOnce:
+        """The model, whose first run stops at an iteration limit of 0."""
+
+        runs = 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(highs, name)
+
+        def run(self) -> object:
+            StopsShortOnce.runs += 1
+            if StopsShortOnce.runs > 1:
+                return highs.run()
+            highs.setOptionValue("simplex_iteration_limit", 0)
+            status = highs.run()
+            highs.setOptionValue("simplex_iteration_limit", 2**31 - 1)
+            return status
+
+    program._highs = StopsShortOnce()  # type: ignore[assignment]
+    assert program.minimize(np.array([-1.0, 0.0, 0.0, 0.0]))[0] == 20.0
+    assert StopsShortOnce.runs == 2
+    assert highs.getOptionValue("simplex_strategy")[1] == disclosure._PRIMAL_SIMPLEX
+    assert program.minimize(np.array([1.0, 0.0, 0.0, 0.0]))[0] == 0.0
 
 
 def test_the_disclosure_check_prints_nothing_to_stdout() -> None:
