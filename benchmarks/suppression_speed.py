@@ -7,7 +7,9 @@ PATH is a built warehouse (e.g. <work-dir>/state-1y-s7/warehouse/cte.duckdb afte
 `benchmarks.run --only full`). For each table the largest chunk of its latest partitions,
 as the publish step plans it (chunks.py), is read and suppressed with the publish rules;
 the hash covers the suppressed frame, its counts and its notes, so two versions of the
-suppression code can be compared for identical output. ``--profile`` adds cProfile's top
+suppression code can be compared for identical output, and where the output differs, the
+counts that measure what it costs readers (rows withheld for small n and as complements,
+counts published as ranges) compare its utility. ``--profile`` adds cProfile's top
 functions by cumulative time. CPU seconds are given too: on a shared machine they vary less.
 ``--manifest`` reads the publish specs from another dbt manifest than the project's (the
 one the warehouse was built with).
@@ -75,7 +77,9 @@ def main(argv: list[str] | None = None) -> None:
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         print(
             f"{name}: {frame.height:,} rows, {seconds:.1f} s ({cpu:.1f} s CPU), "
-            f"output {output_hash(table)}"
+            f"output {output_hash(table)}; {table.small_n_rows:,} small-n rows, "
+            f"{table.complementary_rows:,} complementary rows, {table.ranged_counts:,} ranged "
+            f"counts"
         )
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)

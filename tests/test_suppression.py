@@ -20,8 +20,9 @@ import polars as pl
 import pytest
 from manifest_nodes import published_model
 from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csc_matrix
 
-from dagster_project.publish import disclosure
+from dagster_project.publish import complements, disclosure
 from dagster_project.publish.siblings import Links
 from dagster_project.publish.spec import PublishSpec, PublishSpecError, SiblingSet, spec_from_node
 from dagster_project.publish.suppression import (
@@ -329,6 +330,36 @@ def test_propagation_alone_misses_what_ranges_let_a_reader_solve(
         assert table.propagation_only_cells > 0
         attack(table.frame, BOTH_WAYS, weak, truth)
     print(f"\npropagation only: {weak.exact} of {weak.cells} cells pinned by the reader")
+
+
+def test_the_search_ends_with_an_exact_round_not_with_propagation_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rounds run propagation alone while it finds cells, and the linear programs only once
+    it finds none (decision 0041). Here (3 schools, 30 rows) propagation settles with cells
+    a reader's integer program still pins: the search goes on with an exact round, which
+    must not take propagation's answers for its own (a memo per kind of round), and ends
+    only when an exact round adds nothing."""
+    spec = make_spec(BOTH_WAYS)
+    truth = student_table(np.random.default_rng(142), schools=3, sizes=(4, 70))
+    rounds: list[bool] = []
+    disclosed_cells = complements.disclosed_cells
+
+    def spy(*args: object, **kwargs: object) -> np.ndarray:
+        rounds.append(bool(kwargs["exact"]))
+        return disclosed_cells(*args, **kwargs)
+
+    monkeypatch.setattr(complements, "disclosed_cells", spy)
+    result = Attack()
+    attack(published(truth, spec), BOTH_WAYS, result, truth)
+    assert result.cells > 20 and result.exact == 0 and result.linear == 0
+    assert not rounds[0] and rounds[-1], "propagation alone first, an exact round last"
+
+    # Without the programs the same search publishes cells a reader pins: the table needs them.
+    monkeypatch.setattr(disclosure, "_linear_programs", lambda *args: np.zeros(0, dtype=int))
+    weak = Attack()
+    attack(published(truth, spec), BOTH_WAYS, weak, truth)
+    assert weak.exact > 0
 
 
 def test_rounds_recheck_only_changed_slices_and_agree_with_a_full_recheck(
@@ -771,6 +802,40 @@ def test_a_published_total_of_zero_makes_its_parts_no_disclosure() -> None:
         "33",
     ]
     assert result.frame["observed_display"].to_list()[::3] == ["0", "0"]
+
+
+def test_a_program_the_primal_simplex_leaves_unsolved_is_solved_by_the_dual_simplex() -> None:
+    """The re-solves use the primal simplex (decision 0041), which has stopped short on
+    these programs before: a solve that ends without an optimum is done again with the dual
+    simplex, and the next solves use the primal simplex again."""
+    # x0 + x1 = x2 (a total), x1 = x3 (another group's total): truth 3, 4, 7, 4.
+    a = csc_matrix(np.array([[1.0, 1.0, -1.0, 0.0], [0.0, 1.0, 0.0, -1.0]]))
+    truth = np.array([3.0, 4.0, 7.0, 4.0])
+    program = disclosure._Program(a, a @ truth, np.zeros(4), np.full(4, 20.0))
+    highs = program._highs
+
+    class StopsShortOnce:
+        """The model, whose first run stops at an iteration limit of 0."""
+
+        runs = 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(highs, name)
+
+        def run(self) -> object:
+            StopsShortOnce.runs += 1
+            if StopsShortOnce.runs > 1:
+                return highs.run()
+            highs.setOptionValue("simplex_iteration_limit", 0)
+            status = highs.run()
+            highs.setOptionValue("simplex_iteration_limit", 2**31 - 1)
+            return status
+
+    program._highs = StopsShortOnce()  # type: ignore[assignment]
+    assert program.minimize(np.array([-1.0, 0.0, 0.0, 0.0]))[0] == 20.0
+    assert StopsShortOnce.runs == 2
+    assert highs.getOptionValue("simplex_strategy")[1] == disclosure._PRIMAL_SIMPLEX
+    assert program.minimize(np.array([1.0, 0.0, 0.0, 0.0]))[0] == 0.0
 
 
 def test_the_disclosure_check_prints_nothing_to_stdout() -> None:

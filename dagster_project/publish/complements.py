@@ -6,6 +6,11 @@ the nearest shown cell published as a range, or, where ranges around it still pi
 the nearest range made ten times wider (decision 0037), and only where that is not allowed
 any more, the nearest ranged cell withheld outright (decision 0012). The masks it changes belong to
 the table (suppression.TableState); what it remembers between rounds is its own.
+
+Rounds run propagation alone (check 1) while they find cells, and both checks, the linear
+programs too, only once propagation finds none; a search ends after an exact round that
+adds nothing (decision 0041): most rounds of a large table add a few complements that
+propagation finds, and the programs were half of its time.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ class ComplementSearch:
 
     def __init__(self, table: TableState) -> None:
         self.table = table
-        self.memo = {c: RoundMemo() for c in table.spec.counts}
+        # Per kind of round (exact or propagation alone), per count: an answer found
+        # without the programs must never stand for an exact one.
+        self.memo = {exact: {c: RoundMemo() for c in table.spec.counts} for exact in (True, False)}
         # Cells of components too large for the exact check (the last round's).
         self.unchecked: set[int] = set()
         # (count, row) of withheld cells no complement can protect, named in notes() once
@@ -50,45 +57,61 @@ class ComplementSearch:
         self._zero_groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def run(self, progress: Callable[[str], None] | None = None) -> None:
-        table = self.table
+        """Rounds until an exact one adds nothing. Propagation alone while it finds cells;
+        the programs once it finds none, and propagation alone again after an exact round
+        that added complements."""
+        exact = False
         for round_ in itertools.count(1):
-            added = False
-            disclosed = 0
-            # Both describe the last round: the state that is published.
-            self.unchecked = set()
-            self.unprotected = []
-            for count in table.spec.counts:
-                unknown = table.unknown(count)
-                if not unknown.any():
-                    continue
-                lo, hi = table.bounds(count)
-                added |= self._uncode_pinned_by_repeats(count, unknown, lo, hi)
-                # A range is a published value, not a withheld one: that a reader can narrow
-                # it to the count (not sensitive: it reaches min n, or would be shown but for
-                # its neighbour) harms no one, while every withheld cell it was chosen to
-                # protect is checked with the range among the unknowns.
-                sensitive = ~table.ranged[count] & ~self._zero_by_published_totals(count, hi)
-                found = disclosed_cells(
-                    table.links[count].equations,
-                    table.values[count],
-                    lo,
-                    hi,
-                    unknown,
-                    unchecked=self.unchecked,
-                    memo=self.memo[count],
-                    sensitive=sensitive,
-                )
-                disclosed += int(found.sum())
-                added |= self._protect(count, np.flatnonzero(found))
-            if progress is not None and table.n >= PROGRESS_ROWS:
+            added, disclosed = self._round(exact)
+            if progress is not None and self.table.n >= PROGRESS_ROWS:
                 progress(
-                    f"{table.spec.table}: complementary round {round_}: {disclosed:,} derivable "
-                    f"cells, {table.complementary_rows():,} rows withheld as complements so far"
+                    f"{self.table.spec.table}: complementary round {round_} "
+                    f"({'exact' if exact else 'propagation'}): {disclosed:,} derivable cells, "
+                    f"{self.table.complementary_rows():,} rows withheld as complements so far"
                 )
             # A complement may withhold a total: its small parts go (rule 0), which only
             # takes knowledge away, and the rounds check again.
-            if not added and not table.omit_small_parts_of_withheld_totals():
+            if added or self.table.omit_small_parts_of_withheld_totals():
+                exact = False
+            elif exact:
                 return
+            else:
+                exact = True  # propagation settled: what only the programs find is left
+
+    def _round(self, exact: bool) -> tuple[bool, int]:
+        """One round over every count, with both checks or propagation alone: (whether a
+        complement was added, how many derivable cells were found)."""
+        table = self.table
+        added = False
+        disclosed = 0
+        # Both describe the last round: the state that is published (an exact round's).
+        self.unchecked = set()
+        self.unprotected = []
+        for count in table.spec.counts:
+            unknown = table.unknown(count)
+            if not unknown.any():
+                continue
+            lo, hi = table.bounds(count)
+            added |= self._uncode_pinned_by_repeats(count, unknown, lo, hi)
+            # A range is a published value, not a withheld one: that a reader can narrow
+            # it to the count (not sensitive: it reaches min n, or would be shown but for
+            # its neighbour) harms no one, while every withheld cell it was chosen to
+            # protect is checked with the range among the unknowns.
+            sensitive = ~table.ranged[count] & ~self._zero_by_published_totals(count, hi)
+            found = disclosed_cells(
+                table.links[count].equations,
+                table.values[count],
+                lo,
+                hi,
+                unknown,
+                unchecked=self.unchecked,
+                memo=self.memo[exact][count],
+                sensitive=sensitive,
+                exact=exact,
+            )
+            disclosed += int(found.sum())
+            added |= self._protect(count, np.flatnonzero(found))
+        return added, disclosed
 
     def _zero_by_published_totals(self, count: str, hi: np.ndarray) -> np.ndarray:
         """Cells a published total of 0 makes 0, with their own parts: counts are never

@@ -21,6 +21,10 @@ Two checks, both over all groups at once:
    row and column totals is a network matrix, so every vertex is integral). Components
    with more than ``MAX_EXACT_CELLS`` hidden cells get check 1 only: programs per cell
    grow too slow there, and the caller reports how many cells that concerns.
+
+Check 1 alone (``exact=False``) finds a subset of the disclosed cells at a fraction of the
+cost: the complementary search (complements.py) runs it while it keeps finding cells, and
+both checks once it finds none, so what is published has passed check 2.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ MAX_EXACT_CELLS = 1_000_000
 # Cells per program (components side by side): a state-scale perkins_indicators chunk takes
 # 10% less CPU at 1,500 than at 5,000, and the same from 500 to 1,500 (decision 0026).
 LP_BATCH_CELLS = 1500
+# HiGHS's simplex_strategy values: the primal simplex for the re-solves, the dual simplex
+# when the primal one stops short.
+_PRIMAL_SIMPLEX = 4
+_DUAL_SIMPLEX = 1
 
 # A sibling group: the rows of its parts, and the row holding their total if it is published
 # in the same table (None: the total is taken as known).
@@ -151,6 +159,10 @@ class RoundMemo:
     changed, its cells' sensitivity included: it is then the same system of equations and
     bounds as when its answer was found (``current``: rows whose answer was found for the
     state they are in).
+
+    The answers are those of one kind of check (propagation alone, or both checks): a
+    caller that runs both kinds keeps a memo for each, so that an answer of propagation
+    alone is never taken for an exact one.
     """
 
     partition: np.ndarray | None = None
@@ -228,9 +240,11 @@ def disclosed_cells(
     max_exact: int | None = None,
     memo: RoundMemo | None = None,
     sensitive: np.ndarray | None = None,
+    exact: bool = True,
 ) -> np.ndarray:
     """Boolean mask over rows: ``sensitive`` unknown cells (default: every unknown) a
-    reader can determine exactly; the other unknowns (values published as ranges) enter the
+    reader can determine exactly (with ``exact=False``, those check 1 alone pins: the
+    programs may find more); the other unknowns (values published as ranges) enter the
     equations with their bounds, and working them out discloses nothing.
 
     values: the true counts (the reader knows the sums they make); lo/hi: bounds the reader
@@ -238,7 +252,7 @@ def disclosed_cells(
     the published denominator is 0) reveal nothing the published row does not, and count
     as known. ``unchecked`` receives the cells of components too large for check 2;
     ``memo`` carries the answers of partitions and components that did not change from one
-    round to the next.
+    round to the next (rounds of the same ``exact``).
     """
     limit = MAX_EXACT_CELLS if max_exact is None else max_exact
     memo = memo if memo is not None else RoundMemo()
@@ -253,6 +267,7 @@ def disclosed_cells(
         limit,
         sensitive,
         memo.reusable(unknown, lo, hi, sensitive),
+        exact,
     )
     if memo.disclosed is not None:
         kept = ~dirty | reused
@@ -273,9 +288,11 @@ def _disclosed_in(
     limit: int,
     sensitive: np.ndarray,
     reusable: tuple[np.ndarray, np.ndarray] | None = None,
+    exact: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Checks 1 and 2 over the given unknowns: (sensitive cells disclosed, cells in a
-    component too large for 2, cells of components left to their earlier answer).
+    """Checks 1 and 2 (1 alone unless ``exact``) over the given unknowns: (sensitive cells
+    disclosed, cells in a component too large for 2, cells of components left to their
+    earlier answer).
     ``reusable``: RoundMemo.reusable's rows; a component all of whose cells are reusable
     and whose groups hold no changed row is not checked again.
 
@@ -321,6 +338,8 @@ def _disclosed_in(
     )
     pinned_cell = (high - low < _ONE) & sensitive[cells]
     disclosed[cells[pinned_cell]] = True
+    if not exact:
+        return disclosed & sensitive, unchecked, reused
     pinned = pinned_cell[cell_at]
 
     cell_label = np.zeros(len(cells), dtype=label.dtype)
@@ -497,12 +516,25 @@ class _Program:
         self._highs = _quiet_highs()
         # Presolve would rebuild the program for every objective and drop the basis.
         self._highs.setOptionValue("presolve", "off")
+        # Only the costs change between solves, so the last optimal basis stays feasible
+        # and the primal simplex goes on from it: a third less solver time on a state-scale
+        # program_continuum chunk than the dual simplex, the same on perkins_indicators.
+        self._highs.setOptionValue("simplex_strategy", _PRIMAL_SIMPLEX)
         self._highs.passModel(lp)
         self._columns = np.arange(a.shape[1], dtype=np.int32)
 
     def minimize(self, objective: np.ndarray) -> np.ndarray:
+        """A vertex minimizing ``objective``: which one, among several optimal, does not
+        matter to the check (a cell's minimum and maximum decide it)."""
         self._highs.changeColsCost(len(self._columns), self._columns, objective)
         self._highs.run()
+        if self._highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            # The primal simplex has stopped short on these programs (status "unknown",
+            # decision 0026): the dual simplex, from scratch, solves it.
+            self._highs.setOptionValue("simplex_strategy", _DUAL_SIMPLEX)
+            self._highs.clearSolver()
+            self._highs.run()
+            self._highs.setOptionValue("simplex_strategy", _PRIMAL_SIMPLEX)
         status = self._highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:  # the true table is feasible, bounded
             raise RuntimeError(f"disclosure check: linear program failed: {status}")
