@@ -229,7 +229,7 @@ def suppress_partitions(
     by_table = {p.spec.table: p for p in plans}
     rows = sum(int(by_table[t].partitions.rows[p].sum()) for t, p in chosen.items())
     # A few changed partitions (a resubmission) still keep every worker busy: chunks of at
-    # most an even share of TASKS_PER_WORKER tasks per worker, the largest started first.
+    # most an even share of TASKS_PER_WORKER tasks per worker, the costliest started first.
     size = min(options.chunk_rows, max(1, math.ceil(rows / (workers * TASKS_PER_WORKER))))
     tasks: list[ChunkTask] = []
     files: dict[str, list[Path]] = {}
@@ -238,8 +238,8 @@ def suppress_partitions(
         for chunk in pack_chunks(plan.partitions, plan.spec, partitions, size):
             out = folder / f"{table}.{plan.suppressed_chunks + len(files.get(table, []))}.parquet"
             files.setdefault(table, []).append(out)
-            tasks.append(ChunkTask(warehouse, plan.spec, rules, chunk.keys, out, chunk.rows))
-    tasks.sort(key=lambda t: -t.rows)
+            tasks.append(ChunkTask(warehouse, plan.spec, rules, chunk.keys, out, chunk.cost))
+    tasks.sort(key=lambda t: -t.cost)
     started = time.monotonic()
 
     def done(task: ChunkTask, findings: ChunkFindings) -> None:
