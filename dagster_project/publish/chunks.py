@@ -44,7 +44,7 @@ from dagster_project.warehouse import connect
 FINGERPRINTED_CODE = (suppression, complements, siblings, disclosure, spec, linked, from_published)
 
 # Rows per chunk: at state scale a perkins_indicators chunk of 200k rows suppresses in
-# ~80 s CPU at ~0.6 GiB; larger chunks only raise the peak, smaller ones add per-chunk
+# ~50 s CPU at ~0.6 GiB; larger chunks only raise the peak, smaller ones add per-chunk
 # overhead.
 CHUNK_ROWS = 200_000
 # The partition each staged row came from (its index in TablePartitions), until the staged
