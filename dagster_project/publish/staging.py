@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from dagster_project.child_processes import die_with
 from dagster_project.publish.chunks import (
@@ -276,9 +277,21 @@ def suppress_partitions(
 
 
 def _register_partitions(con: duckdb.DuckDBPyConnection, plan: TablePlan, which: np.ndarray) -> str:
-    """The keys of the given partitions (a bool mask or indices) as a view; its name."""
-    con.register("__partitions", plan.partitions.keys.filter(_mask(plan, which)))
+    """The keys of the given partitions (a bool mask or indices) as a view; its name
+    (_unregister_partitions drops it). Filtered in SQL: pyarrow's filter of equity_gaps'
+    8.6 million keys took seconds, at every publish."""
+    keys = plan.partitions.keys.append_column("__chosen", pa.array(_mask(plan, which)))
+    con.register("__partition_keys", keys)
+    con.execute(
+        "create or replace temp view __partitions as "
+        "select * exclude (__chosen) from __partition_keys where __chosen"
+    )
     return "__partitions"
+
+
+def _unregister_partitions(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("drop view __partitions")
+    con.unregister("__partition_keys")
 
 
 def _mask(plan: TablePlan, which: np.ndarray) -> np.ndarray:
@@ -304,7 +317,7 @@ def _stage_table(con: duckdb.DuckDBPyConnection, plan: TablePlan, files: list[Pa
     params = [[str(f) for f in files]] if files else []
     con.execute(f"create table {table} as {' union all by name '.join(parts)}", params)
     if plan.reused.any():
-        con.unregister("__partitions")
+        _unregister_partitions(con)
 
 
 def _stale_partitions(
@@ -333,7 +346,7 @@ def _stale_partitions(
             [*new_params, *old_params],
         ).fetchall()
         stale |= {int(r[0]) for r in rows}
-    con.unregister(reused)
+    _unregister_partitions(con)
     return np.array(sorted(stale), dtype=np.int64)
 
 
@@ -359,7 +372,7 @@ def _replace_partitions(
     con.execute(
         f"delete from {table} where {PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {keys})"
     )
-    con.unregister(keys)
+    _unregister_partitions(con)
     chunks = [str(f) for f in files]
     con.execute(f"insert into {table} by name select * from read_parquet(?)", [chunks])
     plan.reused[stale] = False
