@@ -305,6 +305,19 @@ def first_pull(con, fake: FakeOds, url: str, landing, family=None, loaded=None, 
     return result
 
 
+def next_pull(
+    con, fake: FakeOds, url: str, landing, family=None, *, since: int, served: dict, **kw
+):
+    """A pull after the one that loaded change version ``since`` (``pull``'s arguments): it
+    reads the window from the next version to the fake's newest, and the fake serves only
+    ``served`` (route -> records; routes that served none left out)."""
+    fake.served.clear()
+    result = pull(con, url, landing, family, **kw)
+    assert str(result.window) == f"{since + 1}-{fake.version}"
+    assert {route: n for route, n in fake.served.items() if n} == served
+    return result
+
+
 def configure(monkeypatch, url: str) -> None:
     """The environment of a code location pointed at the fake (as an operator sets it)."""
     monkeypatch.setenv("CTE_EDFI_URL", url)

@@ -21,6 +21,7 @@ from edfi_fake import (
     FakeOds,
     configure,
     first_pull,
+    next_pull,
     pull,
     said_after_pull,
     serve,
@@ -162,15 +163,18 @@ def test_a_full_pull_then_only_the_changes_reach_the_raw_table(ods, warehouse, t
         if r["studentReference"]["studentUniqueId"] == "900000004"
     )
     fake.put(SEOA, dict(seoa_4, **renumbered))
-    fake.served.clear()
-
-    second = pull(warehouse, url, landing)
-    assert str(second.window) == f"{loaded_version + 1}-{fake.version}"
-    assert {route: n for route, n in fake.served.items() if n} == {
-        "/data/v3/ed-fi/studentSchoolAssociations": 2,
-        "/data/v3/ed-fi/studentSchoolAssociations/deletes": 1,
-        "/data/v3/ed-fi/studentEducationOrganizationAssociations": 2,
-    }
+    second = next_pull(
+        warehouse,
+        fake,
+        url,
+        landing,
+        since=loaded_version,
+        served={
+            "/data/v3/ed-fi/studentSchoolAssociations": 2,
+            "/data/v3/ed-fi/studentSchoolAssociations/deletes": 1,
+            "/data/v3/ed-fi/studentEducationOrganizationAssociations": 2,
+        },
+    )
     assert second.read == {SSA: 2, SEOA: 2} and second.deleted == {SSA: 1}
     by_district = {o.district_code: o for o in second.outcomes}
     assert by_district["001"].status is Status.LOADED and by_district["001"].rows_read == 5
@@ -326,14 +330,17 @@ def test_program_associations_set_the_flags_of_the_year_and_a_delete_clears_them
     reopened = dict(program["ended"], endDate=None)
     del reopened["endDate"]
     fake.put(SPECIAL_EDUCATION, reopened)
-    fake.served.clear()
-
-    second = pull(warehouse, url, landing)
-    assert str(second.window) == f"{loaded_version + 1}-{fake.version}"
-    assert {route: n for route, n in fake.served.items() if n} == {
-        f"/data/v3/ed-fi/{SPECIAL_EDUCATION}": 1,
-        f"/data/v3/ed-fi/{HOMELESS}/deletes": 1,
-    }
+    second = next_pull(
+        warehouse,
+        fake,
+        url,
+        landing,
+        since=loaded_version,
+        served={
+            f"/data/v3/ed-fi/{SPECIAL_EDUCATION}": 1,
+            f"/data/v3/ed-fi/{HOMELESS}/deletes": 1,
+        },
+    )
     assert second.deleted == {HOMELESS: 1} and second.reconciles
     assert sorted(o.district_code for o in second.outcomes) == ["001", "002"]
     assert flags_of(warehouse, "900000007") == ("N", "N", "N", "N")  # (c) cleared

@@ -177,14 +177,18 @@ def test_a_full_pull_then_only_the_changes_reach_the_assessment_table(
     unmappable = result("900000006", 35001010, RLA, f"{YEAR}-04-11", "", f"{LEVEL}Exceeds")
     unmappable["scoreResults"] = unmappable["scoreResults"][:1]  # the raw score only
     fake.put(STUDENT_ASSESSMENTS, unmappable)
-    fake.served.clear()
-
-    second = pull(warehouse, url, landing)
-    assert str(second.window) == f"{loaded_version + 1}-{fake.version}"
-    assert {route: n for route, n in fake.served.items() if n} == {
-        f"/data/v3/ed-fi/{STUDENT_ASSESSMENTS}": 1,
-        f"/data/v3/ed-fi/{STUDENT_ASSESSMENTS}/deletes": 1,
-    }
+    second = edfi_fake.next_pull(
+        warehouse,
+        fake,
+        url,
+        landing,
+        ASSESSMENT_RESULTS,
+        since=loaded_version,
+        served={
+            f"/data/v3/ed-fi/{STUDENT_ASSESSMENTS}": 1,
+            f"/data/v3/ed-fi/{STUDENT_ASSESSMENTS}/deletes": 1,
+        },
+    )
     assert second.read == {STUDENT_ASSESSMENTS: 1} and second.deleted == {STUDENT_ASSESSMENTS: 1}
     [outcome] = second.outcomes  # district 002 unchanged: not sent again
     assert outcome.district_code == "001"

@@ -206,17 +206,22 @@ def test_a_full_pull_then_only_the_changes_reach_the_course_table(ods, warehouse
     fake.put(SESSIONS, session_record(35002010, Q1))
     fake.put(OFFERINGS, offering(35002010, "WELD-1", Q1))
     fake.put(STSA, section("900000012", 35002010, "WELD-1", Q1))
-    fake.served.clear()
-
-    second = pull(warehouse, url, landing)
-    assert str(second.window) == f"{loaded_version + 1}-{fake.version}"
-    assert {route: n for route, n in fake.served.items() if n} == {
-        f"/data/v3/ed-fi/{TRANSCRIPTS}": 1,
-        f"/data/v3/ed-fi/{STSA}": 1,
-        f"/data/v3/ed-fi/{STSA}/deletes": 1,
-        f"/data/v3/ed-fi/{SESSIONS}": 1,
-        f"/data/v3/ed-fi/{OFFERINGS}": 1,
-    }
+    second = edfi_fake.next_pull(
+        warehouse,
+        fake,
+        url,
+        landing,
+        CTE_COURSE_ENROLLMENT,
+        since=loaded_version,
+        served={
+            f"/data/v3/ed-fi/{TRANSCRIPTS}": 1,
+            f"/data/v3/ed-fi/{STSA}": 1,
+            f"/data/v3/ed-fi/{STSA}/deletes": 1,
+            f"/data/v3/ed-fi/{SESSIONS}": 1,
+            f"/data/v3/ed-fi/{OFFERINGS}": 1,
+        },
+        page_size=5,
+    )
     assert second.read == {TRANSCRIPTS: 1, STSA: 1, SESSIONS: 1, OFFERINGS: 1}
     assert second.deleted == {STSA: 1}
     by_district = {o.district_code: o for o in second.outcomes}

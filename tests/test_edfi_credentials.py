@@ -159,15 +159,19 @@ def test_a_full_pull_then_only_the_changes_reach_the_credential_table(
         CREDENTIALS,
         credential("900000008", 35002010, "Welding", "FORKLIFT", f"{YEAR}-04-02", "IS", True),
     )
-    fake.served.clear()
-
-    second = pull(warehouse, url, landing)
-    assert str(second.window) == f"{loaded_version + 1}-{fake.version}"
-    assert {route: n for route, n in fake.served.items() if n} == {
-        f"/data/v3/{CREDENTIALS}": 1,
-        f"/data/v3/{CREDENTIALS}/deletes": 1,
-        f"/data/v3/ed-fi/{SCTEPA}": 1,
-    }
+    second = edfi_fake.next_pull(
+        warehouse,
+        fake,
+        url,
+        landing,
+        CREDENTIAL_ATTAINMENT,
+        since=loaded_version,
+        served={
+            f"/data/v3/{CREDENTIALS}": 1,
+            f"/data/v3/{CREDENTIALS}/deletes": 1,
+            f"/data/v3/ed-fi/{SCTEPA}": 1,
+        },
+    )
     assert second.read == {CREDENTIALS: 1, SCTEPA: 1} and second.deleted == {CREDENTIALS: 1}
     by_district = {o.district_code: o for o in second.outcomes}
     # The withdrawn credential left with district 001's submission.
