@@ -148,17 +148,20 @@ class TablePlan:
     def note_lines(self) -> list[str]:
         return [n for i in sorted(self.notes) for n in self.notes[i]]
 
+    def signatures(self) -> pl.DataFrame:
+        """Each partition's index (PARTITION_COLUMN) and signature."""
+        return pl.DataFrame(
+            {
+                PARTITION_COLUMN: np.arange(len(self.partitions), dtype=np.int32),
+                "signature": self.partitions.signatures,
+            }
+        )
+
     def fingerprints(self) -> pl.DataFrame:
         unchecked = np.zeros(len(self.partitions), dtype=np.int64)
         for i, cells in self.propagation_only_cells.items():
             unchecked[i] = cells
-        partitions = pl.DataFrame(
-            {
-                PARTITION_COLUMN: np.arange(len(self.partitions), dtype=np.int32),
-                "signature": self.partitions.signatures,
-                "propagation_only_cells": unchecked,
-            }
-        )
+        partitions = self.signatures().with_columns(propagation_only_cells=unchecked)
         notes = pl.DataFrame(
             {
                 PARTITION_COLUMN: [i for i, lines in self.notes.items() for _ in lines],
@@ -197,13 +200,7 @@ def plan_tables(
 
 def _reuse(plan: TablePlan, known: pl.DataFrame) -> None:
     """Marks the partitions whose signature ``known`` lists as reused, with their notes."""
-    ours = pl.DataFrame(
-        {
-            PARTITION_COLUMN: np.arange(len(plan.partitions), dtype=np.int32),
-            "signature": plan.partitions.signatures,
-        }
-    )
-    found = ours.join(known, on="signature", how="inner")
+    found = plan.signatures().join(known, on="signature", how="inner")
     plan.reused[found[PARTITION_COLUMN].to_numpy()] = True
     noted = found.filter((pl.col("propagation_only_cells") > 0) | (pl.col("notes").list.len() > 0))
     for i, cells, notes in noted.select(
