@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dagster_project.publish.disclosure import RoundMemo, disclosed_cells
+from dagster_project.publish.disclosure import RoundMemo, disclosed_cells, spans
 
 if TYPE_CHECKING:
     from dagster_project.publish.suppression import TableState
@@ -110,7 +110,7 @@ class ComplementSearch:
                 exact=exact,
             )
             disclosed += int(found.sum())
-            added |= self._protect(count, np.flatnonzero(found))
+            added |= self._protect(count, np.flatnonzero(found), lo, hi)
         return added, disclosed
 
     def _zero_by_published_totals(self, count: str, hi: np.ndarray) -> np.ndarray:
@@ -157,10 +157,12 @@ class ComplementSearch:
             )
         return self._zero_groups[count]
 
-    def _protect(self, count: str, disclosed: np.ndarray) -> bool:
+    def _protect(self, count: str, disclosed: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
         """A complement for each disclosed cell: the nearest shown cell published as a range;
         where ranges around it still pin it (no shown cell is left), the nearest range that
-        may grow made ten times wider; else the nearest ranged cell withheld outright."""
+        may grow made ten times wider; else the nearest ranged cell withheld outright. A
+        cell its own group pins by bounds alone loses its coded rate first (``lo``, ``hi``:
+        the round's bounds, table.bounds)."""
         if not len(disclosed):
             return False
         links = self.table.links[count]
@@ -168,6 +170,7 @@ class ComplementSearch:
         added = False
         hidden = self.table.unknown(count)
         withheld = hidden & ~self.table.ranged[count]
+        deferred: list[tuple[int, int]] = []
         eq = links.equations
         # Unknown cells per group, kept up to date as complements are added: a candidate
         # that would be the only unknown of one of its other groups is pinned there at once.
@@ -175,6 +178,14 @@ class ComplementSearch:
         for u in sorted(disclosed, key=lambda i: (self.table.size[i], i)):
             if (count, u) in self.alone:
                 self.unprotected.append((count, int(u), _ALONE))
+                continue
+            of_u = links.groups_of(u)
+            if (
+                not touched.intersection(of_u.tolist())
+                and self._pinned_by_bounds(count, u, of_u, hidden, lo, hi)
+                and self.table.uncode(count, u)
+            ):
+                added = True
                 continue
             choice = self._nearest_complement(count, u, hidden)
             coarsen = choice is None
@@ -192,24 +203,95 @@ class ComplementSearch:
                 self.alone.add((count, u))
                 self.unprotected.append((count, int(u), _ALONE))
                 continue
-            group, v = choice
-            if group in touched:
-                continue  # this round already added a cell there; check again first
             if widen:
-                self.table.withhold(count, v)
-                withheld[v] = True
-            elif coarsen:
-                self.table.coarsen(count, v)
-            else:
-                self.table.publish_as_range(count, v)
-            of_v = links.groups_of(v)
-            if not hidden[v]:
-                self._unknown_in_group[of_v] += 1
-            hidden[v] = True
-            touched.add(group)
-            touched.update(of_v.tolist())
-            added = True
+                # Withheld only in a round that found no range to add or widen: a range
+                # added this round elsewhere in the chain may free u too (a thin state
+                # cluster's six copies of its total of 11, each needing a range of a hundred).
+                deferred.append(choice)
+                continue
+            added |= self._add(count, choice, "coarsen" if coarsen else "range", touched, hidden)
+        if added or not deferred:
+            return added
+        # A state total stays where its small parts can go instead; the next round checks.
+        omitted = False
+        for _, v in deferred:
+            if self.table.roots[v]:
+                omitted |= self.table.omit_small_parts_of(v)
+        if omitted:
+            return True
+        for choice in deferred:
+            added |= self._add(count, choice, "withhold", touched, hidden)
         return added
+
+    def _add(
+        self, count: str, choice: tuple[int, int], how: str, touched: set[int], hidden: np.ndarray
+    ) -> bool:
+        """Make ``choice`` (group, row) a complement ``how`` (range, coarsen or withhold),
+        unless this round already added one in its group: whether it was added."""
+        group, v = choice
+        if group in touched:
+            return False  # this round already added a cell there; check again first
+        if how == "withhold":
+            self.table.withhold(count, v)
+        elif how == "coarsen":
+            self.table.coarsen(count, v)
+        else:
+            self.table.publish_as_range(count, v)
+        of_v = self.table.links[count].groups_of(v)
+        if not hidden[v]:
+            self._unknown_in_group[of_v] += 1
+        hidden[v] = True
+        touched.add(group)
+        touched.update(of_v.tolist())
+        return True
+
+    def _pinned_by_bounds(
+        self,
+        count: str,
+        u: int,
+        groups: np.ndarray,
+        hidden: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+    ) -> bool:
+        """Whether one of ``u``'s groups pins it by bounds no complement can loosen: every
+        other cell of the group hidden, none a range that may still grow (a school's 1 of 17
+        concentrators coded "<=5%"; its district's 10, at least 10 by a later step's reason
+        code; its sibling's 9, at most 9 by theirs). A complement further out never frees
+        such a cell, and the search would range, then withhold, one district after another;
+        only a wider bound in the group can, such as ``u``'s own rate uncoded. ``hidden``,
+        ``lo`` and ``hi`` are this round's; the caller skips groups a complement of this
+        round has touched."""
+        links = self.table.links[count]
+        eq = links.equations
+        groups = groups[eq.usable[groups]]
+        if not len(groups):
+            return False
+        values = self.table.values[count]
+        # The groups' entries of equations, group by group (as rows_of_groups lists them).
+        entries, of = spans(links.group_start[groups], links.group_start[groups + 1])
+        rows, coef = eq.cell[entries], eq.coef[entries]
+        known = ~hidden[rows]
+        low = np.where(known, values[rows], lo[rows])
+        high = np.where(known, values[rows], hi[rows])
+        # Each equation reads sum(coef * x) = K, K the true sum (0 beside a total row).
+        target = np.bincount(of, coef * values[rows], len(groups))
+        is_u = rows == u
+        term_low = np.where(is_u, 0.0, np.minimum(coef * low, coef * high))
+        term_high = np.where(is_u, 0.0, np.maximum(coef * low, coef * high))
+        rest_low = np.bincount(of, term_low, len(groups))
+        rest_high = np.bincount(of, term_high, len(groups))
+        c_u = np.bincount(of, np.where(is_u, coef, 0.0), len(groups))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a, b = (target - rest_high) / c_u, (target - rest_low) / c_u
+        u_low = np.maximum(np.minimum(a, b), lo[u])
+        u_high = np.minimum(np.maximum(a, b), hi[u])
+        # A group with a shown cell, or a range that may still grow, is left to the search:
+        # that cell as a range, or its range ten times wider, may free u.
+        loosens = (known & ~self.table.missing[count][rows]) | self.table.coarsenable(count)[rows]
+        fixed = np.bincount(of, loosens & ~is_u, len(groups)) == 0
+        pinned = np.floor(u_high + 1e-9) - np.ceil(u_low - 1e-9) < 1
+        return bool((pinned & fixed).any())
 
     def _nearest_complement(self, count: str, u: int, hidden: np.ndarray) -> tuple[int, int] | None:
         """(group, row) of the cell to hide so that ``u`` is no longer derivable.

@@ -6,7 +6,10 @@ Rules (docs/analyst-guide.md repeats them for analysts):
    withheld too (below min n, or as a complement in rule 4) is not published: it would show
    only "suppressed", and its mere existence says its group holds at least one student,
    which with the reason codes (small n: at most min n - 1) can pin every part to a value.
-   It stays in the checks as an unknown a reader knows nothing about (it may be 0).
+   So is every part of a state total's group whose parts are all below min n, where the
+   complementary search would otherwise withhold the state total (ten districts' rows of 1
+   beside a state total of 10): the total stays. An omitted part stays in the checks as an
+   unknown from 0 (it may be a group with no one in it) to min n - 1.
 1. SMALL_N (row): the cell size (e.g. the denominator) is below min n, or null. Every
    count, rate and derived column of the row is nulled; ``suppression_reason`` = SMALL_N.
 2. Rate-level small n: a rate whose own declared denominator is below min n (while the
@@ -257,6 +260,23 @@ class TableState:
         self.row[small] = RowSuppression.OMITTED
         return len(small) > 0
 
+    def omit_small_parts_of(self, total: int) -> bool:
+        """Leave out the parts of ``total``'s groups where every part is below min n,
+        instead of withholding ``total`` (a state total the complementary search would
+        withhold to protect them): a reader who sees ten districts' rows of 1 beside a state
+        total of 10 knows each; without the rows, each may hold 0 to 9. Rule 0 then leaves
+        out their own small parts. Whether anything was left out."""
+        eq = self.links[self.spec.cell_size].equations
+        groups = np.unique(eq.group[eq.cell == total][eq.coef[eq.cell == total] < 0])
+        entries = np.isin(eq.group, groups) & (eq.coef > 0)
+        small = np.isin(self.row, [RowSuppression.SMALL_N, RowSuppression.OMITTED])
+        all_small = np.ones(eq.groups, dtype=bool)
+        np.logical_and.at(all_small, eq.group[entries], small[eq.cell[entries]])
+        parts = eq.cell[entries & all_small[eq.group]]
+        parts = parts[self.row[parts] == RowSuppression.SMALL_N]
+        self.row[parts] = RowSuppression.OMITTED
+        return len(parts) > 0
+
     def _repeated_as_cell_size(
         self, frame: pl.DataFrame
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -392,7 +412,10 @@ class TableState:
         np.maximum(lo, range_lo, out=lo, where=ranged)
         np.minimum(hi, range_hi, out=hi, where=ranged)
         if count in self.capped:
-            np.copyto(hi, float(self.rules.min_n - 1), where=small)
+            # Only parts below min n are ever left out: a reader knows that of an omitted
+            # row too (it may also be a group with no one in it, so nothing below).
+            omitted = self.row == RowSuppression.OMITTED
+            np.copyto(hi, float(self.rules.min_n - 1), where=small | omitted)
         if repeats and count in self.repeated_as_size:
             holding, repeating = self.repeated_as_size[count]
             reason = self.row[repeating]
