@@ -73,12 +73,47 @@ def test_a_first_year_keeps_its_concentrators_where_a_coded_school_is_pinned_by_
     assert not result.notes
 
 
-@pytest.mark.long  # ~2 min: an integer program per withheld cell of 4,378 rows
-def test_no_withheld_cell_of_the_first_year_continuum_is_derivable(
+def test_a_cell_no_range_can_free_is_withheld_without_ranging_its_neighbours(
     specs: dict[str, PublishSpec],
 ) -> None:
-    spec = specs["program_continuum"]
-    mart = pl.read_parquet(CASES / "continuum_first_year.parquet")
+    spec = specs["perkins_indicators"]
+    mart = pl.read_parquet(CASES / "perkins_range_straddling_a_hundred.parquet")
+    result = suppress(mart, spec, SuppressionRules())
+    state = result.frame.filter(pl.col("level") == "state")
+    pinned = state.filter(
+        pl.col("group_type") == "military_connected", pl.col("group_value") == "Y"
+    )
+    assert pinned["rate_display"].to_list() == [COMPLEMENTARY_DISPLAY]
+    # The state cells the search used to range for it, one per round, keep their counts.
+    spent = {
+        ("disability", "N"): "83",
+        ("locale", "CITY"): "67",
+        ("locale", "RURAL"): "16",
+        ("race_ethnicity", "HISPANIC"): "58",
+        ("race_ethnicity", "WHITE"): "23",
+    }
+    shown = {
+        (row["group_type"], row["group_value"]): row["numerator_display"]
+        for row in state.iter_rows(named=True)
+        if (row["group_type"], row["group_value"]) in spent
+    }
+    assert shown == spent
+    assert not result.notes
+
+
+@pytest.mark.long  # minutes: an integer program per withheld cell of thousands of rows
+@pytest.mark.parametrize(
+    ("table", "case"),
+    [
+        ("program_continuum", "continuum_first_year"),
+        ("perkins_indicators", "perkins_range_straddling_a_hundred"),
+    ],
+)
+def test_no_withheld_cell_of_a_larger_case_is_derivable(
+    specs: dict[str, PublishSpec], table: str, case: str
+) -> None:
+    spec = specs[table]
+    mart = pl.read_parquet(CASES / f"{case}.parquet")
     assert derivable_cells(spec, mart, suppress(mart, spec, SuppressionRules()).frame) == []
 
 

@@ -255,9 +255,11 @@ class ComplementSearch:
         hi: np.ndarray,
     ) -> bool:
         """Whether one of ``u``'s groups pins it by bounds no complement can loosen: every
-        other cell of the group hidden, none a range that may still grow (a school's 1 of 17
+        other cell of the group hidden, each range taken at its widest (a school's 1 of 17
         concentrators coded "<=5%"; its district's 10, at least 10 by a later step's reason
-        code; its sibling's 9, at most 9 by theirs). A complement further out never frees
+        code; its sibling's 9, at most 9 by theirs; or a state's 1 of 13 coded "<=10%"
+        between its 99 and its total's 100, where no grid range straddles 100). A
+        complement further out never frees
         such a cell, and the search would range, then withhold, one district after another;
         only a wider bound in the group can, such as ``u``'s own rate uncoded. ``hidden``,
         ``lo`` and ``hi`` are this round's; the caller skips groups a complement of this
@@ -274,6 +276,11 @@ class ComplementSearch:
         known = ~hidden[rows]
         low = np.where(known, values[rows], lo[rows])
         high = np.where(known, values[rows], hi[rows])
+        # A range that may still grow counts at its widest (a superset of what it can say).
+        grows = self.table.coarsenable(count)[rows]
+        widest_low, widest_high = self.table.grid_range(count, self.table.rules.coarser_ranges)
+        np.minimum(low, widest_low[rows], out=low, where=grows)
+        np.maximum(high, widest_high[rows], out=high, where=grows)
         # Each equation reads sum(coef * x) = K, K the true sum (0 beside a total row).
         target = np.bincount(of, coef * values[rows], len(groups))
         is_u = rows == u
@@ -286,10 +293,9 @@ class ComplementSearch:
             a, b = (target - rest_high) / c_u, (target - rest_low) / c_u
         u_low = np.maximum(np.minimum(a, b), lo[u])
         u_high = np.minimum(np.maximum(a, b), hi[u])
-        # A group with a shown cell, or a range that may still grow, is left to the search:
-        # that cell as a range, or its range ten times wider, may free u.
-        loosens = (known & ~self.table.missing[count][rows]) | self.table.coarsenable(count)[rows]
-        fixed = np.bincount(of, loosens & ~is_u, len(groups)) == 0
+        # A group with a shown cell is left to the search: that cell as a range may free u.
+        shown = known & ~self.table.missing[count][rows]
+        fixed = np.bincount(of, shown & ~is_u, len(groups)) == 0
         pinned = np.floor(u_high + 1e-9) - np.ceil(u_low - 1e-9) < 1
         return bool((pinned & fixed).any())
 

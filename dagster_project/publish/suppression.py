@@ -353,7 +353,7 @@ class TableState:
         times wider for each time it was coarsened. Read only: the grids are computed once
         (values never change) and picked per row by how often it was coarsened."""
         levels = self.coarsened[count]
-        low, high = self._grid(count, 0)
+        low, high = self.grid_range(count, 0)
         if not levels.any():
             return low, high
         kept = self._mixed_grids.get(count)
@@ -362,13 +362,13 @@ class TableState:
         low, high = low.copy(), high.copy()
         for level in np.unique(levels[levels != 0]).tolist():
             at = levels == level
-            level_low, level_high = self._grid(count, level)
+            level_low, level_high = self.grid_range(count, level)
             low[at], high[at] = level_low[at], level_high[at]
         low.flags.writeable = high.flags.writeable = False
         self._mixed_grids[count] = (levels.copy(), low, high)
         return low, high
 
-    def _grid(self, count: str, level: int) -> tuple[np.ndarray, np.ndarray]:
+    def grid_range(self, count: str, level: int) -> tuple[np.ndarray, np.ndarray]:
         """Every value's grid range at one coarsening level (the same arithmetic as a
         width per row: 10.0 ** level is exact)."""
         key = (count, level)
