@@ -64,6 +64,17 @@ class Dbt:
             (r.node.name, r.message) for r in result.result if r.status != "success"
         ]
 
+    def tests(self, *args: str) -> dict[str, tuple[str, str]]:
+        """Run a command that runs data tests, passing or not: each test's status and the
+        SQL it ran, by test name."""
+        result = self.runner.invoke([*args, *self.flags, "--quiet"])
+        assert result.exception is None, result.exception
+        return {
+            r.node.name: (str(r.status), r.node.compiled_code)
+            for r in result.result
+            if r.node.resource_type == "test"
+        }
+
 
 def _load_sample(landing: Path, warehouse: Path) -> None:
     con = duckdb.connect(str(warehouse))
@@ -131,7 +142,7 @@ def _years_built(warehouse: Path) -> dict[str, list[int]]:
     with duckdb.connect(str(warehouse)) as con:
         rows = con.execute(
             "select model, list(school_year order by school_year) from build_state.year_builds"
-            " group by model"
+            " where school_year is not null group by model"  # null: the model was built
         ).fetchall()
         con.execute("delete from build_state.year_builds")
     return {model.split(".")[-1]: years for model, years in rows}
@@ -198,3 +209,94 @@ def test_resubmissions_rebuild_only_their_years_and_equal_a_full_rebuild(
         dbt("run", "--full-refresh", "--select", *YEAR_PARTITIONED)
         monkeypatch.setenv("CTE_WAREHOUSE_PATH", str(warehouse))
         assert _fingerprints(warehouse) == _fingerprints(full), (extract, district, year)
+
+
+def _failed(results: dict[str, tuple[str, str]]) -> set[str]:
+    return {name for name, (status, _) in results.items() if status != "pass"}
+
+
+def test_tests_of_partitioned_models_read_the_years_built(
+    built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision 0044: a generic test of one year-partitioned model reads the school years
+    its invocation built; a test of two models and a test outside a build read every row."""
+    work, warehouse = built
+    dbt = Dbt(warehouse, work, monkeypatch)
+    dbt("seed")
+    dbt("run", "--select", *UPSTREAM)  # whatever the module did before: built and current
+    _years_built(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        years = sorted(
+            r[0]
+            for r in con.sql(
+                "select distinct school_year from intermediate.int_student_groups"
+            ).fetchall()
+        )
+        district = con.sql("select min(district_code) from raw.student_enrollment").fetchall()[0][0]
+        # A row that breaks the key and the group value's not_null in the oldest year.
+        con.execute(
+            "insert into intermediate.int_student_groups select student_key, school_year,"
+            f" group_type, null from intermediate.int_student_groups"
+            f" where school_year = {years[0]} and group_type = 'all' limit 1"
+        )
+    newest = years[-1]
+    planted = {"primary_key_int_student_groups_", "not_null_int_student_groups_group_value"}
+    build = ("build", "--select", "int_student_groups", "--exclude-resource-type", "unit_test")
+
+    # Nothing changed: the build tests no year.
+    results = dbt.tests(*build)
+    assert len(results) > 5 and not _failed(results)
+    assert all("where school_year is null" in sql for _, sql in results.values())
+
+    # One district's newest year resubmitted: its tests read the newest year only, and pass.
+    assert _resubmit(warehouse, "student_enrollment", district, newest, seed=7, drop=False)
+    dbt("run", "--select", "+int_student_groups", "--exclude", "int_student_groups")
+    results = dbt.tests(*build)
+    assert _years_built(warehouse) == {"int_student_groups": [newest]}
+    assert not _failed(results)
+    sql = results["primary_key_int_student_groups_"][1]
+    assert f"(school_year in ({newest}) or school_year is null)" in sql
+
+    # `dbt test` on its own reads every row: the planted row fails.
+    results = dbt.tests(
+        "test", "--select", "int_student_groups", "--exclude-resource-type", "unit_test"
+    )
+    assert _failed(results) == planted
+    assert not any("school_year in" in sql for _, sql in results.values())
+
+    # A duplicate in the newest year's input: the build rebuilds that year and its test fails.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into intermediate.int_student_years select * from"
+            f" intermediate.int_student_years where school_year = {newest} and is_enrolled_hs"
+            " limit 1"
+        )
+    results = dbt.tests(*build)
+    assert _years_built(warehouse) == {"int_student_groups": [newest]}
+    assert _failed(results) == {"primary_key_int_student_groups_"}
+
+    # A full build tests every year: the planted row of the oldest year is gone with it,
+    # the newest year's duplicate (from the input) fails.
+    results = dbt.tests(*build, "--full-refresh")
+    assert _years_built(warehouse) == {"int_student_groups": years}
+    assert _failed(results) == {"primary_key_int_student_groups_"}
+    in_years = f"(school_year in ({', '.join(map(str, years))}) or school_year is null)"
+    assert all(in_years in sql for _, sql in results.values())
+
+    # A relationships test (two parents) reads both models whole, in a build of both.
+    dbt("run", "--select", "+int_student_groups", "--exclude", "int_student_groups")
+    results = dbt.tests(
+        "build",
+        "--select",
+        "int_student_groups",
+        "perkins_indicators",
+        "equity_gaps",
+        "--indirect-selection",
+        "cautious",
+        "--exclude-resource-type",
+        "unit_test",
+    )
+    relationships = {n: sql for n, (_, sql) in results.items() if n.startswith("relationships_")}
+    assert relationships
+    assert not any("school_year in" in sql for sql in relationships.values())
+    assert "school_year in" in results["not_null_equity_gaps_school_year"][1]

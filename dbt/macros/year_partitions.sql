@@ -137,7 +137,9 @@
 {%- endmacro %}
 
 {#- Post-hook, in the model's transaction: the fingerprints this build used, and the years
-    it built in build_state.year_builds (every year of the model after a full build). -#}
+    it built in build_state.year_builds (every year of the model after a full build), with a
+    row without a year that says the invocation built the model, even when no year changed
+    (its tests then read no year: macros/tests_of_built_years.sql). -#}
 {% macro record_year_fingerprints() -%}
     {%- if target.type == 'duckdb' -%}
         {%- set id = model.unique_id -%}
@@ -148,6 +150,8 @@
         insert into build_state.year_builds
         select '{{ invocation_id }}', '{{ id }}', school_year, now()
         from (
+            select cast(null as integer) as school_year
+            union all
             select school_year from build_state.pending_years
             where model = '{{ id }}'
                 and school_year in (select school_year from {{ this }})

@@ -5,8 +5,14 @@
 {% test has_no_student_columns(model) %}
 {%- set forbidden = ['student_key', 'student_id', 'last_name', 'first_name', 'birth_date'] -%}
 {%- set found = [] -%}
-{%- for col in adapter.get_columns_in_relation(model) -%}
-    {%- if col.name | lower in forbidden -%}{%- do found.append(col.name | lower) -%}{%- endif -%}
+{#- model: the relation, or a query of it (macros/tests_of_built_years.sql). -#}
+{%- if model is string -%}
+    {%- set columns = get_columns_in_query('select * from ' ~ model) if execute else [] -%}
+{%- else -%}
+    {%- set columns = adapter.get_columns_in_relation(model) | map(attribute='name') | list -%}
+{%- endif -%}
+{%- for name in columns -%}
+    {%- if name | lower in forbidden -%}{%- do found.append(name | lower) -%}{%- endif -%}
 {%- endfor %}
 select column_name
 from (

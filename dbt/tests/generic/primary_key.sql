@@ -6,9 +6,12 @@
 {% test primary_key(model) %}
 {%- set columns = [] -%}
 {%- if execute -%}
+    {#- model: the model's relation, or a query of it (a `where` config, the years a build
+        replaced: macros/tests_of_built_years.sql), "(select * from <relation> where ...". -#}
     {%- for node in graph.nodes.values()
         if node.resource_type == 'model' and node.relation_name
-        and node.alias == model.identifier and node.schema == model.schema -%}
+        and (('(select * from ' ~ node.relation_name ~ ' where ') in model if model is string
+             else node.alias == model.identifier and node.schema == model.schema) -%}
         {%- for constraint in node.constraints if constraint.type == 'primary_key' -%}
             {%- do columns.extend(constraint.columns) -%}
         {%- endfor -%}
