@@ -124,7 +124,8 @@ def test_the_attack_finds_cells_when_complementary_suppression_is_off(
     spec = specs["perkins_indicators"]
     mart = pl.read_parquet(CASES / "perkins_thin_state_cluster.parquet")
     monkeypatch.setattr(ComplementSearch, "run", lambda self, progress=None: None)
-    assert len(derivable_cells(spec, mart, suppress(mart, spec, SuppressionRules()).frame)) > 10
+    published = suppress(mart, spec, SuppressionRules()).frame
+    assert len(derivable_cells(spec, mart, published, stop_after=10)) == 10
 
 
 # --- a reader's attack on what is published -----------------------------------------------
@@ -206,9 +207,11 @@ def _later_steps_bounds(mart: pl.DataFrame, out: pl.DataFrame, lo, hi) -> None:
             lo[row] = max(lo[row], MIN_N)
 
 
-def derivable_cells(spec: PublishSpec, mart: pl.DataFrame, out: pl.DataFrame) -> list[str]:
+def derivable_cells(
+    spec: PublishSpec, mart: pl.DataFrame, out: pl.DataFrame, stop_after: int | None = None
+) -> list[str]:
     """Withheld cells (not ranges) a reader pins to one value with an integer program over
-    the sibling groups, from the published rows alone."""
+    the sibling groups, from the published rows alone (the first ``stop_after`` found)."""
     found = []
     links = links_by_count(spec, sibling_groups(mart, spec), mart.height)
     _, size_high = _count_bounds(spec, spec.cell_size, mart, out)
@@ -255,4 +258,6 @@ def derivable_cells(spec: PublishSpec, mart: pl.DataFrame, out: pl.DataFrame) ->
             at = int(np.searchsorted(cells, k))
             if _integer_range(a, b, lo[unknown][cells], hi[unknown][cells], at) < 1:
                 found.append(f"{count} of {mart.select(key).row(row)}")
+                if len(found) == stop_after:
+                    return found
     return found
