@@ -19,6 +19,7 @@ from dagster_project.publish.siblings import links_by_count, sibling_groups
 from dagster_project.publish.spec import PublishSpec, load_publish_specs
 from dagster_project.publish.suppression import (
     COMPLEMENTARY_DISPLAY,
+    SuppressedTable,
     SuppressionRules,
     suppress,
 )
@@ -31,6 +32,15 @@ def specs(dbt_manifest: Path) -> dict[str, PublishSpec]:
     return {s.table: s for s in load_publish_specs(dbt_manifest)}
 
 
+def _suppressed(
+    specs: dict[str, PublishSpec], table: str, case: str
+) -> tuple[PublishSpec, pl.DataFrame, SuppressedTable]:
+    """The table's spec, the case's mart rows, and what suppress() makes of them."""
+    spec = specs[table]
+    mart = pl.read_parquet(CASES / f"{case}.parquet")
+    return spec, mart, suppress(mart, spec, SuppressionRules())
+
+
 def _withheld(frame: pl.DataFrame) -> pl.Expr:
     displays = [c for c in frame.columns if c.endswith("_display")]
     return (pl.col("suppression_reason") == "COMPLEMENTARY") | pl.any_horizontal(
@@ -41,9 +51,7 @@ def _withheld(frame: pl.DataFrame) -> pl.Expr:
 def test_a_thin_state_cluster_keeps_its_state_cells_and_leaves_out_its_small_districts(
     specs: dict[str, PublishSpec],
 ) -> None:
-    spec = specs["perkins_indicators"]
-    mart = pl.read_parquet(CASES / "perkins_thin_state_cluster.parquet")
-    result = suppress(mart, spec, SuppressionRules())
+    spec, mart, result = _suppressed(specs, "perkins_indicators", "perkins_thin_state_cluster")
     state = result.frame.filter(pl.col("level") == "state")
     large = mart.filter((pl.col("level") == "state") & (pl.col("denominator") >= 10))
     assert large.height == 5  # the all-students cell and four breakdowns repeating it
@@ -59,9 +67,7 @@ def test_a_thin_state_cluster_keeps_its_state_cells_and_leaves_out_its_small_dis
 def test_a_first_year_keeps_its_concentrators_where_a_coded_school_is_pinned_by_bounds(
     specs: dict[str, PublishSpec],
 ) -> None:
-    spec = specs["program_continuum"]
-    mart = pl.read_parquet(CASES / "continuum_first_year.parquet")
-    result = suppress(mart, spec, SuppressionRules())
+    *_, result = _suppressed(specs, "program_continuum", "continuum_first_year")
     out = result.frame
     concentrators = out.filter(pl.col("step") == "concentrators", pl.col("base_count") >= 10)
     above_schools = concentrators.filter(pl.col("level") != "school")
@@ -76,9 +82,7 @@ def test_a_first_year_keeps_its_concentrators_where_a_coded_school_is_pinned_by_
 def test_a_cell_no_range_can_free_is_withheld_without_ranging_its_neighbours(
     specs: dict[str, PublishSpec],
 ) -> None:
-    spec = specs["perkins_indicators"]
-    mart = pl.read_parquet(CASES / "perkins_range_straddling_a_hundred.parquet")
-    result = suppress(mart, spec, SuppressionRules())
+    *_, result = _suppressed(specs, "perkins_indicators", "perkins_range_straddling_a_hundred")
     state = result.frame.filter(pl.col("level") == "state")
     pinned = state.filter(
         pl.col("group_type") == "military_connected", pl.col("group_value") == "Y"
@@ -112,20 +116,17 @@ def test_a_cell_no_range_can_free_is_withheld_without_ranging_its_neighbours(
 def test_no_withheld_cell_of_a_larger_case_is_derivable(
     specs: dict[str, PublishSpec], table: str, case: str
 ) -> None:
-    spec = specs[table]
-    mart = pl.read_parquet(CASES / f"{case}.parquet")
-    assert derivable_cells(spec, mart, suppress(mart, spec, SuppressionRules()).frame) == []
+    spec, mart, result = _suppressed(specs, table, case)
+    assert derivable_cells(spec, mart, result.frame) == []
 
 
 def test_the_attack_finds_cells_when_complementary_suppression_is_off(
     specs: dict[str, PublishSpec], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The attack can fail: with small cells withheld and no complement, it pins them."""
-    spec = specs["perkins_indicators"]
-    mart = pl.read_parquet(CASES / "perkins_thin_state_cluster.parquet")
     monkeypatch.setattr(ComplementSearch, "run", lambda self, progress=None: None)
-    published = suppress(mart, spec, SuppressionRules()).frame
-    assert len(derivable_cells(spec, mart, published, stop_after=10)) == 10
+    spec, mart, result = _suppressed(specs, "perkins_indicators", "perkins_thin_state_cluster")
+    assert len(derivable_cells(spec, mart, result.frame, stop_after=10)) == 10
 
 
 # --- a reader's attack on what is published -----------------------------------------------
