@@ -4,8 +4,11 @@ Round after round, the disclosure check (disclosure.py) finds the withheld cells
 could still work out from everything published, and this search gives each a complement:
 the nearest shown cell published as a range, or, where ranges around it still pin it,
 the nearest range made ten times wider (decision 0037), and only where that is not allowed
-any more, the nearest ranged cell withheld outright (decision 0012). The masks it changes belong to
-the table (suppression.TableState); what it remembers between rounds is its own.
+any more, the nearest ranged cell withheld outright (decision 0012), in a round that found
+nothing else to add. Where a cell's own group pins it whatever is ranged, its coded rate is
+withheld instead, and a state total keeps where its small parts can be left out (decision
+0043). The masks it changes belong to the table (suppression.TableState); what it remembers
+between rounds is its own.
 
 Rounds run propagation alone (check 1) while they find cells, and both checks, the linear
 programs too, only once propagation finds none; a search ends after an exact round that
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -160,9 +163,10 @@ class ComplementSearch:
     def _protect(self, count: str, disclosed: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
         """A complement for each disclosed cell: the nearest shown cell published as a range;
         where ranges around it still pin it (no shown cell is left), the nearest range that
-        may grow made ten times wider; else the nearest ranged cell withheld outright. A
-        cell its own group pins by bounds alone loses its coded rate first (``lo``, ``hi``:
-        the round's bounds, table.bounds)."""
+        may grow made ten times wider; else the nearest ranged cell withheld outright, in a
+        round that added no range, and at the state only where its small parts cannot be
+        left out instead (decision 0043). A cell its own group pins whatever is ranged loses
+        its coded rate first (``lo``, ``hi``: the round's bounds, table.bounds)."""
         if not len(disclosed):
             return False
         links = self.table.links[count]
@@ -224,7 +228,12 @@ class ComplementSearch:
         return added
 
     def _add(
-        self, count: str, choice: tuple[int, int], how: str, touched: set[int], hidden: np.ndarray
+        self,
+        count: str,
+        choice: tuple[int, int],
+        how: Literal["range", "coarsen", "withhold"],
+        touched: set[int],
+        hidden: np.ndarray,
     ) -> bool:
         """Make ``choice`` (group, row) a complement ``how`` (range, coarsen or withhold),
         unless this round already added one in its group: whether it was added."""
@@ -254,16 +263,15 @@ class ComplementSearch:
         lo: np.ndarray,
         hi: np.ndarray,
     ) -> bool:
-        """Whether one of ``u``'s groups pins it by bounds no complement can loosen: every
-        other cell of the group hidden, each range taken at its widest (a school's 1 of 17
-        concentrators coded "<=5%"; its district's 10, at least 10 by a later step's reason
-        code; its sibling's 9, at most 9 by theirs; or a state's 1 of 13 coded "<=10%"
-        between its 99 and its total's 100, where no grid range straddles 100). A
-        complement further out never frees
-        such a cell, and the search would range, then withhold, one district after another;
-        only a wider bound in the group can, such as ``u``'s own rate uncoded. ``hidden``,
-        ``lo`` and ``hi`` are this round's; the caller skips groups a complement of this
-        round has touched."""
+        """Whether one of ``u``'s groups pins it whatever is ranged: every other cell of the
+        group hidden, each range taken at its widest. A school's 1 of 17 concentrators coded
+        "<=10%" beside its district's 10 (at least 10, by a later step's reason code) and its
+        sibling's 9 (at most 9, by theirs); a state's 1 of 13 coded "<=10%" between 99 and a
+        total of 100, which no grid range separates. No range further out frees such a cell,
+        and the search would range one district after another before withholding one; only
+        a withheld cell of the group can, and ``u``'s own coded rate is the cheapest.
+        ``hidden``, ``lo`` and ``hi`` are this round's; the caller skips groups a complement
+        of this round has touched."""
         links = self.table.links[count]
         eq = links.equations
         groups = groups[eq.usable[groups]]
