@@ -1,6 +1,7 @@
 """The complementary search on partitions of the state-scale marts it once got wrong
-(tests/fixtures/suppression/README.md): every state cell and every all-students cell shown,
-and no withheld cell derivable by a reader's attack on the published rows alone (an integer
+(tests/fixtures/suppression/README.md): the state and all-students cells shown, the one
+cell no range can protect withheld without spending its neighbours, and no withheld cell
+derivable by a reader's attack on the published rows alone (an integer
 program per cell, as in test_suppression, over the declared sibling groups)."""
 
 from __future__ import annotations
