@@ -216,9 +216,10 @@ def derivable_cells(
     the sibling groups, from the published rows alone (the first ``stop_after`` found)."""
     found = []
     links = links_by_count(spec, sibling_groups(mart, spec), mart.height)
-    _, size_high = _count_bounds(spec, spec.cell_size, mart, out)
+    bounds = {count: _count_bounds(spec, count, mart, out) for count in spec.counts}
+    _, size_high = bounds[spec.cell_size]
     for count in spec.counts:
-        lo, hi = _count_bounds(spec, count, mart, out)
+        lo, hi = bounds[count]
         _coded_rate_bounds(spec, mart, out, count, lo, hi)
         if any(
             r.numerator == count and spec.denominator_of(r) == spec.cell_size for r in spec.rates

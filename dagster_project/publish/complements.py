@@ -179,6 +179,12 @@ class ComplementSearch:
         # Unknown cells per group, kept up to date as complements are added: a candidate
         # that would be the only unknown of one of its other groups is pinned there at once.
         self._unknown_in_group = np.bincount(eq.group, hidden[eq.cell], eq.groups).astype(np.int64)
+        # For _pinned_by_bounds, each range that may still grow at its widest (a superset of
+        # what it can say); read only in groups this round has not touched, so computed once.
+        grows = self.table.coarsenable(count)
+        widest_low, widest_high = self.table.grid_range(count, self.table.rules.coarser_ranges)
+        wide_lo = np.where(grows, np.minimum(lo, widest_low), lo)
+        wide_hi = np.where(grows, np.maximum(hi, widest_high), hi)
         for u in sorted(disclosed, key=lambda i: (self.table.size[i], i)):
             if (count, u) in self.alone:
                 self.unprotected.append((count, int(u), _ALONE))
@@ -186,7 +192,7 @@ class ComplementSearch:
             of_u = links.groups_of(u)
             if (
                 not touched.intersection(of_u.tolist())
-                and self._pinned_by_bounds(count, u, of_u, hidden, lo, hi)
+                and self._pinned_by_bounds(count, u, of_u, hidden, wide_lo, wide_hi)
                 and self.table.uncode(count, u)
             ):
                 added = True
@@ -270,8 +276,8 @@ class ComplementSearch:
         total of 100, which no grid range separates. No range further out frees such a cell,
         and the search would range one district after another before withholding one; only
         a withheld cell of the group can, and ``u``'s own coded rate is the cheapest.
-        ``hidden``, ``lo`` and ``hi`` are this round's; the caller skips groups a complement
-        of this round has touched."""
+        ``hidden``, ``lo`` and ``hi`` are this round's, ranges that may grow at their widest;
+        the caller skips groups a complement of this round has touched."""
         links = self.table.links[count]
         eq = links.equations
         groups = groups[eq.usable[groups]]
@@ -284,11 +290,6 @@ class ComplementSearch:
         known = ~hidden[rows]
         low = np.where(known, values[rows], lo[rows])
         high = np.where(known, values[rows], hi[rows])
-        # A range that may still grow counts at its widest (a superset of what it can say).
-        grows = self.table.coarsenable(count)[rows]
-        widest_low, widest_high = self.table.grid_range(count, self.table.rules.coarser_ranges)
-        np.minimum(low, widest_low[rows], out=low, where=grows)
-        np.maximum(high, widest_high[rows], out=high, where=grows)
         # Each equation reads sum(coef * x) = K, K the true sum (0 beside a total row).
         target = np.bincount(of, coef * values[rows], len(groups))
         is_u = rows == u

@@ -267,7 +267,7 @@ class TableState:
         total of 10 knows each; without the rows, each may hold 0 to 9. Rule 0 then leaves
         out their own small parts. Whether anything was left out."""
         eq = self.links[self.spec.cell_size].equations
-        groups = np.unique(eq.group[eq.cell == total][eq.coef[eq.cell == total] < 0])
+        groups = np.unique(eq.group[(eq.cell == total) & (eq.coef < 0)])
         entries = np.isin(eq.group, groups) & (eq.coef > 0)
         small = np.isin(self.row, [RowSuppression.SMALL_N, RowSuppression.OMITTED])
         all_small = np.ones(eq.groups, dtype=bool)
