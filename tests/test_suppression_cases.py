@@ -58,6 +58,9 @@ def test_a_thin_state_cluster_keeps_its_state_cells_and_leaves_out_its_small_dis
     assert large.height == 5  # the all-students cell and four breakdowns repeating it
     shown = state.join(large.select(spec.primary_key), on=list(spec.primary_key))
     assert shown.height == 5 and shown.filter(_withheld(shown)).is_empty()
+    # Their cell size is a range of a hundred ("0 to 99"), their rate ">=90%": a shown row
+    # holds at least 10, so the numerator is at least 9, not ">=0".
+    assert shown["numerator_display"].to_list() == [">=9"] * 5
     # What protects the districts' rows of 1 and 2 is that they are not published.
     districts = result.frame.filter(pl.col("level") == "district", pl.col("group_type") == "all")
     assert districts.is_empty()
@@ -161,6 +164,8 @@ def _count_bounds(spec: PublishSpec, count: str, mart: pl.DataFrame, out: pl.Dat
         elif display and " to " in display:
             low, high = display.split(" to ")
             lo[i], hi[i] = float(low.replace(",", "")), float(high.replace(",", ""))
+            if count == spec.cell_size:  # the row is shown: its cell size reaches min n
+                lo[i] = max(lo[i], MIN_N)
         elif display and display.startswith("suppressed (n<"):
             hi[i] = MIN_N - 1  # a rate's own small denominator: its numerator is below it
         elif display and display[:2] in ("<=", ">="):

@@ -425,6 +425,9 @@ class TableState:
                 (reason == RowSuppression.SHOWN) | (reason == RowSuppression.COMPLEMENTARY)
             ]
             lo[above] = np.maximum(lo[above], self.rules.min_n)
+        reaches, below_min_n = self.min_n_known(count)
+        np.maximum(lo, float(self.rules.min_n), out=lo, where=reaches)
+        np.minimum(hi, float(self.rules.min_n - 1), out=hi, where=below_min_n)
         if count == self.spec.cell_size:
             # Where every row of the table has someone in its group (rows exist because
             # someone is), a reader may assume a withheld one holds at least 1; a table that
@@ -432,6 +435,22 @@ class TableState:
             np.copyto(lo, 1.0 if self.rows_are_nonempty else 0.0, where=small)
             np.copyto(lo, float(self.rules.min_n), where=complementary)
         return lo, hi
+
+    def min_n_known(self, count: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows where the reason codes say ``count`` reaches min n, and rows where they say
+        it is below: a row not withheld for small n has a cell size of at least min n (rule
+        1), and each of its rates' displays says whether that rate's denominator is below min
+        n (rule 2: "suppressed (n<10)" shows even in a complementary row)."""
+        coded_rows = (self.row == RowSuppression.SHOWN) | (self.row == RowSuppression.COMPLEMENTARY)
+        reaches = coded_rows.copy() if count == self.spec.cell_size else np.zeros(self.n, bool)
+        below = np.zeros(self.n, dtype=bool)
+        for rate in self.spec.rates:
+            if self.spec.denominator_of(rate) != count:
+                continue
+            small = self.status[rate.column] == RateStatus.SMALL_N
+            reaches |= coded_rows & ~small
+            below |= coded_rows & small
+        return reaches, below
 
     def _coded_limits(self, rate: RateSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rate's denominator, and the numerator's bound a top code (at least) and a
@@ -576,6 +595,9 @@ class TableState:
         if coded.any():
             bound_low, bound_high = self.bounds(count)
             low[coded], high[coded] = bound_low[coded], bound_high[coded]
+        # A range "0 to 99" of a cell size shown in its row holds at least min n.
+        reaches, _ = self.min_n_known(count)
+        np.maximum(low, float(self.rules.min_n), out=low, where=reaches & ranged)
         return low[rows], high[rows]
 
     def _rate_range(self, rate: RateSpec, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
