@@ -15,6 +15,7 @@ from scipy.sparse import bmat, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from test_suppression import MIN_N, _integer_range
 
+from dagster_project.publish import suppression
 from dagster_project.publish.complements import ComplementSearch
 from dagster_project.publish.siblings import links_by_count, sibling_groups
 from dagster_project.publish.spec import PublishSpec, load_publish_specs
@@ -269,3 +270,21 @@ def derivable_cells(
                 if len(found) == stop_after:
                     return found
     return found
+
+
+def test_partitions_suppressed_in_batches_give_each_partition_its_own_result(
+    specs: dict[str, PublishSpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two perkins partitions in one call, each in its own batch (decision 0045): the rows,
+    their order and the counts are those of each partition suppressed alone."""
+    spec = specs["perkins_indicators"]
+    cases = ["perkins_thin_state_cluster", "perkins_range_straddling_a_hundred"]
+    alone = [_suppressed(specs, "perkins_indicators", case)[2] for case in cases]
+    both = pl.concat([pl.read_parquet(CASES / f"{case}.parquet") for case in cases])
+    monkeypatch.setattr(suppression, "BATCH_ROWS", 1)
+    together = suppress(both, spec, SuppressionRules())
+    key = list(spec.primary_key)
+    expected = pl.concat([table.frame for table in alone]).sort(key, nulls_last=True)
+    assert together.frame.equals(expected)
+    assert together.ranged_counts == sum(t.ranged_counts for t in alone) > 0
+    assert together.omitted_rows == sum(t.omitted_rows for t in alone) > 0

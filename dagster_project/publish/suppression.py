@@ -51,6 +51,8 @@ from dagster_project.publish.spec import (
 )
 
 SUPPRESSION_REASON = "suppression_reason"
+# Rows of whole partitions suppressed together (suppress's batches).
+BATCH_ROWS = 2_000
 DISPLAY_SUFFIX = "_display"
 # A withheld rate's display starts with this word, then says why.
 WITHHELD_DISPLAY = "suppressed"
@@ -699,7 +701,65 @@ def suppress(
     if frame.select(pl.struct(list(spec.primary_key)).is_duplicated().any()).item():
         raise PublishSpecError(f"{spec.unique_id}: primary key {spec.primary_key} is not unique")
     # Sorted so that ties between equally small complements break the same way every run.
-    frame = frame.sort(list(spec.primary_key), nulls_last=True)
+    key = list(spec.primary_key)
+    frame = frame.sort(key, nulls_last=True)
+    batches = [_suppress_batch(batch, spec, rules, progress) for batch in _batches(frame, spec)]
+    if len(batches) == 1:
+        return batches[0]
+    return SuppressedTable(
+        frame=pl.concat([b.frame for b in batches]).sort(key, nulls_last=True),
+        rows=sum(b.rows for b in batches),
+        small_n_rows=sum(b.small_n_rows for b in batches),
+        complementary_rows=sum(b.complementary_rows for b in batches),
+        coded_rates=sum(b.coded_rates for b in batches),
+        hidden_rates=sum(b.hidden_rates for b in batches),
+        propagation_only_cells=sum(b.propagation_only_cells for b in batches),
+        notes=[note for b in batches for note in b.notes],
+        notes_at=pl.concat([b.notes_at for b in batches]),
+        unchecked_at=pl.concat([b.unchecked_at for b in batches]),
+        omitted_rows=sum(b.omitted_rows for b in batches),
+        ranged_counts=sum(b.ranged_counts for b in batches),
+    )
+
+
+def _batches(frame: pl.DataFrame, spec: PublishSpec) -> list[pl.DataFrame]:
+    """``frame``'s partitions (spec.partition_columns: no sibling group spans two), packed
+    in key order into batches of about BATCH_ROWS rows, each sorted by the primary key.
+    Each round of the complementary search costs time in proportion to the rows it holds,
+    and a partition's long tail of rounds (a few cells, hundreds of rounds) should not make
+    every round of its chunk's other partitions pay for them (decision 0045). A table
+    without sibling sets has no rounds to share: one batch."""
+    columns = list(spec.partition_columns)
+    if not spec.sibling_sets or not columns or frame.height <= BATCH_ROWS:
+        return [frame]
+    sizes = frame.group_by(columns, maintain_order=True).len()
+    # Greedy packing in key order: a batch closes once it reaches BATCH_ROWS.
+    batch, filled, of_partition = 0, 0, []
+    for rows in sizes["len"].to_list():
+        if filled >= BATCH_ROWS:
+            batch, filled = batch + 1, 0
+        of_partition.append(batch)
+        filled += rows
+    numbered = frame.join(
+        sizes.select(*columns, pl.Series("__batch", of_partition)),
+        on=columns,
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )
+    return [
+        rows.drop("__batch")
+        for rows in numbered.partition_by("__batch", maintain_order=True, include_key=True)
+    ]
+
+
+def _suppress_batch(
+    frame: pl.DataFrame,
+    spec: PublishSpec,
+    rules: SuppressionRules,
+    progress: Callable[[str], None] | None,
+) -> SuppressedTable:
+    """suppress() on whole partitions, sorted by the primary key."""
     table = TableState(frame, spec, rules)
     table.code_rates()
     search = ComplementSearch(table)
