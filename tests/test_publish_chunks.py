@@ -26,7 +26,7 @@ from dagster_project.publish import (
     rollback,
 )
 from dagster_project.publish.linked import hide_linked
-from dagster_project.publish.spec import spec_from_node
+from dagster_project.publish.spec import PublishSpecError, spec_from_node
 from dagster_project.publish.store import FINGERPRINTS_FILE, VERSIONS_DIR
 from dagster_project.publish.suppression import SuppressionRules, suppress
 
@@ -241,8 +241,10 @@ def test_partitions_are_the_columns_every_sibling_set_fixes(dbt_manifest: Path) 
         "program_of_study_code",
         "career_cluster",
     )
-    # Copies of perkins_indicators cells (hidden_with), no sibling set: each row alone.
-    assert specs["equity_gaps"].partition_columns == specs["equity_gaps"].primary_key
+    # Copies of perkins_indicators cells (hidden_with), no sibling set: each row alone, but
+    # partitioned as perkins_indicators is (meta.publish.partition_by).
+    assert specs["equity_gaps"].finest_partition_columns == specs["equity_gaps"].primary_key
+    assert specs["equity_gaps"].partition_columns == specs["perkins_indicators"].partition_columns
     # Tiers change step and credential_tier of their total; schools level and entity.
     assert specs["program_continuum"].partition_columns == (
         "school_year",
@@ -251,6 +253,11 @@ def test_partitions_are_the_columns_every_sibling_set_fixes(dbt_manifest: Path) 
     )
     node = published_model("model.x.t", {"grain": "g", "primary_key": ["a", "b"], "cell_size": "n"})
     assert spec_from_node(node).partition_columns == ("a", "b")  # no sibling set: each row
+    coarser = {"grain": "g", "primary_key": ["a", "b"], "cell_size": "n", "partition_by": ["a"]}
+    assert spec_from_node(published_model("model.x.t", coarser)).partition_columns == ("a",)
+    stray = {**coarser, "partition_by": ["c"]}
+    with pytest.raises(PublishSpecError, match="partition_by names"):
+        spec_from_node(published_model("model.x.t", stray))
 
 
 def test_chunked_publish_equals_suppressing_each_table_whole(env, tmp_path: Path) -> None:

@@ -96,6 +96,7 @@ def spec_fingerprint(spec_: PublishSpec, rules: SuppressionRules, columns: str) 
         spec_.derived,
         spec_.derived_from,
         spec_.sibling_sets,
+        spec_.partition_by,
         spec_.hidden_with,  # reused rows hold what the links hid
         spec_.relation,
     )
