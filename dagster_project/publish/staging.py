@@ -299,33 +299,63 @@ def _mask(plan: TablePlan, which: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _stage_table(con: duckdb.DuckDBPyConnection, plan: TablePlan, files: list[Path]) -> None:
-    """The table from its suppressed chunks' files and its reused partitions' snapshot rows."""
+def _stage_table(
+    con: duckdb.DuckDBPyConnection, plan: TablePlan, files: list[Path], aside: bool
+) -> None:
+    """The table from its suppressed chunks' files and its reused partitions' snapshot rows;
+    with ``aside``, the reused rows go to their own table (_reused) until the links have run
+    on the others."""
     table = _quote(plan.spec.table)
-    parts = []
-    if files:
-        parts.append("select * from read_parquet(?)")
+    reused = ""
     if plan.reused.any():
         keys = _register_partitions(con, plan, plan.reused)
         on = key_join(plan.spec.partition_columns, "o", "k")
-        parts.append(
-            f"select o.*, k.{PARTITION_COLUMN} from {_OLD}.{table} o join {keys} k on {on}"
-        )
+        reused = f"select o.*, k.{PARTITION_COLUMN} from {_OLD}.{table} o join {keys} k on {on}"
+    fresh = "select * from read_parquet(?)" if files else ""
     params = [[str(f) for f in files]] if files else []
-    con.execute(f"create table {table} as {' union all by name '.join(parts)}", params)
+    if aside:
+        con.execute(f"create table {_reused(plan.spec)} as {reused}")
+        # The fresh rows' columns, even where no partition changed.
+        fresh = fresh or f"select * from {_reused(plan.spec)} limit 0"
+        con.execute(f"create table {table} as {fresh}", params)
+    else:
+        parts = [part for part in (fresh, reused) if part]
+        con.execute(f"create table {table} as {' union all by name '.join(parts)}", params)
     if plan.reused.any():
         _unregister_partitions(con)
 
 
+def _reused(spec: PublishSpec) -> str:
+    """The table of a table's reused rows while they are kept aside (_stage_table)."""
+    return _quote(f"__reused_{spec.table}")
+
+
+def _links_on_fresh_rows_only(plans: Sequence[TablePlan]) -> set[str]:
+    """Tables whose reused rows can skip the links: they hold the current snapshot's values
+    after its links ran, which the links would give again, for the stale check has
+    suppressed again every partition where a link flags a row differently. A table whose
+    links read itself, or that other tables' links read, stays whole: its rows are what the
+    links compare."""
+    linked_to = {link.table for p in plans for link in p.spec.hidden_with}
+    return {
+        p.spec.table
+        for p in plans
+        if p.reused.any()
+        and p.spec.hidden_with
+        and p.spec.table not in linked_to
+        and all(link.table != p.spec.table for link in p.spec.hidden_with)
+    }
+
+
 def _stale_partitions(
-    con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Previous
+    con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Previous, aside: bool
 ) -> np.ndarray:
     """Reused partitions of a table with links where some row's link flag differs from the
     one the current snapshot's linked tables give (indices, ascending)."""
     if any(link.table not in previous.partitions for link in plan.spec.hidden_with):
         return np.flatnonzero(plan.reused)
     stale: set[int] = set()
-    table = _quote(plan.spec.table)
+    table = _reused(plan.spec) if aside else _quote(plan.spec.table)
     reused = _register_partitions(con, plan, plan.reused)
     for link in plan.spec.hidden_with:
         new, old = _quote(link.table), f"{_OLD}.{_quote(link.table)}"
@@ -348,13 +378,16 @@ def _stale_partitions(
 
 
 def _stale_tables(
-    con: duckdb.DuckDBPyConnection, plans: Sequence[TablePlan], previous: Previous | None
+    con: duckdb.DuckDBPyConnection,
+    plans: Sequence[TablePlan],
+    previous: Previous | None,
+    aside: set[str],
 ) -> dict[str, np.ndarray]:
     """By table, the reused partitions to suppress again (see _stale_partitions)."""
     if previous is None:
         return {}
     stale = {
-        p.spec.table: _stale_partitions(con, p, previous)
+        p.spec.table: _stale_partitions(con, p, previous, p.spec.table in aside)
         for p in plans
         if p.spec.hidden_with and p.reused.any()
     }
@@ -362,12 +395,17 @@ def _stale_tables(
 
 
 def _replace_partitions(
-    con: duckdb.DuckDBPyConnection, plan: TablePlan, stale: np.ndarray, files: list[Path]
+    con: duckdb.DuckDBPyConnection,
+    plan: TablePlan,
+    stale: np.ndarray,
+    files: list[Path],
+    aside: bool,
 ) -> None:
     table = _quote(plan.spec.table)
     keys = _register_partitions(con, plan, stale)
     con.execute(
-        f"delete from {table} where {PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {keys})"
+        f"delete from {_reused(plan.spec) if aside else table} "
+        f"where {PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {keys})"
     )
     _unregister_partitions(con)
     chunks = [str(f) for f in files]
@@ -446,15 +484,29 @@ def stage(
         con.execute(f"set temp_directory = '{folder / 'spill'}'")
         if previous is not None and any(p.reused.any() for p in plans):
             con.execute(f"attach '{previous.path}' as {_OLD} (read_only)")
+        aside = _links_on_fresh_rows_only(plans)
         for plan in plans:
-            _stage_table(con, plan, files.get(plan.spec.table, []))
-        stale = _stale_tables(con, plans, previous)
+            _stage_table(con, plan, files.get(plan.spec.table, []), plan.spec.table in aside)
+        progress("tables staged")
+        stale = _stale_tables(con, plans, previous, aside)
         if stale:
             again = suppress_partitions(warehouse, plans, stale, rules, folder, options)
             for plan in plans:
                 if plan.spec.table in stale:
-                    _replace_partitions(con, plan, stale[plan.spec.table], again[plan.spec.table])
+                    _replace_partitions(
+                        con,
+                        plan,
+                        stale[plan.spec.table],
+                        again[plan.spec.table],
+                        plan.spec.table in aside,
+                    )
         hide_linked(con, list(specs), rules)
+        for plan in plans:
+            if plan.spec.table in aside:
+                reused = _reused(plan.spec)
+                con.execute(f"insert into {_quote(plan.spec.table)} by name select * from {reused}")
+                con.execute(f"drop table {reused}")
+        progress("links run")
         derive_from_published(con, list(specs))
         for plan in plans:
             _count_published(con, plan)
