@@ -25,6 +25,7 @@ from dagster_project.publish import (
     publish_snapshot,
     rollback,
 )
+from dagster_project.publish.from_published import derive_from_published
 from dagster_project.publish.linked import hide_linked
 from dagster_project.publish.spec import PublishSpecError, spec_from_node
 from dagster_project.publish.store import FINGERPRINTS_FILE, VERSIONS_DIR
@@ -71,8 +72,11 @@ PUBLISH = {
                 "where": {"group_type": "ALL", "group_value": "ALL"},
                 "column": "rate",
                 "hide": ["all_students_rate", "gap"],
+                "display_as": "all_students_rate",
             }
         ],
+        # A column derived from published values (from_published.py): reused rows hold it.
+        "differences": [{"column": "gap", "of": "group_rate", "minus": "all_students_rate"}],
     },
     "programs": {
         "grain": "one row per year and program",
@@ -223,6 +227,7 @@ def whole_tables(env: dict[str, Path]) -> dict[str, pl.DataFrame]:
         con.execute(f'create table "{spec.table}" as select * from f')
         con.unregister("f")
     hide_linked(con, specs, SuppressionRules(min_n=MIN_N))
+    derive_from_published(con, specs)
     return {s.table: con.sql(f'select * exclude (__by) from "{s.table}"').pl() for s in specs}
 
 

@@ -48,7 +48,7 @@ from dagster_project.publish.chunks import (
 )
 from dagster_project.publish.from_published import derive_from_published
 from dagster_project.publish.linked import hide_linked, linked_flag, links_reusable, shows_ranges
-from dagster_project.publish.spec import PublishSpec
+from dagster_project.publish.spec import HiddenWith, PublishSpec
 from dagster_project.publish.spec import quote_identifier as _quote
 from dagster_project.publish.suppression import (
     DISPLAY_SUFFIX,
@@ -359,22 +359,30 @@ def _stale_partitions(
     reused = _register_partitions(con, plan, plan.reused)
     for link in plan.spec.hidden_with:
         new, old = _quote(link.table), f"{_OLD}.{_quote(link.table)}"
+        new_ranges, old_ranges = shows_ranges(con, link, new), shows_ranges(con, link, old)
         new_join, new_flag, new_params = linked_flag(
-            link, new, "t", "n", ranges=shows_ranges(con, link, new)
+            link, new, "t", "n", extra=_linked_display(link, new_ranges), ranges=new_ranges
         )
         old_join, old_flag, old_params = linked_flag(
-            link, old, "t", "o", ranges=shows_ranges(con, link, old)
+            link, old, "t", "o", extra=_linked_display(link, old_ranges), ranges=old_ranges
         )
+        # The linked display too: a range's width, a coded bound and a copy (display_as)
+        # follow it where no flag changes.
         rows = con.execute(
             f"select distinct t.{PARTITION_COLUMN} from {table} t {new_join} {old_join} "
             f"where t.{PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {reused}) "
-            f"and ({new_flag}, coalesce(n.__ranged, false), n.__small) is distinct from "
-            f"({old_flag}, coalesce(o.__ranged, false), o.__small)",
+            f"and ({new_flag}, coalesce(n.__ranged, false), n.__small, n.__display) "
+            f"is distinct from ({old_flag}, coalesce(o.__ranged, false), o.__small, o.__display)",
             [*new_params, *old_params],
         ).fetchall()
         stale |= {int(r[0]) for r in rows}
     _unregister_partitions(con)
     return np.array(sorted(stale), dtype=np.int64)
+
+
+def _linked_display(link: HiddenWith, shown: bool) -> str:
+    """SQL for linked_flag's ``extra``: the linked column's display as ``__display``."""
+    return f"{_quote(link.column + DISPLAY_SUFFIX)} as __display" if shown else "null as __display"
 
 
 def _stale_tables(
@@ -501,13 +509,14 @@ def stage(
                         plan.spec.table in aside,
                     )
         hide_linked(con, list(specs), rules)
+        # Reused rows hold what the derivations give too (their display columns included).
+        derive_from_published(con, list(specs))
         for plan in plans:
             if plan.spec.table in aside:
                 reused = _reused(plan.spec)
                 con.execute(f"insert into {_quote(plan.spec.table)} by name select * from {reused}")
                 con.execute(f"drop table {reused}")
         progress("links run")
-        derive_from_published(con, list(specs))
         for plan in plans:
             _count_published(con, plan)
             _sort(con, plan.spec)
