@@ -333,7 +333,8 @@ def _reused(spec: PublishSpec) -> str:
 def _links_on_fresh_rows_only(plans: Sequence[TablePlan]) -> set[str]:
     """Tables whose reused rows can skip the links: they hold the current snapshot's values
     after its links ran, which the links would give again, for the stale check has
-    suppressed again every partition where a link flags a row differently. A table whose
+    suppressed again every partition where a link flags a row differently or the display it
+    links to changed (decision 0046). A table whose
     links read itself, or that other tables' links read, stays whole: its rows are what the
     links compare."""
     linked_to = {link.table for p in plans for link in p.spec.hidden_with}
@@ -350,8 +351,8 @@ def _links_on_fresh_rows_only(plans: Sequence[TablePlan]) -> set[str]:
 def _stale_partitions(
     con: duckdb.DuckDBPyConnection, plan: TablePlan, previous: Previous, aside: bool
 ) -> np.ndarray:
-    """Reused partitions of a table with links where some row's link flag differs from the
-    one the current snapshot's linked tables give (indices, ascending)."""
+    """Reused partitions of a table with links where some row's link flag or linked display
+    differs from the one the current snapshot's linked tables give (indices, ascending)."""
     if any(link.table not in previous.partitions for link in plan.spec.hidden_with):
         return np.flatnonzero(plan.reused)
     stale: set[int] = set()
