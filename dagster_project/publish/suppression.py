@@ -747,10 +747,7 @@ def _batches(frame: pl.DataFrame, spec: PublishSpec) -> list[pl.DataFrame]:
         nulls_equal=True,
         maintain_order="left",
     )
-    return [
-        rows.drop("__batch")
-        for rows in numbered.partition_by("__batch", maintain_order=True, include_key=True)
-    ]
+    return numbered.partition_by("__batch", maintain_order=True, include_key=False)
 
 
 def _suppress_batch(
