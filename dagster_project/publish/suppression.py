@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -405,7 +406,6 @@ class TableState:
             np.minimum(hi, coded_high, out=hi, where=status == RateStatus.BOTTOM_CODED)
         # A withheld row shows nothing but its reason code; an omitted one not even that.
         small = self.row == RowSuppression.SMALL_N
-        complementary = self.row == RowSuppression.COMPLEMENTARY
         withheld = self.row != RowSuppression.SHOWN
         np.copyto(lo, 0.0, where=withheld)
         np.copyto(hi, np.inf, where=withheld)
@@ -427,6 +427,7 @@ class TableState:
                 (reason == RowSuppression.SHOWN) | (reason == RowSuppression.COMPLEMENTARY)
             ]
             lo[above] = np.maximum(lo[above], self.rules.min_n)
+        # A complementary row's cell size among them.
         reaches, below_min_n = self.min_n_known(count)
         np.maximum(lo, float(self.rules.min_n), out=lo, where=reaches)
         np.minimum(hi, float(self.rules.min_n - 1), out=hi, where=below_min_n)
@@ -435,7 +436,6 @@ class TableState:
             # someone is), a reader may assume a withheld one holds at least 1; a table that
             # also lists empty groups tells them nothing of the kind.
             np.copyto(lo, 1.0 if self.rows_are_nonempty else 0.0, where=small)
-            np.copyto(lo, float(self.rules.min_n), where=complementary)
         return lo, hi
 
     def min_n_known(self, count: str) -> tuple[np.ndarray, np.ndarray]:
@@ -706,20 +706,18 @@ def suppress(
     batches = [_suppress_batch(batch, spec, rules, progress) for batch in _batches(frame, spec)]
     if len(batches) == 1:
         return batches[0]
-    return SuppressedTable(
-        frame=pl.concat([b.frame for b in batches]).sort(key, nulls_last=True),
-        rows=sum(b.rows for b in batches),
-        small_n_rows=sum(b.small_n_rows for b in batches),
-        complementary_rows=sum(b.complementary_rows for b in batches),
-        coded_rates=sum(b.coded_rates for b in batches),
-        hidden_rates=sum(b.hidden_rates for b in batches),
-        propagation_only_cells=sum(b.propagation_only_cells for b in batches),
-        notes=[note for b in batches for note in b.notes],
-        notes_at=pl.concat([b.notes_at for b in batches]),
-        unchecked_at=pl.concat([b.unchecked_at for b in batches]),
-        omitted_rows=sum(b.omitted_rows for b in batches),
-        ranged_counts=sum(b.ranged_counts for b in batches),
-    )
+    # Field by field: counts add up, notes and keys follow each other, rows in key order.
+    together: dict[str, Any] = {}
+    for name in (f.name for f in fields(SuppressedTable)):
+        parts = [getattr(b, name) for b in batches]
+        if isinstance(parts[0], pl.DataFrame):
+            together[name] = pl.concat(parts)
+        elif isinstance(parts[0], list):
+            together[name] = [item for part in parts for item in part]
+        else:
+            together[name] = sum(parts)
+    together["frame"] = together["frame"].sort(key, nulls_last=True)
+    return SuppressedTable(**together)
 
 
 def _batches(frame: pl.DataFrame, spec: PublishSpec) -> list[pl.DataFrame]:
