@@ -757,6 +757,28 @@ def test_equations_keep_group_order_with_empty_groups_and_totals_last() -> None:
     assert links.groups_of(0).tolist() == [0] and links.groups_of(6).tolist() == [4]
 
 
+def test_pinning_paths_name_the_equations_that_pin_a_cell_not_every_linked_one() -> None:
+    """A small cell u pinned through a chain (u + a = 10 shown; a + c = 14 with c = 5
+    shown) is freed only by opening one of those two equations; u's third group (u + e + f
+    = 71, e published as 40 to 59) pins nothing, although its shown f is nearer than c
+    (decision 0047)."""
+    u, a, t0, c, t1, e, f, t2 = range(8)
+    groups = [(np.array([u, a]), t0), (np.array([a, c]), t1), (np.array([u, e, f]), t2)]
+    values = np.array([1, 9, 10, 5, 14, 50, 20, 71], dtype=float)
+    unknown = np.isin(np.arange(8), [u, a, e])
+    lo = np.where(unknown, [1, 0, 0, 0, 0, 40, 0, 0], values)
+    hi = np.where(unknown, [9, 1e9, 0, 0, 0, 59, 0, 0], values)
+    equations = Links.build(groups, rows=8).equations
+    assert disclosure.disclosed_cells(equations, values, lo, hi, unknown)[u]
+    paths = disclosure.PinningPaths(equations, values, lo, hi, unknown)
+    assert [ring.tolist() for ring in paths.groups(u)] == [[0], [1]]
+    assert paths.groups(f) == []  # shown: nothing pins it
+    # c published as 0 to 9 opens a + c = 14, and so u: no path pins it any more.
+    unknown[c], lo[c], hi[c] = True, 0, 9
+    assert not disclosure.disclosed_cells(equations, values, lo, hi, unknown)[u]
+    assert disclosure.PinningPaths(equations, values, lo, hi, unknown).groups(u) == []
+
+
 def test_the_top_of_a_declared_hierarchy_is_its_root() -> None:
     # The state is the last cell a complement may take (decision 0012, point 6).
     geography = SiblingSet(

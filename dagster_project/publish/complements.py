@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from dagster_project.publish.disclosure import RoundMemo, disclosed_cells, spans
+from dagster_project.publish.disclosure import PinningPaths, RoundMemo, disclosed_cells, spans
 
 if TYPE_CHECKING:
     from dagster_project.publish.suppression import TableState
@@ -58,6 +58,8 @@ class ComplementSearch:
         self._unknown_in_group = np.zeros(0, dtype=np.int64)
         # Per count: the groups that can spread a published zero (_zero_reach).
         self._zero_groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # The paths that pin this round's disclosed cells (built by _protect).
+        self._pinning: PinningPaths | None = None
 
     def run(self, progress: Callable[[str], None] | None = None) -> None:
         """Rounds until an exact one adds nothing. Propagation alone while it finds cells;
@@ -185,6 +187,8 @@ class ComplementSearch:
         widest_low, widest_high = self.table.grid_range(count, self.table.rules.coarser_ranges)
         wide_lo = np.where(grows, np.minimum(lo, widest_low), lo)
         wide_hi = np.where(grows, np.maximum(hi, widest_high), hi)
+        self._pinning = PinningPaths(eq, self.table.values[count], lo, hi, hidden)
+        fixed = hidden & ~grows  # ranges that may grow count as cells to open
         for u in sorted(disclosed, key=lambda i: (self.table.size[i], i)):
             if (count, u) in self.alone:
                 self.unprotected.append((count, int(u), _ALONE))
@@ -197,15 +201,7 @@ class ComplementSearch:
             ):
                 added = True
                 continue
-            choice = self._nearest_complement(count, u, hidden)
-            coarsen = choice is None
-            if coarsen:
-                fixed = hidden & ~self.table.coarsenable(count)
-                choice = self._nearest_complement(count, u, fixed)
-            widen = choice is None
-            if widen:
-                coarsen = False
-                choice = self._nearest_complement(count, u, withheld)
+            how, choice = self._choose_complement(count, u, hidden, fixed, withheld)
             if choice is None and self.table.uncode(count, u):
                 added = True  # its coded range was what pinned it
                 continue
@@ -213,13 +209,13 @@ class ComplementSearch:
                 self.alone.add((count, u))
                 self.unprotected.append((count, int(u), _ALONE))
                 continue
-            if widen:
+            if how == "withhold":
                 # Withheld only in a round that found no range to add or widen: a range
                 # added this round elsewhere in the chain may free u too (a thin state
                 # cluster's six copies of its total of 11, each needing a range of a hundred).
                 deferred.append(choice)
                 continue
-            added |= self._add(count, choice, "coarsen" if coarsen else "range", touched, hidden)
+            added |= self._add(count, choice, how, touched, hidden)
         if added or not deferred:
             return added
         # A state total stays where its small parts can go instead; the next round checks.
@@ -232,6 +228,42 @@ class ComplementSearch:
         for choice in deferred:
             added |= self._add(count, choice, "withhold", touched, hidden)
         return added
+
+    def _choose_complement(
+        self, count: str, u: int, hidden: np.ndarray, fixed: np.ndarray, withheld: np.ndarray
+    ) -> tuple[Literal["range", "coarsen", "withhold"], tuple[int, int] | None]:
+        """How to protect ``u`` and with which (group, row), in this order: a shown cell on
+        the paths that pin it as a range, a range there made wider; then the same anywhere
+        linked to it, nearest first; then the nearest range withheld. ``fixed``: hidden
+        cells but the ranges that may grow; ``withheld``: hidden cells but the ranges."""
+        for how, on_path, mask in (
+            ("range", True, hidden),
+            ("coarsen", True, fixed),
+            ("range", False, hidden),
+            ("coarsen", False, fixed),
+            ("withhold", False, withheld),
+        ):
+            choice = (
+                self._complement_on_path(count, u, mask)
+                if on_path
+                else self._nearest_complement(count, u, mask)
+            )
+            if choice is not None:
+                return how, choice
+        return "withhold", None
+
+    def _complement_on_path(self, count: str, u: int, hidden: np.ndarray) -> tuple[int, int] | None:
+        """(group, row) of a cell not ``hidden`` in the equations that pin ``u`` under
+        propagation (disclosure.PinningPaths), nearest first: opening one loosens a bound
+        that pinned ``u``, where a cell merely linked to it may loosen nothing."""
+        assert self._pinning is not None
+        links = self.table.links[count]
+        for ring in self._pinning.groups(u):
+            members, of_ring = links.rows_of_groups(ring)
+            choice = self._complement_for(count, members, of_ring, hidden)
+            if choice is not None:
+                return choice
+        return None
 
     def _add(
         self,

@@ -378,6 +378,101 @@ def _numbered(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return distinct, number[ids]
 
 
+class PinningPaths:
+    """Which equations pin a cell under propagation (check 1), nearest first.
+
+    A cell is pinned when its low and high bounds meet. Each bound was last tightened by one
+    equation, from the other cells' bounds in it, each tightened in turn by another equation
+    or given by what is published (a range, a reason code). Those equations are the ones a
+    complement must open: a shown cell of one of them published as a range loosens the bound
+    it gave. A cell linked to the pinned one through equations off these paths loosens
+    nothing, however near (decision 0047). Built once per round and count, for the state
+    the round checked.
+    """
+
+    def __init__(
+        self,
+        equations: Equations,
+        values: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        unknown: np.ndarray,
+    ) -> None:
+        n = len(values)
+        open_rows = np.flatnonzero(unknown & (hi - lo >= _ONE))
+        entries = equations.entries_of_rows(open_rows, n)
+        entries = entries[equations.usable[equations.group[entries]]]
+        cell, self._coef, group = (
+            equations.cell[entries],
+            equations.coef[entries],
+            equations.group[entries],
+        )
+        cells, self._cell_at = _numbered(cell, n)
+        self._groups, self._group_at = _numbered(group, equations.groups)
+        # Entries are in group order: each compact group's entries as one slice.
+        sizes = np.bincount(self._group_at, minlength=len(self._groups))
+        self._group_start = np.concatenate(([0], np.cumsum(sizes)))
+        sources = (np.full(len(cells), -1), np.full(len(cells), -1))
+        low, high = _propagate(
+            self._cell_at,
+            self._coef,
+            self._group_at,
+            len(cells),
+            len(self._groups),
+            values[cell],
+            lo[cells],
+            hi[cells],
+            sources,
+        )
+        self._sources = np.stack(sources)  # [side, cell]: 0 the low bound, 1 the high
+        self._number = np.full(n, -1)
+        self._number[cells] = np.arange(len(cells))
+        self._pinned = high - low < _ONE
+        self._rings: dict[int, list[np.ndarray]] = {}
+
+    def groups(self, row: int) -> list[np.ndarray]:
+        """The equations on the paths that pin ``row``, ring by ring from it (empty when
+        propagation does not pin it: only the linear programs do)."""
+        if row not in self._rings:
+            self._rings[row] = self._walk(row)
+        return self._rings[row]
+
+    def _walk(self, row: int) -> list[np.ndarray]:
+        start = self._number[row]
+        if start < 0 or not self._pinned[start]:
+            return []
+        seen_state = np.zeros((2, len(self._pinned)), dtype=bool)
+        seen_group = np.zeros(len(self._groups), dtype=bool)
+        cells, sides = np.array([start, start]), np.array([0, 1])
+        seen_state[sides, cells] = True
+        rings: list[np.ndarray] = []
+        while len(cells):
+            entry = self._sources[sides, cells]
+            cells, sides, entry = cells[entry >= 0], sides[entry >= 0], entry[entry >= 0]
+            group = self._group_at[entry]
+            new = np.unique(group[~seen_group[group]])
+            seen_group[new] = True
+            if len(new):
+                rings.append(self._groups[new])
+            cells, sides = self._bounds_used(entry, sides)
+            fresh = ~seen_state[sides, cells]
+            cells, sides = cells[fresh], sides[fresh]
+            seen_state[sides, cells] = True
+        return rings
+
+    def _bounds_used(self, entry: np.ndarray, sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The other cells' bounds (cell, side: 0 low, 1 high) from which each ``entry``
+        gave its cell's bound ``sides``. A part's low bound is the equation's sum less the
+        others' highest terms; a term's highest is a part's high bound or a total's low."""
+        group = self._group_at[entry]
+        others, which = spans(self._group_start[group], self._group_start[group + 1])
+        keep = others != entry[which]
+        others, which = others[keep], which[keep]
+        wants_high_term = (self._coef[entry] > 0) == (sides == 0)
+        side = np.where(wants_high_term[which] == (self._coef[others] > 0), 1, 0)
+        return self._cell_at[others], side
+
+
 def _propagate(
     cell: np.ndarray,
     coef: np.ndarray,
@@ -387,13 +482,17 @@ def _propagate(
     target_values: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
+    sources: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of every cell once each equation's bounds have fed the others'. Cells and
     groups are numbered 0..cells-1 and 0..groups-1; ``target_values`` is each entry's
-    cell's true value, ``lo``/``hi`` each cell's bounds."""
+    cell's true value, ``lo``/``hi`` each cell's bounds. ``sources`` (two arrays over the
+    cells, -1 for a bound no equation tightened) receives the entry that last tightened
+    each cell's low and high bound."""
     low, high = lo.astype(float).copy(), hi.astype(float).copy()
     target = np.bincount(group, coef * target_values, minlength=groups)[group]
     positive = coef > 0
+    entry = np.arange(len(cell))
     for _ in range(_PROPAGATION_ROUNDS):
         # Each term coef * x lies in [t_low, t_high]; only t_high can be +inf, t_low -inf.
         cell_low, cell_high = low[cell], high[cell]
@@ -406,6 +505,12 @@ def _propagate(
         before_low, before_high = low.copy(), high.copy()
         np.maximum.at(low, cell, new_low)
         np.minimum.at(high, cell, new_high)
+        if sources is not None:
+            # The entry that gave each bound it tightened (any of several that tie).
+            raised = (new_low > before_low[cell]) & (new_low == low[cell])
+            lowered = (new_high < before_high[cell]) & (new_high == high[cell])
+            sources[0][cell[raised]] = entry[raised]
+            sources[1][cell[lowered]] = entry[lowered]
         if (low == before_low).all() and (high == before_high).all():
             break
     return low, high
