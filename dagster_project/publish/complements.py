@@ -254,16 +254,18 @@ class ComplementSearch:
 
     def _complement_on_path(self, count: str, u: int, hidden: np.ndarray) -> tuple[int, int] | None:
         """(group, row) of a cell not ``hidden`` in the equations that pin ``u`` under
-        propagation (disclosure.PinningPaths), nearest first: opening one loosens a bound
-        that pinned ``u``, where a cell merely linked to it may loosen nothing."""
+        propagation (disclosure.PinningPaths): opening one loosens a bound that pinned
+        ``u``, where a cell merely linked to it may loosen nothing. Every equation on the
+        paths serves, so a part far along them is chosen before a total near ``u``."""
         assert self._pinning is not None
-        links = self.table.links[count]
-        for ring in self._pinning.groups(u):
-            members, of_ring = links.rows_of_groups(ring)
-            choice = self._complement_for(count, members, of_ring, hidden)
-            if choice is not None:
-                return choice
-        return None
+        rings = self._pinning.groups(u)
+        if not rings:
+            return None
+        members, of = self.table.links[count].rows_of_groups(np.concatenate(rings))
+        distance = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+        ring_of = np.zeros(self.table.links[count].equations.groups, dtype=np.int64)
+        ring_of[np.concatenate(rings)] = distance
+        return self._complement_for(count, members, of, hidden, ring_of[of])
 
     def _add(
         self,
@@ -370,7 +372,12 @@ class ComplementSearch:
         return None
 
     def _complement_for(
-        self, count: str, rows: np.ndarray, group: np.ndarray, hidden: np.ndarray
+        self,
+        count: str,
+        rows: np.ndarray,
+        group: np.ndarray,
+        hidden: np.ndarray,
+        ring: np.ndarray | None = None,
     ) -> tuple[int, int] | None:
         """The shown cell of some groups (``rows`` and ``group``: their rows and each row's
         group, links.rows_of_groups) that loses the least, in this order of preference:
@@ -380,6 +387,8 @@ class ComplementSearch:
         - a part, not a group's total: the total is the cell most readers look for;
         - a cell that is no group's total at all: a district's all-students cell is a part
           of the state but the total of the district's groups, and a headline number;
+        - in the nearest ``ring`` (each row's distance from the cell to protect, where the
+          groups are several rings of a path);
         - in the group with the fewest hidden cells: the likeliest source of the disclosure
           (one hidden cell beside a shown total), so a complement there fixes it without
           spilling into other groups;
@@ -393,6 +402,7 @@ class ComplementSearch:
         rows, group = rows[shown], group[shown]
         if not len(rows):
             return None
+        ring = np.zeros(len(rows), dtype=np.int64) if ring is None else ring[shown]
         unknown_in = self._unknown_in_group
         others, of = links.groups_of_rows(rows)
         opening = (others != group[of]) & links.equations.usable[others] & (unknown_in[others] == 0)
@@ -404,6 +414,7 @@ class ComplementSearch:
                 -self.table.values[count][rows],
                 opens,
                 unknown_in[group],
+                ring,
                 self.table.totals[count][rows],
                 rows == links.equations.total[group],
                 self.table.roots[rows],
