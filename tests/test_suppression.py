@@ -779,6 +779,30 @@ def test_pinning_paths_name_the_equations_that_pin_a_cell_not_every_linked_one()
     assert disclosure.PinningPaths(equations, values, lo, hi, unknown).groups(u) == []
 
 
+def test_a_cell_only_the_programs_pin_comes_with_the_equations_of_their_proof() -> None:
+    """a + b, b + c and a + c known (10 each) fix a = b = c = 5, which propagation does not
+    see (each equation alone leaves 0 to 10); the programs' duals name those three groups,
+    not the fourth (c + d + e) that is linked but proves nothing (decision 0047)."""
+    a, b, c, d, e = range(5)
+    groups = [
+        (np.array([a, b]), None),
+        (np.array([b, c]), None),
+        (np.array([a, c]), None),
+        (np.array([c, d, e]), None),
+    ]
+    values = np.array([5, 5, 5, 20, 30], dtype=float)
+    unknown = np.ones(5, dtype=bool)
+    lo, hi = np.zeros(5), np.full(5, 100.0)
+    equations = Links.build(groups, rows=5).equations
+    propagation = disclosure.disclosed_cells(equations, values, lo, hi, unknown, exact=False)
+    assert not propagation.any()
+    proofs: dict[int, np.ndarray] = {}
+    found = disclosure.disclosed_cells(equations, values, lo, hi, unknown, binding=proofs)
+    assert found.tolist() == [True, True, True, False, False]
+    assert any(sorted(proofs[cell].tolist()) == [0, 1, 2] for cell in (a, b, c) if cell in proofs)
+    assert all(3 not in groups_.tolist() for groups_ in proofs.values())
+
+
 def test_the_top_of_a_declared_hierarchy_is_its_root() -> None:
     # The state is the last cell a complement may take (decision 0012, point 6).
     geography = SiblingSet(

@@ -60,6 +60,9 @@ class ComplementSearch:
         self._zero_groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # The paths that pin this round's disclosed cells (built by _protect).
         self._pinning: PinningPaths | None = None
+        # Per count, the equations that prove a cell only the linear programs pin (their
+        # optimal duals), from the last exact round that found it.
+        self._proofs: dict[str, dict[int, np.ndarray]] = {c: {} for c in table.spec.counts}
 
     def run(self, progress: Callable[[str], None] | None = None) -> None:
         """Rounds until an exact one adds nothing. Propagation alone while it finds cells;
@@ -113,6 +116,7 @@ class ComplementSearch:
                 memo=self.memo[exact][count],
                 sensitive=sensitive,
                 exact=exact,
+                binding=self._proofs[count],
             )
             disclosed += int(found.sum())
             added |= self._protect(count, np.flatnonzero(found), lo, hi)
@@ -254,11 +258,14 @@ class ComplementSearch:
 
     def _complement_on_path(self, count: str, u: int, hidden: np.ndarray) -> tuple[int, int] | None:
         """(group, row) of a cell not ``hidden`` in the equations that pin ``u`` under
-        propagation (disclosure.PinningPaths): opening one loosens a bound that pinned
-        ``u``, where a cell merely linked to it may loosen nothing. Every equation on the
+        propagation (disclosure.PinningPaths), or, where only the linear programs pin it,
+        in the equations of their proof: opening one loosens a bound that pinned ``u``,
+        where a cell merely linked to it may loosen nothing. Every equation on the
         paths serves, so a part far along them is chosen before a total near ``u``."""
         assert self._pinning is not None
         rings = self._pinning.groups(u)
+        if not rings and len(self._proofs[count].get(u, ())):
+            rings = [self._proofs[count][u]]  # pinned by the programs alone: their proof
         if not rings:
             return None
         members, of = self.table.links[count].rows_of_groups(np.concatenate(rings))

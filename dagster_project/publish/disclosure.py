@@ -241,6 +241,7 @@ def disclosed_cells(
     memo: RoundMemo | None = None,
     sensitive: np.ndarray | None = None,
     exact: bool = True,
+    binding: dict[int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Boolean mask over rows: ``sensitive`` unknown cells (default: every unknown) a
     reader can determine exactly (with ``exact=False``, those check 1 alone pins: the
@@ -252,7 +253,10 @@ def disclosed_cells(
     the published denominator is 0) reveal nothing the published row does not, and count
     as known. ``unchecked`` receives the cells of components too large for check 2;
     ``memo`` carries the answers of partitions and components that did not change from one
-    round to the next (rounds of the same ``exact``).
+    round to the next (rounds of the same ``exact``). ``binding`` receives, for each cell
+    the linear programs find pinned, the groups whose equations prove it (the rows of its
+    programs' optimal duals): where propagation does not pin a cell, those are the
+    equations a complement must open.
     """
     limit = MAX_EXACT_CELLS if max_exact is None else max_exact
     memo = memo if memo is not None else RoundMemo()
@@ -268,6 +272,7 @@ def disclosed_cells(
         sensitive,
         memo.reusable(unknown, lo, hi, sensitive),
         exact,
+        binding,
     )
     if memo.disclosed is not None:
         kept = ~dirty | reused
@@ -289,6 +294,7 @@ def _disclosed_in(
     sensitive: np.ndarray,
     reusable: tuple[np.ndarray, np.ndarray] | None = None,
     exact: bool = True,
+    binding: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checks 1 and 2 (1 alone unless ``exact``) over the given unknowns: (sensitive cells
     disclosed, cells in a component too large for 2, cells of components left to their
@@ -362,7 +368,7 @@ def _disclosed_in(
     for b in np.unique(entry_batch[entry_batch >= 0]):
         mine = entry_batch == b
         found = _linear_programs(
-            cell[mine], coef[mine], group[mine], label[mine], values, lo, hi, sensitive
+            cell[mine], coef[mine], group[mine], label[mine], values, lo, hi, sensitive, binding
         )
         disclosed[found] = True
     return disclosed & sensitive, unchecked, reused
@@ -534,9 +540,12 @@ def _linear_programs(
     lo: np.ndarray,
     hi: np.ndarray,
     sensitive: np.ndarray,
+    binding: dict[int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The sensitive cells no vertex of their component's relaxation moves by a whole unit
-    (the others are in the programs with their bounds, and not asked about).
+    (the others are in the programs with their bounds, and not asked about). ``binding``
+    receives each such cell's groups of nonzero dual in its minimum's and maximum's
+    programs (see disclosed_cells).
 
     Components share no cell and no equation, so one program over all of them at once is
     the components' programs side by side: its optimum for an objective is each component's
@@ -553,6 +562,8 @@ def _linear_programs(
     ceiling = float(np.abs(x0).max(initial=0.0) + _NO_LIMIT)
     program = _Program(a, a @ x0, lo[cells].astype(float), np.minimum(hi[cells], ceiling))
     component = label[first]
+    _, group_entry = np.unique(group, return_index=True)
+    row_component = label[group_entry]
 
     def moved(objective: np.ndarray) -> np.ndarray:
         """Cells a whole unit away from the truth at the optimum (components the objective
@@ -584,7 +595,14 @@ def _linear_programs(
         objective[open_[first]] = 1.0
         asked[open_[first]] = True
         # A cell that moves in either program takes two values: the asked ones included.
-        undecided &= ~(moved(objective) | moved(-objective))
+        down = moved(objective)
+        proof = program.row_duals()
+        up = moved(-objective)
+        proof |= program.row_duals()
+        undecided &= ~(down | up)
+        if binding is not None:
+            for c in open_[first][undecided[open_[first]]].tolist():
+                binding[int(cells[c])] = groups[proof & (row_component == component[c])]
     return cells[undecided]
 
 
@@ -644,3 +662,7 @@ class _Program:
         if status != highspy.HighsModelStatus.kOptimal:  # the true table is feasible, bounded
             raise RuntimeError(f"disclosure check: linear program failed: {status}")
         return np.asarray(self._highs.getSolution().col_value)
+
+    def row_duals(self) -> np.ndarray:
+        """The last optimum's dual value of each equation: those not 0 prove its bound."""
+        return np.abs(np.asarray(self._highs.getSolution().row_dual)) > 1e-9
