@@ -2,7 +2,8 @@
 
 Round after round, the disclosure check (disclosure.py) finds the withheld cells a reader
 could still work out from everything published, and this search gives each a complement:
-the nearest shown cell published as a range, or, where ranges around it still pin it,
+a shown cell published as a range, on the equations that pin the cell where it finds one
+there (decision 0047), else the nearest linked one, or, where ranges around it still pin it,
 the nearest range made ten times wider (decision 0037), and only where that is not allowed
 any more, the nearest ranged cell withheld outright (decision 0012), in a round that found
 nothing else to add. Where a cell's own group pins it whatever is ranged, its coded rate is
@@ -167,7 +168,8 @@ class ComplementSearch:
         return self._zero_groups[count]
 
     def _protect(self, count: str, disclosed: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
-        """A complement for each disclosed cell: the nearest shown cell published as a range;
+        """A complement for each disclosed cell (_choose_complement): a shown cell published
+        as a range, on the equations that pin it first;
         where ranges around it still pin it (no shown cell is left), the nearest range that
         may grow made ten times wider; else the nearest ranged cell withheld outright, in a
         round that added no range, and at the state only where its small parts cannot be
