@@ -270,11 +270,13 @@ class ComplementSearch:
             rings = [self._proofs[count][u]]  # pinned by the programs alone: their proof
         if not rings:
             return None
-        members, of = self.table.links[count].rows_of_groups(np.concatenate(rings))
-        distance = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
-        ring_of = np.zeros(self.table.links[count].equations.groups, dtype=np.int64)
-        ring_of[np.concatenate(rings)] = distance
-        return self._complement_for(count, members, of, hidden, ring_of[of])
+        links = self.table.links[count]
+        groups = np.concatenate(rings)
+        members, of = links.rows_of_groups(groups)
+        # Members come group by group, in the order of ``groups``: each one's ring repeated.
+        ring = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+        sizes = links.group_start[groups + 1] - links.group_start[groups]
+        return self._complement_for(count, members, of, hidden, np.repeat(ring, sizes))
 
     def _add(
         self,

@@ -310,12 +310,7 @@ def _disclosed_in(
     disclosed = np.zeros(n, dtype=bool)
     unchecked = np.zeros(n, dtype=bool)
     reused = np.zeros(n, dtype=bool)
-    open_rows = np.flatnonzero(unknown & (hi - lo >= _ONE))
-    if not len(open_rows):
-        return disclosed, unchecked, reused
-    entries = equations.entries_of_rows(open_rows, n)
-    entries = entries[equations.usable[equations.group[entries]]]
-    cell, coef, group = equations.cell[entries], equations.coef[entries], equations.group[entries]
+    cell, coef, group = _open_entries(equations, lo, hi, unknown)
     if not len(cell):
         return disclosed, unchecked, reused
     # Components: cells and groups linked by membership (a bipartite graph). Propagation
@@ -374,6 +369,17 @@ def _disclosed_in(
     return disclosed & sensitive, unchecked, reused
 
 
+def _open_entries(
+    equations: Equations, lo: np.ndarray, hi: np.ndarray, unknown: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cell, coef, group) of the entries the checks work on: those of unknown cells its
+    bounds leave open, in usable groups."""
+    open_rows = np.flatnonzero(unknown & (hi - lo >= _ONE))
+    entries = equations.entries_of_rows(open_rows, len(unknown))
+    entries = entries[equations.usable[equations.group[entries]]]
+    return equations.cell[entries], equations.coef[entries], equations.group[entries]
+
+
 def _numbered(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(ids, return_inverse=True) for ids below ``size``, without sorting them."""
     mark = np.zeros(size, dtype=bool)
@@ -405,14 +411,7 @@ class PinningPaths:
         unknown: np.ndarray,
     ) -> None:
         n = len(values)
-        open_rows = np.flatnonzero(unknown & (hi - lo >= _ONE))
-        entries = equations.entries_of_rows(open_rows, n)
-        entries = entries[equations.usable[equations.group[entries]]]
-        cell, self._coef, group = (
-            equations.cell[entries],
-            equations.coef[entries],
-            equations.group[entries],
-        )
+        cell, self._coef, group = _open_entries(equations, lo, hi, unknown)
         cells, self._cell_at = _numbered(cell, n)
         self._groups, self._group_at = _numbered(group, equations.groups)
         # Entries are in group order: each compact group's entries as one slice.
@@ -596,9 +595,9 @@ def _linear_programs(
         asked[open_[first]] = True
         # A cell that moves in either program takes two values: the asked ones included.
         down = moved(objective)
-        proof = program.row_duals()
+        proof = program.rows_with_duals()
         up = moved(-objective)
-        proof |= program.row_duals()
+        proof |= program.rows_with_duals()
         undecided &= ~(down | up)
         if binding is not None:
             for c in open_[first][undecided[open_[first]]].tolist():
@@ -663,6 +662,6 @@ class _Program:
             raise RuntimeError(f"disclosure check: linear program failed: {status}")
         return np.asarray(self._highs.getSolution().col_value)
 
-    def row_duals(self) -> np.ndarray:
-        """The last optimum's dual value of each equation: those not 0 prove its bound."""
+    def rows_with_duals(self) -> np.ndarray:
+        """The equations of nonzero dual value at the last optimum: those that prove it."""
         return np.abs(np.asarray(self._highs.getSolution().row_dual)) > 1e-9
