@@ -6,8 +6,9 @@ process) hands to assets, sensors and schedules; none of them reads the environm
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
+import os
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from packaging import version
 from pydantic import Field
 
 from dagster_project import warehouse
-from dagster_project.dbt_project import dbt_project
+from dagster_project.dbt_project import CODE_VERSION_VARIABLE, dbt_code_version, dbt_project
 from dagster_project.settings import Settings, environment
 
 # The resource key of the Settings themselves: `settings: SettingsParam` in an asset's,
@@ -59,6 +60,9 @@ def resources_for(settings: Settings) -> dict[str, Any]:
     }
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
 def _tied_dbt() -> str:
     """``cte-dbt`` beside this interpreter: dbt, stopped when its run's process dies."""
     return str(Path(sys.executable).with_name("cte-dbt"))
@@ -89,23 +93,23 @@ class LocalDbtCliResource(DbtCliResource):
         return version.parse(importlib.metadata.version("dbt-core"))
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
-        # The year-partitioned models rebuild every year when the code they are built by
-        # changed (dbt/macros/year_partitions.sql). An environment variable, not a dbt var:
-        # a changed var makes dbt parse the whole project again.
         code = dbt_code_version(Path(self.project_dir))
         # dagster-dbt copies os.environ when it starts dbt: set for that moment only.
-        with environment(self.env | {"CTE_DBT_CODE_VERSION": code}):
+        with environment(self.env | {CODE_VERSION_VARIABLE: code}):
             return super().cli(args, **kwargs)
 
-
-def dbt_code_version(project_dir: Path) -> str:
-    """A hash of the dbt project's code: its models, macros and dbt_project.yml (the seeds
-    are data, which the year-partitioned models fingerprint themselves)."""
-    digest = hashlib.sha256()
-    files = [project_dir / "dbt_project.yml"]
-    for folder in ("models", "macros"):
-        files += sorted(p for p in (project_dir / folder).rglob("*") if p.is_file())
-    for path in files:
-        digest.update(path.relative_to(project_dir).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    def keep_parse(self, invocation: DbtCliInvocation) -> None:
+        """The finished ``invocation``'s parse as the next one's start, as a plain `dbt` in
+        one target folder keeps it. dagster-dbt copies <target>/partial_parse.msgpack into
+        each invocation's own folder; when the profile it was written with differs (another
+        warehouse path than `cte prepare` saw), dbt parses the whole project again, ~4 s of
+        every build and resubmission. dbt still checks every file against the parse it
+        reads, so a parse of an older project only costs the files that changed."""
+        parsed = invocation.target_path / PARTIAL_PARSE
+        if not parsed.exists():
+            return
+        # DBT_TARGET_PATH moves <target>, as dagster-dbt reads it.
+        target = Path(self.project_dir) / os.environ.get("DBT_TARGET_PATH", "target")
+        staged = target / f".{PARTIAL_PARSE}.{os.getpid()}"
+        shutil.copyfile(parsed, staged)
+        staged.replace(target / PARTIAL_PARSE)  # atomic: another run may be copying it

@@ -17,7 +17,6 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
-    DbtCliResource,
     DbtProject,
     dbt_assets,
 )
@@ -25,7 +24,7 @@ from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dbt_common.events.functions import msg_to_dict
 
-from dagster_project.resources import SettingsParam
+from dagster_project.resources import LocalDbtCliResource, SettingsParam
 from dagster_project.scaleout.spark import SparkLayout, build_on_spark, cost_study_id
 from dagster_project.settings import Settings
 
@@ -53,16 +52,16 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         ),
     )
     def nm_cte_dbt_assets(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsParam
+        context: dg.AssetExecutionContext, dbt: LocalDbtCliResource, settings: SettingsParam
     ):
         if settings.use_spark:
             yield from _build_on_spark(context, settings)
         else:
             # Unit tests check the SQL's logic on fixtures, not the data: they run with the
             # test suite (tests/test_dbt_models.py), not in every build (decision 0025).
-            yield from dbt.cli(
-                ["build", "--exclude-resource-type", "unit_test"], context=context
-            ).stream()
+            build = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+            yield from build.stream()
+            dbt.keep_parse(build)
 
     return nm_cte_dbt_assets
 
