@@ -49,10 +49,13 @@ RUN_END_GRACE_SECONDS = 60
 def corrected_submission(landing: Path, rows: int = 1) -> tuple[Path, Path]:
     """(original, corrected) for the largest district file of the latest year: the flag of
     its first ``rows`` rows flipped, named with a timestamp 30 days later, written outside
-    the folder."""
+    the folder. The original is that slice's latest submission, so a second measurement on
+    the same home corrects the first one's correction."""
     files = [parse_file_name(p) for p in list_landed(landing, get_extract(EXTRACT))]
     latest = max(f.year for f in files)
-    original = max((f for f in files if f.year == latest), key=lambda f: f.path.stat().st_size)
+    largest = max((f for f in files if f.year == latest), key=lambda f: f.path.stat().st_size)
+    same_slice = (f for f in files if f.slice_key == largest.slice_key)
+    original = max(same_slice, key=lambda f: f.submitted_at)
     frame = pl.read_csv(original.path, infer_schema=False, encoding="utf8-lossy")
     flipped = pl.when(pl.int_range(pl.len()) < rows).then(
         pl.when(pl.col(FLIPPED_COLUMN) == "Y").then(pl.lit("N")).otherwise(pl.lit("Y"))
