@@ -108,8 +108,8 @@ class LocalDbtCliResource(DbtCliResource):
         parsed = invocation.target_path / PARTIAL_PARSE
         if not parsed.exists():
             return
-        # DBT_TARGET_PATH moves <target>, as dagster-dbt reads it.
-        target = Path(self.project_dir) / os.environ.get("DBT_TARGET_PATH", "target")
+        # Where dagster-dbt copies it from, unless DBT_TARGET_PATH moves it (`make lint` only).
+        target = Path(self.project_dir) / "target"
         staged = target / f".{PARTIAL_PARSE}.{os.getpid()}"
         shutil.copyfile(parsed, staged)
         staged.replace(target / PARTIAL_PARSE)  # atomic: another run may be copying it
