@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from dagster_dbt import DbtProject
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
 from dagster_project.dbt_project import prepare_manifest
 from dagster_project.resources import PARTIAL_PARSE, LocalDbtCliResource
 from dagster_project.settings import REPO_ROOT, Settings
 
 
-def _messages(invocation) -> list[str]:
+def _messages(invocation: DbtCliInvocation) -> list[str]:
     invocation.wait()
     log = invocation.target_path / "dbt.log"
     return [json.loads(line)["info"]["msg"] for line in log.read_text().splitlines()]
@@ -45,8 +46,9 @@ def test_a_build_parses_partially_after_the_prepared_parse(project: Path, cte_ho
 
 
 def test_a_build_keeps_its_parse_for_the_next(project: Path, tmp_path: Path):
-    """A warehouse other than the one `cte prepare` saw changes dbt's profile: the first
-    build parses in full, and keeps that parse for the builds after it."""
+    """A build without a parse it can use (none here; in a home whose warehouse `cte
+    prepare` did not see, one refused for its profile) parses in full, and keeps that parse
+    for the builds after it."""
     env = {"CTE_WAREHOUSE_PATH": str(tmp_path / "elsewhere.duckdb"), "CTE_DBT_TARGET": "duckdb"}
     dbt = LocalDbtCliResource(project_dir=DbtProject(project, target="duckdb"), env=env)
     first = dbt.cli(["ls", "--select", "stg_schools"])
