@@ -7,8 +7,11 @@ snapshot.
    partitions.parquet``, store.py) list are reused: their rows are read from that snapshot;
    the others are packed into chunks and suppressed in a process pool, each chunk into a
    Parquet file under the staging folder;
-3. the staged DuckDB tables are made of both, then the ``hidden_with`` rules run in SQL
-   (linked.py) and each table is sorted by its primary key.
+3. the staged DuckDB tables are made of both, in primary-key order, then the
+   ``hidden_with`` rules run in SQL (linked.py). A table whose links need only its fresh
+   rows keeps its reused ones a view over the current snapshot until then, and is sorted
+   once, when they join it: a resubmission reads each large table once, not three times
+   (decision 0050).
 
 A reused row holds the current snapshot's values after its links ran. That is the row the
 new links would give only where every link flags it as before, so a table with links has
@@ -302,31 +305,50 @@ def _mask(plan: TablePlan, which: np.ndarray) -> np.ndarray:
 def _stage_table(
     con: duckdb.DuckDBPyConnection, plan: TablePlan, files: list[Path], aside: bool
 ) -> None:
-    """The table from its suppressed chunks' files and its reused partitions' snapshot rows;
-    with ``aside``, the reused rows go to their own table (_reused) until the links have run
-    on the others."""
+    """The table from its suppressed chunks' files and its reused partitions' snapshot rows,
+    in primary-key order; with ``aside``, the reused rows stay a view over the current
+    snapshot (_reused) until the links have run on the others, and the table is put in
+    order once, when they join it (_finish): each pass over a table of millions of rows
+    costs seconds of a resubmission's publish."""
     table = _quote(plan.spec.table)
     reused = ""
     if plan.reused.any():
-        keys = _register_partitions(con, plan, plan.reused)
+        _keep_reused_keys(con, plan)
         on = key_join(plan.spec.partition_columns, "o", "k")
-        reused = f"select o.*, k.{PARTITION_COLUMN} from {_OLD}.{table} o join {keys} k on {on}"
+        reused = (
+            f"select o.*, k.{PARTITION_COLUMN} from {_OLD}.{table} o "
+            f"join {_reused_keys(plan.spec)} k on {on}"
+        )
     fresh = "select * from read_parquet(?)" if files else ""
     params = [[str(f) for f in files]] if files else []
     if aside:
-        con.execute(f"create table {_reused(plan.spec)} as {reused}")
+        con.execute(f"create temp view {_reused(plan.spec)} as {reused}")
         # The fresh rows' columns, even where no partition changed.
         fresh = fresh or f"select * from {_reused(plan.spec)} limit 0"
         con.execute(f"create table {table} as {fresh}", params)
     else:
-        parts = [part for part in (fresh, reused) if part]
-        con.execute(f"create table {table} as {' union all by name '.join(parts)}", params)
-    if plan.reused.any():
-        _unregister_partitions(con)
+        rows = " union all by name ".join(part for part in (fresh, reused) if part)
+        con.execute(
+            f"create table {table} as select * from ({rows}) order by {_key_order(plan.spec)}",
+            params,
+        )
+
+
+def _reused_keys(spec: PublishSpec) -> str:
+    """The temp table of a table's reused partitions' keys (_keep_reused_keys)."""
+    return _quote(f"__reused_keys_{spec.table}")
+
+
+def _keep_reused_keys(con: duckdb.DuckDBPyConnection, plan: TablePlan) -> None:
+    """The keys of the table's partitions marked reused, as a temp table: what the view of
+    its reused rows (_reused) reads, made again when a partition stops being reused."""
+    keys = _register_partitions(con, plan, plan.reused)
+    con.execute(f"create or replace temp table {_reused_keys(plan.spec)} as select * from {keys}")
+    _unregister_partitions(con)
 
 
 def _reused(spec: PublishSpec) -> str:
-    """The table of a table's reused rows while they are kept aside (_stage_table)."""
+    """The view of a table's reused rows while they are kept aside (_stage_table)."""
     return _quote(f"__reused_{spec.table}")
 
 
@@ -410,16 +432,21 @@ def _replace_partitions(
     files: list[Path],
     aside: bool,
 ) -> None:
+    """The ``stale`` partitions' rows from their new chunk ``files`` instead of the current
+    snapshot's. A table that is not ``aside`` is out of key order afterwards."""
     table = _quote(plan.spec.table)
-    keys = _register_partitions(con, plan, stale)
-    con.execute(
-        f"delete from {_reused(plan.spec) if aside else table} "
-        f"where {PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {keys})"
-    )
-    _unregister_partitions(con)
+    if not aside:
+        keys = _register_partitions(con, plan, stale)
+        con.execute(
+            f"delete from {table} "
+            f"where {PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {keys})"
+        )
+        _unregister_partitions(con)
+    plan.reused[stale] = False
+    if aside:
+        _keep_reused_keys(con, plan)  # the view of the reused rows leaves them out now
     chunks = [str(f) for f in files]
     con.execute(f"insert into {table} by name select * from read_parquet(?)", [chunks])
-    plan.reused[stale] = False
 
 
 def _count_published(con: duckdb.DuckDBPyConnection, plan: TablePlan) -> None:
@@ -448,17 +475,31 @@ def _count_published(con: duckdb.DuckDBPyConnection, plan: TablePlan) -> None:
     }
 
 
-def _sort(con: duckdb.DuckDBPyConnection, spec: PublishSpec) -> None:
-    """The table in primary-key order without its partition column, as a reader will scan
-    it."""
+def _key_order(spec: PublishSpec) -> str:
+    """SQL: the primary-key order a reader will scan a published table in."""
+    return ", ".join(f"{_quote(c)} nulls last" for c in spec.primary_key)
+
+
+def _finish(con: duckdb.DuckDBPyConnection, plan: TablePlan, aside: bool, in_order: bool) -> None:
+    """The table as published: its reused rows back beside the others (``aside``), in
+    primary-key order (sorted again unless ``in_order``), without its partition column."""
+    spec = plan.spec
     table = _quote(spec.table)
-    order = ", ".join(f"{_quote(c)} nulls last" for c in spec.primary_key)
-    con.execute(
-        f"create table __sorted as select * exclude ({PARTITION_COLUMN}) from {table} "
-        f"order by {order}"
-    )
-    con.execute(f"drop table {table}")
-    con.execute(f"alter table __sorted rename to {table}")
+    if in_order and not aside:
+        con.execute(f"alter table {table} drop column {PARTITION_COLUMN}")
+    else:
+        rows = table
+        if aside:
+            rows = f"(select * from {table} union all by name select * from {_reused(spec)})"
+        con.execute(
+            f"create table __sorted as select * exclude ({PARTITION_COLUMN}) from {rows} "
+            f"order by {_key_order(spec)}"
+        )
+        if aside:
+            con.execute(f"drop view {_reused(spec)}")
+        con.execute(f"drop table {table}")
+        con.execute(f"alter table __sorted rename to {table}")
+    con.execute(f"drop table if exists {_reused_keys(spec)}")
 
 
 def stage(
@@ -473,7 +514,8 @@ def stage(
     """The suppressed tables in the new DuckDB file ``staged``; chunk files go to ``folder``.
 
     Plan, suppress the partitions that changed, stage them beside the reused ones, suppress
-    again the reused partitions a link now flags differently, run the links, count, sort."""
+    again the reused partitions a link now flags differently, run the links, finish (rows
+    together, in key order), count."""
     progress = options.progress
     folder.mkdir()
     plans = plan_tables(warehouse, specs, rules, previous)
@@ -512,15 +554,11 @@ def stage(
         hide_linked(con, list(specs), rules)
         # Reused rows hold what the derivations give too (their display columns included).
         derive_from_published(con, list(specs))
-        for plan in plans:
-            if plan.spec.table in aside:
-                reused = _reused(plan.spec)
-                con.execute(f"insert into {_quote(plan.spec.table)} by name select * from {reused}")
-                con.execute(f"drop table {reused}")
         progress("links run")
         for plan in plans:
+            table = plan.spec.table
+            _finish(con, plan, table in aside, in_order=table not in stale)
             _count_published(con, plan)
-            _sort(con, plan.spec)
         con.execute("checkpoint")
     finally:
         con.close()
