@@ -1,8 +1,22 @@
+{{ config(**student_partitioned()) }}
 {%- set flags = ['economically_disadvantaged', 'disability', 'english_learner', 'homeless',
                  'foster_care', 'military_connected', 'migrant', 'single_parent'] -%}
 
+{#- A student's rows depend on the student's enrollment rows only (decision 0049): rebuild
+    the students with a row in a changed school year, now or when last built. -#}
+{%- set years = student_build_years('stg_student_enrollment') -%}
+{%- set affected -%}
+select student_key from {{ ref('stg_student_enrollment') }}
+where {{ in_build_years('school_year', years) }}
+union all
+select student_key from {{ this }}
+where {{ in_build_years('record_school_year', years) }}
+{%- endset -%}
+{%- set students = build_students(years, affected) -%}
+
 with enrollment as (
     select * from {{ ref('stg_student_enrollment') }}
+    where {{ in_build_students('student_key', students) }}
 ),
 
 years as (
