@@ -233,8 +233,9 @@ def test_a_resubmission_replaces_only_its_students(
     built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Decision 0049: one district's corrected enrollment file of one year replaces the rows
-    of the students with a row in that year, now or when last built, and no other. Every
-    row is marked (sex in lower case) before the build: a row replaced loses the mark."""
+    of the students whose rows change, and no other. Every row is marked before the build
+    (in locale, from the schools seed: the rule compares the enrollment columns with the
+    table's): a row replaced loses the mark."""
     work, warehouse = built
     dbt = Dbt(warehouse, work, monkeypatch)
     dbt("seed")
@@ -246,23 +247,33 @@ def test_a_resubmission_replaces_only_its_students(
             for r in con.sql("select distinct _file_year from raw.student_enrollment").fetchall()
         )
         district = con.sql("select max(district_code) from raw.student_enrollment").fetchall()
-    year, district = years[1], district[0][0]  # a year with one before and one after
+        year, district = years[1], district[0][0]  # a year with one before and one after
+        in_slice = {
+            r[0]
+            for r in con.execute(
+                "select student_id from raw.student_enrollment"
+                " where district_code = ? and _file_year = ?",
+                [district, year],
+            ).fetchall()
+        }
     before = _student_rows(warehouse)
     assert _resubmit(warehouse, "student_enrollment", district, year, seed=11)
     with duckdb.connect(str(warehouse)) as con:
-        assert con.sql(
-            "select count(*) from intermediate.int_student_years where sex is null"
-            " or sex <> upper(sex)"
-        ).fetchall() == [(0,)]
-        con.execute("update intermediate.int_student_years set sex = lower(sex)")
+        con.execute(
+            "update intermediate.int_student_years set locale = 'x' || coalesce(locale, '')"
+        )
 
     dbt("build", "--select", "int_student_years", "--exclude-resource-type", "unit_test")
     with duckdb.connect(str(warehouse)) as con:
         replaced = con.sql(
-            "select student_key, bool_and(sex = upper(sex)) from intermediate.int_student_years"
-            " group by all having bool_or(sex = upper(sex))"
+            "select student_key, bool_and(new) from (select student_key,"
+            " locale is null or locale not like 'x%' as new from intermediate.int_student_years)"
+            " group by all having bool_or(new)"
         ).fetchall()
-        con.execute("update intermediate.int_student_years set sex = upper(sex)")
+        con.execute(
+            "update intermediate.int_student_years set locale = nullif(substr(locale, 2), '')"
+            " where locale like 'x%'"
+        )
         enrolled = {
             r[0]
             for r in con.execute(
@@ -271,20 +282,18 @@ def test_a_resubmission_replaces_only_its_students(
             ).fetchall()
         }
     after = _student_rows(warehouse)
-    recorded = {s for s, student in before.items() if any(r[2] == year for r in student)}
-    affected = enrolled | recorded
-    # Students whose rows of the year were all dropped (gone, or now attributed to another
-    # year's row): only the recorded side of the rule finds them.
-    assert any(s in after for s in recorded - enrolled)
-    assert any(s not in after for s in recorded - enrolled)
-    assert all(whole for _, whole in replaced), "a student's rows replaced in part"
-    assert {s for s, _ in replaced} == affected & set(after)
-    assert set(after) - affected, "every student rebuilt"
-    # The replaced rows' years are the years built, which the model's tests read.
-    replaced_years = {r[1] for s in affected for r in before.get(s, set()) | after.get(s, set())}
-    assert _years_built(warehouse) == {"int_student_years": sorted(replaced_years)}
     changed = {s for s in set(before) | set(after) if before.get(s) != after.get(s)}
-    assert changed and changed <= affected
+    assert all(whole for _, whole in replaced), "a student's rows replaced in part"
+    # Exactly the students whose rows changed, among the students of the slice resubmitted.
+    assert {s for s, _ in replaced} == changed & set(after)
+    assert changed <= in_slice
+    # Among them, students whose rows of the year were all dropped: gone, or now attributed
+    # to another year's row (found by the rows built last time only).
+    assert any(s not in after for s in changed)
+    assert any(s in after and s not in enrolled for s in changed)
+    # The replaced rows' years are the years built, which the model's tests read.
+    replaced_years = {r[1] for s in changed for r in before.get(s, set()) | after.get(s, set())}
+    assert _years_built(warehouse) == {"int_student_years": sorted(replaced_years)}
 
 
 def _failed(results: dict[str, tuple[str, str]]) -> set[str]:
