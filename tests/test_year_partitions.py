@@ -26,6 +26,8 @@ from dagster_project.warehouse import ensure_schema
 REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt"
 YEAR_PARTITIONED = ("int_student_groups", "perkins_indicators", "equity_gaps", "program_continuum")
+# Built by student (decision 0049): a resubmission rebuilds the students it touches.
+STUDENT_PARTITIONED = ("int_student_years",)
 # The marts the partitioned models feed, and every model upstream of them.
 UPSTREAM = ("+equity_gaps", "+program_continuum")
 EXTRACTS = (
@@ -128,7 +130,7 @@ def _fingerprints(warehouse: Path) -> dict[str, tuple[int, int]]:
     database open in this process, so each file is read on its own connection)."""
     with duckdb.connect(str(warehouse)) as con:
         out = {}
-        for model in YEAR_PARTITIONED:
+        for model in STUDENT_PARTITIONED + YEAR_PARTITIONED:
             table = f"{'intermediate' if model.startswith('int_') else 'marts'}.{model}"
             columns = con.sql(f"select * from {table}").columns
             out[model] = con.execute(
@@ -176,7 +178,9 @@ def test_resubmissions_rebuild_only_their_years_and_equal_a_full_rebuild(
             for r in con.sql("select distinct district_code from raw.student_enrollment").fetchall()
         ]
     oldest, newest = min(years), max(years)
-    assert _years_built(warehouse) == dict.fromkeys(YEAR_PARTITIONED, sorted(years))
+    assert _years_built(warehouse) == dict.fromkeys(
+        STUDENT_PARTITIONED + YEAR_PARTITIONED, sorted(years)
+    )
 
     # Nothing changed: nothing is rebuilt.
     dbt("run", "--select", *UPSTREAM)
@@ -184,10 +188,14 @@ def test_resubmissions_rebuild_only_their_years_and_equal_a_full_rebuild(
 
     # A flag flipped in one district's newest enrollment: only the newest year is rebuilt
     # (no row is dropped, which would change the students' final status in earlier years).
+    # int_student_years replaces its students' rows of every year, but only the newest
+    # year's content changes, which is what the models it feeds fingerprint.
     district = sorted(districts)[0]
     assert _resubmit(warehouse, "student_enrollment", district, newest, seed=1, drop=False)
     dbt("run", "--select", *(f"source:raw.student_enrollment+,{m}" for m in UPSTREAM))
-    assert _years_built(warehouse) == {model: [newest] for model in YEAR_PARTITIONED}
+    built_years = _years_built(warehouse)
+    assert newest in built_years.pop("int_student_years")
+    assert built_years == {model: [newest] for model in YEAR_PARTITIONED}
 
     rng = random.Random(19)
     # The oldest and the newest year, then a year and an extract drawn at random.
@@ -206,9 +214,86 @@ def test_resubmissions_rebuild_only_their_years_and_equal_a_full_rebuild(
             con.execute("checkpoint")  # dbt's connection may hold the last writes in the WAL
         shutil.copy(warehouse, full)
         monkeypatch.setenv("CTE_WAREHOUSE_PATH", str(full))
-        dbt("run", "--full-refresh", "--select", *YEAR_PARTITIONED)
+        dbt("run", "--full-refresh", "--select", *STUDENT_PARTITIONED, *YEAR_PARTITIONED)
         monkeypatch.setenv("CTE_WAREHOUSE_PATH", str(warehouse))
         assert _fingerprints(warehouse) == _fingerprints(full), (extract, district, year)
+
+
+def _student_rows(warehouse: Path) -> dict[str, set[tuple]]:
+    """int_student_years' rows, by student."""
+    with duckdb.connect(str(warehouse)) as con:
+        rows = con.sql("select * from intermediate.int_student_years").fetchall()
+    out: dict[str, set[tuple]] = {}
+    for row in rows:
+        out.setdefault(row[0], set()).add(row)
+    return out
+
+
+def test_a_resubmission_replaces_only_its_students(
+    built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision 0049: one district's corrected enrollment file of one year replaces the rows
+    of the students whose rows change, and no other. Every row is marked before the build
+    (in locale, from the schools seed: the rule compares the enrollment columns with the
+    table's): a row replaced loses the mark."""
+    work, warehouse = built
+    dbt = Dbt(warehouse, work, monkeypatch)
+    dbt("seed")
+    dbt("run", "--select", "+int_student_years")  # whatever the module did before: current
+    _years_built(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        years = sorted(
+            r[0]
+            for r in con.sql("select distinct _file_year from raw.student_enrollment").fetchall()
+        )
+        district = con.sql("select max(district_code) from raw.student_enrollment").fetchall()
+        year, district = years[1], district[0][0]  # a year with one before and one after
+        in_slice = {
+            r[0]
+            for r in con.execute(
+                "select student_id from raw.student_enrollment"
+                " where district_code = ? and _file_year = ?",
+                [district, year],
+            ).fetchall()
+        }
+    before = _student_rows(warehouse)
+    assert _resubmit(warehouse, "student_enrollment", district, year, seed=11)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update intermediate.int_student_years set locale = 'x' || coalesce(locale, '')"
+        )
+
+    dbt("build", "--select", "int_student_years", "--exclude-resource-type", "unit_test")
+    with duckdb.connect(str(warehouse)) as con:
+        replaced = con.sql(
+            "select student_key, bool_and(new) from (select student_key,"
+            " locale is null or locale not like 'x%' as new from intermediate.int_student_years)"
+            " group by all having bool_or(new)"
+        ).fetchall()
+        con.execute(
+            "update intermediate.int_student_years set locale = nullif(substr(locale, 2), '')"
+            " where locale like 'x%'"
+        )
+        enrolled = {
+            r[0]
+            for r in con.execute(
+                "select student_key from staging.stg_student_enrollment where school_year = ?",
+                [year],
+            ).fetchall()
+        }
+    after = _student_rows(warehouse)
+    changed = {s for s in set(before) | set(after) if before.get(s) != after.get(s)}
+    assert all(whole for _, whole in replaced), "a student's rows replaced in part"
+    # Exactly the students whose rows changed, among the students of the slice resubmitted.
+    assert {s for s, _ in replaced} == changed & set(after)
+    assert changed <= in_slice
+    # Among them, students whose rows of the year were all dropped: gone, or now attributed
+    # to another year's row (found by the rows built last time only).
+    assert any(s not in after for s in changed)
+    assert any(s in after and s not in enrolled for s in changed)
+    # The replaced rows' years are the years built, which the model's tests read.
+    replaced_years = {r[1] for s in changed for r in before.get(s, set()) | after.get(s, set())}
+    assert _years_built(warehouse) == {"int_student_years": sorted(replaced_years)}
 
 
 def _failed(results: dict[str, tuple[str, str]]) -> set[str]:
@@ -251,6 +336,7 @@ def test_tests_of_partitioned_models_read_the_years_built(
     # One district's newest year resubmitted: its tests read the newest year only, and pass.
     assert _resubmit(warehouse, "student_enrollment", district, newest, seed=7, drop=False)
     dbt("run", "--select", "+int_student_groups", "--exclude", "int_student_groups")
+    _years_built(warehouse)  # int_student_years' own
     results = dbt.tests(*build)
     assert _years_built(warehouse) == {"int_student_groups": [newest]}
     assert not _failed(results)

@@ -26,7 +26,8 @@
 {%- endmacro %}
 
 {#- Created by the on-run-start hook: the fingerprints each model was last built from, and
-    the years the build in progress replaces. -#}
+    the years (and, for a student-partitioned model, the students) the build in progress
+    replaces. -#}
 {% macro create_build_state() -%}
     {%- if target.type == 'duckdb' -%}
         create schema if not exists build_state;
@@ -35,6 +36,9 @@
             fingerprint ubigint
         );
         create table if not exists build_state.pending_years (model varchar, school_year integer);
+        create table if not exists build_state.pending_students (
+            model varchar, student_key varchar
+        );
         create table if not exists build_state.year_builds (
             invocation_id varchar, model varchar, school_year integer, built_at timestamp
         );
@@ -64,12 +68,26 @@
     {{ return(parts | join('\nunion all\n')) }}
 {%- endmacro %}
 
-{#- The school years this build of the model replaces, recorded in build_state.pending_years
-    for the replace_years strategy; none when the model is built in full. -#}
-{% macro build_years() -%}
-    {#- A unit test renders the model on its fixture rows: in full. -#}
-    {%- if not (execute and model.resource_type == 'model' and is_incremental()) -%}
-        {{ return(none) }}
+{#- The school years whose inputs changed since the model was last built, and whether every
+    year is to be rebuilt (a change of an input without a school year, of the code, no state
+    recorded): [every, years], years every year known then. year_inputs (model names) limits
+    the inputs a change of one year can be confined to: a change of any other counts as one
+    of every year (macros/student_partitions.sql). -#}
+{% macro _changed_years(year_inputs=none) -%}
+    {%- set year = 'coalesce(current_inputs.school_year, built.school_year)' -%}
+    {%- set local_year = year -%}
+    {%- if year_inputs is not none -%}
+        {%- set ids = [] -%}
+        {%- for unique_id in model.depends_on.nodes
+            if unique_id.split('.')[-1] in year_inputs -%}
+            {%- do ids.append("'" ~ unique_id ~ "'") -%}
+        {%- endfor -%}
+        {%- if ids | length != year_inputs | length -%}
+            {%- do exceptions.raise_compiler_error(
+                'year_inputs ' ~ year_inputs ~ ' are not all inputs of ' ~ model.unique_id) -%}
+        {%- endif -%}
+        {%- set local_year = 'case when coalesce(current_inputs.input, built.input) in ('
+            ~ ids | join(', ') ~ ') then ' ~ year ~ ' end' -%}
     {%- endif -%}
     {%- set query -%}
         with current_inputs as ({{ _input_fingerprints() }}),
@@ -79,7 +97,7 @@
             where model = '{{ model.unique_id }}'
         ),
         changed as (
-            select coalesce(current_inputs.school_year, built.school_year) as school_year
+            select {{ year }} as school_year, {{ local_year }} as local_year
             from current_inputs
             full join built
                 on built.input = current_inputs.input
@@ -91,16 +109,38 @@
             select school_year from current_inputs where school_year is not null
             union
             select school_year from built where school_year is not null
+        ),
+        everything as (
+            select
+                exists (select 1 from changed where local_year is null)
+                or (select count(*) from built) = 0 as every
         )
-        select distinct school_year from every_year
-        where exists (select 1 from changed where changed.school_year is null)
-            or (select count(*) from built) = 0
+        select every, school_year from everything left join every_year on every
         union
-        select school_year from changed where school_year is not null
+        select every, school_year from changed, everything
+        where school_year is not null and not every
         order by school_year
     {%- endset -%}
-    {%- set years = run_query(query).columns[0].values() | list -%}
-    {#- A row without a year marks the build as incremental for the post-hook. -#}
+    {%- set rows = run_query(query) -%}
+    {%- set every = rows.columns[0].values() | select | list | length > 0 -%}
+    {{ return([every, rows.columns[1].values() | reject('none') | list]) }}
+{%- endmacro %}
+
+{#- The school years this build of the model replaces, recorded in build_state.pending_years
+    for the replace_years strategy; none when the model is built in full. -#}
+{% macro build_years() -%}
+    {#- A unit test renders the model on its fixture rows: in full. -#}
+    {%- if not (execute and model.resource_type == 'model' and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set years = _changed_years()[1] -%}
+    {%- do _record_pending_years(years) -%}
+    {{ return(years) }}
+{%- endmacro %}
+
+{#- build_state.pending_years for the model: a row without a year marks the build as
+    incremental for the post-hook, and one row per year it replaces. -#}
+{% macro _record_pending_years(years) -%}
     {%- set rows = ["('" ~ model.unique_id ~ "', null)"] -%}
     {%- for year in years -%}
         {%- do rows.append("('" ~ model.unique_id ~ "', " ~ year ~ ")") -%}
@@ -109,7 +149,6 @@
         "delete from build_state.pending_years where model = '" ~ model.unique_id ~ "';"
         ~ " insert into build_state.pending_years values " ~ rows | join(", ")
     ) -%}
-    {{ return(years) }}
 {%- endmacro %}
 
 {#- A filter on the school year column of a year-partitioned model's inputs: every row when
@@ -128,6 +167,9 @@
 {% macro get_incremental_replace_years_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    {%- if config.get('meta', {}).get('replaced_by') == 'student_key' -%}
+        {{ return(_replace_students_sql(target, arg_dict['temp_relation'], columns)) }}
+    {%- endif -%}
     delete from {{ target }}
     where school_year in (
         select school_year from build_state.pending_years where model = '{{ model.unique_id }}'
