@@ -20,7 +20,9 @@
 
 {% macro student_partitioned() -%}
     {%- set settings = year_partitioned() -%}
-    {%- do settings.update({'meta': {'replaced_by': 'student_key'}}) -%}
+    {%- if target.type == 'duckdb' -%}
+        {%- do settings.update({'incremental_strategy': 'replace_students'}) -%}
+    {%- endif -%}
     {%- do return(settings) -%}
 {%- endmacro %}
 
@@ -67,10 +69,13 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The replace_years strategy of a student-partitioned model: the pending students' rows
-    out (every row after a change that is not confined to the students), the new rows in;
-    the years of the rows replaced become the pending years the post-hook records. -#}
-{% macro _replace_students_sql(target, temp_relation, columns) -%}
+{#- The replace_students incremental strategy: the pending students' rows out (every row
+    after a change that is not confined to the students), the new rows in; the years of the
+    rows replaced become the pending years the post-hook records. -#}
+{% macro get_incremental_replace_students_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set temp_relation = arg_dict['temp_relation'] -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
     {%- set id = model.unique_id -%}
     {%- set every = run_query(
         "select count(*) > 0 from build_state.pending_students"

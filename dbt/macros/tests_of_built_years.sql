@@ -2,8 +2,8 @@
     What a generic data test reads ({{ model }} in the test): dbt's documented hook,
     https://docs.getdbt.com/reference/resource-configs/where ("Custom logic"). Decision 0044.
 
-    On DuckDB a generic test of one year-partitioned model (decision 0025) reads the school
-    years this invocation built, as build_state.year_builds recorded them, and the rows
+    On DuckDB a generic test of one year- or student-partitioned model (decisions 0025,
+    0049) reads the school years this invocation built (replaced), as build_state.year_builds recorded them, and the rows
     without a school year (never replaced by a build, so never trusted): a resubmission that
     rebuilt one year tests that year. A build that changed no year tests no year; a full
     build tests every year; a test whose model this invocation did not build (`dbt test` on
@@ -40,7 +40,8 @@
         {%- do return(none) -%}
     {%- endif -%}
     {%- set parent = graph.nodes.get(model.depends_on.nodes[0]) -%}
-    {%- if parent is none or parent.config.get('incremental_strategy') != 'replace_years' -%}
+    {%- set partitioned = ['replace_years', 'replace_students'] -%}
+    {%- if parent is none or parent.config.get('incremental_strategy') not in partitioned -%}
         {%- do return(none) -%}
     {%- endif -%}
     {#- A command that runs tests has run the on-run-start hook that creates the build state;

@@ -167,9 +167,6 @@
 {% macro get_incremental_replace_years_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
-    {%- if config.get('meta', {}).get('replaced_by') == 'student_key' -%}
-        {{ return(_replace_students_sql(target, arg_dict['temp_relation'], columns)) }}
-    {%- endif -%}
     delete from {{ target }}
     where school_year in (
         select school_year from build_state.pending_years where model = '{{ model.unique_id }}'
