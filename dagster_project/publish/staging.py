@@ -466,16 +466,16 @@ def _replace_partitions(
     """The ``stale`` partitions' rows from their new chunk ``files`` instead of the current
     snapshot's. A table that is not ``aside`` is out of key order afterwards."""
     table = _quote(plan.spec.table)
-    if not aside:
+    plan.reused[stale] = False
+    if aside:
+        _keep_reused_keys(con, plan)  # the view of the reused rows leaves them out now
+    else:
         keys = _register_partitions(con, plan, stale)
         con.execute(
             f"delete from {table} "
             f"where {PARTITION_COLUMN} in (select {PARTITION_COLUMN} from {keys})"
         )
         _unregister_partitions(con)
-    plan.reused[stale] = False
-    if aside:
-        _keep_reused_keys(con, plan)  # the view of the reused rows leaves them out now
     chunks = [str(f) for f in files]
     con.execute(f"insert into {table} by name select * from read_parquet(?)", [chunks])
 
