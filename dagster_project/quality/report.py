@@ -197,7 +197,8 @@ class Page:
     error_files: dict[int, ErrorFile] = field(default_factory=dict)  # by manifest id
     reviews: list[Decision] = field(default_factory=list)  # the district-year's, oldest first
     actions: list[dict] = field(default_factory=list)  # its audit trail, oldest first
-    impacts: list[Impact] = field(default_factory=list)  # what its set-aside rows cost
+    # What its set-aside rows cost: filled in when the page is written (build_report).
+    impacts: list[Impact] = field(default_factory=list)
 
     @property
     def href(self) -> str:
@@ -340,7 +341,6 @@ def _pages(con: duckdb.DuckDBPyConnection) -> tuple[list[Page], list[dict]]:
             received = {f["extract"] for f in page.current}
             page.missing = [e for e in DISTRICT_EXTRACTS if e not in received]
         page.charts = _charts(files, files_by_slice.get((district, year - 1), []))
-        page.impacts = impacts(con, [f["manifest_id"] for f in page.current], district, year)
         pages.append(page)
     return pages, unidentified
 
@@ -463,6 +463,11 @@ def build_report(
             continue
         target = out / page.href
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Only the pages written show what their set-aside rows cost: three queries a page,
+        # ~3 s for the state's 1,500 pages, which a resubmission's one page need not pay.
+        page.impacts = impacts(
+            con, [f["manifest_id"] for f in page.current], page.district, page.year
+        )
         _write_error_files(con, page, target.parent / page.errors_dir)
         target.write_text(
             env.get_template("district.html.j2").render(
