@@ -26,8 +26,8 @@
 {%- endmacro %}
 
 {#- Created by the on-run-start hook: the fingerprints each model was last built from, and
-    the years (and, for a student-partitioned model, the students) the build in progress
-    replaces. -#}
+    the fingerprints, the years (and, for a student-partitioned model, the students) of the
+    build in progress. -#}
 {% macro create_build_state() -%}
     {%- if target.type == 'duckdb' -%}
         create schema if not exists build_state;
@@ -36,6 +36,10 @@
             fingerprint ubigint
         );
         create table if not exists build_state.pending_years (model varchar, school_year integer);
+        create table if not exists build_state.pending_fingerprints (
+            model varchar, input varchar, school_year integer, row_count bigint,
+            fingerprint ubigint
+        );
         create table if not exists build_state.pending_students (
             model varchar, student_key varchar
         );
@@ -90,7 +94,11 @@
             ~ ids | join(', ') ~ ') then ' ~ year ~ ' end' -%}
     {%- endif -%}
     {%- set query -%}
-        with current_inputs as ({{ _input_fingerprints() }}),
+        with current_inputs as (
+            select input, school_year, row_count, fingerprint
+            from build_state.pending_fingerprints
+            where model = '{{ model.unique_id }}'
+        ),
         built as (
             select input, school_year, row_count, fingerprint
             from build_state.year_fingerprints
@@ -129,6 +137,7 @@
 {#- The school years this build of the model replaces, recorded in build_state.pending_years
     for the replace_years strategy; none when the model is built in full. -#}
 {% macro build_years() -%}
+    {%- do _record_pending_fingerprints() -%}
     {#- A unit test renders the model on its fixture rows: in full. -#}
     {%- if not (execute and model.resource_type == 'model' and is_incremental()) -%}
         {{ return(none) }}
@@ -136,6 +145,22 @@
     {%- set years = _changed_years()[1] -%}
     {%- do _record_pending_years(years) -%}
     {{ return(years) }}
+{%- endmacro %}
+
+{#- The fingerprints of the model's inputs now, in build_state.pending_fingerprints: what
+    _changed_years compares and the post-hook records. Computed once when the model compiles,
+    full build or not: hashing every input row is a second or more for the largest inputs
+    (int_student_groups, 24 M rows at ten statewide years), and the inputs do not change
+    between the compile and the post-hook. -#}
+{% macro _record_pending_fingerprints() -%}
+    {%- if execute and model.resource_type == 'model' and target.type == 'duckdb' -%}
+        {%- set id = model.unique_id -%}
+        {%- do run_query(
+            "delete from build_state.pending_fingerprints where model = '" ~ id ~ "';"
+            ~ " insert into build_state.pending_fingerprints select '" ~ id ~ "', input,"
+            ~ " school_year, row_count, fingerprint from (" ~ _input_fingerprints() ~ ")"
+        ) -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- build_state.pending_years for the model: a row without a year marks the build as
@@ -175,7 +200,8 @@
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
 
-{#- Post-hook, in the model's transaction: the fingerprints this build used, and the years
+{#- Post-hook, in the model's transaction: the fingerprints this build used (recorded when it
+    compiled), and the years
     it built in build_state.year_builds (every year of the model after a full build), with a
     row without a year that says the invocation built the model, even when no year changed
     (its tests then read no year: macros/tests_of_built_years.sql). -#}
@@ -184,8 +210,9 @@
         {%- set id = model.unique_id -%}
         delete from build_state.year_fingerprints where model = '{{ id }}';
         insert into build_state.year_fingerprints
-        select '{{ id }}', input, school_year, row_count, fingerprint
-        from ({{ _input_fingerprints() }});
+        select model, input, school_year, row_count, fingerprint
+        from build_state.pending_fingerprints where model = '{{ id }}';
+        delete from build_state.pending_fingerprints where model = '{{ id }}';
         insert into build_state.year_builds
         select '{{ invocation_id }}', '{{ id }}', school_year, now()
         from (
