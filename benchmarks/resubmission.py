@@ -190,6 +190,28 @@ def _failed_run(instance, dropped: float) -> str | None:
     return f"run {run.job_name} failed: {reason}"
 
 
+def _run_steps(instance, run) -> list[dict[str, object]]:
+    """When the run was enqueued (after Dagster wrote its planned materializations and
+    checks) and when each step started and ended: where a resubmission's time goes."""
+    from dagster import DagsterEventType
+
+    kinds = {
+        DagsterEventType.RUN_ENQUEUED: "enqueued",
+        DagsterEventType.STEP_START: "started",
+        DagsterEventType.STEP_SUCCESS: "succeeded",
+        DagsterEventType.STEP_FAILURE: "failed",
+    }
+    events = []
+    for record in instance.all_logs(run.run_id, of_type=set(kinds)):
+        event = record.dagster_event
+        what = kinds[event.event_type]
+        name = (
+            f"{run.job_name} {what}" if event.step_key is None else f"step {event.step_key} {what}"
+        )
+        events.append({"event": name, "at": record.timestamp})
+    return events
+
+
 def _timeline(instance, dropped: float, sensor_ids: dict[str, str]) -> list[dict[str, object]]:
     from dagster import RunsFilter
 
@@ -202,6 +224,7 @@ def _timeline(instance, dropped: float, sensor_ids: dict[str, str]) -> list[dict
         run = record.dagster_run
         created = record.create_timestamp.timestamp()
         events.append({"event": f"{run.job_name} created", "at": created})
+        events.extend(_run_steps(instance, run))
         if record.start_time:
             events.append({"event": f"{run.job_name} started", "at": record.start_time})
         if record.end_time:

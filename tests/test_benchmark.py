@@ -69,6 +69,12 @@ def test_resubmission_reaches_the_published_snapshot(quick):
     events = [e["event"] for e in resub["timeline"]]
     # A corrected file landing alone: one run loads, rebuilds and publishes (issue 19).
     assert "load_and_publish ended (SUCCESS)" in events
+    # Each step's start and end, in order, so the report shows where the time went.
+    steps = [e for e in events if e.startswith("step ")]
+    assert steps[0] == "step raw__student_enrollment started"
+    assert steps[-1] == "step published_snapshot succeeded"
+    assert {"step dq_report succeeded", "step nm_cte_dbt_assets succeeded"} <= set(steps)
+    assert events.index("load_and_publish enqueued") < events.index("load_and_publish started")
     assert not any(e.startswith(("load_student_enrollment", "build_marts")) for e in events)
 
 
