@@ -30,10 +30,10 @@
     built: none when every student is rebuilt (not incremental, or a change that is not
     confined to the input's years). Records the build as incremental for the post-hook. -#}
 {% macro student_build_years(input) -%}
-    {%- do _record_pending_fingerprints() -%}
     {%- if not (execute and model.resource_type == 'model' and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- do _record_pending_fingerprints() -%}
     {%- set every, years = _changed_years(year_inputs=[input]) -%}
     {%- do _record_pending_years([]) -%}
     {%- do run_query(

@@ -46,6 +46,11 @@
         create table if not exists build_state.year_builds (
             invocation_id varchar, model varchar, school_year integer, built_at timestamp
         );
+        -- What a build in progress keeps between a model's compile and its post-hook: a
+        -- build that failed in between must not leave it to the next one.
+        delete from build_state.pending_fingerprints;
+        delete from build_state.pending_years;
+        delete from build_state.pending_students;
     {%- endif -%}
 {%- endmacro %}
 
@@ -137,30 +142,29 @@
 {#- The school years this build of the model replaces, recorded in build_state.pending_years
     for the replace_years strategy; none when the model is built in full. -#}
 {% macro build_years() -%}
-    {%- do _record_pending_fingerprints() -%}
     {#- A unit test renders the model on its fixture rows: in full. -#}
     {%- if not (execute and model.resource_type == 'model' and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- do _record_pending_fingerprints() -%}
     {%- set years = _changed_years()[1] -%}
     {%- do _record_pending_years(years) -%}
     {{ return(years) }}
 {%- endmacro %}
 
 {#- The fingerprints of the model's inputs now, in build_state.pending_fingerprints: what
-    _changed_years compares and the post-hook records. Computed once when the model compiles,
-    full build or not: hashing every input row is a second or more for the largest inputs
-    (int_student_groups, 24 M rows at ten statewide years), and the inputs do not change
-    between the compile and the post-hook. -#}
+    _changed_years compares and the post-hook records, so an incremental build hashes its
+    inputs once (a second or more for the largest, int_student_groups' 24 M rows at ten
+    statewide years). The inputs do not change between the compile and the post-hook. A
+    full build, whose inputs may not exist when it compiles (`dbt compile`, sqlfluff),
+    leaves them to the post-hook. -#}
 {% macro _record_pending_fingerprints() -%}
-    {%- if execute and model.resource_type == 'model' and target.type == 'duckdb' -%}
-        {%- set id = model.unique_id -%}
-        {%- do run_query(
-            "delete from build_state.pending_fingerprints where model = '" ~ id ~ "';"
-            ~ " insert into build_state.pending_fingerprints select '" ~ id ~ "', input,"
-            ~ " school_year, row_count, fingerprint from (" ~ _input_fingerprints() ~ ")"
-        ) -%}
-    {%- endif -%}
+    {%- set id = model.unique_id -%}
+    {%- do run_query(
+        "delete from build_state.pending_fingerprints where model = '" ~ id ~ "';"
+        ~ " insert into build_state.pending_fingerprints select '" ~ id ~ "', input,"
+        ~ " school_year, row_count, fingerprint from (" ~ _input_fingerprints() ~ ")"
+    ) -%}
 {%- endmacro %}
 
 {#- build_state.pending_years for the model: a row without a year marks the build as
@@ -200,17 +204,25 @@
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
 
-{#- Post-hook, in the model's transaction: the fingerprints this build used (recorded when it
-    compiled), and the years it built in build_state.year_builds (every year of the model
+{#- Post-hook, in the model's transaction: the fingerprints this build used (recorded when an
+    incremental build compiled; computed now after a full one), and the years it built in build_state.year_builds (every year of the model
     after a full build), with a row without a year that says the invocation built the model,
     even when no year changed (its tests then read no year: macros/tests_of_built_years.sql). -#}
 {% macro record_year_fingerprints() -%}
     {%- if target.type == 'duckdb' -%}
         {%- set id = model.unique_id -%}
+        {%- set recorded = execute and run_query(
+            "select count(*) > 0 from build_state.pending_fingerprints where model = '" ~ id ~ "'"
+        ).columns[0].values()[0] -%}
         delete from build_state.year_fingerprints where model = '{{ id }}';
         insert into build_state.year_fingerprints
+        {% if recorded -%}
         select model, input, school_year, row_count, fingerprint
         from build_state.pending_fingerprints where model = '{{ id }}';
+        {%- else -%}
+        select '{{ id }}', input, school_year, row_count, fingerprint
+        from ({{ _input_fingerprints() }});
+        {%- endif %}
         delete from build_state.pending_fingerprints where model = '{{ id }}';
         insert into build_state.year_builds
         select '{{ invocation_id }}', '{{ id }}', school_year, now()
