@@ -205,9 +205,10 @@
 {%- endmacro %}
 
 {#- Post-hook, in the model's transaction: the fingerprints this build used (recorded when an
-    incremental build compiled; computed now after a full one), and the years it built in build_state.year_builds (every year of the model
-    after a full build), with a row without a year that says the invocation built the model,
-    even when no year changed (its tests then read no year: macros/tests_of_built_years.sql). -#}
+    incremental build compiled; computed now after a full one), and the years it built in
+    build_state.year_builds (every year of the model after a full build), with a row without
+    a year that says the invocation built the model, even when no year changed (its tests
+    then read no year: macros/tests_of_built_years.sql). -#}
 {% macro record_year_fingerprints() -%}
     {%- if target.type == 'duckdb' -%}
         {%- set id = model.unique_id -%}
