@@ -281,6 +281,8 @@ def disclosed_cells(
     limit = MAX_EXACT_CELLS if max_exact is None else max_exact
     memo = memo if memo is not None else RoundMemo()
     dirty = memo.dirty_rows(equations, unknown, lo, hi)
+    if exact and memo.basis is None:
+        memo.basis = LastBasis(len(values), equations.groups)
     sensitive = unknown if sensitive is None else unknown & sensitive
     disclosed, too_large, reused = _disclosed_in(
         equations,
@@ -293,7 +295,7 @@ def disclosed_cells(
         memo.reusable(unknown, lo, hi, sensitive),
         exact,
         binding,
-        memo,
+        memo.basis,
     )
     if memo.disclosed is not None:
         kept = ~dirty | reused
@@ -316,7 +318,7 @@ def _disclosed_in(
     reusable: tuple[np.ndarray, np.ndarray] | None = None,
     exact: bool = True,
     binding: dict[int, np.ndarray] | None = None,
-    memo: RoundMemo | None = None,
+    basis: LastBasis | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checks 1 and 2 (1 alone unless ``exact``) over the given unknowns: (sensitive cells
     disclosed, cells in a component too large for 2, cells of components left to their
@@ -384,8 +386,6 @@ def _disclosed_in(
     entry_batch = np.where(checked[label], batch[label], -1)
     for b in np.unique(entry_batch[entry_batch >= 0]):
         mine = entry_batch == b
-        if memo is not None and memo.basis is None:
-            memo.basis = LastBasis(n, equations.groups)
         found = _linear_programs(
             cell[mine],
             coef[mine],
@@ -396,7 +396,7 @@ def _disclosed_in(
             hi,
             sensitive,
             binding,
-            None if memo is None else memo.basis,
+            basis,
         )
         disclosed[found] = True
     return disclosed & sensitive, unchecked, reused

@@ -33,7 +33,6 @@
     {%- if not (execute and model.resource_type == 'model' and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- do _record_pending_fingerprints() -%}
     {%- set every, years = _changed_years(year_inputs=[input]) -%}
     {%- do _record_pending_years([]) -%}
     {%- do run_query(

@@ -81,7 +81,8 @@
     year is to be rebuilt (a change of an input without a school year, of the code, no state
     recorded): [every, years], years every year known then. year_inputs (model names) limits
     the inputs a change of one year can be confined to: a change of any other counts as one
-    of every year (macros/student_partitions.sql). -#}
+    of every year (macros/student_partitions.sql). The inputs' fingerprints are recorded
+    first, for the post-hook. -#}
 {% macro _changed_years(year_inputs=none) -%}
     {%- set year = 'coalesce(current_inputs.school_year, built.school_year)' -%}
     {%- set local_year = year -%}
@@ -98,6 +99,7 @@
         {%- set local_year = 'case when coalesce(current_inputs.input, built.input) in ('
             ~ ids | join(', ') ~ ') then ' ~ year ~ ' end' -%}
     {%- endif -%}
+    {%- do _record_pending_fingerprints() -%}
     {%- set query -%}
         with current_inputs as (
             select input, school_year, row_count, fingerprint
@@ -146,14 +148,13 @@
     {%- if not (execute and model.resource_type == 'model' and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- do _record_pending_fingerprints() -%}
     {%- set years = _changed_years()[1] -%}
     {%- do _record_pending_years(years) -%}
     {{ return(years) }}
 {%- endmacro %}
 
 {#- The fingerprints of the model's inputs now, in build_state.pending_fingerprints: what
-    _changed_years compares and the post-hook records, so an incremental build hashes its
+    _changed_years records and compares and the post-hook copies, so an incremental build hashes its
     inputs once (a second or more for the largest, int_student_groups' 24 M rows at ten
     statewide years). The inputs do not change between the compile and the post-hook. A
     full build, whose inputs may not exist when it compiles (`dbt compile`, sqlfluff),
